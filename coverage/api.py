@@ -1,0 +1,51 @@
+"""POST /api/v1/coverage/check: the determination of a case, or 400 naming each invalid field.
+
+Stateless: it stores nothing and reads no stored patient data, so it needs no object permissions;
+any signed-in or anonymous caller may check a case (throttled).
+"""
+
+import json
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from coverage.checker import CaseInvalid, check
+from coverage.serializers import FIELD_ERRORS_SCHEMA, CaseSerializer, DeterminationSerializer
+
+
+def field_errors_response(errors) -> Response:
+    body: dict[str, list[str]] = {}
+    for e in errors:
+        body.setdefault(e.path, []).append(e.message)
+    return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
+class CoverageCheckApi(APIView):
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "coverage_check"
+
+    @extend_schema(
+        operation_id="coverage_check",
+        summary="Check a case against its payer's policy",
+        request=CaseSerializer,
+        responses={
+            200: DeterminationSerializer,
+            400: OpenApiResponse(response=FIELD_ERRORS_SCHEMA, description="invalid fields, by dotted path"),
+        },
+        examples=[OpenApiExample("invalid NPI", value={"provider.npi": ["invalid NPI check digit"]}, response_only=True, status_codes=["400"])],
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            data = json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError) as exc:
+            return Response({"(root)": [f"invalid JSON: {exc}"]}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            return Response(check(data))
+        except CaseInvalid as exc:
+            return field_errors_response(exc.errors)

@@ -1,0 +1,359 @@
+"""The criterion language: which operators exist, what value each takes, and how each evaluates.
+
+Criteria are data (see docs/policy-format.md). This module is the one place that knows what the data
+means: it validates a criterion spec (so that the admin and the importer refuse an unknown path,
+an unknown operator or a value of the wrong type, naming the field), and compiles a spec into a
+closure the engine calls with no further lookups.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from coverage.validation import ENUMS, field_type, is_known_path
+
+MET, NOT_MET, MISSING = "met", "not_met", "missing"
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+ABSENT = _Missing()
+
+SCALAR_OPERATORS = {"present", "is_true", "is_false", "eq", "ne", "gte", "gt", "lte", "lt", "between", "in", "not_in"}
+LIST_OPERATORS = {"all_in", "any_in", "none_in"}
+ITEM_OPERATORS = {"any_item", "no_item"}
+DATE_OPERATORS = {"age_gte", "within_months"}
+OPERATORS = frozenset(SCALAR_OPERATORS | LIST_OPERATORS | ITEM_OPERATORS | DATE_OPERATORS | {"all_of"})
+CONDITION_OPERATORS = frozenset(SCALAR_OPERATORS | LIST_OPERATORS | DATE_OPERATORS)
+
+REASON_PLACEHOLDERS = frozenset({"actual", "value", "path", "missing"})
+_TEMPLATE_PATH = re.compile(r"\{([A-Za-z0-9_.]+)\}")
+_NUMERIC_TYPES = {"number", "integer"}
+_SCALAR_TYPES = {"string", "number", "integer", "boolean", "date"}
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_scalar(v: object) -> bool:
+    return isinstance(v, (str, int, float, bool))
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation of specs
+
+
+def criterion_spec_errors(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for every problem in one criterion spec; [] when it is sound."""
+    errors: list[tuple[str, str]] = []
+    if spec.get("section") not in ("clinical", "payer"):
+        errors.append(("section", f"unknown section {spec.get('section')!r}; expected clinical or payer"))
+    if not isinstance(spec.get("key"), str) or not re.fullmatch(r"[a-z0-9_-]+", spec.get("key") or ""):
+        errors.append(("key", "must be a slug of lower-case letters, digits, _ or -"))
+    errors.extend(_condition_errors(spec.get("path"), spec.get("operator"), spec.get("value"), base="", top=True))
+    for field in ("reason_met", "reason_not_met", "reason_missing"):
+        text = spec.get(field)
+        if not isinstance(text, str) or not text.strip():
+            errors.append((field, "must be a non-empty text"))
+            continue
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+        except ValueError as exc:
+            errors.append((field, f"malformed placeholder: {exc}"))
+            continue
+        unknown = sorted(n for n in names if n not in REASON_PLACEHOLDERS)
+        if unknown:
+            allowed = ", ".join("{" + p + "}" for p in sorted(REASON_PLACEHOLDERS))
+            errors.append((field, f"unknown placeholder {{{unknown[0]}}}; allowed: {allowed}"))
+    return errors
+
+
+def template_path_errors(text: str) -> list[str]:
+    """Claim-requirement texts may name case fields in braces; each must be a known path."""
+    return [f"unknown case field {{{p}}}" for p in _TEMPLATE_PATH.findall(text or "") if not is_known_path(p)]
+
+
+def _condition_errors(path: object, operator: object, value: object, *, base: str, top: bool) -> list[tuple[str, str]]:
+    """Errors for a (path, operator, value) triple; `base` is the list path for item conditions."""
+    errors: list[tuple[str, str]] = []
+    allowed = OPERATORS if top else CONDITION_OPERATORS
+    if operator not in allowed:
+        errors.append(("operator", f"unknown operator {operator!r}; expected one of: {', '.join(sorted(allowed))}"))
+        return errors
+    if not isinstance(path, str) or not path:
+        errors.append(("path", "must be a dotted case field path"))
+        return errors
+    full = f"{base}[].{path}" if base else path
+    if not is_known_path(full):
+        errors.append(("path", f"unknown case field path {full!r}"))
+        return errors
+    ftype = field_type(full)  # None: a free administrative.* path, any type allowed
+
+    def type_is(*types: str) -> bool:
+        return ftype is None or ftype in types
+
+    def value_error(message: str) -> None:
+        errors.append(("value", message))
+
+    if operator in ("present", "is_true", "is_false"):
+        if value is not None:
+            value_error(f"operator {operator} takes no value (null)")
+        if operator != "present" and not type_is("boolean"):
+            errors.append(("operator", f"{operator} needs a boolean field; {full} is {ftype}"))
+    elif operator in ("eq", "ne"):
+        if not _is_scalar(value):
+            value_error(f"operator {operator} needs a single string, number or boolean")
+        elif not type_is(*_SCALAR_TYPES):
+            errors.append(("operator", f"{operator} needs a single-valued field; {full} is {ftype}"))
+        else:
+            errors.extend(_enum_errors(full, [value]))
+    elif operator in ("gte", "gt", "lte", "lt"):
+        if not _is_number(value):
+            value_error(f"operator {operator} needs a number, not {type(value).__name__}")
+        elif not type_is(*_NUMERIC_TYPES):
+            errors.append(("operator", f"{operator} needs a numeric field; {full} is {ftype}"))
+    elif operator == "between":
+        if not (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)):
+            value_error("operator between needs [low, high] numbers")
+        elif value[0] > value[1]:
+            value_error("operator between needs low ≤ high")
+        elif not type_is(*_NUMERIC_TYPES):
+            errors.append(("operator", f"between needs a numeric field; {full} is {ftype}"))
+    elif operator in ("in", "not_in", "all_in", "any_in", "none_in"):
+        if not (isinstance(value, list) and value and all(_is_scalar(v) for v in value)):
+            value_error(f"operator {operator} needs a non-empty list of strings or numbers")
+        elif operator in ("in", "not_in") and not type_is(*_SCALAR_TYPES):
+            errors.append(("operator", f"{operator} needs a single-valued field; {full} is {ftype} (use any_in/all_in)"))
+        elif operator in LIST_OPERATORS and not type_is("list[string]"):
+            errors.append(("operator", f"{operator} needs a list field; {full} is {ftype}"))
+        else:
+            errors.extend(_enum_errors(full + ("[]" if operator in LIST_OPERATORS else ""), value))
+    elif operator in ITEM_OPERATORS:
+        if not type_is("list[object]"):
+            errors.append(("operator", f"{operator} needs a list of objects; {full} is {ftype}"))
+        conditions = value if isinstance(value, list) else [value]
+        if not conditions or not all(isinstance(c, dict) for c in conditions):
+            value_error(f"operator {operator} needs one or more conditions {{path, operator, value}}")
+        else:
+            for i, c in enumerate(conditions):
+                for field, message in _condition_errors(c.get("path"), c.get("operator"), c.get("value"), base=full, top=False):
+                    errors.append(("value", f"condition {i + 1}: {field}: {message}"))
+    elif operator == "all_of":
+        if not (isinstance(value, list) and value and all(isinstance(c, dict) for c in value)):
+            value_error("operator all_of needs a non-empty list of conditions {path, operator, value}")
+        else:
+            for i, c in enumerate(value):
+                for field, message in _condition_errors(c.get("path"), c.get("operator"), c.get("value"), base="", top=False):
+                    errors.append(("value", f"condition {i + 1}: {field}: {message}"))
+    elif operator in DATE_OPERATORS:
+        unit = "years" if operator == "age_gte" else "months"
+        if not (isinstance(value, dict) and set(value) == {unit, "as_of"}):
+            value_error(f'operator {operator} needs {{"{unit}": N, "as_of": "<date path>"}}')
+        elif not _is_number(value[unit]) or value[unit] < 0:
+            value_error(f"{unit} must be a number ≥ 0")
+        elif not (isinstance(value["as_of"], str) and field_type(value["as_of"]) == "date"):
+            value_error(f"as_of must be a date field of the case, not {value['as_of']!r}")
+        elif not type_is("date"):
+            errors.append(("operator", f"{operator} needs a date field; {full} is {ftype}"))
+    return errors
+
+
+def _enum_errors(path: str, values: list[object]) -> list[tuple[str, str]]:
+    allowed = ENUMS.get(path)
+    if allowed is None:
+        return []
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        return [("value", f"{bad[0]!r} is not a value {path} can take; expected one of: {', '.join(sorted(allowed))}")]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Compilation: a spec becomes a function case -> (status, actual, missing paths)
+
+Evaluator = Callable[[dict], tuple[str, Any, tuple[str, ...]]]
+
+
+def split_path(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
+def lookup(data: Any, parts: tuple[str, ...]) -> Any:
+    """The value at a dotted path, or ABSENT (JSON null counts as absent)."""
+    for part in parts:
+        if not isinstance(data, dict):
+            return ABSENT
+        data = data.get(part)
+        if data is None:
+            return ABSENT
+    return data
+
+
+def _months_between(earlier: date, later: date) -> float:
+    return (later.year - earlier.year) * 12 + (later.month - earlier.month) + (later.day - earlier.day) / 31
+
+
+def _as_date(v: Any) -> date | None:
+    if isinstance(v, date):
+        return v
+    if isinstance(v, str):
+        try:
+            return date.fromisoformat(v)
+        except ValueError:
+            return None
+    return None
+
+
+def _predicate(operator: str, value: Any) -> Callable[[Any], bool]:
+    """A test of a present value; the absent case is handled by the caller."""
+    if operator == "present":
+        return lambda a: a != "" and a != [] and a != {}
+    if operator == "is_true":
+        return lambda a: a is True
+    if operator == "is_false":
+        return lambda a: a is False
+    if operator == "eq":
+        return lambda a: a == value
+    if operator == "ne":
+        return lambda a: a != value
+    if operator == "gte":
+        return lambda a: _is_number(a) and a >= value
+    if operator == "gt":
+        return lambda a: _is_number(a) and a > value
+    if operator == "lte":
+        return lambda a: _is_number(a) and a <= value
+    if operator == "lt":
+        return lambda a: _is_number(a) and a < value
+    if operator == "between":
+        lo, hi = value
+        return lambda a: _is_number(a) and lo <= a <= hi
+    if operator == "in":
+        members = frozenset(value)
+        return lambda a: _is_scalar(a) and a in members
+    if operator == "not_in":
+        members = frozenset(value)
+        return lambda a: _is_scalar(a) and a not in members
+    if operator == "all_in":
+        members = frozenset(value)
+        return lambda a: isinstance(a, list) and bool(a) and all(_is_scalar(x) and x in members for x in a)
+    if operator == "any_in":
+        members = frozenset(value)
+        return lambda a: isinstance(a, list) and any(_is_scalar(x) and x in members for x in a)
+    if operator == "none_in":
+        members = frozenset(value)
+        return lambda a: isinstance(a, list) and not any(_is_scalar(x) and x in members for x in a)
+    raise ValueError(f"unknown operator {operator!r}")
+
+
+def compile_condition(path: str, operator: str, value: Any) -> Evaluator:
+    parts = split_path(path)
+
+    if operator in ITEM_OPERATORS:
+        conditions = value if isinstance(value, list) else [value]
+        item_tests = [compile_condition(c["path"], c["operator"], c.get("value")) for c in conditions]
+        want_any = operator == "any_item"
+
+        def evaluate_items(case: dict) -> tuple[str, Any, tuple[str, ...]]:
+            items = lookup(case, parts)
+            if items is ABSENT:
+                return MISSING, ABSENT, (path,)
+            if not isinstance(items, list):
+                return NOT_MET, items, ()
+            # An item matches when every condition is met; an unknown fact in an item cannot match.
+            matched = any(all(t(item)[0] == MET for t in item_tests) for item in items)
+            return (MET if matched == want_any else NOT_MET), items, ()
+
+        return evaluate_items
+
+    if operator == "all_of":
+        parts_tests = [compile_condition(c["path"], c["operator"], c.get("value")) for c in value]
+
+        def evaluate_all(case: dict) -> tuple[str, Any, tuple[str, ...]]:
+            statuses = []
+            missing: list[str] = []
+            for t in parts_tests:
+                status, _, miss = t(case)
+                statuses.append(status)
+                missing.extend(miss)
+            whole = lookup(case, parts)
+            if NOT_MET in statuses:
+                return NOT_MET, whole, ()
+            if missing:
+                return MISSING, whole, tuple(missing)
+            return MET, whole, ()
+
+        return evaluate_all
+
+    if operator in DATE_OPERATORS:
+        amount = value["years"] if operator == "age_gte" else value["months"]
+        as_of_path = value["as_of"]
+        as_of_parts = split_path(as_of_path)
+
+        def evaluate_dates(case: dict) -> tuple[str, Any, tuple[str, ...]]:
+            actual = lookup(case, parts)
+            as_of = lookup(case, as_of_parts)
+            missing = tuple(p for p, v in ((path, actual), (as_of_path, as_of)) if v is ABSENT)
+            if missing:
+                return MISSING, actual, missing
+            d, ref = _as_date(actual), _as_date(as_of)
+            if d is None or ref is None:
+                return NOT_MET, actual, ()
+            months = _months_between(d, ref)
+            if operator == "age_gte":
+                years = ref.year - d.year - ((ref.month, ref.day) < (d.month, d.day))
+                ok = years >= amount
+            else:
+                ok = 0 <= months <= amount
+            return (MET if ok else NOT_MET), actual, ()
+
+        return evaluate_dates
+
+    test = _predicate(operator, value)
+
+    def evaluate_scalar(case: dict) -> tuple[str, Any, tuple[str, ...]]:
+        actual = lookup(case, parts)
+        if actual is ABSENT:
+            return MISSING, ABSENT, (path,)
+        return (MET if test(actual) else NOT_MET), actual, ()
+
+    return evaluate_scalar
+
+
+def render_template_paths(text: str, case: dict, fallback: str) -> str:
+    """Fill {case.path} references in a claim-requirement text; the fallback when one is absent."""
+    absent = False
+
+    def fill(m: re.Match) -> str:
+        nonlocal absent
+        v = lookup(case, split_path(m.group(1)))
+        if v is ABSENT:
+            absent = True
+            return ""
+        return display(v)
+
+    filled = _TEMPLATE_PATH.sub(fill, text)
+    return (fallback or filled) if absent else filled
+
+
+def display(v: Any) -> str:
+    if v is ABSENT:
+        return "not documented"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, list):
+        return ", ".join(display(x) for x in v) if v else "none"
+    if isinstance(v, dict):
+        return "; ".join(f"{k.replace('_', ' ')} {display(x)}" for k, x in v.items())
+    return str(v)

@@ -1,0 +1,524 @@
+"""Validation of a submitted case against the case contract (shared/contract/README.md).
+
+Pure Python: no Django, no ORM. ``validate_case`` returns every problem in the case, in
+document order (the order of the keys in the submitted JSON), as ``FieldError``s naming the
+field by its dotted path; list items are named by index (``diagnoses.1``).
+
+The same schema yields ``CASE_FIELDS`` (every known dotted path -> type tag) and ``ENUMS``
+(dotted path -> allowed values), which the policy registry uses to check criteria paths.
+Items of lists of objects are written with ``[]``: ``clinical.conservative_care[].outcome``.
+
+Speed matters (the checker runs at tens of thousands of cases per second), so the checks are
+small closures compiled once at import time, error paths are only built when there is an error,
+and the ICD-10-CM and NPI lookups are cached.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+from stdnum import luhn
+
+__all__ = [
+    "CASE_FIELDS",
+    "ENUMS",
+    "SPINAL_LEVELS",
+    "FieldError",
+    "field_type",
+    "icd10_is_billable",
+    "is_known_path",
+    "npi_is_valid",
+    "validate_case",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    path: str  # dotted path, list items as index: "clinical.conservative_care.0.outcome"
+    message: str  # short and human: "must be between 0 and 30"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+# --------------------------------------------------------------------------- code checks
+
+_NPI_RE = re.compile(r"[0-9]{10}")
+# ICD-10-CM shape: letter, digit, digit-or-letter, then optionally (dotted or not) 1-4 more.
+# This keeps chapters ("19") and blocks ("M40-M54") out before the code set is asked.
+_ICD10_RE = re.compile(r"[A-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?")
+# CPT (Category I: 5 digits; II: 4 digits + F; III: 4 digits + T; PLA: 4 digits + U) or
+# HCPCS Level II (letter A-V + 4 digits).
+_CPT_RE = re.compile(r"[0-9]{4}[0-9FTU]|[A-V][0-9]{4}")
+_NCT_RE = re.compile(r"NCT[0-9]{8}")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def npi_is_valid(npi: str) -> bool:
+    """10 ASCII digits whose last is the Luhn check digit over "80840" + the first 9."""
+    return isinstance(npi, str) and _NPI_RE.fullmatch(npi) is not None and _npi_luhn(npi)
+
+
+@lru_cache(maxsize=4096)
+def _npi_luhn(npi: str) -> bool:
+    return luhn.is_valid("80840" + npi)
+
+
+def icd10_is_billable(code: str) -> bool:
+    """A billable (leaf) code of the ICD-10-CM code set, dotted ("M48.062") or not ("M48062").
+
+    Codes are case-sensitive (upper case, as published) and must carry no surrounding spaces.
+    """
+    return isinstance(code, str) and _ICD10_RE.fullmatch(code) is not None and _icd10_leaf(code)
+
+
+_icd10_module: Any = None
+
+
+def _icd10() -> Any:
+    # simple_icd_10_cm parses its whole code set on import (about 1.5 s), so it is loaded on
+    # first use rather than whenever this module (and thus Django) is imported.
+    global _icd10_module
+    if _icd10_module is None:
+        with warnings.catch_warnings():  # it uses deprecated importlib.resources calls
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import simple_icd_10_cm
+
+        _icd10_module = simple_icd_10_cm
+    return _icd10_module
+
+
+@lru_cache(maxsize=8192)
+def _icd10_leaf(code: str) -> bool:
+    cm = _icd10()
+    try:
+        return bool(
+            cm.is_valid_item(code) and cm.is_leaf(code) and not cm.is_chapter_or_block(code)
+        )
+    except Exception:  # the package raises on some odd inputs; an odd input is not billable
+        return False
+
+
+# Vertebrae top to bottom; a level is two adjacent ones, crossing regions (C7-T1, T12-L1, L5-S1).
+_VERTEBRAE = (
+    [f"C{i}" for i in range(1, 8)]
+    + [f"T{i}" for i in range(1, 13)]
+    + [f"L{i}" for i in range(1, 6)]
+    + ["S1"]
+)
+SPINAL_LEVELS: tuple[str, ...] = tuple(
+    f"{upper}-{lower}" for upper, lower in zip(_VERTEBRAE, _VERTEBRAE[1:])
+)
+
+
+# --------------------------------------------------------------------------- primitive checks
+# A check is called as check(value, parent_path, key, errors, ctx) for a present (non-null) value;
+# the field's path is only built (by _path) when there is something to report.
+
+Check = Callable[[Any, str, Any, list, "_Ctx"], None]
+
+
+class _Ctx:
+    __slots__ = ("payer_codes", "today")
+
+    def __init__(self, payer_codes: Collection[str], today: date) -> None:
+        self.payer_codes = payer_codes
+        self.today = today
+
+
+def _path(parent: str, key: Any) -> str:
+    if parent:
+        return f"{parent}.{key}"
+    return str(key) if key != "" else '""'  # an empty top-level key still gets a visible path
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _parse_date(value: Any) -> date | None:
+    if isinstance(value, str) and _DATE_RE.fullmatch(value) is not None:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:  # e.g. 2026-02-30
+            return None
+    return None
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def _check_string(value, parent, key, errors, ctx):
+    if not isinstance(value, str):
+        errors.append(FieldError(_path(parent, key), "must be a string"))
+    elif not value or value.isspace():
+        errors.append(FieldError(_path(parent, key), "must not be empty"))
+
+
+def _check_boolean(value, parent, key, errors, ctx):
+    if value is not True and value is not False:
+        errors.append(FieldError(_path(parent, key), "must be true or false"))
+
+
+_DATE_MESSAGE = "must be an ISO date (YYYY-MM-DD)"
+
+
+def _check_date(value, parent, key, errors, ctx):
+    if _parse_date(value) is None:
+        errors.append(FieldError(_path(parent, key), _DATE_MESSAGE))
+
+
+def _check_past_date(value, parent, key, errors, ctx):
+    parsed = _parse_date(value)
+    if parsed is None:
+        errors.append(FieldError(_path(parent, key), _DATE_MESSAGE))
+    elif parsed >= ctx.today:
+        errors.append(FieldError(_path(parent, key), "must be a date in the past"))
+
+
+def _number_check(lo: float | None, hi: float | None, *, integer: bool = False) -> Check:
+    kind = "an integer" if integer else "a number"
+    if lo is not None and hi is not None:
+        range_message = f"must be between {_fmt(lo)} and {_fmt(hi)}"
+    elif lo is not None:
+        range_message = f"must be at least {_fmt(lo)}"
+    else:
+        range_message = f"must be at most {_fmt(hi)}"
+
+    def check(value, parent, key, errors, ctx):
+        kind_of = type(value)  # exact types: a bool is never a number
+        if kind_of is float:
+            if not math.isfinite(value) or (integer and not value.is_integer()):
+                errors.append(FieldError(_path(parent, key), f"must be {kind}"))
+                return
+        elif kind_of is not int:
+            errors.append(FieldError(_path(parent, key), f"must be {kind}"))
+            return
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            errors.append(FieldError(_path(parent, key), range_message))
+
+    return check
+
+
+def _enum_check(allowed: frozenset[str], order: tuple[str, ...]) -> Check:
+    message = "must be one of: " + ", ".join(order)
+
+    def check(value, parent, key, errors, ctx):
+        if not (isinstance(value, str) and value in allowed):
+            errors.append(FieldError(_path(parent, key), message))
+
+    return check
+
+
+def _pattern_check(pattern: re.Pattern[str], message: str) -> Check:
+    fullmatch = pattern.fullmatch
+
+    def check(value, parent, key, errors, ctx):
+        if not isinstance(value, str):
+            errors.append(FieldError(_path(parent, key), "must be a string"))
+        elif fullmatch(value) is None:
+            errors.append(FieldError(_path(parent, key), message))
+
+    return check
+
+
+def _check_npi(value, parent, key, errors, ctx):
+    if not isinstance(value, str):
+        errors.append(FieldError(_path(parent, key), "must be a string"))
+    elif _NPI_RE.fullmatch(value) is None:
+        errors.append(FieldError(_path(parent, key), "must be 10 digits"))
+    elif not _npi_luhn(value):
+        errors.append(FieldError(_path(parent, key), "invalid NPI check digit"))
+
+
+def _check_icd10(value, parent, key, errors, ctx):
+    if not isinstance(value, str):
+        errors.append(FieldError(_path(parent, key), "must be a string"))
+    elif not icd10_is_billable(value):
+        errors.append(
+            FieldError(_path(parent, key), f"{_short(value)} is not a billable ICD-10-CM code")
+        )
+
+
+def _check_payer(value, parent, key, errors, ctx):
+    if not isinstance(value, str):
+        errors.append(FieldError(_path(parent, key), "must be a string"))
+    elif value not in ctx.payer_codes:
+        expected = ", ".join(sorted(ctx.payer_codes))
+        errors.append(
+            FieldError(
+                _path(parent, key), f"unknown payer {_short(value)}; expected one of: {expected}"
+            )
+        )
+
+
+# --------------------------------------------------------------------------- schema nodes
+
+
+class _Node:
+    """One field of the case: its type tag, its check, and (for enums) its allowed values."""
+
+    __slots__ = ("tag", "check", "enum", "fields", "item", "closed")
+
+    def __init__(self, tag: str, check: Check, *, enum=None, fields=None, item=None, closed=True):
+        self.tag = tag
+        self.check = check
+        self.enum: tuple[str, ...] | None = enum
+        self.fields: dict[str, _Node] | None = fields
+        self.item: _Node | None = item
+        self.closed = closed
+
+
+def _leaf(tag: str, check: Check) -> _Node:
+    return _Node(tag, check)
+
+
+def _enum(*values: str) -> _Node:
+    return _Node("string", _enum_check(frozenset(values), values), enum=values)
+
+
+def _object(fields: dict[str, _Node], *, closed: bool = True) -> _Node:
+    checks = {name: node.check for name, node in fields.items()}
+    get = checks.get
+
+    def check(value, parent, key, errors, ctx):
+        if not isinstance(value, dict):
+            errors.append(FieldError(_path(parent, key), "must be an object"))
+            return
+        path = _path(parent, key)
+        for name, field_value in value.items():
+            field_check = get(name)
+            if field_check is None:
+                if closed:
+                    errors.append(FieldError(_path(path, name), "unknown field"))
+            elif field_value is not None:  # null counts as absent
+                field_check(field_value, path, name, errors, ctx)
+
+    return _Node("object", check, fields=fields, closed=closed)
+
+
+def _list(item: _Node) -> _Node:
+    item_check = item.check
+
+    def check(value, parent, key, errors, ctx):
+        if not isinstance(value, list):
+            errors.append(FieldError(_path(parent, key), "must be a list"))
+            return
+        if value:
+            path = _path(parent, key)
+            for index, item_value in enumerate(value):
+                # inside a list a null is an item of the wrong type, not an absent field
+                item_check(item_value, path, index, errors, ctx)
+
+    tag = "list[object]" if item.tag == "object" else f"list[{item.tag}]"
+    return _Node(tag, check, enum=item.enum, item=item)
+
+
+def _check_level(value, parent, key, errors, ctx):
+    if not isinstance(value, str):
+        errors.append(FieldError(_path(parent, key), "must be a string"))
+    elif value not in _LEVEL_SET:
+        errors.append(
+            FieldError(_path(parent, key), "must be two adjacent vertebrae, e.g. L4-L5 or L5-S1")
+        )
+
+
+_LEVEL_SET = frozenset(SPINAL_LEVELS)
+
+_STRING = _leaf("string", _check_string)
+_DATE = _leaf("date", _check_date)
+_BOOLEAN = _leaf("boolean", _check_boolean)
+_NON_NEGATIVE = _leaf("number", _number_check(0, None))
+
+_SCHEMA = _object(
+    {
+        "payer": _leaf("string", _check_payer),
+        "patient": _object(
+            {
+                "first_name": _STRING,
+                "last_name": _STRING,
+                "birth_date": _leaf("date", _check_past_date),
+                "sex": _enum("F", "M", "X", "U"),
+                "member_id": _STRING,
+            }
+        ),
+        "provider": _object(
+            {
+                "npi": _leaf("string", _check_npi),
+                "name": _STRING,
+            }
+        ),
+        "procedure": _object(
+            {
+                "cpt": _leaf(
+                    "string",
+                    _pattern_check(_CPT_RE, "must be a CPT/HCPCS code, e.g. 0275T or G0276"),
+                ),
+                "levels": _list(_Node("string", _check_level, enum=SPINAL_LEVELS)),
+                "planned_date": _DATE,
+                "setting": _enum("hospital_outpatient", "asc", "office"),
+            }
+        ),
+        "diagnoses": _list(_leaf("string", _check_icd10)),
+        "clinical": _object(
+            {
+                "symptoms": _object(
+                    {
+                        "types": _list(_enum("pain", "numbness", "tingling", "heaviness")),
+                        "locations": _list(_enum("back", "legs", "buttocks")),
+                        "with_standing_or_walking": _BOOLEAN,
+                        "duration_months": _NON_NEGATIVE,
+                    }
+                ),
+                "imaging": _object(
+                    {
+                        "modality": _enum("MRI", "CT"),
+                        "date": _DATE,
+                        "ligamentum_flavum_mm": _leaf("number", _number_check(0, 30)),
+                    }
+                ),
+                "spondylolisthesis_grade": _leaf("integer", _number_check(0, 5, integer=True)),
+                "conservative_care": _list(
+                    _object(
+                        {
+                            "type": _enum(
+                                "physical_therapy",
+                                "home_exercise",
+                                "oral_analgesics",
+                                "epidural_steroid_injection",
+                                "chiropractic",
+                                "other",
+                            ),
+                            "weeks": _NON_NEGATIVE,
+                            "outcome": _enum("failed", "partial", "improved"),
+                        }
+                    )
+                ),
+                "prior_lumbar_surgeries": _list(
+                    _object(
+                        {
+                            "type": _enum(
+                                "laminectomy",
+                                "laminotomy",
+                                "fusion",
+                                "interspinous_device",
+                                "mild",
+                                "other",
+                            ),
+                            "months_ago": _NON_NEGATIVE,
+                        }
+                    )
+                ),
+                "pain": _object(
+                    {
+                        "vas_leg": _leaf("number", _number_check(0, 100)),
+                        "nprs": _leaf("number", _number_check(0, 10)),
+                        "odi": _leaf("number", _number_check(0, 100)),
+                    }
+                ),
+            }
+        ),
+        # Open object: unknown keys are allowed (payer criteria may name any path in it).
+        "administrative": _object(
+            {
+                "clinical_study_nct": _leaf(
+                    "string", _pattern_check(_NCT_RE, "must be NCT followed by 8 digits")
+                ),
+                "referral_number": _STRING,
+                "expedited": _BOOLEAN,
+                "ihs_prc": _object(
+                    {
+                        "eligible": _BOOLEAN,
+                        "alternate_resources_exhausted": _BOOLEAN,
+                        "notified": _BOOLEAN,
+                    },
+                    closed=False,
+                ),
+            },
+            closed=False,
+        ),
+    }
+)
+
+
+def _walk(node: _Node, prefix: str, fields: dict[str, str], enums: dict[str, frozenset[str]]):
+    for name, child in (node.fields or {}).items():
+        path = f"{prefix}{name}"
+        fields[path] = child.tag
+        if child.enum is not None:
+            enums[path] = frozenset(child.enum)
+        if child.fields is not None:
+            _walk(child, path + ".", fields, enums)
+        elif child.item is not None and child.item.fields is not None:
+            _walk(child.item, path + "[].", fields, enums)
+
+
+def _build_tables() -> tuple[dict[str, str], dict[str, frozenset[str]]]:
+    fields: dict[str, str] = {}
+    enums: dict[str, frozenset[str]] = {}
+    _walk(_SCHEMA, "", fields, enums)
+    return fields, enums
+
+
+#: Every known dotted path of the case -> type tag ("object", "string", "date", "number",
+#: "integer", "boolean", "list[string]", "list[object]"); list-of-object item fields use "[]".
+CASE_FIELDS: dict[str, str]
+#: Dotted path -> allowed values (for list[string] fields: the allowed items).
+ENUMS: dict[str, frozenset[str]]
+CASE_FIELDS, ENUMS = _build_tables()
+
+_ADMIN_PREFIX = "administrative."
+
+
+def is_known_path(path: str) -> bool:
+    """A path of the case (CASE_FIELDS), or any key path under the open ``administrative``."""
+    if not isinstance(path, str):
+        return False
+    if path in CASE_FIELDS:
+        return True
+    if path.startswith(_ADMIN_PREFIX):
+        return all(path[len(_ADMIN_PREFIX) :].split("."))  # no empty segment
+    return False
+
+
+def field_type(path: str) -> str | None:
+    """The type tag of a known path; None for unknown ``administrative.*`` paths (and others)."""
+    return CASE_FIELDS.get(path) if isinstance(path, str) else None
+
+
+# --------------------------------------------------------------------------- entry point
+
+_ROOT_CHECKS: dict[str, Check] = {name: node.check for name, node in _SCHEMA.fields.items()}
+
+
+def validate_case(
+    data: object, *, payer_codes: Collection[str], today: date | None = None
+) -> list[FieldError]:
+    """Every problem in the case, in document order; [] when valid.
+
+    Never raises on any JSON-like input (dict/list/str/int/float/bool/None nesting).
+    ``today`` (default ``date.today()``) is the day ``patient.birth_date`` must precede.
+    """
+    if not isinstance(data, dict):
+        return [FieldError("(root)", "must be a JSON object")]
+    errors: list[FieldError] = []
+    if data.get("payer") is None:
+        errors.append(FieldError("payer", "is required"))
+    ctx = _Ctx(payer_codes, today or date.today())
+    get = _ROOT_CHECKS.get
+    for name, value in data.items():
+        check = get(name)
+        if check is None:
+            errors.append(FieldError(_path("", name), "unknown field"))
+        elif value is not None:  # null counts as absent
+            check(value, "", name, errors, ctx)
+    return errors

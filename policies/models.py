@@ -1,0 +1,236 @@
+"""The payer rule registry: payers, their mild® coverage policies, and the evidence those cite.
+
+Every threshold, code list, deadline and reason text lives here as data that admins edit. Each
+record keeps its full change history (django-simple-history), and every published state of a policy
+is frozen as a PolicyVersion snapshot, which is what the checker evaluates and what a determination
+names.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+
+class ReviewStatus(models.TextChoices):
+    VERIFIED = "verified", "Verified"
+    UNVERIFIED = "unverified", "Unverified"
+
+
+class Certainty(models.TextChoices):
+    HIGH = "H", "H — official or primary source"
+    MEDIUM = "M", "M — reliable secondary or cut-off primary source"
+    LOW = "L", "L — one secondary source"
+
+
+class Reviewable(models.Model):
+    """A record whose facts an admin has (or has not yet) confirmed against their source."""
+
+    review_status = models.CharField(max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.UNVERIFIED)
+    review_reason = models.TextField(
+        blank=True, help_text="Why it is unverified: which fact is uncertain and what its source is."
+    )
+
+    class Meta:
+        abstract = True
+
+    def clean(self) -> None:
+        super().clean()
+        if self.review_status == ReviewStatus.UNVERIFIED and not self.review_reason.strip():
+            raise ValidationError({"review_reason": "Say why it is unverified (the uncertain fact and its source)."})
+
+
+class EvidenceSource(models.Model):
+    class Kind(models.TextChoices):
+        POSITION_STATEMENT = "position_statement", "Position statement"
+        NCD = "ncd", "National coverage determination"
+        REGULATION = "regulation", "Regulation or manual"
+        TRIAL = "trial", "Clinical trial or study"
+        GUIDELINE = "guideline", "Guideline"
+        PAYER_POLICY = "payer_policy", "Payer policy"
+        OTHER = "other", "Other"
+
+    key = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    certainty = models.CharField(max_length=1, choices=Certainty.choices, default=Certainty.HIGH)
+    short = models.CharField("short citation", max_length=300)
+    citation = models.TextField("full citation")
+    url = models.URLField(blank=True, max_length=500)
+    note = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.short
+
+
+class Payer(models.Model):
+    class Program(models.TextChoices):
+        MEDICARE = "medicare", "Original Medicare"
+        MEDICARE_ADVANTAGE = "medicare_advantage", "Medicare Advantage"
+        VA = "va", "VA Community Care"
+        TRICARE = "tricare", "TRICARE (DoD)"
+        IHS = "ihs", "IHS Purchased/Referred Care"
+        COMMERCIAL = "commercial", "Commercial"
+
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    program = models.CharField(max_length=32, choices=Program.choices)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Policy(Reviewable):
+    """The payer's current coverage policy for mild®; one per payer, revised in place with history."""
+
+    payer = models.OneToOneField(Payer, on_delete=models.CASCADE, related_name="policy")
+    code = models.CharField(max_length=100, help_text="The payer's identifier, e.g. NCD 150.13.")
+    title = models.CharField(max_length=300)
+    version = models.CharField(max_length=50, help_text="The payer's own version label, e.g. 2 for NCD 150.13 v2.")
+    effective_date = models.DateField()
+    sources = models.ManyToManyField(EvidenceSource, blank=True, related_name="policies")
+    revision = models.PositiveIntegerField(default=0, editable=False, help_text="Our published revision number.")
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(m2m_fields=[sources])
+
+    class Meta:
+        verbose_name_plural = "policies"
+        ordering = ["payer__code"]
+
+    def __str__(self) -> str:
+        return f"{self.payer.code}: {self.code}"
+
+
+class Criterion(models.Model):
+    class Section(models.TextChoices):
+        CLINICAL = "clinical", "Clinical (position statement)"
+        PAYER = "payer", "Payer rules"
+
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="criteria")
+    order = models.PositiveIntegerField(default=0)
+    key = models.SlugField(max_length=64)
+    section = models.CharField(max_length=10, choices=Section.choices)
+    label = models.CharField(max_length=200)
+    path = models.CharField(max_length=200, help_text="Dotted path of the case field it reads.")
+    operator = models.CharField(max_length=32)
+    value = models.JSONField(null=True, blank=True, help_text="The threshold, list or condition(s), as JSON.")
+    required = models.BooleanField(default=True, help_text="Unticked: advisory, shown but never changes a decision.")
+    reason_met = models.CharField(max_length=500)
+    reason_not_met = models.CharField(max_length=500)
+    reason_missing = models.CharField(max_length=500)
+    citations = models.ManyToManyField(EvidenceSource, blank=True, related_name="criteria")
+    history = HistoricalRecords(m2m_fields=[citations])
+
+    class Meta:
+        ordering = ["policy", "section", "order", "id"]
+        verbose_name_plural = "criteria"
+        constraints = [models.UniqueConstraint(fields=["policy", "key"], name="criterion_key_unique_per_policy")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.section})"
+
+    def clean(self) -> None:
+        from coverage.operators import criterion_spec_errors
+
+        errors = criterion_spec_errors(
+            {
+                "key": self.key,
+                "section": self.section,
+                "path": self.path,
+                "operator": self.operator,
+                "value": self.value,
+                "reason_met": self.reason_met,
+                "reason_not_met": self.reason_not_met,
+                "reason_missing": self.reason_missing,
+            }
+        )
+        if errors:
+            raise ValidationError({field: message for field, message in errors})
+
+
+class ClaimRequirement(models.Model):
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="claim_requirements")
+    order = models.PositiveIntegerField(default=0)
+    text = models.CharField(max_length=300, help_text="May name a case field in braces, e.g. CPT {procedure.cpt}.")
+    fallback = models.CharField(max_length=300, blank=True, help_text="Shown when the field in the text is absent.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["policy", "order", "id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+    def clean(self) -> None:
+        from coverage.operators import template_path_errors
+
+        for message in template_path_errors(self.text):
+            raise ValidationError({"text": message})
+
+
+class PriorAuthRule(Reviewable):
+    policy = models.OneToOneField(Policy, on_delete=models.CASCADE, related_name="prior_authorization")
+    required = models.BooleanField(default=False)
+    standard_decision_days = models.PositiveIntegerField(null=True, blank=True)
+    expedited_decision_hours = models.PositiveIntegerField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "prior-authorization timeline"
+
+    def __str__(self) -> str:
+        return f"Prior authorization for {self.policy}"
+
+
+class AppealLevel(Reviewable):
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="appeal_levels")
+    order = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    decided_by = models.CharField(max_length=200, blank=True)
+    filing_deadline_days = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no fixed deadline.")
+    decision_deadline_days = models.PositiveIntegerField(null=True, blank=True)
+    expedited_decision_hours = models.PositiveIntegerField(null=True, blank=True)
+    amount_in_controversy = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    notes = models.TextField(blank=True)
+    citations = models.ManyToManyField(EvidenceSource, blank=True, related_name="appeal_levels")
+    history = HistoricalRecords(m2m_fields=[citations])
+
+    class Meta:
+        ordering = ["policy", "order"]
+        constraints = [models.UniqueConstraint(fields=["policy", "order"], name="appeal_level_order_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.order}. {self.name}"
+
+
+class PolicyVersion(models.Model):
+    """A published state of a policy, frozen as the JSON the checker evaluates. Never edited."""
+
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="versions")
+    revision = models.PositiveIntegerField()
+    snapshot = models.JSONField()
+    summary = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["policy", "-revision"]
+        constraints = [models.UniqueConstraint(fields=["policy", "revision"], name="policy_revision_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.policy} r{self.revision}"
+
+
+class RegistryState(models.Model):
+    """One row whose generation moves whenever a published policy changes, so that every process
+    (web workers, Celery workers) drops its cached checker snapshot."""
+
+    generation = models.PositiveBigIntegerField(default=0)

@@ -1,0 +1,274 @@
+"""Writes to the registry: publishing a policy version, importing a policy document, seeding."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import django.dispatch
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+
+from policies import selectors
+from policies.models import (
+    AppealLevel,
+    ClaimRequirement,
+    Criterion,
+    EvidenceSource,
+    Payer,
+    Policy,
+    PolicyVersion,
+    PriorAuthRule,
+    RegistryState,
+)
+from policies.validation import document_errors
+
+
+# Sent (on commit) with the new PolicyVersion whenever a policy's published content changes.
+policy_published = django.dispatch.Signal()
+
+
+@dataclass
+class ImportResult:
+    created: list[str] = field(default_factory=list)  # payer codes with a first version
+    changed: list[str] = field(default_factory=list)  # payer codes with a new version
+    unchanged: list[str] = field(default_factory=list)
+    versions: list[PolicyVersion] = field(default_factory=list)
+
+
+def registry_bump() -> None:
+    """Tell every process that its cached checker snapshot is stale."""
+    if not RegistryState.objects.filter(pk=1).update(generation=F("generation") + 1):
+        RegistryState.objects.get_or_create(pk=1, defaults={"generation": 1})
+
+
+def snapshot_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+    """Human-readable lines naming what differs between two snapshots of one policy."""
+    if old is None:
+        return ["first version"]
+    lines: list[str] = []
+    old_p, new_p = old["payer"]["policy"], new["payer"]["policy"]
+    for name in ("code", "title", "version", "effective_date", "review_status", "review_reason", "sources"):
+        if old_p.get(name) != new_p.get(name):
+            lines.append(f"policy {name}: {old_p.get(name)!r} → {new_p.get(name)!r}")
+    old_c = {c["key"]: c for c in old_p.get("criteria", [])}
+    new_c = {c["key"]: c for c in new_p.get("criteria", [])}
+    for key in new_c.keys() - old_c.keys():
+        lines.append(f"criterion {key} added")
+    for key in old_c.keys() - new_c.keys():
+        lines.append(f"criterion {key} removed")
+    for key in sorted(new_c.keys() & old_c.keys()):
+        for name, value in new_c[key].items():
+            if old_c[key].get(name) != value:
+                lines.append(f"criterion {key} {name}: {old_c[key].get(name)!r} → {value!r}")
+    for name in ("claim_requirements", "prior_authorization", "appeal_levels"):
+        if old_p.get(name) != new_p.get(name):
+            lines.append(f"{name.replace('_', ' ')} changed")
+    if old["payer"].get("name") != new["payer"].get("name"):
+        lines.append("payer name changed")
+    if old.get("evidence") != new.get("evidence"):
+        lines.append("cited evidence changed")
+    return lines
+
+
+def policy_publish(*, policy: Policy, by=None, summary: str = "") -> PolicyVersion | None:
+    """Freeze the policy's current records as a new version if they differ from the last one."""
+    with transaction.atomic():
+        policy = Policy.objects.select_for_update().get(pk=policy.pk)
+        policy = selectors.policy_queryset().get(pk=policy.pk)
+        snapshot = json.loads(json.dumps(selectors.policy_snapshot(policy), default=str))
+        last = policy.versions.order_by("-revision").first()
+        if last is not None and last.snapshot == snapshot:
+            return None
+        changes = snapshot_changes(last.snapshot if last else None, snapshot)
+        revision = (last.revision if last else 0) + 1
+        version = PolicyVersion.objects.create(
+            policy=policy,
+            revision=revision,
+            snapshot=snapshot,
+            summary="\n".join(filter(None, [summary, *changes])),
+            created_by=by if getattr(by, "pk", None) else None,
+        )
+        Policy.objects.filter(pk=policy.pk).update(revision=revision)
+        registry_bump()
+        transaction.on_commit(lambda: policy_published.send(sender=PolicyVersion, version=version, previous=last))
+        return version
+
+
+def policies_publish_citing(*, evidence: EvidenceSource, by=None) -> list[PolicyVersion]:
+    """An edited evidence record changes every policy that cites it."""
+    ids = set(evidence.policies.values_list("pk", flat=True))
+    ids |= set(evidence.criteria.values_list("policy_id", flat=True))
+    ids |= set(evidence.appeal_levels.values_list("policy_id", flat=True))
+    versions = [policy_publish(policy=p, by=by, summary=f"evidence {evidence.key} edited") for p in Policy.objects.filter(pk__in=ids)]
+    return [v for v in versions if v is not None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Import
+
+
+def _assign(obj, values: dict[str, Any]) -> bool:
+    """Set fields that differ; True when anything changed (so unchanged rows get no history)."""
+    changed = False
+    for name, value in values.items():
+        if getattr(obj, name) != value:
+            setattr(obj, name, value)
+            changed = True
+    return changed
+
+
+def _save_if(obj, values: dict[str, Any]) -> None:
+    if obj.pk is None or _assign(obj, values):
+        _assign(obj, values)
+        obj.full_clean(validate_unique=False, validate_constraints=False)
+        obj.save()
+
+
+def _set_m2m(manager, keys: list[str], evidence: dict[str, EvidenceSource]) -> None:
+    if sorted(e.key for e in manager.all()) != sorted(keys):
+        manager.set([evidence[k] for k in keys])
+
+
+def _decimal(v: Any) -> Decimal | None:
+    return None if v is None else Decimal(str(v))
+
+
+def _apply_payer(entry: dict[str, Any], evidence: dict[str, EvidenceSource]) -> Policy:
+    payer = Payer.objects.filter(code=entry["code"]).first() or Payer(code=entry["code"])
+    _save_if(payer, {"name": entry["name"], "program": entry["program"]})
+    p = entry["policy"]
+    policy = Policy.objects.filter(payer=payer).first() or Policy(payer=payer)
+    _save_if(
+        policy,
+        {
+            "code": p["code"],
+            "title": p["title"],
+            "version": str(p["version"]),
+            "effective_date": dt.date.fromisoformat(p["effective_date"]),
+            "review_status": p.get("review_status", "unverified"),
+            "review_reason": p.get("review_reason", ""),
+        },
+    )
+    _set_m2m(policy.sources, p.get("sources", []), evidence)
+
+    existing = {c.key: c for c in policy.criteria.all()}
+    for order, c in enumerate(p.get("criteria", [])):
+        crit = existing.pop(c["key"], None) or Criterion(policy=policy, key=c["key"])
+        _save_if(
+            crit,
+            {
+                "order": order,
+                "section": c["section"],
+                "label": c["label"],
+                "path": c["path"],
+                "operator": c["operator"],
+                "value": c.get("value"),
+                "required": c.get("required", True),
+                "reason_met": c["reason_met"],
+                "reason_not_met": c["reason_not_met"],
+                "reason_missing": c["reason_missing"],
+            },
+        )
+        _set_m2m(crit.citations, c.get("citations", []), evidence)
+    for stale in existing.values():
+        stale.delete()
+
+    wanted = [(r["text"], r.get("fallback", "")) for r in p.get("claim_requirements", [])]
+    have = [(r.text, r.fallback) for r in policy.claim_requirements.order_by("order", "id")]
+    if wanted != have:
+        policy.claim_requirements.all().delete()
+        for order, (text, fallback) in enumerate(wanted):
+            ClaimRequirement.objects.create(policy=policy, order=order, text=text, fallback=fallback)
+
+    pa = p.get("prior_authorization")
+    if pa is None:
+        PriorAuthRule.objects.filter(policy=policy).delete()
+    else:
+        rule = PriorAuthRule.objects.filter(policy=policy).first() or PriorAuthRule(policy=policy)
+        _save_if(
+            rule,
+            {
+                "required": bool(pa.get("required")),
+                "standard_decision_days": pa.get("standard_decision_days"),
+                "expedited_decision_hours": pa.get("expedited_decision_hours"),
+                "notes": pa.get("notes", ""),
+                "review_status": pa.get("review_status", "unverified"),
+                "review_reason": pa.get("review_reason", ""),
+            },
+        )
+
+    levels = {a.order: a for a in policy.appeal_levels.all()}
+    for a in p.get("appeal_levels", []):
+        level = levels.pop(a["order"], None) or AppealLevel(policy=policy, order=a["order"])
+        _save_if(
+            level,
+            {
+                "name": a["name"],
+                "decided_by": a.get("decided_by", ""),
+                "filing_deadline_days": a.get("filing_deadline_days"),
+                "decision_deadline_days": a.get("decision_deadline_days"),
+                "expedited_decision_hours": a.get("expedited_decision_hours"),
+                "amount_in_controversy": _decimal(a.get("amount_in_controversy")),
+                "notes": a.get("notes", ""),
+                "review_status": a.get("review_status", "unverified"),
+                "review_reason": a.get("review_reason", ""),
+            },
+        )
+        _set_m2m(level.citations, a.get("citations", []), evidence)
+    for stale in levels.values():
+        stale.delete()
+    return policy
+
+
+def registry_import(*, document: Any, by=None, summary: str = "import") -> ImportResult:
+    """Load a policy document; each policy whose content changed gets a new version.
+
+    Raises ValidationError naming every bad field (dotted JSON path) and writes nothing then.
+    """
+    errors = document_errors(document, known_evidence=set(EvidenceSource.objects.values_list("key", flat=True)))
+    if errors:
+        raise ValidationError({path: message for path, message in errors})
+    result = ImportResult()
+    with transaction.atomic():
+        evidence = {e.key: e for e in EvidenceSource.objects.all()}
+        for entry in document.get("evidence", []):
+            ev = evidence.get(entry["key"]) or EvidenceSource(key=entry["key"])
+            _save_if(ev, {k: entry.get(k, "") for k in ("kind", "certainty", "short", "citation", "url", "note")})
+            evidence[ev.key] = ev
+        touched = []
+        for entry in document.get("payers", []):
+            touched.append(_apply_payer(entry, evidence))
+        # Policies not in the document may cite evidence the document changed.
+        others = Policy.objects.exclude(pk__in=[p.pk for p in touched])
+        for policy in [*touched, *others]:
+            had_version = policy.versions.exists()
+            version = policy_publish(policy=policy, by=by, summary=summary)
+            code = policy.payer.code
+            if version is None:
+                if policy in touched:
+                    result.unchanged.append(code)
+            else:
+                result.versions.append(version)
+                (result.changed if had_version else result.created).append(code)
+    return result
+
+
+def registry_seed(*, reset: bool = False, path: Path = selectors.SEED_FILE) -> ImportResult:
+    """Load the shipped policies. Records that already exist are kept as admins left them, unless
+    reset, which imports the shipped content as a new version of every policy that differs."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if not reset:
+        have_payers = set(Payer.objects.values_list("code", flat=True))
+        have_evidence = set(EvidenceSource.objects.values_list("key", flat=True))
+        document = {
+            **document,
+            "evidence": [e for e in document.get("evidence", []) if e.get("key") not in have_evidence],
+            "payers": [p for p in document.get("payers", []) if p.get("code") not in have_payers],
+        }
+    return registry_import(document=document, summary="seed_policies" + (" --reset" if reset else ""))

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PriorauthConfig(AppConfig):
+    name = "priorauth"
+    verbose_name = "Prior authorization"
