@@ -253,7 +253,7 @@ def _check_payer(value, parent, key, errors, ctx):
     if not isinstance(value, str):
         errors.append(FieldError(_path(parent, key), "must be a string"))
     elif value not in ctx.payer_codes:
-        expected = ", ".join(sorted(ctx.payer_codes))
+        expected = ", ".join(sorted(map(str, ctx.payer_codes)))
         errors.append(
             FieldError(
                 _path(parent, key), f"unknown payer {_short(value)}; expected one of: {expected}"

@@ -25,7 +25,8 @@ from coverage.validation import (
     validate_case,
 )
 
-EXAMPLES = Path("/work/shared/contract/examples")
+# copies of shared/contract/examples kept in the repository
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
 PAYERS = frozenset(
     {"medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial"}
 )
