@@ -6,6 +6,7 @@ and separate Celery workers. APP_ENV=production refuses to start without a real 
 DEBUG on.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "policies",
     "coverage",
     "priorauth",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -57,9 +59,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "priorauth.pages.signin.IdleLogoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -74,6 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "priorauth.pages.views.page_context",
             ],
         },
     },
@@ -165,9 +171,39 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets that several components share get one name.
+    "ENUM_NAME_OVERRIDES": {
+        "CaseSexEnum": ["F", "M", "X", "U"],
+        "PatientSexEnum": "priorauth.models.Patient.Sex",
+        "CheckerDecisionEnum": ["meets_criteria", "incomplete", "not_met"],
+        "RequestDecisionEnum": "priorauth.models.Decision",
+        "RequestStatusEnum": "priorauth.models.Status",
+        "PayerDecisionEnum": "priorauth.models.PayerDecision.Kind",
+        "AttachmentKindEnum": "priorauth.models.Attachment.Kind",
+    },
 }
 
-LOGIN_URL = "admin:login"
+# Sign-in (the pages' form; the admin keeps its own), idle log-off, throttled failed logins (django-axes).
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "pages:home"
+LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a locked-out username/address before any password is checked.
+    "priorauth.pages.signin.ThrottledLoginBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Signed out after this many seconds without a request (HIPAA automatic logoff), and in any case
+# SESSION_COOKIE_AGE after signing in or when the browser closes.
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=10 * 60 * 60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+# A practice shares one address behind its router: lock the username at that address, not the office.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 LOGGING = {
     "version": 1,
@@ -196,3 +232,11 @@ CONTENT_SECURITY_POLICY = env.str(
 )
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Letters (priorauth/pdf.py): WeasyPrint's own PDF variant, pdf/ua-1 (tagged, for screen readers)
+# or pdf/a-3u (archival). The render delay is for tests only: it holds a render open so that a test
+# can kill the worker in the middle of one.
+LETTER_PDF_VARIANT = env.str("LETTER_PDF_VARIANT", default="pdf/ua-1")
+LETTER_RENDER_DELAY_SECONDS = env.float("LETTER_RENDER_DELAY_SECONDS", default=0.0)
+if PRODUCTION and LETTER_RENDER_DELAY_SECONDS:
+    raise ImproperlyConfigured("LETTER_RENDER_DELAY_SECONDS is for tests only")

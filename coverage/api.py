@@ -45,6 +45,8 @@ class CoverageCheckApi(APIView):
             data = json.loads(request.body or b"null")
         except (ValueError, UnicodeDecodeError) as exc:
             return Response({"(root)": [f"invalid JSON: {exc}"]}, status=status.HTTP_400_BAD_REQUEST)
+        except RecursionError:  # the decoder's own limit on nesting
+            return Response({"(root)": ["invalid JSON: nested too deeply"]}, status=status.HTTP_400_BAD_REQUEST)
         try:
             return Response(check(data))
         except CaseInvalid as exc:

@@ -6,10 +6,12 @@ in PolicyVersion.snapshot) is compiled once into closures; evaluating a case onl
 
 from __future__ import annotations
 
+import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from coverage.operators import MET, MISSING, NOT_MET, ABSENT, Evaluator, compile_condition, display, render_template_paths
+from coverage.operators import MET, MISSING, NOT_MET, Evaluator, compile_condition, compile_template_paths, display
 
 MEETS_CRITERIA, INCOMPLETE = "meets_criteria", "incomplete"
 SECTIONS = (("clinical", "clinical"), ("payer", "payer_rules"))
@@ -18,6 +20,50 @@ SECTIONS = (("clinical", "clinical"), ("payer", "payer_rules"))
 class _SafeFormat(dict):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
+
+
+ReasonRenderer = Callable[[Any, tuple[str, ...]], str]
+_PLACEHOLDERS = frozenset({"actual", "value", "path", "missing"})
+
+
+def _escape(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _reason_renderer(template: str, value_text: str, path: str) -> ReasonRenderer:
+    """(actual, missing paths) -> the reason: template.format_map of the four placeholders.
+
+    This runs for every criterion of every check, so the usual template (bare placeholders) is
+    parsed once, here: {value} and {path} are fixed per criterion and written in, leaving a
+    str.format pattern of at most the case's value ({0}) and the missing paths ({1}), each
+    computed only when the template shows it.
+    """
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError:
+        fields = None
+    if fields is None or any(
+        name is not None and (name not in _PLACEHOLDERS or spec or conversion) for _, name, spec, conversion in fields
+    ):
+        # Formats, conversions, unknown or malformed placeholders (the registry refuses them, an
+        # older snapshot may hold them): rendered as they always were.
+        def render_any(actual: Any, missing: tuple[str, ...]) -> str:
+            return template.format_map(
+                _SafeFormat(actual=display(actual), value=value_text, path=path, missing=", ".join(missing))
+            )
+
+        return render_any
+    slots = {"actual": "{0}", "missing": "{1}", "value": _escape(value_text), "path": _escape(path)}
+    pattern = "".join(_escape(literal) + (slots[name] if name is not None else "") for literal, name, _, _ in fields)
+    names = {name for _, name, _, _ in fields}
+    if "actual" in names and "missing" in names:
+        return lambda actual, missing: pattern.format(display(actual), ", ".join(missing))
+    if "actual" in names:
+        return lambda actual, missing: pattern.format(display(actual))
+    if "missing" in names:
+        return lambda actual, missing: pattern.format("", ", ".join(missing))
+    constant = pattern.format()
+    return lambda actual, missing: constant
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +77,7 @@ class CompiledCriterion:
     reasons: dict[str, str]
     citations: tuple[str, ...]
     evaluate: Evaluator
+    render_reason: dict[str, ReasonRenderer]  # status -> the compiled reasons[status]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +88,7 @@ class CompiledPolicy:
     meta: dict[str, Any]
     criteria: tuple[CompiledCriterion, ...]
     claim_requirements: tuple[tuple[str, str], ...]
+    render_claim_requirements: tuple[Callable[[dict], str], ...]  # the compiled claim_requirements
     prior_authorization: dict[str, Any]
     appeal_levels: tuple[dict[str, Any], ...] = field(default=())
 
@@ -54,20 +102,24 @@ def compile_policy(snapshot: dict[str, Any], *, revision: int | None = None) -> 
     def cite(keys: list[str]) -> tuple[str, ...]:
         return tuple(evidence[k]["short"] if k in evidence else k for k in keys)
 
-    criteria = tuple(
-        CompiledCriterion(
+    def compile_criterion(c: dict[str, Any]) -> CompiledCriterion:
+        value_text = _value_text(c.get("value"))
+        reasons = {MET: c["reason_met"], NOT_MET: c["reason_not_met"], MISSING: c["reason_missing"]}
+        return CompiledCriterion(
             key=c["key"],
             section=c["section"],
             label=c["label"],
             path=c["path"],
             required=bool(c.get("required", True)),
-            value_text=_value_text(c.get("value")),
-            reasons={MET: c["reason_met"], NOT_MET: c["reason_not_met"], MISSING: c["reason_missing"]},
+            value_text=value_text,
+            reasons=reasons,
             citations=cite(c.get("citations", [])),
             evaluate=compile_condition(c["path"], c["operator"], c.get("value")),
+            render_reason={status: _reason_renderer(text, value_text, c["path"]) for status, text in reasons.items()},
         )
-        for c in policy.get("criteria", [])
-    )
+
+    criteria = tuple(compile_criterion(c) for c in policy.get("criteria", []))
+    claim_requirements = tuple((r["text"], r.get("fallback", "")) for r in policy.get("claim_requirements", []))
     pa = dict(policy.get("prior_authorization") or {})
     return CompiledPolicy(
         payer=payer["code"],
@@ -81,10 +133,12 @@ def compile_policy(snapshot: dict[str, Any], *, revision: int | None = None) -> 
             "review_status": policy.get("review_status", "unverified"),
             "review_reason": policy.get("review_reason", ""),
             "revision": revision,
-            "sources": list(cite(policy.get("sources", []))),
+            # A tuple: every determination copies it, so none can change the cached policy.
+            "sources": cite(policy.get("sources", [])),
         },
         criteria=criteria,
-        claim_requirements=tuple((r["text"], r.get("fallback", "")) for r in policy.get("claim_requirements", [])),
+        claim_requirements=claim_requirements,
+        render_claim_requirements=tuple(compile_template_paths(text, fallback) for text, fallback in claim_requirements),
         prior_authorization={
             "required": pa.get("required"),
             "standard_decision_days": pa.get("standard_decision_days"),
@@ -100,17 +154,26 @@ def compile_policy(snapshot: dict[str, Any], *, revision: int | None = None) -> 
 
 
 def _value_text(value: Any) -> str:
-    if isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], dict)):
+    """What {value} shows in a reason: the threshold or list; for a date rule, its years or months."""
+    if isinstance(value, dict):
+        for unit in ("years", "months"):
+            if unit in value:
+                return display(value[unit])
+        return ""
+    if isinstance(value, list) and value and isinstance(value[0], dict):
         return ""
     return display(value)
 
 
 def section_decision(criteria: list[dict[str, Any]]) -> str:
     """not_met if any required criterion is not met; else incomplete if any is missing; else meets."""
-    statuses = {c["status"] for c in criteria if c["required"]}
-    if NOT_MET in statuses:
+    return _decision({c["status"] for c in criteria if c["required"]})
+
+
+def _decision(required_statuses: set[str]) -> str:
+    if NOT_MET in required_statuses:
         return NOT_MET
-    if MISSING in statuses:
+    if MISSING in required_statuses:
         return INCOMPLETE
     return MEETS_CRITERIA
 
@@ -118,17 +181,11 @@ def section_decision(criteria: list[dict[str, Any]]) -> str:
 def evaluate(case: dict[str, Any], policy: CompiledPolicy) -> dict[str, Any]:
     """The determination for a validated case under one compiled policy."""
     sections: dict[str, list[dict[str, Any]]] = {"clinical": [], "payer": []}
+    required_statuses: dict[str, set[str]] = {"clinical": set(), "payer": set()}
     missing: list[str] = []
     for c in policy.criteria:
         status, actual, missing_paths = c.evaluate(case)
-        reason = c.reasons[status].format_map(
-            _SafeFormat(
-                actual=display(actual) if actual is not ABSENT else "not documented",
-                value=c.value_text,
-                path=c.path,
-                missing=", ".join(missing_paths),
-            )
-        )
+        reason = c.render_reason[status](actual, missing_paths)
         sections[c.section].append(
             {
                 "key": c.key,
@@ -140,12 +197,14 @@ def evaluate(case: dict[str, Any], policy: CompiledPolicy) -> dict[str, Any]:
                 "citations": list(c.citations),
             }
         )
-        if status == MISSING and c.required:
-            missing.append(f"{c.label}: {reason}")
+        if c.required:
+            required_statuses[c.section].add(status)
+            if status == MISSING:
+                missing.append(f"{c.label}: {reason}")
 
     result_sections = {}
     for section, name in SECTIONS:
-        result_sections[name] = {"decision": section_decision(sections[section]), "criteria": sections[section]}
+        result_sections[name] = {"decision": _decision(required_statuses[section]), "criteria": sections[section]}
     decisions = {result_sections[name]["decision"] for _, name in SECTIONS}
     overall = NOT_MET if NOT_MET in decisions else INCOMPLETE if INCOMPLETE in decisions else MEETS_CRITERIA
 
@@ -158,12 +217,12 @@ def evaluate(case: dict[str, Any], policy: CompiledPolicy) -> dict[str, Any]:
     return {
         "payer": policy.payer,
         "payer_name": policy.payer_name,
-        "policy": dict(policy.meta),
+        "policy": {**policy.meta, "sources": list(policy.meta["sources"])},
         "decision": overall,
         "clinical": result_sections["clinical"],
         "payer_rules": result_sections["payer_rules"],
         "missing": missing,
-        "claim_requirements": [render_template_paths(text, case, fallback) for text, fallback in policy.claim_requirements],
+        "claim_requirements": [render(case) for render in policy.render_claim_requirements],
         "prior_authorization": pa,
         "warnings": _warnings(policy),
     }
@@ -183,6 +242,9 @@ def _warnings(policy: CompiledPolicy) -> list[str]:
     if policy.meta["review_status"] != "verified":
         warnings.append(f"Policy {policy.meta['code']} is unverified: {policy.meta['review_reason']}")
     pa = policy.prior_authorization
-    if pa.get("review_status") != "verified":
+    if pa.get("required") is None:
+        # No prior-authorization record at all: say that, not "unverified" with no reason.
+        warnings.append("No prior-authorization rule is recorded for this payer")
+    elif pa.get("review_status") != "verified":
         warnings.append(f"Prior-authorization rules are unverified: {pa.get('review_reason') or pa.get('notes')}")
     return warnings

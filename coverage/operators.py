@@ -62,19 +62,27 @@ def criterion_spec_errors(spec: dict[str, Any]) -> list[tuple[str, str]]:
         errors.append(("key", "must be a slug of lower-case letters, digits, _ or -"))
     errors.extend(_condition_errors(spec.get("path"), spec.get("operator"), spec.get("value"), base="", top=True))
     for field in ("reason_met", "reason_not_met", "reason_missing"):
-        text = spec.get(field)
-        if not isinstance(text, str) or not text.strip():
-            errors.append((field, "must be a non-empty text"))
-            continue
-        try:
-            names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-        except ValueError as exc:
-            errors.append((field, f"malformed placeholder: {exc}"))
-            continue
-        unknown = sorted(n for n in names if n not in REASON_PLACEHOLDERS)
-        if unknown:
-            allowed = ", ".join("{" + p + "}" for p in sorted(REASON_PLACEHOLDERS))
-            errors.append((field, f"unknown placeholder {{{unknown[0]}}}; allowed: {allowed}"))
+        errors.extend((field, message) for message in reason_template_errors(spec.get(field)))
+    return errors
+
+
+def reason_template_errors(text: object) -> list[str]:
+    """A reason text may hold the bare placeholders {actual}, {value}, {path} and {missing}. A
+    conversion or format spec ({actual!x}, {value:.1f}) would raise when the reason is rendered,
+    mid-evaluation, since the filled values are display texts; so only bare names pass."""
+    if not isinstance(text, str) or not text.strip():
+        return ["must be a non-empty text"]
+    try:
+        fields = [(name, conversion, spec) for _, name, spec, conversion in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        return [f"malformed placeholder: {exc}; write a literal brace as {{{{ or }}}}"]
+    allowed = ", ".join("{" + p + "}" for p in sorted(REASON_PLACEHOLDERS))
+    errors = []
+    for name, conversion, spec in fields:
+        if name not in REASON_PLACEHOLDERS:
+            errors.append(f"unknown placeholder {{{name}}}; allowed: {allowed}")
+        elif conversion or spec:
+            errors.append(f"placeholder {{{name}}} takes no conversion or format; allowed: {allowed}")
     return errors
 
 
@@ -83,21 +91,51 @@ def template_path_errors(text: str) -> list[str]:
     return [f"unknown case field {{{p}}}" for p in _TEMPLATE_PATH.findall(text or "") if not is_known_path(p)]
 
 
+# The type a scalar criterion value must have to ever equal a field of each type.
+_VALUE_TYPES: dict[str, tuple[Callable[[object], bool], str]] = {
+    "string": (lambda v: isinstance(v, str), "a string"),
+    "date": (lambda v: isinstance(v, str) and _as_date(v) is not None, "an ISO date string (YYYY-MM-DD)"),
+    "number": (_is_number, "a number"),
+    "integer": (lambda v: _is_number(v) and float(v).is_integer(), "a whole number"),
+    "boolean": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def _value_type_errors(path: str, ftype: str | None, values: list[object]) -> list[tuple[str, str]]:
+    """A value of the wrong type for its field (grade "2", or 1 for a boolean) could never match."""
+    check = _VALUE_TYPES.get(ftype or "")
+    if check is None:
+        return []
+    is_ok, expected = check
+    bad = [v for v in values if not is_ok(v)]
+    if bad:
+        return [("value", f"{bad[0]!r} is the wrong type for {path}: it holds {expected}")]
+    return []
+
+
 def _condition_errors(path: object, operator: object, value: object, *, base: str, top: bool) -> list[tuple[str, str]]:
-    """Errors for a (path, operator, value) triple; `base` is the list path for item conditions."""
+    """Errors for a (path, operator, value) triple; `base` is the list path for item conditions.
+
+    An unknown operator and an unknown path are both reported; the value is then only checked for
+    its shape, as the field's type is not known."""
     errors: list[tuple[str, str]] = []
     allowed = OPERATORS if top else CONDITION_OPERATORS
-    if operator not in allowed:
+    # isinstance first: an operator read from JSON may be a list, which a set cannot hold.
+    operator_ok = isinstance(operator, str) and operator in allowed
+    if not operator_ok:
         errors.append(("operator", f"unknown operator {operator!r}; expected one of: {', '.join(sorted(allowed))}"))
-        return errors
+    full = ""
     if not isinstance(path, str) or not path:
         errors.append(("path", "must be a dotted case field path"))
+    else:
+        full = f"{base}[].{path}" if base else path
+        # "[]" names list items in CASE_FIELDS only; a path written with it is never found in a case.
+        if "[]" in path or not is_known_path(full):
+            errors.append(("path", f"unknown case field path {full!r}"))
+            full = ""
+    if not operator_ok:
         return errors
-    full = f"{base}[].{path}" if base else path
-    if not is_known_path(full):
-        errors.append(("path", f"unknown case field path {full!r}"))
-        return errors
-    ftype = field_type(full)  # None: a free administrative.* path, any type allowed
+    ftype = field_type(full) if full else None  # None: a free administrative.* path, any type allowed
 
     def type_is(*types: str) -> bool:
         return ftype is None or ftype in types
@@ -116,7 +154,7 @@ def _condition_errors(path: object, operator: object, value: object, *, base: st
         elif not type_is(*_SCALAR_TYPES):
             errors.append(("operator", f"{operator} needs a single-valued field; {full} is {ftype}"))
         else:
-            errors.extend(_enum_errors(full, [value]))
+            errors.extend(_value_type_errors(full, ftype, [value]) or _enum_errors(full, [value]))
     elif operator in ("gte", "gt", "lte", "lt"):
         if not _is_number(value):
             value_error(f"operator {operator} needs a number, not {type(value).__name__}")
@@ -137,14 +175,16 @@ def _condition_errors(path: object, operator: object, value: object, *, base: st
         elif operator in LIST_OPERATORS and not type_is("list[string]"):
             errors.append(("operator", f"{operator} needs a list field; {full} is {ftype}"))
         else:
-            errors.extend(_enum_errors(full + ("[]" if operator in LIST_OPERATORS else ""), value))
+            # ENUMS names a list[string] field by its own path (its items' allowed values).
+            item_type = "string" if operator in LIST_OPERATORS and ftype else ftype
+            errors.extend(_value_type_errors(full, item_type, value) or _enum_errors(full, value))
     elif operator in ITEM_OPERATORS:
         if not type_is("list[object]"):
             errors.append(("operator", f"{operator} needs a list of objects; {full} is {ftype}"))
         conditions = value if isinstance(value, list) else [value]
         if not conditions or not all(isinstance(c, dict) for c in conditions):
             value_error(f"operator {operator} needs one or more conditions {{path, operator, value}}")
-        else:
+        elif full and type_is("list[object]"):  # item fields only mean something on a list of objects
             for i, c in enumerate(conditions):
                 for field, message in _condition_errors(c.get("path"), c.get("operator"), c.get("value"), base=full, top=False):
                     errors.append(("value", f"condition {i + 1}: {field}: {message}"))
@@ -181,7 +221,7 @@ def _enum_errors(path: str, values: list[object]) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------
 # Compilation: a spec becomes a function case -> (status, actual, missing paths)
 
-Evaluator = Callable[[dict], tuple[str, Any, tuple[str, ...]]]
+Evaluator = Callable[..., tuple[str, Any, tuple[str, ...]]]
 
 
 def split_path(path: str) -> tuple[str, ...]:
@@ -214,6 +254,11 @@ def _as_date(v: Any) -> date | None:
     return None
 
 
+def _key(v: Any) -> tuple[bool, Any]:
+    # Python holds True == 1 and False == 0; a criterion that says 1 never means true.
+    return (isinstance(v, bool), v)
+
+
 def _predicate(operator: str, value: Any) -> Callable[[Any], bool]:
     """A test of a present value; the absent case is handled by the caller."""
     if operator == "present":
@@ -222,10 +267,11 @@ def _predicate(operator: str, value: Any) -> Callable[[Any], bool]:
         return lambda a: a is True
     if operator == "is_false":
         return lambda a: a is False
-    if operator == "eq":
-        return lambda a: a == value
-    if operator == "ne":
-        return lambda a: a != value
+    if operator in ("eq", "ne"):
+        want = _key(value)
+        if operator == "eq":
+            return lambda a: _is_scalar(a) and _key(a) == want
+        return lambda a: not (_is_scalar(a) and _key(a) == want)
     if operator == "gte":
         return lambda a: _is_number(a) and a >= value
     if operator == "gt":
@@ -237,25 +283,27 @@ def _predicate(operator: str, value: Any) -> Callable[[Any], bool]:
     if operator == "between":
         lo, hi = value
         return lambda a: _is_number(a) and lo <= a <= hi
+    members = frozenset(_key(v) for v in value) if isinstance(value, list) else frozenset()
+
+    def member(x: Any) -> bool:
+        return _is_scalar(x) and _key(x) in members
+
     if operator == "in":
-        members = frozenset(value)
-        return lambda a: _is_scalar(a) and a in members
+        return lambda a: member(a)
     if operator == "not_in":
-        members = frozenset(value)
-        return lambda a: _is_scalar(a) and a not in members
+        return lambda a: _is_scalar(a) and not member(a)
     if operator == "all_in":
-        members = frozenset(value)
-        return lambda a: isinstance(a, list) and bool(a) and all(_is_scalar(x) and x in members for x in a)
+        return lambda a: isinstance(a, list) and bool(a) and all(member(x) for x in a)
     if operator == "any_in":
-        members = frozenset(value)
-        return lambda a: isinstance(a, list) and any(_is_scalar(x) and x in members for x in a)
+        return lambda a: isinstance(a, list) and any(member(x) for x in a)
     if operator == "none_in":
-        members = frozenset(value)
-        return lambda a: isinstance(a, list) and not any(_is_scalar(x) and x in members for x in a)
+        return lambda a: isinstance(a, list) and not any(member(x) for x in a)
     raise ValueError(f"unknown operator {operator!r}")
 
 
 def compile_condition(path: str, operator: str, value: Any) -> Evaluator:
+    """An evaluator called as evaluate(data) on the case, or evaluate(item, case) on a list item,
+    whose date conditions still read their as_of date from the case."""
     parts = split_path(path)
 
     if operator in ITEM_OPERATORS:
@@ -263,26 +311,45 @@ def compile_condition(path: str, operator: str, value: Any) -> Evaluator:
         item_tests = [compile_condition(c["path"], c["operator"], c.get("value")) for c in conditions]
         want_any = operator == "any_item"
 
-        def evaluate_items(case: dict) -> tuple[str, Any, tuple[str, ...]]:
+        def evaluate_items(case: dict, root: dict | None = None) -> tuple[str, Any, tuple[str, ...]]:
             items = lookup(case, parts)
             if items is ABSENT:
                 return MISSING, ABSENT, (path,)
             if not isinstance(items, list):
                 return NOT_MET, items, ()
-            # An item matches when every condition is met; an unknown fact in an item cannot match.
-            matched = any(all(t(item)[0] == MET for t in item_tests) for item in items)
-            return (MET if matched == want_any else NOT_MET), items, ()
+            # Three-valued over the items: an item whose facts are partly absent might match, so it
+            # leaves the criterion missing (never met, never not met) unless another item decides it.
+            matched = False
+            missing: list[str] = []
+            for index, item in enumerate(items):
+                statuses, item_missing = set(), []
+                for t in item_tests:
+                    status, _, miss = t(item, root if root is not None else case)
+                    statuses.add(status)
+                    item_missing.extend(f"{path}.{index}.{m}" for m in miss)
+                if NOT_MET in statuses:
+                    continue
+                if MISSING in statuses:
+                    missing.extend(item_missing)
+                else:
+                    matched = True
+                    break
+            if matched:
+                return (MET if want_any else NOT_MET), items, ()
+            if missing:
+                return MISSING, items, tuple(missing)
+            return (NOT_MET if want_any else MET), items, ()
 
         return evaluate_items
 
     if operator == "all_of":
         parts_tests = [compile_condition(c["path"], c["operator"], c.get("value")) for c in value]
 
-        def evaluate_all(case: dict) -> tuple[str, Any, tuple[str, ...]]:
+        def evaluate_all(case: dict, root: dict | None = None) -> tuple[str, Any, tuple[str, ...]]:
             statuses = []
             missing: list[str] = []
             for t in parts_tests:
-                status, _, miss = t(case)
+                status, _, miss = t(case, root)
                 statuses.append(status)
                 missing.extend(miss)
             whole = lookup(case, parts)
@@ -299,28 +366,27 @@ def compile_condition(path: str, operator: str, value: Any) -> Evaluator:
         as_of_path = value["as_of"]
         as_of_parts = split_path(as_of_path)
 
-        def evaluate_dates(case: dict) -> tuple[str, Any, tuple[str, ...]]:
+        def evaluate_dates(case: dict, root: dict | None = None) -> tuple[str, Any, tuple[str, ...]]:
             actual = lookup(case, parts)
-            as_of = lookup(case, as_of_parts)
+            as_of = lookup(root if root is not None else case, as_of_parts)
             missing = tuple(p for p, v in ((path, actual), (as_of_path, as_of)) if v is ABSENT)
             if missing:
                 return MISSING, actual, missing
             d, ref = _as_date(actual), _as_date(as_of)
             if d is None or ref is None:
                 return NOT_MET, actual, ()
-            months = _months_between(d, ref)
             if operator == "age_gte":
                 years = ref.year - d.year - ((ref.month, ref.day) < (d.month, d.day))
                 ok = years >= amount
             else:
-                ok = 0 <= months <= amount
+                ok = 0 <= _months_between(d, ref) <= amount
             return (MET if ok else NOT_MET), actual, ()
 
         return evaluate_dates
 
     test = _predicate(operator, value)
 
-    def evaluate_scalar(case: dict) -> tuple[str, Any, tuple[str, ...]]:
+    def evaluate_scalar(case: dict, root: dict | None = None) -> tuple[str, Any, tuple[str, ...]]:
         actual = lookup(case, parts)
         if actual is ABSENT:
             return MISSING, ABSENT, (path,)
@@ -331,21 +397,41 @@ def compile_condition(path: str, operator: str, value: Any) -> Evaluator:
 
 def render_template_paths(text: str, case: dict, fallback: str) -> str:
     """Fill {case.path} references in a claim-requirement text; the fallback when one is absent."""
-    absent = False
+    return compile_template_paths(text, fallback)(case)
 
-    def fill(m: re.Match) -> str:
-        nonlocal absent
-        v = lookup(case, split_path(m.group(1)))
-        if v is ABSENT:
-            absent = True
-            return ""
-        return display(v)
 
-    filled = _TEMPLATE_PATH.sub(fill, text)
-    return (fallback or filled) if absent else filled
+def compile_template_paths(text: str, fallback: str) -> Callable[[dict], str]:
+    """render_template_paths with the text parsed once, for the engine's per-case loop."""
+    pieces = _TEMPLATE_PATH.split(text)  # literal, path, literal, ..., literal
+    if len(pieces) == 1:
+        return lambda case: text
+    literals = pieces[0::2]
+    paths = [split_path(p) for p in pieces[1::2]]
+
+    def render(case: dict) -> str:
+        out = [literals[0]]
+        absent = False
+        for parts, literal in zip(paths, literals[1:]):
+            v = lookup(case, parts)
+            if v is ABSENT:
+                absent = True
+            else:
+                out.append(display(v))
+            out.append(literal)
+        filled = "".join(out)
+        return (fallback or filled) if absent else filled
+
+    return render
 
 
 def display(v: Any) -> str:
+    # Reasons show a case value for most criteria of every check: the JSON types go first, by
+    # exact type (a bool is not an int here), before the general cases.
+    kind = type(v)
+    if kind is str:
+        return v
+    if kind is int:
+        return str(v)
     if v is ABSENT:
         return "not documented"
     if isinstance(v, bool):
@@ -353,7 +439,7 @@ def display(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, list):
-        return ", ".join(display(x) for x in v) if v else "none"
+        return ", ".join([display(x) for x in v]) if v else "none"
     if isinstance(v, dict):
         return "; ".join(f"{k.replace('_', ' ')} {display(x)}" for k, x in v.items())
     return str(v)

@@ -138,6 +138,7 @@ class Criterion(models.Model):
 
     def clean(self) -> None:
         from coverage.operators import criterion_spec_errors
+        from policies.validation import CONTRACT_CLINICAL_KEYS
 
         errors = criterion_spec_errors(
             {
@@ -151,8 +152,19 @@ class Criterion(models.Model):
                 "reason_missing": self.reason_missing,
             }
         )
+        if self.pk is not None:
+            before = Criterion.objects.filter(pk=self.pk).values_list("key", "section").first()
+            if before and before[1] == self.Section.CLINICAL and before[0] in CONTRACT_CLINICAL_KEYS:
+                if self.key != before[0]:
+                    errors.append(("key", f"{before[0]!r} is reported in every determination (the case contract): keep its key"))
+                if self.section != before[1]:
+                    errors.append(("section", f"{before[0]!r} is reported in every determination (the case contract): keep it clinical"))
         if errors:
-            raise ValidationError({field: message for field, message in errors})
+            # Lists: one field may have several problems (say two bad conditions of an all_of).
+            by_field: dict[str, list[str]] = {}
+            for field, message in errors:
+                by_field.setdefault(field, []).append(message)
+            raise ValidationError(by_field)
 
 
 class ClaimRequirement(models.Model):
@@ -171,8 +183,9 @@ class ClaimRequirement(models.Model):
     def clean(self) -> None:
         from coverage.operators import template_path_errors
 
-        for message in template_path_errors(self.text):
-            raise ValidationError({"text": message})
+        messages = template_path_errors(self.text)
+        if messages:
+            raise ValidationError({"text": messages})
 
 
 class PriorAuthRule(Reviewable):
@@ -234,3 +247,142 @@ class RegistryState(models.Model):
     (web workers, Celery workers) drops its cached checker snapshot."""
 
     generation = models.PositiveBigIntegerField(default=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Letter texts: the sentences, coverage paragraphs and rebuttals that letters are drafted from.
+# Each factual sentence is an EvidenceClaim carrying its sources; paragraphs arrange claims and add
+# only framing text of their own (no sourced fact may live in a lead or closing).
+
+
+class DenialCategory(models.TextChoices):
+    INVESTIGATIONAL = "investigational", "Experimental / investigational"
+    CRITERIA_NOT_MET = "criteria_not_met", "Medical criteria not met"
+    MISSING_DOCUMENTATION = "missing_documentation", "Missing documentation"
+    NOT_COVERED_BENEFIT = "not_covered_benefit", "Not a covered benefit"
+    OUT_OF_NETWORK = "out_of_network", "Out of network"
+    OTHER = "other", "Other"
+
+
+class EvidenceClaim(Reviewable):
+    """One sentence that a source supports, with the sources it cites."""
+
+    class Topic(models.TextChoices):
+        PROCEDURE = "procedure", "The procedure"
+        SAFETY = "safety", "Safety and durability"
+        EVIDENCE = "evidence", "Trials and publications"
+        GUIDELINE = "guideline", "Guidelines and position statements"
+        SELECTION = "selection", "Patient selection"
+        COVERAGE = "coverage", "Coverage and regulation"
+
+    key = models.SlugField(max_length=64, unique=True)
+    topic = models.CharField(max_length=16, choices=Topic.choices)
+    text = models.TextField(help_text="One sentence, exactly as it should read in a letter.")
+    citations = models.ManyToManyField(EvidenceSource, related_name="claims")
+    in_evidence_summary = models.BooleanField(
+        default=False, help_text="Ticked: part of the evidence summary of every prior-authorization letter."
+    )
+    order = models.PositiveIntegerField(default=0, help_text="Position in the evidence summary.")
+    history = HistoricalRecords(m2m_fields=[citations])
+
+    class Meta:
+        ordering = ["order", "key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class LetterParagraph(models.Model):
+    """What coverage and rebuttal paragraphs share: framing text around an ordered list of claims."""
+
+    key = models.SlugField(max_length=64, unique=True)
+    order = models.PositiveIntegerField(default=0)
+    heading = models.CharField(max_length=200, blank=True)
+    lead = models.TextField(blank=True, help_text="Framing before the claims; no sourced fact (facts are claims).")
+    closing = models.TextField(blank=True, help_text="Framing after the claims; no sourced fact.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.key
+
+    def clean(self) -> None:
+        super().clean()
+        if getattr(self, "payer_id", None) and self.program and self.payer.program != self.program:
+            raise ValidationError({"payer": f"{self.payer} is not a {self.get_program_display()} payer."})
+
+
+class CoverageParagraph(LetterParagraph):
+    """The coverage basis a letter states for a payer program (or, when payer is set, one payer)."""
+
+    program = models.CharField(max_length=32, choices=Payer.Program.choices)
+    payer = models.ForeignKey(
+        Payer, null=True, blank=True, on_delete=models.CASCADE, related_name="coverage_paragraphs",
+        help_text="Empty: every payer of the program. Set: only this payer, replacing the program's paragraphs.",
+    )
+    patient_sentence = models.CharField(
+        max_length=500, blank=True,
+        help_text="About this patient's case; may name case fields in braces, e.g. {administrative.clinical_study_nct}.",
+    )
+    patient_fallback = models.CharField(max_length=500, blank=True, help_text="Said instead when a named case field is absent.")
+    claims = models.ManyToManyField(EvidenceClaim, through="CoverageParagraphClaim", related_name="coverage_paragraphs")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["program", "order", "key"]
+
+    def clean(self) -> None:
+        super().clean()
+        from coverage.operators import template_path_errors
+
+        for name in ("patient_sentence", "patient_fallback"):
+            for message in template_path_errors(getattr(self, name)):
+                raise ValidationError({name: message})
+
+
+class RebuttalParagraph(LetterParagraph):
+    """The answer to one category of denial reason; the most specific match (payer, then program,
+    then neither) is used."""
+
+    category = models.CharField(max_length=32, choices=DenialCategory.choices)
+    program = models.CharField(max_length=32, choices=Payer.Program.choices, blank=True, help_text="Empty: any program.")
+    payer = models.ForeignKey(Payer, null=True, blank=True, on_delete=models.CASCADE, related_name="rebuttal_paragraphs")
+    cites_patient_evidence = models.BooleanField(
+        default=False, help_text="Ticked: after the lead, state the patient's own evidence for each criterion."
+    )
+    lists_enclosures = models.BooleanField(default=False, help_text="Ticked: after the lead, name what is enclosed.")
+    claims = models.ManyToManyField(EvidenceClaim, through="RebuttalParagraphClaim", related_name="rebuttal_paragraphs")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["category", "program", "order", "key"]
+
+
+class CoverageParagraphClaim(models.Model):
+    paragraph = models.ForeignKey(CoverageParagraph, on_delete=models.CASCADE, related_name="claim_links")
+    claim = models.ForeignKey(EvidenceClaim, on_delete=models.PROTECT, related_name="+")
+    order = models.PositiveIntegerField(default=0)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["paragraph", "order", "id"]
+        constraints = [models.UniqueConstraint(fields=["paragraph", "claim"], name="coverage_paragraph_claim_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.paragraph.key}: {self.claim.key}"
+
+
+class RebuttalParagraphClaim(models.Model):
+    paragraph = models.ForeignKey(RebuttalParagraph, on_delete=models.CASCADE, related_name="claim_links")
+    claim = models.ForeignKey(EvidenceClaim, on_delete=models.PROTECT, related_name="+")
+    order = models.PositiveIntegerField(default=0)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["paragraph", "order", "id"]
+        constraints = [models.UniqueConstraint(fields=["paragraph", "claim"], name="rebuttal_paragraph_claim_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.paragraph.key}: {self.claim.key}"

@@ -7,15 +7,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 
 from policies.models import (
     AppealLevel,
+    CoverageParagraph,
+    CoverageParagraphClaim,
     Criterion,
+    EvidenceClaim,
     EvidenceSource,
     Payer,
     Policy,
     PolicyVersion,
+    RebuttalParagraph,
+    RebuttalParagraphClaim,
     RegistryState,
 )
 
@@ -177,3 +182,46 @@ def shipped_snapshots(path: Path = SEED_FILE) -> list[dict[str, Any]]:
         {"payer": entry, "evidence": {k: evidence[k] for k in sorted(cited_keys(entry)) if k in evidence}}
         for entry in document.get("payers", [])
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Letter texts
+
+LETTERS_SEED_FILE = Path(__file__).resolve().parent / "seed" / "letters.json"
+
+
+def _with_claims(queryset, link_model):
+    links = link_model.objects.select_related("claim").prefetch_related("claim__citations").order_by("order", "id")
+    return queryset.prefetch_related(Prefetch("claim_links", queryset=links))
+
+
+def coverage_paragraphs_for(payer: Payer) -> list[CoverageParagraph]:
+    """The payer's own coverage paragraphs if it has any, else its program's."""
+    rows = list(
+        _with_claims(CoverageParagraph.objects.filter(program=payer.program), CoverageParagraphClaim)
+        .filter(Q(payer=payer) | Q(payer__isnull=True))
+        .order_by("order", "key")
+    )
+    own = [p for p in rows if p.payer_id == payer.pk]
+    return own or [p for p in rows if p.payer_id is None]
+
+
+def rebuttal_paragraphs_for(payer: Payer, category: str) -> list[RebuttalParagraph]:
+    """The most specific rebuttals of a denial category: the payer's, else its program's, else the general ones."""
+    rows = list(
+        _with_claims(RebuttalParagraph.objects.filter(category=category), RebuttalParagraphClaim)
+        .filter(Q(payer=payer) | Q(payer__isnull=True, program__in=[payer.program, ""]))
+        .order_by("order", "key")
+    )
+    for tier in (
+        [p for p in rows if p.payer_id == payer.pk],
+        [p for p in rows if p.payer_id is None and p.program == payer.program],
+        [p for p in rows if p.payer_id is None and p.program == ""],
+    ):
+        if tier:
+            return tier
+    return []
+
+
+def evidence_summary_claims() -> list[EvidenceClaim]:
+    return list(EvidenceClaim.objects.filter(in_evidence_summary=True).prefetch_related("citations").order_by("order", "key"))

@@ -18,15 +18,20 @@ from policies import selectors
 from policies.models import (
     AppealLevel,
     ClaimRequirement,
+    CoverageParagraph,
+    CoverageParagraphClaim,
     Criterion,
+    EvidenceClaim,
     EvidenceSource,
     Payer,
     Policy,
     PolicyVersion,
     PriorAuthRule,
+    RebuttalParagraph,
+    RebuttalParagraphClaim,
     RegistryState,
 )
-from policies.validation import document_errors
+from policies.validation import document_errors, letters_document_errors
 
 
 # Sent (on commit) with the new PolicyVersion whenever a policy's published content changes.
@@ -39,6 +44,15 @@ class ImportResult:
     changed: list[str] = field(default_factory=list)  # payer codes with a new version
     unchanged: list[str] = field(default_factory=list)
     versions: list[PolicyVersion] = field(default_factory=list)
+
+
+def errors_by_field(errors: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """(path, message) pairs as a ValidationError dict; a field may have several problems (two
+    unknown citations, two bad conditions), and a plain dict of one message each would drop all but the last."""
+    by_field: dict[str, list[str]] = {}
+    for path, message in errors:
+        by_field.setdefault(path, []).append(message)
+    return by_field
 
 
 def registry_bump() -> None:
@@ -58,9 +72,9 @@ def snapshot_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[st
             lines.append(f"policy {name}: {old_p.get(name)!r} → {new_p.get(name)!r}")
     old_c = {c["key"]: c for c in old_p.get("criteria", [])}
     new_c = {c["key"]: c for c in new_p.get("criteria", [])}
-    for key in new_c.keys() - old_c.keys():
+    for key in sorted(new_c.keys() - old_c.keys()):
         lines.append(f"criterion {key} added")
-    for key in old_c.keys() - new_c.keys():
+    for key in sorted(old_c.keys() - new_c.keys()):
         lines.append(f"criterion {key} removed")
     for key in sorted(new_c.keys() & old_c.keys()):
         for name, value in new_c[key].items():
@@ -233,7 +247,7 @@ def registry_import(*, document: Any, by=None, summary: str = "import") -> Impor
     """
     errors = document_errors(document, known_evidence=set(EvidenceSource.objects.values_list("key", flat=True)))
     if errors:
-        raise ValidationError({path: message for path, message in errors})
+        raise ValidationError(errors_by_field(errors))
     result = ImportResult()
     with transaction.atomic():
         evidence = {e.key: e for e in EvidenceSource.objects.all()}
@@ -272,3 +286,96 @@ def registry_seed(*, reset: bool = False, path: Path = selectors.SEED_FILE) -> I
             "payers": [p for p in document.get("payers", []) if p.get("code") not in have_payers],
         }
     return registry_import(document=document, summary="seed_policies" + (" --reset" if reset else ""))
+
+
+# ---------------------------------------------------------------------------------------------
+# Letter texts
+
+
+@dataclass
+class LettersSeedResult:
+    created: list[str] = field(default_factory=list)  # "claim ps-safety", "rebuttal investigational", ...
+    updated: list[str] = field(default_factory=list)
+
+
+def _link_claims(paragraph, link_model, keys: list[str], claims: dict[str, EvidenceClaim]) -> None:
+    have = [link.claim.key for link in paragraph.claim_links.select_related("claim").order_by("order", "id")]
+    if have != keys:
+        paragraph.claim_links.all().delete()
+        link_model.objects.bulk_create(
+            [link_model(paragraph=paragraph, claim=claims[k], order=i) for i, k in enumerate(keys)]
+        )
+
+
+def letters_import(*, document: Any, reset: bool = False) -> LettersSeedResult:
+    """Load letter texts by key. Records that exist are kept as admins left them unless reset,
+    which overwrites them with the document's content (their history keeps the old text).
+
+    Raises ValidationError naming every bad field (dotted JSON path) and writes nothing then.
+    """
+    errors = letters_document_errors(
+        document,
+        evidence_certainty=dict(EvidenceSource.objects.values_list("key", "certainty")),
+        payer_programs=dict(Payer.objects.values_list("code", "program")),
+        known_claims=set(EvidenceClaim.objects.values_list("key", flat=True)),
+    )
+    if errors:
+        raise ValidationError({path: message for path, message in errors})
+    result = LettersSeedResult()
+    payers = {p.code: p for p in Payer.objects.all()}
+
+    def load(model, label: str, entry: dict[str, Any], values: dict[str, Any]):
+        obj = model.objects.filter(key=entry["key"]).first()
+        if obj is not None and not reset:
+            return None
+        is_new = obj is None
+        obj = obj or model(key=entry["key"])
+        if _assign(obj, values) or is_new:
+            obj.full_clean(validate_unique=False, validate_constraints=False)
+            obj.save()
+            (result.created if is_new else result.updated).append(f"{label} {obj.key}")
+        return obj
+
+    with transaction.atomic():
+        evidence = {e.key: e for e in EvidenceSource.objects.all()}
+        for c in document.get("claims", []):
+            claim = load(
+                EvidenceClaim,
+                "claim",
+                c,
+                {
+                    "topic": c["topic"],
+                    "text": c["text"],
+                    "in_evidence_summary": c.get("in_evidence_summary", False),
+                    "order": c.get("order", 0),
+                    "review_status": c.get("review_status", "unverified"),
+                    "review_reason": c.get("review_reason", ""),
+                },
+            )
+            if claim is not None:
+                _set_m2m(claim.citations, c["citations"], evidence)
+        claims = {c.key: c for c in EvidenceClaim.objects.all()}
+        common = ("order", "heading", "lead", "closing")
+        for p in document.get("coverage_paragraphs", []):
+            values = {name: p.get(name, 0 if name == "order" else "") for name in (*common, "patient_sentence", "patient_fallback")}
+            paragraph = load(CoverageParagraph, "coverage paragraph", p, {**values, "program": p["program"], "payer": payers.get(p.get("payer"))})
+            if paragraph is not None:
+                _link_claims(paragraph, CoverageParagraphClaim, p.get("claims", []), claims)
+        for p in document.get("rebuttals", []):
+            values = {name: p.get(name, 0 if name == "order" else "") for name in common}
+            values |= {
+                "category": p["category"],
+                "program": p.get("program", ""),
+                "payer": payers.get(p.get("payer")),
+                "cites_patient_evidence": p.get("cites_patient_evidence", False),
+                "lists_enclosures": p.get("lists_enclosures", False),
+            }
+            paragraph = load(RebuttalParagraph, "rebuttal", p, values)
+            if paragraph is not None:
+                _link_claims(paragraph, RebuttalParagraphClaim, p.get("claims", []), claims)
+    return result
+
+
+def letters_seed(*, reset: bool = False, path: Path = selectors.LETTERS_SEED_FILE) -> LettersSeedResult:
+    """Load the shipped letter texts (after the policies: they cite its evidence and payers)."""
+    return letters_import(document=json.loads(path.read_text(encoding="utf-8")), reset=reset)

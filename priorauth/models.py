@@ -1,0 +1,460 @@
+"""Prior-authorization requests: practices and their people, patients, the request with its case and
+workflow, the payer's answers, appeals, attachments, the audit trail and policy-change re-checks.
+
+PHI lives in Patient, in AuthorizationRequest.case (built from the Patient and Provider records), in
+attachments and in free-text notes. Nothing that identifies a patient goes into __str__, logs, audit
+entries or Celery task arguments: those name records by primary key or reference number only.
+
+The status machine is the TRANSITIONS table below; services.py is the only writer of status.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from pathlib import PurePath
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from coverage.validation import npi_is_valid
+from policies.models import DenialCategory
+
+
+class Role(models.TextChoices):
+    BILLING = "billing", "Billing staff"
+    PHYSICIAN = "physician", "Physician"
+    ADMIN = "admin", "Admin"
+
+
+class Practice(models.Model):
+    """An interventional pain practice (organization). Nobody sees another practice's data."""
+
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's place in one practice and their role there."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["practice", "role", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}, {self.practice})"
+
+
+class Patient(models.Model):
+    """PHI. Identified outside the database by primary key only (see __str__)."""
+
+    class Sex(models.TextChoices):
+        FEMALE = "F", "Female"
+        MALE = "M", "Male"
+        OTHER = "X", "X"
+        UNKNOWN = "U", "Unknown"
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="patients")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    birth_date = models.DateField()
+    sex = models.CharField(max_length=1, choices=Sex.choices)
+    member_id = models.CharField("payer member ID", max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+
+    def __str__(self) -> str:
+        return f"Patient #{self.pk}"
+
+    def clean(self) -> None:
+        errors = {}
+        for name in ("first_name", "last_name", "member_id"):
+            if not (getattr(self, name) or "").strip():
+                errors[name] = "Must not be empty."
+        if self.birth_date and self.birth_date >= timezone.localdate():
+            errors["birth_date"] = "Must be a date in the past."
+        if errors:
+            raise ValidationError(errors)
+
+    def case_part(self) -> dict[str, str]:
+        return {
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "birth_date": self.birth_date.isoformat(),
+            "sex": self.sex,
+            "member_id": self.member_id,
+        }
+
+
+class Provider(models.Model):
+    """A physician of the practice who treats patients; `user` is their login, if they have one."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="providers")
+    npi = models.CharField("NPI", max_length=10)
+    name = models.CharField(max_length=200, help_text="As printed on letters, e.g. Dana Whitfield, MD.")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="provider"
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["practice", "name"]
+        constraints = [models.UniqueConstraint(fields=["practice", "npi"], name="provider_npi_unique_per_practice")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (NPI {self.npi})"
+
+    def clean(self) -> None:
+        errors = {}
+        if not npi_is_valid(self.npi or ""):
+            errors["npi"] = "Must be 10 digits with a valid NPI check digit."
+        if not (self.name or "").strip():
+            errors["name"] = "Must not be empty."
+        if errors:
+            raise ValidationError(errors)
+
+    def case_part(self) -> dict[str, str]:
+        return {"npi": self.npi, "name": self.name}
+
+
+class Status(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    SENT = "sent", "Sent to payer"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+    PENDED = "pended", "Pended for more information"
+    APPEAL_IN_PROGRESS = "appeal_in_progress", "Appeal in progress"
+    APPEAL_APPROVED = "appeal_approved", "Appeal approved"
+    APPEAL_DENIED = "appeal_denied", "Appeal denied"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    EXPIRED = "expired", "Expired"
+
+
+# The status machine, in one place: every legal (from, to). services._transition refuses any other.
+# appeal_denied → appeal_in_progress is the next appeal level, which the service allows only when
+# the payer's policy has one.
+TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        (Status.DRAFT, Status.SUBMITTED),
+        (Status.SUBMITTED, Status.SENT),
+        (Status.SENT, Status.APPROVED),
+        (Status.SENT, Status.DENIED),
+        (Status.SENT, Status.PENDED),
+        (Status.PENDED, Status.SENT),  # the requested information was sent
+        (Status.PENDED, Status.APPROVED),
+        (Status.PENDED, Status.DENIED),
+        (Status.DENIED, Status.APPEAL_IN_PROGRESS),
+        (Status.APPEAL_IN_PROGRESS, Status.APPEAL_APPROVED),
+        (Status.APPEAL_IN_PROGRESS, Status.APPEAL_DENIED),
+        (Status.APPEAL_DENIED, Status.APPEAL_IN_PROGRESS),
+        (Status.APPROVED, Status.EXPIRED),
+        (Status.APPEAL_APPROVED, Status.EXPIRED),
+        *(
+            (s, Status.WITHDRAWN)
+            for s in (
+                Status.DRAFT,
+                Status.SUBMITTED,
+                Status.SENT,
+                Status.PENDED,
+                Status.DENIED,
+                Status.APPEAL_IN_PROGRESS,
+                Status.APPEAL_DENIED,
+            )
+        ),
+    }
+)
+
+# Open and not yet decided by the payer: what a policy change re-checks.
+UNDECIDED_STATUSES: tuple[str, ...] = (Status.DRAFT, Status.SUBMITTED, Status.SENT, Status.PENDED)
+# Waiting for the payer, with a decision due date.
+AWAITING_PAYER_STATUSES: tuple[str, ...] = (Status.SENT, Status.APPEAL_IN_PROGRESS)
+# Denied, with a further appeal level that may still be filed.
+APPEALABLE_STATUSES: tuple[str, ...] = (Status.DENIED, Status.APPEAL_DENIED)
+
+
+class Decision(models.TextChoices):
+    """The checker's decision (coverage.engine)."""
+
+    MEETS_CRITERIA = "meets_criteria", "Meets criteria"
+    INCOMPLETE = "incomplete", "Incomplete"
+    NOT_MET = "not_met", "Not met"
+
+
+def new_reference() -> str:
+    return "PA-" + secrets.token_hex(5).upper()
+
+
+class AuthorizationRequest(models.Model):
+    """One prior-authorization request, from draft to the payer's final answer.
+
+    `case` is the contract's case: its payer, patient and provider parts are built from the related
+    records (services.case_build), the rest is what billing staff entered. `determination` and
+    `policy_version` are stored at submission and never recomputed.
+    """
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="requests")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="requests")
+    payer = models.ForeignKey("policies.Payer", on_delete=models.PROTECT, related_name="authorization_requests")
+    treating_physician = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="requests")
+    reference = models.CharField(max_length=16, unique=True, default=new_reference, editable=False)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.DRAFT)
+    expedited = models.BooleanField(default=False, help_text="From the case's administrative.expedited.")
+    case = models.JSONField(default=dict)
+
+    determination = models.JSONField(null=True, blank=True)
+    # The decision on record: the determination's once submitted; for a draft, the checker's answer
+    # when it was last saved. Policy-change re-checks compare against it.
+    decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+    # {criterion key: status} behind `decision`, so a re-check compares without loading a determination.
+    criteria_statuses = models.JSONField(default=dict, blank=True)
+    policy_version = models.ForeignKey(
+        "policies.PolicyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="authorization_requests"
+    )
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    first_sent_at = models.DateTimeField(null=True, blank=True, help_text="When the payer first received it.")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="The latest sending (after a pend, the re-send).")
+    decision_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the payer's (or the appeal's) decision is due; empty: no fixed deadline."
+    )
+    decision_due_basis = models.CharField(max_length=300, blank=True)
+    appeal_file_by = models.DateField(null=True, blank=True, help_text="Last day to file the next appeal level.")
+    history = HistoricalRecords(excluded_fields=["criteria_statuses"])
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["practice", "status"], name="pa_request_practice_status"),
+            models.Index(fields=["payer", "status"], name="pa_request_payer_status"),
+            models.Index(fields=["status", "decision_due_at"], name="pa_request_status_due"),
+            models.Index(fields=["status", "appeal_file_by"], name="pa_request_status_file_by"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_undecided(self) -> bool:
+        return self.status in UNDECIDED_STATUSES
+
+
+class StatusTransition(models.Model):
+    request = models.ForeignKey(AuthorizationRequest, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=24, choices=Status.choices, blank=True, help_text="Empty: created.")
+    to_status = models.CharField(max_length=24, choices=Status.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Empty: the system (e.g. expiry).",
+    )
+    at = models.DateTimeField(default=timezone.now)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["request", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.request}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class Appeal(models.Model):
+    """One appeal level of a request. The level's name and deadlines are copied from the payer's
+    AppealLevel record when the appeal starts, so later edits of the policy do not rewrite them."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "", "Pending"
+        APPROVED = "approved", "Approved"
+        DENIED = "denied", "Denied"
+
+    request = models.ForeignKey(AuthorizationRequest, on_delete=models.CASCADE, related_name="appeals")
+    level_order = models.PositiveIntegerField()
+    level_name = models.CharField(max_length=200)
+    decided_by = models.CharField(max_length=200, blank=True)
+    expedited = models.BooleanField(default=False)
+    filed_at = models.DateTimeField()
+    filing_deadline = models.DateField(null=True, blank=True, help_text="Empty: the policy sets no fixed deadline.")
+    decision_due_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["request", "level_order"]
+        constraints = [models.UniqueConstraint(fields=["request", "level_order"], name="appeal_level_unique_per_request")]
+
+    def __str__(self) -> str:
+        return f"{self.request} appeal {self.level_order}. {self.level_name}"
+
+
+class PayerDecision(models.Model):
+    """The payer's answer to the request (appeal empty) or to one of its appeals."""
+
+    class Kind(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        DENIED = "denied", "Denied"
+        PENDED = "pended", "Pended for more information"
+
+    request = models.ForeignKey(AuthorizationRequest, on_delete=models.CASCADE, related_name="decisions")
+    appeal = models.OneToOneField(Appeal, null=True, blank=True, on_delete=models.CASCADE, related_name="decision")
+    received_at = models.DateTimeField(help_text="Date (and time) of the payer's decision notice.")
+    decision = models.CharField(max_length=10, choices=Kind.choices)
+    authorization_number = models.CharField(max_length=64, blank=True)
+    valid_from = models.DateField(null=True, blank=True)
+    valid_to = models.DateField(null=True, blank=True)
+    stated_reason = models.TextField(blank=True, help_text="The payer's own words; for a pend, what it asks for.")
+    reason_category = models.CharField(max_length=32, choices=DenialCategory.choices, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["request", "received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.request}: {self.decision} ({self.received_at:%Y-%m-%d})"
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    # No part of the original name (it may hold a patient's name) goes into the stored path.
+    suffix = PurePath(filename).suffix.lower()[:8]
+    return f"priorauth/{instance.request.practice_id}/{instance.request_id}/{uuid.uuid4().hex}{suffix}"
+
+
+class Attachment(models.Model):
+    class Kind(models.TextChoices):
+        IMAGING_REPORT = "imaging_report", "Imaging report"
+        THERAPY_NOTE = "therapy_note", "Therapy notes"
+        CLINICAL_NOTE = "clinical_note", "Clinical notes"
+        PAYER_CORRESPONDENCE = "payer_correspondence", "Payer correspondence"
+        OTHER = "other", "Other"
+
+    request = models.ForeignKey(AuthorizationRequest, on_delete=models.CASCADE, related_name="attachments")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    file = models.FileField(upload_to=attachment_path, max_length=300)
+    original_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["request", "uploaded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Attachment #{self.pk} ({self.get_kind_display()})"
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("Audit entries are append-only.")
+
+    def delete(self):
+        raise PermissionError("Audit entries are append-only.")
+
+
+class AuditEntry(models.Model):
+    """Who did what to which PHI-bearing record, when and from where. Append-only; never holds PHI
+    (objects are named by type and primary key). Users with entries cannot be deleted (PROTECT):
+    deactivate them instead."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Create"
+        READ = "read", "Read"
+        LIST = "list", "List"
+        UPDATE = "update", "Update"
+        DOWNLOAD = "download", "Download"
+        DELETE = "delete", "Delete"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    username = models.CharField(max_length=150, blank=True)
+    practice = models.ForeignKey(Practice, null=True, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    object_type = models.CharField(max_length=100, help_text="app_label.model")
+    object_id = models.CharField(max_length=64, blank=True, help_text="Empty for a list.")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.CharField(max_length=500, blank=True, help_text="Non-PHI detail: the operation, listed ids.")
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action} {self.object_type}#{self.object_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("Audit entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit entries are append-only.")
+
+
+class RecheckRun(models.Model):
+    """The re-check of a payer's undecided requests against one newly published policy version."""
+
+    version = models.OneToOneField("policies.PolicyVersion", on_delete=models.CASCADE, related_name="recheck_run")
+    previous = models.ForeignKey(
+        "policies.PolicyVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    checked = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    elapsed_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Re-check for {self.version}"
+
+
+class RecheckResult(models.Model):
+    """A request whose decision changed under the new version, with the criteria that changed:
+    [{"key", "label", "old_status", "new_status", "reason"}]."""
+
+    run = models.ForeignKey(RecheckRun, on_delete=models.CASCADE, related_name="results")
+    request = models.ForeignKey(AuthorizationRequest, on_delete=models.CASCADE, related_name="recheck_results")
+    old_decision = models.CharField(max_length=16, choices=Decision.choices)
+    new_decision = models.CharField(max_length=16, choices=Decision.choices)
+    changed_criteria = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(null=True, blank=True, help_text="When billing staff marked it seen.")
+    seen_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    superseded = models.BooleanField(default=False, help_text="A later re-check of the same payer replaced it.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["run", "request"], name="recheck_result_unique_per_run")]
+        indexes = [models.Index(fields=["request", "seen_at"], name="recheck_request_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.request}: {self.old_decision} → {self.new_decision}"

@@ -50,3 +50,161 @@ def seeded(db):
 
     registry_seed()
     return settings
+
+
+# ---------------------------------------------------------------------------------------------
+# Real Celery worker processes (tests marked `worker`): `celery -A config worker` as a subprocess
+# on the real Redis broker, sharing this test run's PostgreSQL database. Eager mode would hide
+# exactly what these tests exist for: serialization of ids, acks_late, redelivery after a crash.
+
+
+def _database_url(settings_dict: dict) -> str:
+    from urllib.parse import quote
+
+    user = quote(settings_dict.get("USER") or "")
+    password = quote(settings_dict.get("PASSWORD") or "")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+
+
+class CeleryWorkerProcess:
+    """One worker at a time: start() it, stop() it gracefully or kill() it with SIGKILL."""
+
+    def __init__(self, *, log_dir, media_root: str, database_url: str):
+        import uuid
+
+        self.log_dir = log_dir
+        self.media_root = media_root
+        self.database_url = database_url
+        self.proc = None
+        self.starts = 0
+        self.nodename = ""
+        self._tag = uuid.uuid4().hex[:8]
+
+    def start(self, *, env: dict[str, str] | None = None, timeout: float = 60) -> None:
+        import subprocess
+        import sys
+        import time
+        from pathlib import Path
+
+        from config.celery import app
+
+        assert self.proc is None, "a worker is already running"
+        self.starts += 1
+        self.nodename = f"pytest-{self._tag}-{self.starts}@localhost"
+        log = Path(self.log_dir) / f"worker-{self.starts}.log"
+        child_env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": self.database_url,
+            "MEDIA_ROOT": self.media_root,
+            **(env or {}),
+        }
+        self._log = open(log, "wb")  # noqa: SIM115 - closed in _reap
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=1",
+             "-n", self.nodename, "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+            cwd=str(Path(__file__).resolve().parents[1]),
+            env=child_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the pool children die with it
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the worker exited with {self.proc.returncode}:\n{self.log_text()}")
+            if app.control.ping(destination=[self.nodename], timeout=0.5):
+                return
+        self.kill()
+        raise RuntimeError(f"the worker did not answer ping within {timeout:g} s:\n{self.log_text()}")
+
+    def pool_children(self) -> list[int]:
+        """Pids of the prefork pool processes (they run the tasks)."""
+        from pathlib import Path
+
+        out = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.proc.pid:  # field 4 of /proc/PID/stat: the parent pid
+                out.append(int(stat.parent.name))
+        return out
+
+    def kill(self) -> None:
+        """SIGKILL the worker's process group (main process and pool children), no warm shutdown."""
+        import signal
+
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._reap()
+
+    def stop(self, timeout: float = 30) -> None:
+        import signal
+        import subprocess
+
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)  # warm shutdown: finish the running task, then exit
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self._reap()
+
+    def _reap(self) -> None:
+        self.proc.wait()
+        self.proc = None
+        self._log.close()
+
+    def log_text(self) -> str:
+        from pathlib import Path
+
+        return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(Path(self.log_dir).glob("worker-*.log")))
+
+
+@pytest.fixture
+def celery_worker_process(request, transactional_db, settings, tmp_path):
+    """A real worker on the real broker and this run's test database (use it with
+    @pytest.mark.django_db(transaction=True), so that what the test writes is committed and the
+    worker sees it). Started once here; the test may kill() and start() it again."""
+    from django.db import connection
+
+    redis_url = os.environ.get("REDIS_URL", "")
+    postgres = connection.vendor == "postgresql"
+    if not (redis_url.startswith("redis://") and postgres):
+        reason = "needs REDIS_URL and a PostgreSQL DATABASE_URL (a worker process shares the broker and the test database)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)  # a newcomer's SQLite run; CI always has both services
+
+    from config.celery import app
+
+    media = tmp_path / "media"
+    media.mkdir()
+    settings.MEDIA_ROOT = str(media)
+    app.control.purge()  # messages other tests published into the shared queue
+    worker = CeleryWorkerProcess(log_dir=tmp_path, media_root=str(media), database_url=_database_url(connection.settings_dict))
+    worker.start()
+    yield worker
+    if worker.proc is not None:
+        worker.stop()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(worker.log_text())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # Lets fixtures see whether the test failed (to print the worker's log).
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

@@ -30,6 +30,8 @@ class Command(BaseCommand):
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             self._fail([f"(root): invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"])
+        except RecursionError:  # the decoder's own limit on nesting, not a bug to show as a traceback
+            self._fail(["(root): invalid JSON: nested too deeply"])
         try:
             determination = check(data, payer=payer)
         except CaseInvalid as exc:

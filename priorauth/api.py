@@ -1,0 +1,522 @@
+"""The prior-authorization API, one APIView per resource URL and a documented handler per operation.
+
+Every object is looked up through a permission-scoped selector first, so another practice's object
+(or, for a physician, another physician's request) answers 404 on every endpoint; a visible object
+the user's role may not change answers 403. Reads, creates, updates and downloads of PHI-bearing
+records are written to the audit trail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Model, QuerySet
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from coverage.serializers import FIELD_ERRORS_SCHEMA
+from policies.models import Payer
+from priorauth import selectors, services
+from priorauth.models import Attachment, AuditEntry, AuthorizationRequest, Patient, RecheckResult, Role
+from priorauth.serializers import (
+    AppealStartInputSerializer,
+    AttachmentOutputSerializer,
+    AttachmentUploadInputSerializer,
+    AuditEntryOutputSerializer,
+    AuditFilterSerializer,
+    DecisionInputSerializer,
+    DueFilterSerializer,
+    DueItemOutputSerializer,
+    NoteInputSerializer,
+    PatientInputSerializer,
+    PatientOutputSerializer,
+    PayerMetricsOutputSerializer,
+    PeriodFilterSerializer,
+    ProviderOutputSerializer,
+    RecheckFilterSerializer,
+    RecheckResultOutputSerializer,
+    RequestCreateInputSerializer,
+    RequestDetailOutputSerializer,
+    RequestFilterSerializer,
+    RequestSendInputSerializer,
+    RequestSummaryOutputSerializer,
+    RequestUpdateInputSerializer,
+)
+
+A = AuditEntry.Action
+TAG = "prior authorization"
+
+ERRORS_400 = OpenApiResponse(response=FIELD_ERRORS_SCHEMA, description="invalid fields, each named with its messages")
+DETAIL = inline_serializer(name="ErrorDetail", fields={"detail": serializers.CharField()})
+ERROR_403 = OpenApiResponse(response=DETAIL, description="your role may not do this")
+ERROR_404 = OpenApiResponse(response=DETAIL, description="no such object visible to you (another practice's answers 404)")
+
+
+class IsPracticeMember(BasePermission):
+    message = "You do not belong to a practice."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return selectors.membership_of(request.user) is not None
+
+
+def require_role(user, *roles: str) -> None:
+    role = selectors.role_of(user)
+    if role not in roles:
+        names = " or ".join(dict(Role.choices)[r].lower() for r in roles)
+        raise PermissionDenied(f"Only {names} may do this.")
+
+
+def audit(request: Request, action: str, obj: Model | None = None, *, model: type[Model] | None = None, detail: str = "") -> None:
+    services.audit_record(user=request.user, action=action, obj=obj, model=model, request=request._request, detail=detail)
+
+
+def parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", OpenApiTypes.INT, description="page number (1-based)"),
+    OpenApiParameter("page_size", OpenApiTypes.INT, description="items per page (default 50, at most 200)"),
+]
+
+
+def paginated_schema(serializer_class: type[serializers.Serializer], name: str) -> serializers.Serializer:
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )
+
+
+def paginate(
+    request: Request, view: APIView, queryset: QuerySet, serializer_class: type[serializers.Serializer], *, model: type[Model]
+) -> Response:
+    """A page of the queryset, its listing audited with the ids shown."""
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    audit(request, A.LIST, model=model, detail="ids=" + ",".join(str(o.pk) for o in page))
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def visible_or_field_error(queryset: QuerySet, pk: int, field: str, label: str) -> Any:
+    """A record referenced in a request body: one the user may not see is 'no such' (400), like one
+    that does not exist, so neither leaks."""
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise ValidationError({field: f"No such {label} in your practice."})
+    return obj
+
+
+def payer_by_code(code: str) -> Payer:
+    payer = Payer.objects.filter(code=code).first()
+    if payer is None:
+        raise ValidationError({"payer": f"Unknown payer {code!r}."})
+    return payer
+
+
+def request_detail(request: Request, obj: AuthorizationRequest, status_code: int = status.HTTP_200_OK) -> Response:
+    obj = selectors.request_get(user=request.user, pk=obj.pk)
+    return Response(RequestDetailOutputSerializer(obj).data, status=status_code)
+
+
+class BaseApi(APIView):
+    permission_classes = [IsAuthenticated, IsPracticeMember]
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+
+class RequestListCreateApi(BaseApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="requests_list",
+        summary="List the authorization requests you may see",
+        parameters=[RequestFilterSerializer, *PAGE_PARAMETERS],
+        responses={200: paginated_schema(RequestSummaryOutputSerializer, "PaginatedRequestSummaryList"), 400: ERRORS_400},
+    )
+    def get(self, request: Request) -> Response:
+        filters = parse(RequestFilterSerializer, request.query_params)
+        qs = selectors.request_list(
+            user=request.user,
+            statuses=filters.get("status"),
+            payer=filters.get("payer"),
+            physician=filters.get("physician"),
+            patient=filters.get("patient"),
+            created_since=filters.get("created_since"),
+            created_until=filters.get("created_until"),
+        )
+        return paginate(request, self, qs, RequestSummaryOutputSerializer, model=AuthorizationRequest)
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="requests_create",
+        summary="Create a draft request (billing staff)",
+        request=RequestCreateInputSerializer,
+        responses={201: RequestDetailOutputSerializer, 400: ERRORS_400, 403: ERROR_403},
+    )
+    def post(self, request: Request) -> Response:
+        require_role(request.user, Role.BILLING)
+        data = parse(RequestCreateInputSerializer, request.data)
+        obj = services.request_create(
+            practice=selectors.membership_of(request.user).practice,
+            patient=visible_or_field_error(selectors.patients_visible_to(request.user), data["patient"], "patient", "patient"),
+            treating_physician=visible_or_field_error(
+                selectors.providers_visible_to(request.user), data["treating_physician"], "treating_physician", "provider"
+            ),
+            payer=payer_by_code(data["payer"]),
+            case=data["case"],
+            by=request.user,
+        )
+        audit(request, A.CREATE, obj)
+        return request_detail(request, obj, status.HTTP_201_CREATED)
+
+
+class RequestDetailApi(BaseApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="requests_retrieve",
+        summary="A request with its case, determination, history, decisions, appeals and attachments",
+        responses={200: RequestDetailOutputSerializer, 404: ERROR_404},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        obj = selectors.request_get(user=request.user, pk=pk)
+        audit(request, A.READ, obj)
+        return Response(RequestDetailOutputSerializer(obj).data)
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="requests_update",
+        summary="Edit a draft (billing staff)",
+        request=RequestUpdateInputSerializer,
+        responses={200: RequestDetailOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        obj = selectors.request_get(user=request.user, pk=pk)
+        require_role(request.user, Role.BILLING)
+        data = parse(RequestUpdateInputSerializer, request.data)
+        changes: dict[str, Any] = {}
+        if "patient" in data:
+            changes["patient"] = visible_or_field_error(selectors.patients_visible_to(request.user), data["patient"], "patient", "patient")
+        if "treating_physician" in data:
+            changes["treating_physician"] = visible_or_field_error(
+                selectors.providers_visible_to(request.user), data["treating_physician"], "treating_physician", "provider"
+            )
+        if "payer" in data:
+            changes["payer"] = payer_by_code(data["payer"])
+        if "case" in data:
+            changes["case"] = data["case"]
+        obj = services.request_update(request=obj, by=request.user, **changes)
+        audit(request, A.UPDATE, obj, detail="edit " + ",".join(sorted(changes)))
+        return request_detail(request, obj)
+
+
+def _step_schema(operation_id: str, summary: str, input_serializer: type[serializers.Serializer]) -> Any:
+    return extend_schema(
+        tags=[TAG],
+        operation_id=operation_id,
+        summary=summary,
+        request=input_serializer,
+        responses={200: RequestDetailOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+    )
+
+
+class RequestSubmitApi(BaseApi):
+    @_step_schema(
+        "requests_submit",
+        "Submit a draft: check it under the payer's policy and store the determination (billing staff)",
+        NoteInputSerializer,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        obj = selectors.request_get(user=request.user, pk=pk)
+        require_role(request.user, Role.BILLING)
+        data = parse(NoteInputSerializer, request.data)
+        obj = services.request_submit(request=obj, by=request.user, note=data["note"])
+        audit(request, A.UPDATE, obj, detail="submit")
+        return request_detail(request, obj)
+
+
+class RequestSendApi(BaseApi):
+    @_step_schema(
+        "requests_send",
+        "Record that the request (or the information a pend asked for) reached the payer; sets the decision due date",
+        RequestSendInputSerializer,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        obj = selectors.request_get(user=request.user, pk=pk)
+        require_role(request.user, Role.BILLING)
+        data = parse(RequestSendInputSerializer, request.data)
+        obj = services.request_send(request=obj, by=request.user, sent_at=data.get("sent_at"), note=data["note"])
+        audit(request, A.UPDATE, obj, detail="send")
+        return request_detail(request, obj)
+
+
+class RequestDecisionApi(BaseApi):
+    @_step_schema(
+        "requests_decision",
+        "Record the payer's answer to the request or to the appeal in progress (billing staff)",
+        DecisionInputSerializer,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        obj = selectors.request_get(user=request.user, pk=pk)
+        require_role(request.user, Role.BILLING)
+        data = parse(DecisionInputSerializer, request.data)
+        decision = services.decision_record(request=obj, by=request.user, **data)
+        audit(request, A.UPDATE, obj, detail=f"decision {decision.decision} #{decision.pk}")
+        return request_detail(request, obj)
+
+
+class RequestAppealApi(BaseApi):
+    @_step_schema(
+        "requests_appeal",
+        "Start the next appeal level the payer's policy allows, within its filing deadline (billing staff)",
+        AppealStartInputSerializer,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        obj = selectors.request_get(user=request.user, pk=pk)
+        require_role(request.user, Role.BILLING)
+        data = parse(AppealStartInputSerializer, request.data)
+        appeal = services.appeal_start(
+            request=obj, by=request.user, filed_at=data.get("filed_at"), expedited=data["expedited"], note=data["note"]
+        )
+        audit(request, A.UPDATE, obj, detail=f"appeal level {appeal.level_order}")
+        return request_detail(request, obj)
+
+
+class RequestWithdrawApi(BaseApi):
+    @_step_schema("requests_withdraw", "Withdraw the request (billing staff)", NoteInputSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        obj = selectors.request_get(user=request.user, pk=pk)
+        require_role(request.user, Role.BILLING)
+        data = parse(NoteInputSerializer, request.data)
+        obj = services.request_withdraw(request=obj, by=request.user, note=data["note"])
+        audit(request, A.UPDATE, obj, detail="withdraw")
+        return request_detail(request, obj)
+
+
+# ---------------------------------------------------------------------------------------------
+# Attachments
+
+
+class RequestAttachmentsApi(BaseApi):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="attachments_list",
+        summary="The request's attachments",
+        responses={200: AttachmentOutputSerializer(many=True), 404: ERROR_404},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        obj = selectors.request_get(user=request.user, pk=pk)
+        attachments = list(obj.attachments.select_related("uploaded_by"))
+        audit(request, A.LIST, model=Attachment, detail=f"request {obj.pk} ids=" + ",".join(str(a.pk) for a in attachments))
+        return Response(AttachmentOutputSerializer(attachments, many=True).data)
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="attachments_upload",
+        summary="Upload an imaging report, therapy notes, ... (billing staff, the treating physician)",
+        request={"multipart/form-data": AttachmentUploadInputSerializer},
+        responses={201: AttachmentOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        obj = selectors.request_get(user=request.user, pk=pk)
+        require_role(request.user, Role.BILLING, Role.PHYSICIAN)
+        data = parse(AttachmentUploadInputSerializer, request.data)
+        attachment = services.attachment_add(request=obj, kind=data["kind"], upload=data["file"], by=request.user)
+        audit(request, A.CREATE, attachment, detail=f"request {obj.pk}")
+        return Response(AttachmentOutputSerializer(attachment).data, status=status.HTTP_201_CREATED)
+
+
+class AttachmentDownloadApi(BaseApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="attachments_download",
+        summary="Download an attachment",
+        responses={(200, "application/octet-stream"): OpenApiResponse(response=OpenApiTypes.BINARY), 404: ERROR_404},
+    )
+    def get(self, request: Request, pk: int, attachment_id: int) -> FileResponse:
+        obj = selectors.request_get(user=request.user, pk=pk)
+        attachment = selectors.get_visible(obj.attachments.all(), attachment_id)
+        audit(request, A.DOWNLOAD, attachment, detail=f"request {obj.pk}")
+        response = FileResponse(
+            attachment.file.open("rb"), as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
+        )
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Deadlines, re-checks, metrics
+
+
+class DeadlinesApi(BaseApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="deadlines_list",
+        summary="Overdue and soon-due deadlines: payer decisions, appeal decisions, appeal filing",
+        parameters=[DueFilterSerializer],
+        responses={200: DueItemOutputSerializer(many=True), 400: ERRORS_400},
+    )
+    def get(self, request: Request) -> Response:
+        filters = parse(DueFilterSerializer, request.query_params)
+        items = selectors.requests_due(user=request.user, within=dt.timedelta(days=filters["within_days"]))
+        audit(request, A.LIST, model=AuthorizationRequest, detail="deadlines ids=" + ",".join(str(i.request.pk) for i in items))
+        return Response(DueItemOutputSerializer(items, many=True).data)
+
+
+class RecheckResultsApi(BaseApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="rechecks_list",
+        summary="Requests whose decision a policy change changed, with the criteria that changed",
+        parameters=[RecheckFilterSerializer, *PAGE_PARAMETERS],
+        responses={200: paginated_schema(RecheckResultOutputSerializer, "PaginatedRecheckResultList"), 400: ERRORS_400},
+    )
+    def get(self, request: Request) -> Response:
+        filters = parse(RecheckFilterSerializer, request.query_params)
+        qs = selectors.recheck_results_visible_to(request.user).select_related("seen_by")
+        if not filters["include_seen"]:
+            qs = qs.filter(seen_at__isnull=True, superseded=False)
+        return paginate(request, self, qs.order_by("-created_at", "-id"), RecheckResultOutputSerializer, model=RecheckResult)
+
+
+class RecheckSeenApi(BaseApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="rechecks_seen",
+        summary="Mark a re-check result seen (billing staff)",
+        request=None,
+        responses={200: RecheckResultOutputSerializer, 403: ERROR_403, 404: ERROR_404},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        result = selectors.get_visible(selectors.recheck_results_visible_to(request.user), pk)
+        require_role(request.user, Role.BILLING)
+        result = services.recheck_result_mark_seen(result=result, by=request.user)
+        audit(request, A.UPDATE, result, detail="seen")
+        return Response(RecheckResultOutputSerializer(result).data)
+
+
+class PayerMetricsApi(BaseApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="metrics_payers",
+        summary="Per payer: requests, approval %, denial %, approved after appeal %, average and median days to decision",
+        parameters=[PeriodFilterSerializer],
+        responses={200: PayerMetricsOutputSerializer(many=True), 400: ERRORS_400},
+    )
+    def get(self, request: Request) -> Response:
+        period = parse(PeriodFilterSerializer, request.query_params)
+        rows = selectors.payer_metrics(
+            requests=selectors.requests_visible_to(request.user), since=period.get("since"), until=period.get("until")
+        )
+        return Response(PayerMetricsOutputSerializer(rows, many=True).data)
+
+
+class AuditEntriesApi(BaseApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="audit_list",
+        summary="Your practice's audit trail (admins)",
+        parameters=[AuditFilterSerializer, *PAGE_PARAMETERS],
+        responses={200: paginated_schema(AuditEntryOutputSerializer, "PaginatedAuditEntryList"), 400: ERRORS_400, 403: ERROR_403},
+    )
+    def get(self, request: Request) -> Response:
+        require_role(request.user, Role.ADMIN)
+        filters = parse(AuditFilterSerializer, request.query_params)
+        qs = selectors.audit_entries_visible_to(request.user).filter(**filters)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(AuditEntryOutputSerializer(page, many=True).data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Patients and providers
+
+
+class PatientListCreateApi(BaseApi):
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="patients_list",
+        summary="The patients you may see",
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated_schema(PatientOutputSerializer, "PaginatedPatientList")},
+    )
+    def get(self, request: Request) -> Response:
+        return paginate(request, self, selectors.patients_visible_to(request.user), PatientOutputSerializer, model=Patient)
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="patients_create",
+        summary="Add a patient to your practice (billing staff)",
+        request=PatientInputSerializer,
+        responses={201: PatientOutputSerializer, 400: ERRORS_400, 403: ERROR_403},
+    )
+    def post(self, request: Request) -> Response:
+        require_role(request.user, Role.BILLING)
+        data = parse(PatientInputSerializer, request.data)
+        patient = services.patient_create(practice=selectors.membership_of(request.user).practice, **data)
+        audit(request, A.CREATE, patient)
+        return Response(PatientOutputSerializer(patient).data, status=status.HTTP_201_CREATED)
+
+
+class PatientDetailApi(BaseApi):
+    @extend_schema(
+        tags=[TAG], operation_id="patients_retrieve", summary="A patient", responses={200: PatientOutputSerializer, 404: ERROR_404}
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        patient = selectors.get_visible(selectors.patients_visible_to(request.user), pk)
+        audit(request, A.READ, patient)
+        return Response(PatientOutputSerializer(patient).data)
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="patients_update",
+        summary="Correct a patient's details; their drafts follow (billing staff)",
+        request=PatientInputSerializer(partial=True),
+        responses={200: PatientOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        patient = selectors.get_visible(selectors.patients_visible_to(request.user), pk)
+        require_role(request.user, Role.BILLING)
+        serializer = PatientInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        patient = services.patient_update(patient=patient, **serializer.validated_data)
+        audit(request, A.UPDATE, patient, detail="edit " + ",".join(sorted(serializer.validated_data)))
+        return Response(PatientOutputSerializer(patient).data)
+
+
+class ProviderListApi(BaseApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="providers_list",
+        summary="Your practice's providers (treating physicians)",
+        responses={200: ProviderOutputSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(ProviderOutputSerializer(selectors.providers_visible_to(request.user), many=True).data)

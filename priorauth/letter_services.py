@@ -1,0 +1,356 @@
+"""Writes of letters: ask for a draft, edit its narrative, hand it to the physician, sign it, retry
+a failed render, and the render steps that the Celery tasks (priorauth.tasks) call.
+
+Who may do what: the practice's billing staff ask for drafts and hand them for signature; the
+treating physician (only that physician's user) edits the narrative and signs. Renders are
+idempotent: a LetterJob row per revision and stage, a row lock around the render, and one fixed
+file name per revision and stage, so a task that runs twice (redelivered after a worker died, or
+retried) leaves one letter, one revision and one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from policies.models import EvidenceSource
+from priorauth import letters, pdf
+from priorauth.models import (
+    Appeal,
+    AuthorizationRequest,
+    Letter,
+    LetterJob,
+    LetterKind,
+    LetterRevision,
+    LetterStatus,
+    Role,
+    letter_pdf_path,
+)
+from priorauth.selectors import membership_of
+
+logger = logging.getLogger(__name__)
+
+Stage = LetterJob.Stage
+State = LetterJob.State
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+MAX_SENTENCE = 2000
+
+
+def _is_treating_physician(user, request: AuthorizationRequest) -> bool:
+    return bool(getattr(user, "pk", None)) and request.treating_physician.user_id == user.pk
+
+
+def _is_billing(user, request: AuthorizationRequest) -> bool:
+    membership = membership_of(user)
+    return membership is not None and membership.role == Role.BILLING and membership.practice_id == request.practice_id
+
+
+def _require(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def _enqueue(stage: str, revision_id: int) -> None:
+    from priorauth import tasks
+
+    task = tasks.render_letter_draft if stage == Stage.DRAFT else tasks.render_letter_final
+    transaction.on_commit(lambda: task.delay(revision_id))
+
+
+def _queue_job(revision: LetterRevision, stage: str) -> LetterJob:
+    job, _ = LetterJob.objects.get_or_create(revision=revision, stage=stage)
+    job.state, job.queued_at, job.started_at, job.finished_at, job.error = State.QUEUED, timezone.now(), None, None, ""
+    job.save()
+    _enqueue(stage, revision.pk)
+    return job
+
+
+def _locked_letter(letter: Letter) -> Letter:
+    return Letter.objects.select_for_update().select_related("request__treating_physician", "current_revision").get(pk=letter.pk)
+
+
+# ---------------------------------------------------------------------------------------------
+# Staff and physician actions
+
+
+def letter_request_draft(*, request: AuthorizationRequest, kind: str, by, appeal: Appeal | None = None) -> tuple[Letter, bool]:
+    """The request's letter of that kind (the appeal's, for an appeal letter), created with its
+    first draft queued if there is none yet. Returns (letter, created)."""
+    _require(_is_billing(by, request) or _is_treating_physician(by, request), "Only billing staff or the treating physician may ask for a letter.")
+    if kind not in LetterKind.values:
+        raise ValidationError({"kind": f"Must be one of: {', '.join(LetterKind.values)}."})
+    if kind == LetterKind.APPEAL:
+        if appeal is None:
+            raise ValidationError({"appeal": "An appeal letter needs the appeal (level) it is for."})
+        if appeal.request_id != request.pk:
+            raise ValidationError({"appeal": "No such appeal of this request."})
+        if letters.denial_for(appeal) is None:
+            raise ValidationError({"appeal": "There is no recorded denial for this appeal to answer."})
+    elif appeal is not None:
+        raise ValidationError({"appeal": "Only an appeal letter names an appeal."})
+    if not request.determination or request.policy_version_id is None:
+        raise ValidationError({"request": "Submit the request first: a letter cites its stored determination."})
+
+    lookup = {"request": request, "kind": kind, "appeal": appeal}
+    existing = Letter.objects.filter(**lookup).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            letter = Letter.objects.create(**lookup, status=LetterStatus.DRAFTING, created_by=by)
+            revision = LetterRevision.objects.create(letter=letter, number=1, created_by=by)
+            letter.current_revision = revision
+            letter.save(update_fields=["current_revision", "updated_at"])
+            _queue_job(revision, Stage.DRAFT)
+    except IntegrityError:
+        # Asked twice at the same moment: the other request made it.
+        return Letter.objects.get(**lookup), False
+    return letter, True
+
+
+def paragraphs_errors(value: Any, *, known_keys: set[str]) -> dict[str, str]:
+    """Problems of an edited narrative, keyed by the field's path (paragraphs[1].sentences[0].text)."""
+    errors: dict[str, str] = {}
+    if not isinstance(value, list) or not value:
+        return {"paragraphs": "Must be a non-empty list of paragraphs."}
+    seen: set[str] = set()
+    for i, p in enumerate(value):
+        at = f"paragraphs[{i}]"
+        if not isinstance(p, dict):
+            errors[at] = "Must be an object with key, heading and sentences."
+            continue
+        unknown = set(p) - {"key", "heading", "sentences", "items"}
+        if unknown:
+            errors[at] = f"Unknown field(s): {', '.join(sorted(unknown))}."
+        key = p.get("key")
+        if not isinstance(key, str) or not _SLUG.match(key):
+            errors[f"{at}.key"] = "Must be a slug (lower-case letters, digits, - and _)."
+        elif key in seen:
+            errors[f"{at}.key"] = f"Duplicate paragraph {key!r}."
+        seen.add(key)
+        if not isinstance(p.get("heading", ""), str) or len(p.get("heading", "")) > 200:
+            errors[f"{at}.heading"] = "Must be a text of at most 200 characters."
+        items = p.get("items", [])
+        if not isinstance(items, list) or not all(isinstance(x, str) and x.strip() for x in items):
+            errors[f"{at}.items"] = "Must be a list of non-empty texts."
+        sentences = p.get("sentences")
+        if not isinstance(sentences, list) or not sentences:
+            errors[f"{at}.sentences"] = "Must be a non-empty list of sentences."
+            continue
+        for j, s in enumerate(sentences):
+            sat = f"{at}.sentences[{j}]"
+            if not isinstance(s, dict):
+                errors[sat] = "Must be an object with text and citations."
+                continue
+            unknown = set(s) - {"text", "citations", "note"}
+            if unknown:
+                errors[sat] = f"Unknown field(s): {', '.join(sorted(unknown))}."
+            text = s.get("text")
+            if not isinstance(text, str) or not text.strip():
+                errors[f"{sat}.text"] = "Must be a non-empty text."
+            elif len(text) > MAX_SENTENCE:
+                errors[f"{sat}.text"] = f"Must be at most {MAX_SENTENCE} characters."
+            cites = s.get("citations", [])
+            if not isinstance(cites, list) or not all(isinstance(k, str) for k in cites):
+                errors[f"{sat}.citations"] = "Must be a list of evidence keys."
+            elif unknown_keys := [k for k in cites if k not in known_keys]:
+                errors[f"{sat}.citations"] = f"Unknown evidence key(s): {', '.join(unknown_keys)}."
+    return errors
+
+
+def _with_notes(paragraphs: list[dict[str, Any]], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep a sentence's "unverified" note while its text and sources are unchanged; an edited
+    sentence is the physician's own and carries none."""
+    notes = {(s["text"], tuple(s.get("citations", []))): s.get("note", "") for p in previous for s in p.get("sentences", [])}
+    return [
+        {
+            "key": p["key"],
+            "heading": p.get("heading", ""),
+            "items": p.get("items", []),
+            "sentences": [
+                {"text": s["text"].strip(), "citations": s.get("citations", []), "note": notes.get((s["text"].strip(), tuple(s.get("citations", []))), "")}
+                for s in p["sentences"]
+            ],
+        }
+        for p in paragraphs
+    ]
+
+
+def letter_edit(*, letter: Letter, by, paragraphs: Any, enclosures: Any = None) -> LetterRevision:
+    """The treating physician's edit of the narrative. An unsigned revision is changed in place and
+    its draft rendered again; a signed one stays as it is and a new revision supersedes it."""
+    known = set(EvidenceSource.objects.values_list("key", flat=True))
+    errors = paragraphs_errors(paragraphs, known_keys=known)
+    if enclosures is not None and (not isinstance(enclosures, list) or not all(isinstance(x, str) and x.strip() for x in enclosures)):
+        errors["enclosures"] = "Must be a list of non-empty texts."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        letter = _locked_letter(letter)
+        _require(_is_treating_physician(by, letter.request), "Only the treating physician may edit the letter.")
+        current = LetterRevision.objects.select_for_update().get(pk=letter.current_revision_id)
+        if current.paragraphs is None:
+            raise ValidationError({"status": "The first draft is still being written; edit it once it is ready."})
+        if letter.status == LetterStatus.SIGNING:
+            raise ValidationError({"status": "The signed letter's final PDF is being made; edit it once it is signed."})
+        paragraphs = _with_notes(paragraphs, current.paragraphs)
+        enclosures = current.enclosures if enclosures is None else [x.strip() for x in enclosures]
+        now = timezone.now()
+        if current.is_signed:
+            revision = LetterRevision.objects.create(
+                letter=letter,
+                number=current.number + 1,
+                paragraphs=paragraphs,
+                enclosures=enclosures,
+                supersedes=current,
+                created_by=by,
+                edited_by=by,
+                edited_at=now,
+            )
+            letter.current_revision = revision
+        else:
+            revision = current
+            if revision.draft_pdf:
+                revision.draft_pdf.delete(save=False)
+            revision.paragraphs, revision.enclosures = paragraphs, enclosures
+            revision.draft_pdf, revision.draft_sha256 = None, ""
+            revision.edited_by, revision.edited_at = by, now
+            revision.save()
+        letter.status = LetterStatus.DRAFTING
+        letter.save(update_fields=["current_revision", "status", "updated_at"])
+        _queue_job(revision, Stage.DRAFT)
+        return revision
+
+
+def letter_request_signature(*, letter: Letter, by) -> Letter:
+    """Billing staff hand a reviewed draft to the treating physician."""
+    with transaction.atomic():
+        letter = _locked_letter(letter)
+        _require(_is_billing(by, letter.request) or _is_treating_physician(by, letter.request), "Only billing staff or the treating physician may do this.")
+        if letter.status != LetterStatus.DRAFT_READY:
+            raise ValidationError({"status": f"Only a ready draft can be handed for signature (the letter is {letter.get_status_display().lower()})."})
+        letter.status = LetterStatus.AWAITING_SIGNATURE
+        letter.save(update_fields=["status", "updated_at"])
+        return letter
+
+
+def letter_sign(*, letter: Letter, by) -> LetterRevision:
+    """The treating physician signs the current draft; the final PDF is rendered from it."""
+    with transaction.atomic():
+        letter = _locked_letter(letter)
+        _require(_is_treating_physician(by, letter.request), "Only the treating physician may sign this letter.")
+        if letter.status not in (LetterStatus.DRAFT_READY, LetterStatus.AWAITING_SIGNATURE):
+            raise ValidationError({"status": f"Only a ready draft can be signed (the letter is {letter.get_status_display().lower()})."})
+        revision = LetterRevision.objects.select_for_update().get(pk=letter.current_revision_id)
+        revision.signed_by, revision.signed_at = by, timezone.now()
+        revision.save(update_fields=["signed_by", "signed_at"])
+        letter.status = LetterStatus.SIGNING
+        letter.save(update_fields=["status", "updated_at"])
+        _queue_job(revision, Stage.FINAL)
+        return revision
+
+
+def letter_retry(*, letter: Letter, by) -> LetterJob:
+    """Queue a failed render of the current revision again."""
+    with transaction.atomic():
+        letter = _locked_letter(letter)
+        _require(_is_billing(by, letter.request) or _is_treating_physician(by, letter.request), "Only billing staff or the treating physician may do this.")
+        job = LetterJob.objects.filter(revision_id=letter.current_revision_id, state=State.FAILED).order_by("-stage").first()
+        if job is None:
+            raise ValidationError({"status": "No failed render to retry."})
+        letter.status = LetterStatus.DRAFTING if job.stage == Stage.DRAFT else LetterStatus.SIGNING
+        letter.save(update_fields=["status", "updated_at"])
+        return _queue_job(job.revision, job.stage)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering (called by the tasks)
+
+
+def _job_start(revision_id: int, stage: str) -> LetterJob | None:
+    """Count the attempt where staff can see it (its own short transaction); None when there is
+    nothing to do: the revision is gone or this stage is already rendered."""
+    with transaction.atomic():
+        job = LetterJob.objects.select_for_update().filter(revision_id=revision_id, stage=stage).first()
+        if job is None or job.state == State.DONE:
+            return None
+        job.state, job.attempts, job.started_at, job.error = State.RUNNING, job.attempts + 1, timezone.now(), ""
+        job.save(update_fields=["state", "attempts", "started_at", "error"])
+        return job
+
+
+def _store(revision: LetterRevision, stage: str, content: bytes) -> tuple[str, str]:
+    """Write the PDF under the revision's fixed name, replacing a file a crashed run left there."""
+    storage = revision._meta.get_field(f"{stage}_pdf").storage
+    name = letter_pdf_path(revision, stage)
+    if storage.exists(name):
+        storage.delete(name)
+    saved = storage.save(name, ContentFile(content))
+    return saved, hashlib.sha256(content).hexdigest()
+
+
+def letter_render(*, revision_id: int, stage: str) -> bool:
+    """Render one stage of one revision, once. True when this call made the PDF."""
+    if _job_start(revision_id, stage) is None:
+        return False
+    with transaction.atomic():
+        # The row lock makes a second delivery of the same task wait here, then find the PDF made.
+        revision = (
+            LetterRevision.objects.select_for_update()
+            .select_related("letter__request__practice", "letter__request__treating_physician", "letter__request__payer", "letter__appeal")
+            .filter(pk=revision_id)
+            .first()
+        )
+        if revision is None:
+            return False
+        job = LetterJob.objects.select_for_update().get(revision=revision, stage=stage)
+        if getattr(revision, f"{stage}_pdf"):
+            job.state, job.finished_at = State.DONE, job.finished_at or timezone.now()
+            job.save(update_fields=["state", "finished_at"])
+            return False
+        if stage == Stage.FINAL and not revision.is_signed:
+            raise ValidationError({"revision": "Only a signed revision has a final PDF."})
+        letter = revision.letter
+        started = time.perf_counter()
+        if revision.paragraphs is None:
+            revision.paragraphs, revision.enclosures = letters.draft_for(letter)
+            revision.save(update_fields=["paragraphs", "enclosures"])
+        content = pdf.render_letter(letter.kind, letters.letter_context(letter, revision, final=stage == Stage.FINAL))
+        delay = settings.LETTER_RENDER_DELAY_SECONDS
+        if delay:
+            time.sleep(delay)  # tests only: lets a test kill the worker in the middle of a render
+        name, digest = _store(revision, stage, content)
+        setattr(revision, f"{stage}_pdf", name)
+        setattr(revision, f"{stage}_sha256", digest)
+        revision.save(update_fields=[f"{stage}_pdf", f"{stage}_sha256"])
+        job.state, job.finished_at, job.render_seconds = State.DONE, timezone.now(), time.perf_counter() - started
+        job.save(update_fields=["state", "finished_at", "render_seconds"])
+        if letter.current_revision_id == revision.pk:
+            letter.status = LetterStatus.DRAFT_READY if stage == Stage.DRAFT else LetterStatus.SIGNED
+            letter.save(update_fields=["status", "updated_at"])
+        return True
+
+
+def letter_render_failed(*, revision_id: int, stage: str, error: BaseException) -> None:
+    """A render that will not be retried: show it to staff, who can retry it."""
+    with transaction.atomic():
+        job = LetterJob.objects.select_for_update().select_related("revision__letter").filter(revision_id=revision_id, stage=stage).first()
+        if job is None or job.state == State.DONE:
+            return
+        job.state, job.finished_at = State.FAILED, timezone.now()
+        job.error = f"{type(error).__name__}: {error}"[:1000]
+        job.save(update_fields=["state", "finished_at", "error"])
+        letter = job.revision.letter
+        if letter.current_revision_id == revision_id:
+            letter.status = LetterStatus.FAILED
+            letter.save(update_fields=["status", "updated_at"])
+    logger.warning("letter render failed: revision %s %s: %s", revision_id, stage, type(error).__name__)

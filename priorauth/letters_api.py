@@ -1,0 +1,232 @@
+"""The letters API: ask for a draft, read a request's letters, edit the narrative, hand a draft
+for signature, sign, retry a failed render, and download a revision's draft or final PDF.
+
+Letters are visible to the practice's billing staff and to the treating physician only; anyone
+else (another practice, another physician, the practice's admins) gets 404. Every read and
+download is written to the audit trail.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch, QuerySet
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from priorauth import letter_services, selectors
+from priorauth.api import A, ERROR_403, ERROR_404, ERRORS_400, BaseApi, audit, parse
+from priorauth.models import Letter, LetterJob, LetterKind, LetterRevision, Role
+
+TAG = "letters"
+LETTER_ROLES = (Role.BILLING, Role.PHYSICIAN)
+
+
+def letters_visible_to(user) -> QuerySet[Letter]:
+    if selectors.role_of(user) not in LETTER_ROLES:
+        return Letter.objects.none()
+    return Letter.objects.filter(request__in=selectors.requests_visible_to(user).values("pk")).select_related(
+        "request", "appeal", "current_revision"
+    ).prefetch_related(
+        Prefetch("revisions", queryset=LetterRevision.objects.order_by("number").prefetch_related("jobs"))
+    )
+
+
+def letter_get(*, user, pk) -> Letter:
+    return selectors.get_visible(letters_visible_to(user), pk)
+
+
+# ---------------------------------------------------------------------------------------------
+# Serializers
+
+
+class SentenceSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=letter_services.MAX_SENTENCE)
+    citations = serializers.ListField(child=serializers.CharField(max_length=64), required=False, default=list)
+    note = serializers.CharField(read_only=True, help_text="Set while the sentence rests on an unverified source.")
+
+
+class ParagraphSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=64)
+    heading = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    sentences = SentenceSerializer(many=True)
+    items = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+
+
+class LetterCreateInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=LetterKind.choices)
+    appeal = serializers.IntegerField(required=False, allow_null=True, min_value=1, help_text="The appeal id (appeal letters).")
+
+
+class LetterEditInputSerializer(serializers.Serializer):
+    paragraphs = serializers.JSONField(help_text="The narrative: a list of {key, heading, sentences: [{text, citations}]}.")
+    enclosures = serializers.JSONField(required=False, help_text="Appeal letters: the list of enclosed documents.")
+
+
+class JobOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LetterJob
+        fields = ["stage", "state", "attempts", "queued_at", "started_at", "finished_at", "render_seconds", "error"]
+
+
+class RevisionOutputSerializer(serializers.ModelSerializer):
+    has_draft_pdf = serializers.SerializerMethodField()
+    has_final_pdf = serializers.SerializerMethodField()
+    jobs = JobOutputSerializer(many=True, read_only=True)
+    superseded_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LetterRevision
+        fields = [
+            "number", "created_at", "edited_at", "signed_by", "signed_at", "supersedes", "superseded_by",
+            "has_draft_pdf", "draft_sha256", "has_final_pdf", "final_sha256", "jobs",
+        ]
+
+    def get_has_draft_pdf(self, obj: LetterRevision) -> bool:
+        return bool(obj.draft_pdf)
+
+    def get_has_final_pdf(self, obj: LetterRevision) -> bool:
+        return bool(obj.final_pdf)
+
+    def get_superseded_by(self, obj: LetterRevision) -> int | None:
+        later = getattr(obj, "superseded_by", None)
+        return later.number if later else None
+
+
+class LetterOutputSerializer(serializers.ModelSerializer):
+    request = serializers.IntegerField(source="request_id")
+    appeal_level = serializers.IntegerField(source="appeal.level_order", default=None)
+    revision = serializers.IntegerField(source="current_revision.number", default=None)
+    paragraphs = ParagraphSerializer(source="current_revision.paragraphs", many=True, default=None)
+    enclosures = serializers.ListField(source="current_revision.enclosures", child=serializers.CharField(), default=list)
+    revisions = RevisionOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Letter
+        fields = ["id", "request", "kind", "appeal", "appeal_level", "status", "revision", "paragraphs", "enclosures", "revisions", "created_at", "updated_at"]
+
+
+def letter_response(request: Request, letter: Letter, status_code: int = status.HTTP_200_OK) -> Response:
+    letter = letter_get(user=request.user, pk=letter.pk)
+    return Response(LetterOutputSerializer(letter).data, status=status_code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Views
+
+
+class RequestLettersApi(BaseApi):
+    @extend_schema(tags=[TAG], operation_id="letters_list", summary="The letters of a request", responses={200: LetterOutputSerializer(many=True), 404: ERROR_404})
+    def get(self, request: Request, pk: int) -> Response:
+        obj = selectors.request_get(user=request.user, pk=pk)
+        found = list(letters_visible_to(request.user).filter(request=obj))
+        audit(request, A.LIST, model=Letter, detail=f"request {obj.pk} ids=" + ",".join(str(x.pk) for x in found))
+        return Response(LetterOutputSerializer(found, many=True).data)
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="letters_create",
+        summary="Ask for a letter's draft (billing staff or the treating physician); asking again returns the same letter",
+        request=LetterCreateInputSerializer,
+        responses={202: LetterOutputSerializer, 200: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        obj = selectors.request_get(user=request.user, pk=pk)
+        if selectors.role_of(request.user) not in LETTER_ROLES:
+            raise Http404
+        data = parse(LetterCreateInputSerializer, request.data)
+        appeal = None
+        if data.get("appeal") is not None:
+            appeal = obj.appeals.filter(pk=data["appeal"]).first()
+            if appeal is None:
+                raise ValidationError({"appeal": "No such appeal of this request."})
+        letter, created = letter_services.letter_request_draft(request=obj, kind=data["kind"], by=request.user, appeal=appeal)
+        audit(request, A.CREATE if created else A.READ, letter, detail=f"request {obj.pk} {letter.kind}")
+        return letter_response(request, letter, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+class LetterDetailApi(BaseApi):
+    @extend_schema(tags=[TAG], operation_id="letters_retrieve", summary="A letter with its current narrative and all revisions", responses={200: LetterOutputSerializer, 404: ERROR_404})
+    def get(self, request: Request, pk: int) -> Response:
+        letter = letter_get(user=request.user, pk=pk)
+        audit(request, A.READ, letter)
+        return Response(LetterOutputSerializer(letter).data)
+
+
+class LetterParagraphsApi(BaseApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="letters_edit",
+        summary="Edit the narrative (the treating physician); a signed letter gets a new revision that supersedes it",
+        request=LetterEditInputSerializer,
+        responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+    )
+    def put(self, request: Request, pk: int) -> Response:
+        letter = letter_get(user=request.user, pk=pk)
+        data = parse(LetterEditInputSerializer, request.data)
+        revision = letter_services.letter_edit(letter=letter, by=request.user, paragraphs=data["paragraphs"], enclosures=data.get("enclosures"))
+        audit(request, A.UPDATE, letter, detail=f"revision {revision.number}")
+        return letter_response(request, letter, status.HTTP_202_ACCEPTED)
+
+
+class LetterRequestSignatureApi(BaseApi):
+    @extend_schema(tags=[TAG], operation_id="letters_request_signature", summary="Hand a ready draft to the treating physician for signature", request=None,
+                   responses={200: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
+    def post(self, request: Request, pk: int) -> Response:
+        letter = letter_services.letter_request_signature(letter=letter_get(user=request.user, pk=pk), by=request.user)
+        audit(request, A.UPDATE, letter, detail="request signature")
+        return letter_response(request, letter)
+
+
+class LetterSignApi(BaseApi):
+    @extend_schema(tags=[TAG], operation_id="letters_sign", summary="Sign the current draft (the treating physician only); the final PDF is then rendered", request=None,
+                   responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
+    def post(self, request: Request, pk: int) -> Response:
+        letter = letter_get(user=request.user, pk=pk)
+        revision = letter_services.letter_sign(letter=letter, by=request.user)
+        audit(request, A.UPDATE, letter, detail=f"sign revision {revision.number}")
+        return letter_response(request, letter, status.HTTP_202_ACCEPTED)
+
+
+class LetterRetryApi(BaseApi):
+    @extend_schema(tags=[TAG], operation_id="letters_retry", summary="Queue a failed render again", request=None,
+                   responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
+    def post(self, request: Request, pk: int) -> Response:
+        letter = letter_get(user=request.user, pk=pk)
+        job = letter_services.letter_retry(letter=letter, by=request.user)
+        audit(request, A.UPDATE, letter, detail=f"retry {job.stage}")
+        return letter_response(request, letter, status.HTTP_202_ACCEPTED)
+
+
+class PdfFilterSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=LetterJob.Stage.choices, default=LetterJob.Stage.FINAL)
+    revision = serializers.IntegerField(required=False, min_value=1, help_text="Default: the current revision.")
+
+
+class LetterPdfApi(BaseApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="letters_pdf",
+        summary="Download a revision's draft or final PDF (audited)",
+        parameters=[PdfFilterSerializer],
+        responses={(200, "application/pdf"): OpenApiResponse(response=OpenApiTypes.BINARY), 400: ERRORS_400, 404: ERROR_404},
+    )
+    def get(self, request: Request, pk: int) -> FileResponse:
+        letter = letter_get(user=request.user, pk=pk)
+        data = parse(PdfFilterSerializer, request.query_params)
+        number = data.get("revision") or (letter.current_revision.number if letter.current_revision else None)
+        revision = next((r for r in letter.revisions.all() if r.number == number), None)
+        stage = data["stage"]
+        file = getattr(revision, f"{stage}_pdf", None) if revision else None
+        if not file:
+            raise Http404(f"No {stage} PDF of that revision yet.")
+        audit(request, A.DOWNLOAD, revision, detail=f"letter {letter.pk} r{revision.number} {stage}")
+        response = FileResponse(
+            file.open("rb"), as_attachment=True, filename=f"{letter.request.reference}-{letter.kind}-r{revision.number}-{stage}.pdf", content_type="application/pdf"
+        )
+        response["Cache-Control"] = "private, no-store"
+        response["X-Content-SHA256"] = getattr(revision, f"{stage}_sha256")
+        return response

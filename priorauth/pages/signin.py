@@ -1,0 +1,63 @@
+"""Sign-in protections for every session-authenticated page (the app, the admin, the API's session
+auth): automatic log-off after inactivity, and django-axes throttling failed sign-ins."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from axes.backends import AxesStandaloneBackend
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_POST
+
+LAST_ACTIVITY_KEY = "last_activity"
+
+
+class ThrottledLoginBackend(AxesStandaloneBackend):
+    """django-axes' lockout check for sign-ins over HTTP.
+
+    Axes refuses to run without the request it counts failures against; authentication without one
+    (Django's test client ``login()``, a management command) is not a sign-in from a browser, so it
+    is left to the next backend rather than failing.
+    """
+
+    def authenticate(self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+class IdleLogoutMiddleware:
+    """Signs a user out when more than SESSION_IDLE_TIMEOUT seconds passed since their last request.
+
+    Every request of a signed-in user counts as activity, including the pages' own background calls
+    (the live checklist, the keep-alive a page sends while its user types). The next request after
+    the timeout finds an anonymous user: pages redirect to the sign-in form, which says why.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = int(time.time())
+            last = request.session.get(LAST_ACTIVITY_KEY)
+            if last is not None and now - int(last) > settings.SESSION_IDLE_TIMEOUT:
+                logout(request)
+                minutes = max(1, round(settings.SESSION_IDLE_TIMEOUT / 60))
+                messages.info(request, f"You were signed out after {minutes} minutes without activity. Please sign in again.")
+            else:
+                request.session[LAST_ACTIVITY_KEY] = now
+        return self.get_response(request)
+
+
+@require_POST
+def keep_alive(request: HttpRequest) -> JsonResponse:
+    """Called by idle.js while the user types on a page without sending requests (a long narrative);
+    the middleware has already recorded the activity. Says how long the session has left."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"signed_in": False}, status=401)
+    return JsonResponse({"signed_in": True, "idle_timeout": settings.SESSION_IDLE_TIMEOUT})

@@ -1,0 +1,24 @@
+from django.urls import path
+
+from priorauth.pages import views
+
+app_name = "pages"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("requests/", views.request_list, name="request-list"),
+    path("requests/new/", views.request_new, name="request-new"),
+    path("requests/<int:pk>/", views.request_detail, name="request-detail"),
+    path("requests/<int:pk>/edit/", views.request_edit, name="request-edit"),
+    path("requests/<int:pk>/submit/", views.request_submit, name="request-submit"),
+    path("requests/<int:pk>/send/", views.request_send, name="request-send"),
+    path("requests/<int:pk>/withdraw/", views.request_withdraw, name="request-withdraw"),
+    path("requests/<int:pk>/decision/", views.request_decision, name="request-decision"),
+    path("requests/<int:pk>/appeal/", views.request_appeal, name="request-appeal"),
+    path("requests/<int:pk>/attachments/", views.attachment_upload, name="attachment-upload"),
+    path("requests/<int:pk>/attachments/<int:attachment_id>/", views.attachment_download, name="attachment-download"),
+    path("physician/", views.physician_home, name="physician-home"),
+    path("policy-changes/", views.policy_changes, name="policy-changes"),
+    path("policy-changes/<int:result_id>/seen/", views.recheck_seen, name="recheck-seen"),
+]

@@ -1,0 +1,542 @@
+"""The pages. Each view finds its objects through the permission-scoped selectors of
+priorauth.selectors (another practice's object, or another physician's request, is a 404), calls a
+service for every change, and writes each read of patient data to the audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from coverage.checker import CaseInvalid, check
+from priorauth import selectors, services
+from priorauth.models import (
+    TRANSITIONS,
+    Attachment,
+    AuditEntry,
+    AuthorizationRequest,
+    Patient,
+    RecheckResult,
+    Role,
+    Status,
+)
+from priorauth.pages.case_form import CaseFormSet
+from priorauth.pages.forms import AppealForm, AttachmentForm, DecisionForm, NoteForm, SendForm
+
+A = AuditEntry.Action
+# How far ahead the dashboard looks for payer decisions and appeal filing deadlines.
+DUE_SOON = dt.timedelta(days=7)
+
+
+# ---------------------------------------------------------------------------------------------
+# Access
+
+
+def practice_member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed in (else the sign-in form) and a member of a practice (else a page that says so)."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if selectors.membership_of(request.user) is None:
+            return render(request, "pages/no_practice.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def require_role(user, *roles: str) -> None:
+    """The same rule as the API's: a visible object that the user's role may not change is a 403."""
+    if selectors.role_of(user) not in roles:
+        names = " or ".join(dict(Role.choices)[r].lower() for r in roles)
+        raise PermissionDenied(f"Only {names} may do this.")
+
+
+def audit(request: HttpRequest, action: str, obj=None, *, model=None, detail: str = "") -> None:
+    services.audit_record(user=request.user, action=action, obj=obj, model=model, request=request, detail=detail)
+
+
+def audit_list(request: HttpRequest, objects, *, what: str) -> None:
+    """A page that shows several requests' patient data: one entry naming them by primary key."""
+    ids = ",".join(str(o.pk) for o in objects)
+    audit(request, A.LIST, model=AuthorizationRequest, detail=f"{what} ids={ids}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The shell: navigation, sign-in, home
+
+
+def _nav_items(request: HttpRequest, role: str | None) -> list[dict[str, Any]]:
+    items: list[tuple[str, str]] = []
+    if role == Role.BILLING:
+        items = [
+            ("Dashboard", reverse("pages:dashboard")),
+            ("New request", reverse("pages:request-new")),
+            ("Requests", reverse("pages:request-list")),
+            ("Policy changes", reverse("pages:policy-changes")),
+        ]
+    elif role == Role.PHYSICIAN:
+        items = [
+            ("My patients' requests", reverse("pages:physician-home")),
+        ]
+    elif role == Role.ADMIN:
+        items = [
+            ("Policy changes", reverse("pages:policy-changes")),
+            ("Requests", reverse("pages:request-list")),
+            ("Policy admin", reverse("admin:index")),
+        ]
+    return [{"label": label, "url": url, "current": request.path == url} for label, url in items]
+
+
+def page_context(request: HttpRequest) -> dict[str, Any]:
+    """Context processor: the idle time-out for idle.js, the lockout time for the sign-in pages, the
+    role's navigation and who is signed in."""
+    context: dict[str, Any] = {
+        "idle_timeout": settings.SESSION_IDLE_TIMEOUT,
+        "cooloff_minutes": round(settings.AXES_COOLOFF_TIME.total_seconds() / 60),
+    }
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return context
+    membership = selectors.membership_of(user)
+    role = membership.role if membership else None
+    context.update(
+        nav=_nav_items(request, role),
+        role_label=membership.get_role_display() if membership else "",
+        practice_name=membership.practice.name if membership else "",
+    )
+    return context
+
+
+class SignInView(LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(
+            idle_minutes=round(settings.SESSION_IDLE_TIMEOUT / 60),
+            failure_limit=settings.AXES_FAILURE_LIMIT,
+        )
+        return context
+
+
+@practice_member_required
+def home(request: HttpRequest) -> HttpResponse:
+    role = selectors.role_of(request.user)
+    if role == Role.PHYSICIAN:
+        return redirect("pages:physician-home")
+    if role == Role.ADMIN:
+        return redirect("pages:policy-changes")
+    return redirect("pages:dashboard")
+
+
+# ---------------------------------------------------------------------------------------------
+# Billing staff: dashboard and requests
+
+
+@practice_member_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    require_role(request.user, Role.BILLING)
+    requests = selectors.request_list(user=request.user)
+    counts = dict(requests.order_by().values_list("status").annotate(n=Count("id")))
+    by_status = [{"status": value, "label": label, "count": counts.get(value, 0)} for value, label in Status.choices]
+    due = selectors.requests_due(user=request.user, within=DUE_SOON)
+    decisions = [d for d in due if d.kind in ("payer_decision", "appeal_decision")]
+    appeals = [d for d in due if d.kind == "appeal_filing"]
+    changes = selectors.recheck_results_visible_to(request.user).filter(seen_at__isnull=True, superseded=False).count()
+    audit_list(request, [d.request for d in due], what="dashboard deadlines")
+    return render(
+        request,
+        "pages/dashboard.html",
+        {
+            "by_status": by_status,
+            "total": sum(counts.values()),
+            "decisions_overdue": [d for d in decisions if d.overdue],
+            "decisions_soon": [d for d in decisions if not d.overdue],
+            "appeals_soon": appeals,
+            "due_soon_days": DUE_SOON.days,
+            "unseen_changes": changes,
+            "now": timezone.now(),
+        },
+    )
+
+
+@practice_member_required
+def request_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    statuses = [status] if status in Status.values else None
+    requests = list(selectors.request_list(user=request.user, statuses=statuses)[:200])
+    audit_list(request, requests, what="request list")
+    return render(
+        request,
+        "pages/request_list.html",
+        {"requests": requests, "status": status, "status_choices": Status.choices},
+    )
+
+
+def _case_page(request: HttpRequest, formset: CaseFormSet, *, obj: AuthorizationRequest | None) -> HttpResponse:
+    if not formset.form.is_bound:
+        audit(request, A.LIST, model=Patient, detail="patient picker of the case form")
+    return render(
+        request,
+        "pages/request_form.html",
+        {"formset": formset, "form": formset.form, "obj": obj, "check_url": reverse("coverage-check")},
+    )
+
+
+@practice_member_required
+def request_new(request: HttpRequest) -> HttpResponse:
+    require_role(request.user, Role.BILLING)
+    membership = selectors.membership_of(request.user)
+    formset = CaseFormSet(request.POST or None, user=request.user)
+    if request.method == "POST" and formset.is_valid():
+        data = formset.form.cleaned_data
+        try:
+            with transaction.atomic():
+                patient = data["patient"]
+                if patient is None:
+                    try:
+                        patient = services.patient_create(practice=membership.practice, **formset.new_patient_fields())
+                    except ValidationError as exc:
+                        formset.add_service_errors(exc, patient_fields=True)
+                        raise
+                    audit(request, A.CREATE, patient)
+                obj = services.request_create(
+                    practice=membership.practice,
+                    patient=patient,
+                    payer=formset.payer(),
+                    treating_physician=data["provider"],
+                    case=formset.entered_case(),
+                    by=request.user,
+                )
+                audit(request, A.CREATE, obj)
+                if "submit" in request.POST:
+                    obj = services.request_submit(request=obj, by=request.user)
+                    audit(request, A.UPDATE, obj, detail="submit")
+        except ValidationError as exc:
+            if not formset.has_errors:
+                formset.add_service_errors(exc)
+        else:
+            messages.success(request, f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved as a draft."))
+            return redirect("pages:request-detail", pk=obj.pk)
+    return _case_page(request, formset, obj=None)
+
+
+@practice_member_required
+def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    obj = selectors.request_get(user=request.user, pk=pk)
+    require_role(request.user, Role.BILLING)
+    if obj.status != Status.DRAFT:
+        messages.error(request, "Only a draft can be edited.")
+        return redirect("pages:request-detail", pk=obj.pk)
+    membership = selectors.membership_of(request.user)
+    formset = CaseFormSet(request.POST or None, user=request.user, request=obj)
+    if request.method == "GET":
+        audit(request, A.READ, obj, detail="edit form")
+    if request.method == "POST" and formset.is_valid():
+        data = formset.form.cleaned_data
+        try:
+            with transaction.atomic():
+                patient = data["patient"]
+                if patient is None:
+                    try:
+                        patient = services.patient_create(practice=membership.practice, **formset.new_patient_fields())
+                    except ValidationError as exc:
+                        formset.add_service_errors(exc, patient_fields=True)
+                        raise
+                    audit(request, A.CREATE, patient)
+                obj = services.request_update(
+                    request=obj,
+                    by=request.user,
+                    patient=patient,
+                    payer=formset.payer(),
+                    treating_physician=data["provider"],
+                    case=formset.entered_case(),
+                )
+                audit(request, A.UPDATE, obj, detail="edit")
+                if "submit" in request.POST:
+                    obj = services.request_submit(request=obj, by=request.user)
+                    audit(request, A.UPDATE, obj, detail="submit")
+        except ValidationError as exc:
+            if not formset.has_errors:
+                formset.add_service_errors(exc)
+        else:
+            messages.success(request, f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved."))
+            return redirect("pages:request-detail", pk=obj.pk)
+    return _case_page(request, formset, obj=obj)
+
+
+def _allowed(obj: AuthorizationRequest, target: str) -> bool:
+    return (obj.status, target) in TRANSITIONS
+
+
+def _determination(obj: AuthorizationRequest) -> tuple[dict[str, Any] | None, bool]:
+    """The stored determination of a submitted request; for a draft, the checker's answer now."""
+    if obj.determination:
+        return obj.determination, False
+    try:
+        return check(obj.case), True
+    except CaseInvalid:
+        return None, True
+
+
+def _request_page(request: HttpRequest, obj: AuthorizationRequest, forms: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
+    role = selectors.role_of(request.user)
+    determination, preview = _determination(obj)
+    is_billing = role == Role.BILLING
+    next_level = selectors.next_appeal_level(obj)
+    forms = forms or {}
+    context = {
+        "obj": obj,
+        "determination": determination,
+        "preview": preview,
+        "is_billing": is_billing,
+        "can_upload": role in (Role.BILLING, Role.PHYSICIAN),
+        "attachments": list(obj.attachments.select_related("uploaded_by")),
+        "decisions": list(obj.decisions.select_related("appeal")),
+        "appeals": list(obj.appeals.all()),
+        "transitions": list(obj.transitions.select_related("by")),
+        "recheck_results": list(obj.recheck_results.filter(superseded=False).select_related("run__version")),
+        "next_level": next_level,
+        "can_submit": is_billing and _allowed(obj, Status.SUBMITTED),
+        "can_send": is_billing and _allowed(obj, Status.SENT),
+        "can_withdraw": is_billing and _allowed(obj, Status.WITHDRAWN),
+        "can_record_decision": is_billing and (_allowed(obj, Status.APPROVED) or _allowed(obj, Status.APPEAL_APPROVED)),
+        "can_appeal": is_billing and _allowed(obj, Status.APPEAL_IN_PROGRESS) and next_level is not None,
+        "can_edit": is_billing and obj.status == Status.DRAFT,
+        "send_form": forms.get("send") or SendForm(),
+        "withdraw_form": forms.get("withdraw") or NoteForm(prefix="withdraw"),
+        "decision_form": forms.get("decision") or DecisionForm(),
+        "appeal_form": forms.get("appeal") or AppealForm(),
+        "attachment_form": forms.get("attachment") or AttachmentForm(),
+        "submit_errors": forms.get("submit_errors"),
+    }
+    return render(request, "pages/request_detail.html", context, status=status)
+
+
+@practice_member_required
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    obj = selectors.request_get(user=request.user, pk=pk)
+    audit(request, A.READ, obj)
+    return _request_page(request, obj)
+
+
+def _action(request: HttpRequest, pk: int, *, roles: tuple[str, ...] = (Role.BILLING,)) -> AuthorizationRequest:
+    obj = selectors.request_get(user=request.user, pk=pk)
+    require_role(request.user, *roles)
+    return obj
+
+
+@require_POST
+@practice_member_required
+def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    obj = _action(request, pk)
+    form = NoteForm(request.POST, prefix="submit")
+    if form.is_valid():
+        try:
+            obj = services.request_submit(request=obj, by=request.user, note=form.cleaned_data["note"])
+        except ValidationError as exc:
+            return _request_page(request, obj, {"submit_errors": exc.messages}, status=400)
+        audit(request, A.UPDATE, obj, detail="submit")
+        messages.success(request, "Submitted: the determination below is now on record.")
+    return redirect("pages:request-detail", pk=obj.pk)
+
+
+@require_POST
+@practice_member_required
+def request_send(request: HttpRequest, pk: int) -> HttpResponse:
+    obj = _action(request, pk)
+    form = SendForm(request.POST)
+    if form.is_valid():
+        try:
+            obj = services.request_send(request=obj, by=request.user, sent_at=form.cleaned_data["sent_at"], note=form.cleaned_data["note"])
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            audit(request, A.UPDATE, obj, detail="send")
+            messages.success(request, "Recorded as sent to the payer.")
+            return redirect("pages:request-detail", pk=obj.pk)
+    return _request_page(request, obj, {"send": form}, status=400)
+
+
+@require_POST
+@practice_member_required
+def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    obj = _action(request, pk)
+    form = NoteForm(request.POST, prefix="withdraw")
+    if form.is_valid():
+        try:
+            obj = services.request_withdraw(request=obj, by=request.user, note=form.cleaned_data["note"])
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            audit(request, A.UPDATE, obj, detail="withdraw")
+            messages.success(request, "The request was withdrawn.")
+            return redirect("pages:request-detail", pk=obj.pk)
+    return _request_page(request, obj, {"withdraw": form}, status=400)
+
+
+@require_POST
+@practice_member_required
+def request_decision(request: HttpRequest, pk: int) -> HttpResponse:
+    obj = _action(request, pk)
+    form = DecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.decision_record(request=obj, by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            audit(request, A.UPDATE, obj, detail="payer decision")
+            messages.success(request, "The payer's answer is recorded.")
+            return redirect("pages:request-detail", pk=obj.pk)
+    return _request_page(request, obj, {"decision": form}, status=400)
+
+
+@require_POST
+@practice_member_required
+def request_appeal(request: HttpRequest, pk: int) -> HttpResponse:
+    obj = _action(request, pk)
+    form = AppealForm(request.POST)
+    if form.is_valid():
+        try:
+            appeal = services.appeal_start(
+                request=obj, by=request.user, filed_at=form.cleaned_data["filed_at"],
+                expedited=form.cleaned_data["expedited"], note=form.cleaned_data["note"],
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            audit(request, A.UPDATE, obj, detail=f"appeal {appeal.pk} started")
+            messages.success(request, f"Appeal started: {appeal.level_name}.")
+            return redirect("pages:request-detail", pk=obj.pk)
+    return _request_page(request, obj, {"appeal": form}, status=400)
+
+
+@require_POST
+@practice_member_required
+def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    obj = _action(request, pk, roles=(Role.BILLING, Role.PHYSICIAN))
+    form = AttachmentForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            attachment = services.attachment_add(request=obj, kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"], by=request.user)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            audit(request, A.CREATE, attachment, detail=f"request {obj.pk}")
+            messages.success(request, "The file is attached.")
+            return redirect("pages:request-detail", pk=obj.pk)
+    return _request_page(request, obj, {"attachment": form}, status=400)
+
+
+@practice_member_required
+def attachment_download(request: HttpRequest, pk: int, attachment_id: int) -> FileResponse:
+    obj = selectors.request_get(user=request.user, pk=pk)
+    attachment: Attachment = selectors.get_visible(obj.attachments.all(), attachment_id)
+    audit(request, A.DOWNLOAD, attachment, detail=f"request {obj.pk}")
+    response = FileResponse(
+        attachment.file.open("rb"), as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Physicians
+
+
+@practice_member_required
+def physician_home(request: HttpRequest) -> HttpResponse:
+    """The requests of the physician's patients (the selector keeps them to their own)."""
+    require_role(request.user, Role.PHYSICIAN)
+    requests = list(selectors.request_list(user=request.user)[:200])
+    audit_list(request, requests, what="physician's requests")
+    return render(request, "pages/physician_home.html", {"requests": requests})
+
+
+# ---------------------------------------------------------------------------------------------
+# Policy changes (admins and billing staff)
+
+
+def _admin_links(request: HttpRequest) -> list[dict[str, str]]:
+    """The Django admin's pages for the payer registry (policies, evidence, letter paragraphs, ...)
+    that this user may view, from the admin's own registry."""
+    links = []
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label != "policies" or not model_admin.has_view_permission(request):
+            continue
+        try:
+            url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        except NoReverseMatch:
+            continue
+        links.append({"label": str(model._meta.verbose_name_plural).capitalize(), "url": url})
+    return sorted(links, key=lambda link: link["label"])
+
+
+@practice_member_required
+def policy_changes(request: HttpRequest) -> HttpResponse:
+    """Which open requests each published policy change affected: the re-check results, newest
+    policy version first, with the criteria that changed and the admin's history of the policy."""
+    require_role(request.user, Role.ADMIN, Role.BILLING)
+    show_seen = request.GET.get("seen") == "1"
+    results = selectors.recheck_results_visible_to(request.user).filter(superseded=False).select_related(
+        "request__treating_physician", "run__version__policy", "seen_by"
+    )
+    if not show_seen:
+        results = results.filter(seen_at__isnull=True)
+    runs: dict[int, dict[str, Any]] = {}
+    for result in results.order_by("-run__started_at", "-run_id", "request__reference")[:500]:
+        run = result.run
+        entry = runs.setdefault(
+            run.pk,
+            {
+                "run": run,
+                "version": run.version,
+                "policy_url": reverse("admin:policies_policy_change", args=[run.version.policy_id]),
+                "history_url": reverse("admin:policies_policy_history", args=[run.version.policy_id]),
+                "results": [],
+            },
+        )
+        entry["results"].append(result)
+    audit(request, A.LIST, model=RecheckResult, detail="policy changes ids=" + ",".join(str(r.pk) for e in runs.values() for r in e["results"]))
+    return render(
+        request,
+        "pages/policy_changes.html",
+        {
+            "runs": list(runs.values()),
+            "show_seen": show_seen,
+            "admin_links": _admin_links(request) if selectors.role_of(request.user) == Role.ADMIN else [],
+            "is_billing": selectors.role_of(request.user) == Role.BILLING,
+        },
+    )
+
+
+@require_POST
+@practice_member_required
+def recheck_seen(request: HttpRequest, result_id: int) -> HttpResponse:
+    require_role(request.user, Role.BILLING)
+    result = selectors.get_visible(selectors.recheck_results_visible_to(request.user), result_id)
+    services.recheck_result_mark_seen(result=result, by=request.user)
+    audit(request, A.UPDATE, result)
+    messages.success(request, f"Marked as seen: {result.request.reference}.")
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(target)
+    return redirect("pages:policy-changes")

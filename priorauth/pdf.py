@@ -1,0 +1,53 @@
+"""The one PDF helper: render templates/letters/<kind>.html with its context, lay it out with the
+one shared print stylesheet, and return PDF bytes. Everything letter-specific lives in the template
+and its context (priorauth/letters.py), nothing here.
+
+The parsed stylesheet and the font configuration are made once per process (lazily, so that each
+forked Celery worker child makes its own) and reused by every render.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import weasyprint
+from django.conf import settings
+from django.template.loader import render_to_string
+from weasyprint.text.fonts import FontConfiguration
+
+KINDS = ("prior_authorization", "appeal")
+TEMPLATE_DIR = Path(settings.BASE_DIR) / "templates" / "letters"
+STYLESHEET = TEMPLATE_DIR / "print.css"
+
+
+@cache
+def font_config() -> FontConfiguration:
+    return FontConfiguration()
+
+
+@cache
+def stylesheet() -> weasyprint.CSS:
+    return weasyprint.CSS(filename=str(STYLESHEET), font_config=font_config())
+
+
+def letter_html(kind: str, context: dict[str, Any]) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"unknown letter kind {kind!r}")
+    return render_to_string(f"letters/{kind}.html", context)
+
+
+def html_document(html: str) -> weasyprint.Document:
+    """The laid-out pages (tests inspect their boxes for overflow)."""
+    return weasyprint.HTML(string=html, base_url=str(TEMPLATE_DIR)).render(
+        stylesheets=[stylesheet()], font_config=font_config(), pdf_variant=settings.LETTER_PDF_VARIANT
+    )
+
+
+def html_pdf(html: str) -> bytes:
+    return html_document(html).write_pdf(pdf_variant=settings.LETTER_PDF_VARIANT)
+
+
+def render_letter(kind: str, context: dict[str, Any]) -> bytes:
+    return html_pdf(letter_html(kind, context))

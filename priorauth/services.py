@@ -1,0 +1,755 @@
+"""Writes of the prior-authorization workflow. Every function takes keyword-only arguments, runs in
+one transaction and raises django ValidationError keyed by field on bad input or an illegal step.
+
+Deadlines come from the payer's policy records (policies.PriorAuthRule, policies.AppealLevel) at the
+moment the step happens; nothing here knows a number of days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from coverage.checker import CaseInvalid, check
+from coverage.engine import compile_policy, evaluate
+from coverage.validation import validate_case
+from policies.models import AppealLevel, DenialCategory, Payer, PolicyVersion, PriorAuthRule
+from priorauth.selectors import next_appeal_level
+from priorauth.models import (
+    TRANSITIONS,
+    UNDECIDED_STATUSES,
+    Appeal,
+    Attachment,
+    AuditEntry,
+    AuthorizationRequest,
+    Membership,
+    Patient,
+    PayerDecision,
+    Practice,
+    Provider,
+    RecheckResult,
+    RecheckRun,
+    Role,
+    Status,
+    StatusTransition,
+)
+
+logger = logging.getLogger(__name__)
+User = get_user_model()
+
+# The parts of the case that come from the related records, not from what billing staff type.
+RECORD_PARTS = ("payer", "patient", "provider")
+
+
+def _raise(field: str, message: str) -> None:
+    raise ValidationError({field: message})
+
+
+# ---------------------------------------------------------------------------------------------
+# People
+
+
+PRACTICE_ADMIN_GROUP = "Practice admins"
+# What a practice admin manages in the Django admin: payer policies, users and their practice's
+# records. The ModelAdmins narrow every PHI queryset to the admin's own practice.
+_ADMIN_PERMISSIONS = {
+    "policies": None,  # every permission of the app
+    "auth": {"add_user", "change_user", "view_user"},
+    "priorauth": {
+        "view_practice", "change_practice",
+        "add_membership", "change_membership", "view_membership",
+        "add_provider", "change_provider", "view_provider",
+        "view_patient", "change_patient",
+        "view_authorizationrequest", "view_attachment", "view_auditentry",
+        "view_recheckrun", "view_recheckresult",
+    },
+}
+
+
+def practice_admin_group() -> Group:
+    group, _ = Group.objects.get_or_create(name=PRACTICE_ADMIN_GROUP)
+    wanted = []
+    for app_label, codenames in _ADMIN_PERMISSIONS.items():
+        perms = Permission.objects.filter(content_type__app_label=app_label)
+        if codenames is not None:
+            perms = perms.filter(codename__in=codenames)
+        wanted.extend(perms)
+    group.permissions.set(wanted)
+    return group
+
+
+def membership_set(*, user, practice: Practice, role: str) -> Membership:
+    """Put the user in the practice with the role. Admins get the Django admin (staff + the practice
+    admin group); other roles lose it unless they are superusers."""
+    if role not in Role.values:
+        _raise("role", f"Must be one of: {', '.join(Role.values)}.")
+    with transaction.atomic():
+        membership, _ = Membership.objects.update_or_create(user=user, defaults={"practice": practice, "role": role})
+        group = practice_admin_group()
+        if role == Role.ADMIN:
+            user.is_staff = True
+            user.groups.add(group)
+        else:
+            user.is_staff = user.is_superuser
+            user.groups.remove(group)
+        user.save(update_fields=["is_staff"])
+        return membership
+
+
+def provider_create(*, practice: Practice, npi: str, name: str, user=None) -> Provider:
+    with transaction.atomic():
+        if Provider.objects.filter(practice=practice, npi=npi).exists():
+            _raise("npi", "This practice already has a provider with this NPI.")
+        provider = Provider(practice=practice, npi=npi, name=name, user=user)
+        provider.full_clean()
+        provider.save()
+        return provider
+
+
+# ---------------------------------------------------------------------------------------------
+# Patients
+
+
+PATIENT_FIELDS = ("first_name", "last_name", "birth_date", "sex", "member_id")
+
+
+def patient_create(*, practice: Practice, **fields: Any) -> Patient:
+    with transaction.atomic():
+        patient = Patient(practice=practice, **{k: fields[k] for k in PATIENT_FIELDS if k in fields})
+        patient.full_clean()
+        patient.save()
+        return patient
+
+
+def patient_update(*, patient: Patient, **fields: Any) -> Patient:
+    """Edit a patient's details; the cases of their drafts follow (submitted cases stay as sent)."""
+    with transaction.atomic():
+        for name in PATIENT_FIELDS:
+            if name in fields:
+                setattr(patient, name, fields[name])
+        patient.full_clean()
+        patient.save()
+        for request in patient.requests.filter(status=Status.DRAFT).select_related("payer", "treating_physician"):
+            request.case = case_build(request=request, entered=request.case)
+            _preview(request)
+            request.save(update_fields=["case", "decision", "criteria_statuses", "updated_at"])
+        return patient
+
+
+# ---------------------------------------------------------------------------------------------
+# The case
+
+
+def _text_problems(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Strings a database cannot store (NUL, lone surrogates) anywhere in a JSON value."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path, "must not contain NUL characters"
+        else:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                yield path, "must be valid Unicode text"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _text_problems(key, f"{path}.{key}" if isinstance(key, str) and "\x00" not in key else path)
+            yield from _text_problems(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _text_problems(item, f"{path}.{index}")
+
+
+def case_build(*, request: AuthorizationRequest, entered: dict[str, Any]) -> dict[str, Any]:
+    """The contract's case: payer, patient and provider from the records, the rest as entered, and
+    administrative.expedited from the request's flag."""
+    case = {key: value for key, value in entered.items() if key not in RECORD_PARTS}
+    administrative = dict(case.get("administrative") or {})
+    if request.expedited or "expedited" in administrative:
+        administrative["expedited"] = request.expedited
+    if administrative:
+        case["administrative"] = administrative
+    return {
+        "payer": request.payer.code,
+        "patient": request.patient.case_part(),
+        "provider": request.treating_physician.case_part(),
+        **case,
+    }
+
+
+def _case_errors(case: dict[str, Any], *, payer_codes: Iterable[str]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for path, message in _text_problems(case, "case"):
+        errors.setdefault(path, []).append(message)
+    if errors:
+        return errors
+    for error in validate_case(case, payer_codes=set(payer_codes)):
+        root = error.path.split(".", 1)[0]
+        # The record parts are checked by their own models; a problem there names the record.
+        field = {"patient": "patient", "provider": "treating_physician", "payer": "payer"}.get(root, f"case.{error.path}")
+        errors.setdefault(field, []).append(error.message if root not in RECORD_PARTS else str(error))
+    return errors
+
+
+def _entered_case(case: Any) -> dict[str, Any]:
+    if not isinstance(case, dict):
+        _raise("case", "Must be a JSON object.")
+    for key in RECORD_PARTS:
+        if key in case:
+            source = "treating_physician" if key == "provider" else key
+            _raise(f"case.{key}", f"Comes from the request's {source.replace('_', ' ')}; leave it out of the case.")
+    return case
+
+
+def _preview(request: AuthorizationRequest) -> None:
+    """A draft's decision on record: what the checker says now (blank when the payer has no
+    published policy), so a later policy change can tell billing staff what changed."""
+    try:
+        determination = check(request.case)
+    except CaseInvalid:
+        request.decision, request.criteria_statuses = "", {}
+        return
+    request.decision = determination["decision"]
+    request.criteria_statuses = _criteria_statuses(determination)
+
+
+def _check_same_practice(practice: Practice, patient: Patient, physician: Provider) -> None:
+    if patient.practice_id != practice.pk:
+        _raise("patient", "No such patient in this practice.")
+    if physician.practice_id != practice.pk:
+        _raise("treating_physician", "No such provider in this practice.")
+
+
+def request_create(
+    *,
+    practice: Practice,
+    patient: Patient,
+    payer: Payer,
+    treating_physician: Provider,
+    case: dict[str, Any],
+    by,
+) -> AuthorizationRequest:
+    """A new draft. The case may be incomplete (an absent fact is `missing`), never invalid."""
+    _check_same_practice(practice, patient, treating_physician)
+    entered = _entered_case(case)
+    with transaction.atomic():
+        request = AuthorizationRequest(
+            practice=practice,
+            patient=patient,
+            payer=payer,
+            treating_physician=treating_physician,
+            created_by=by if getattr(by, "pk", None) else None,
+        )
+        request.expedited = (entered.get("administrative") or {}).get("expedited") is True
+        request.case = case_build(request=request, entered=entered)
+        errors = _case_errors(request.case, payer_codes=[payer.code])
+        if errors:
+            raise ValidationError(errors)
+        _preview(request)
+        request.save()
+        StatusTransition.objects.create(request=request, from_status="", to_status=Status.DRAFT, by=by, note="created")
+        return request
+
+
+def request_update(
+    *,
+    request: AuthorizationRequest,
+    by,
+    patient: Patient | None = None,
+    payer: Payer | None = None,
+    treating_physician: Provider | None = None,
+    case: dict[str, Any] | None = None,
+) -> AuthorizationRequest:
+    """Edit a draft; only a draft can be edited."""
+    with transaction.atomic():
+        request = AuthorizationRequest.objects.select_for_update().select_related(
+            "payer", "patient", "treating_physician"
+        ).get(pk=request.pk)
+        if request.status != Status.DRAFT:
+            _raise("status", f"Only a draft can be edited; this request is {request.get_status_display().lower()}.")
+        request.patient = patient or request.patient
+        request.payer = payer or request.payer
+        request.treating_physician = treating_physician or request.treating_physician
+        _check_same_practice(request.practice, request.patient, request.treating_physician)
+        entered = _entered_case(case) if case is not None else request.case
+        if case is not None:
+            request.expedited = (entered.get("administrative") or {}).get("expedited") is True
+        request.case = case_build(request=request, entered=entered)
+        errors = _case_errors(request.case, payer_codes=[request.payer.code])
+        if errors:
+            raise ValidationError(errors)
+        _preview(request)
+        request.save()
+        return request
+
+
+# ---------------------------------------------------------------------------------------------
+# The status machine
+
+
+def transition_error(current: str, target: str) -> str:
+    labels = dict(Status.choices)
+    allowed = sorted(labels[to] for frm, to in TRANSITIONS if frm == current)
+    then = f" From {labels[current].lower()} it can become: {', '.join(a.lower() for a in allowed)}." if allowed else (
+        f" {labels[current]} is final."
+    )
+    return f"A request that is {labels[current].lower()} cannot become {labels[target].lower()}.{then}"
+
+
+def _transition(request: AuthorizationRequest, target: str, *, by, note: str = "", at: dt.datetime | None = None) -> None:
+    """Move the (locked) request to `target` if the table allows it, recording who and when."""
+    if (request.status, target) not in TRANSITIONS:
+        _raise("status", transition_error(request.status, target))
+    StatusTransition.objects.create(
+        request=request, from_status=request.status, to_status=target, by=by if getattr(by, "pk", None) else None,
+        at=at or timezone.now(), note=note,
+    )
+    request.status = target
+
+
+def _locked(request: AuthorizationRequest) -> AuthorizationRequest:
+    return (
+        AuthorizationRequest.objects.select_for_update()
+        .select_related("payer", "patient", "treating_physician", "practice")
+        .get(pk=request.pk)
+    )
+
+
+def _criteria_statuses(determination: dict[str, Any]) -> dict[str, str]:
+    return {
+        c["key"]: c["status"]
+        for section in ("clinical", "payer_rules")
+        for c in determination.get(section, {}).get("criteria", [])
+    }
+
+
+def request_submit(*, request: AuthorizationRequest, by, note: str = "") -> AuthorizationRequest:
+    """Check the case under the payer's published policy and store the determination with the
+    policy version it used. Submitting does not require `meets_criteria`: the determination shows
+    what is missing or not met, and billing staff decide whether to send."""
+    with transaction.atomic():
+        request = _locked(request)
+        if request.status != Status.DRAFT:
+            _raise("status", transition_error(request.status, Status.SUBMITTED))
+        request.case = case_build(request=request, entered=request.case)
+        try:
+            determination = check(request.case)
+        except CaseInvalid as exc:
+            errors: dict[str, list[str]] = {}
+            for error in exc.errors:
+                root = error.path.split(".", 1)[0]
+                errors.setdefault(root if root in RECORD_PARTS else f"case.{error.path}", []).append(error.message)
+            raise ValidationError(errors) from None
+        revision = determination["policy"].get("revision")
+        version = PolicyVersion.objects.filter(policy__payer=request.payer, revision=revision).first()
+        if version is None:
+            _raise("payer", "This payer has no published policy version; an admin must publish one first.")
+        now = timezone.now()
+        _transition(request, Status.SUBMITTED, by=by, note=note, at=now)
+        request.determination = determination
+        request.decision = determination["decision"]
+        request.criteria_statuses = _criteria_statuses(determination)
+        request.policy_version = version
+        request.submitted_at = now
+        request.save()
+        return request
+
+
+def _decision_due(*, payer: Payer, start: dt.datetime, expedited: bool) -> tuple[dt.datetime | None, str]:
+    """The payer's decision due date from its prior-authorization timeline record."""
+    rule = PriorAuthRule.objects.filter(policy__payer=payer).select_related("policy").first()
+    if rule is None:
+        return None, "the payer's policy has no prior-authorization timeline"
+    if expedited and rule.expedited_decision_hours:
+        return start + dt.timedelta(hours=rule.expedited_decision_hours), (
+            f"{rule.expedited_decision_hours} hours (expedited), {rule.policy.code}"
+        )
+    if rule.standard_decision_days:
+        return start + dt.timedelta(days=rule.standard_decision_days), (
+            f"{rule.standard_decision_days} calendar days (standard), {rule.policy.code}"
+        )
+    return None, f"{rule.policy.code} sets no decision time"
+
+
+def request_send(
+    *, request: AuthorizationRequest, by, sent_at: dt.datetime | None = None, note: str = ""
+) -> AuthorizationRequest:
+    """Record that the request (or, after a pend, the requested information) reached the payer, and
+    set the decision due date: expedited hours or standard calendar days, where the policy sets them.
+    `sent_at` is when the payer received it, which may precede its entry here (a fax sent earlier)."""
+    with transaction.atomic():
+        request = _locked(request)
+        now = timezone.now()
+        sent_at = sent_at or now
+        if sent_at > now:
+            _raise("sent_at", "Must not be in the future.")
+        _transition(request, Status.SENT, by=by, note=note, at=sent_at)
+        request.sent_at = sent_at
+        request.first_sent_at = request.first_sent_at or sent_at
+        request.decision_due_at, request.decision_due_basis = _decision_due(
+            payer=request.payer, start=sent_at, expedited=request.expedited
+        )
+        request.save()
+        return request
+
+
+def _file_by(level: AppealLevel | None, denied_at: dt.datetime) -> dt.date | None:
+    if level is None or level.filing_deadline_days is None:
+        return None
+    return timezone.localdate(denied_at) + dt.timedelta(days=level.filing_deadline_days)
+
+
+def decision_record(
+    *,
+    request: AuthorizationRequest,
+    by,
+    decision: str,
+    received_at: dt.datetime,
+    authorization_number: str = "",
+    valid_from: dt.date | None = None,
+    valid_to: dt.date | None = None,
+    stated_reason: str = "",
+    reason_category: str = "",
+) -> PayerDecision:
+    """The payer's answer to the request, or to the appeal in progress."""
+    with transaction.atomic():
+        request = _locked(request)
+        errors: dict[str, str] = {}
+        if decision not in PayerDecision.Kind.values:
+            errors["decision"] = f"Must be one of: {', '.join(PayerDecision.Kind.values)}."
+        if received_at > timezone.now():
+            errors["received_at"] = "Must not be in the future."
+        elif request.sent_at and received_at < request.sent_at:
+            errors["received_at"] = "Must not be before the request was sent to the payer."
+        if decision == PayerDecision.Kind.DENIED:
+            if not stated_reason.strip():
+                errors["stated_reason"] = "Give the payer's stated reason for the denial."
+            if reason_category not in DenialCategory.values:
+                errors["reason_category"] = f"Must be one of: {', '.join(DenialCategory.values)}."
+        elif reason_category:
+            errors["reason_category"] = "Only a denial has a reason category."
+        if decision != PayerDecision.Kind.APPROVED:
+            for name, value in (("authorization_number", authorization_number), ("valid_from", valid_from), ("valid_to", valid_to)):
+                if value:
+                    errors[name] = "Only an approval has an authorization number and validity window."
+        if valid_from and valid_to and valid_to < valid_from:
+            errors["valid_to"] = "Must not be before valid_from."
+        if errors:
+            raise ValidationError(errors)
+
+        appeal = None
+        if request.status == Status.APPEAL_IN_PROGRESS:
+            appeal = request.appeals.order_by("-level_order").first()
+            if decision == PayerDecision.Kind.PENDED:
+                _raise("decision", "An appeal is decided approved or denied.")
+            if received_at < appeal.filed_at:
+                _raise("received_at", "Must not be before the appeal was filed.")
+            target = Status.APPEAL_APPROVED if decision == PayerDecision.Kind.APPROVED else Status.APPEAL_DENIED
+        else:
+            target = {"approved": Status.APPROVED, "denied": Status.DENIED, "pended": Status.PENDED}[decision]
+        _transition(request, target, by=by, at=received_at, note=stated_reason if decision != "approved" else "")
+
+        result = PayerDecision.objects.create(
+            request=request,
+            appeal=appeal,
+            received_at=received_at,
+            decision=decision,
+            authorization_number=authorization_number,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            stated_reason=stated_reason,
+            reason_category=reason_category,
+            recorded_by=by if getattr(by, "pk", None) else None,
+        )
+        if appeal is not None:
+            appeal.outcome = decision
+            appeal.decided_at = received_at
+            appeal.save(update_fields=["outcome", "decided_at"])
+        request.decision_due_at, request.decision_due_basis = None, ""
+        request.appeal_file_by = (
+            _file_by(next_appeal_level(request), received_at) if decision == PayerDecision.Kind.DENIED else None
+        )
+        request.save()
+        return result
+
+
+def appeal_start(
+    *, request: AuthorizationRequest, by, filed_at: dt.datetime | None = None, expedited: bool = False, note: str = ""
+) -> Appeal:
+    """File the next appeal level the payer's policy allows, within its filing deadline; the
+    appeal's decision is due after the level's decision time (expedited hours where set)."""
+    with transaction.atomic():
+        request = _locked(request)
+        if (request.status, Status.APPEAL_IN_PROGRESS) not in TRANSITIONS:
+            _raise("status", transition_error(request.status, Status.APPEAL_IN_PROGRESS))
+        now = timezone.now()
+        filed_at = filed_at or now
+        if filed_at > now:
+            _raise("filed_at", "Must not be in the future.")
+        level = next_appeal_level(request)
+        if level is None:
+            _raise("level", f"{request.payer.name}'s policy allows no further appeal level.")
+        denial = request.decisions.filter(decision=PayerDecision.Kind.DENIED).order_by("-received_at", "-id").first()
+        if filed_at < denial.received_at:
+            _raise("filed_at", "Must not be before the denial.")
+        deadline = _file_by(level, denial.received_at)
+        if deadline is not None and timezone.localdate(filed_at) > deadline:
+            _raise("filed_at", f"The filing deadline for {level.name} was {deadline.isoformat()}.")
+        if expedited and level.expedited_decision_hours:
+            due = filed_at + dt.timedelta(hours=level.expedited_decision_hours)
+            basis = f"{level.expedited_decision_hours} hours (expedited), {level.name}"
+        elif level.decision_deadline_days:
+            due = filed_at + dt.timedelta(days=level.decision_deadline_days)
+            basis = f"{level.decision_deadline_days} days, {level.name}"
+        else:
+            due, basis = None, f"{level.name} has no fixed decision time"
+        _transition(request, Status.APPEAL_IN_PROGRESS, by=by, at=filed_at, note=note or f"appeal level {level.order}: {level.name}")
+        appeal = Appeal.objects.create(
+            request=request,
+            level_order=level.order,
+            level_name=level.name,
+            decided_by=level.decided_by,
+            expedited=expedited,
+            filed_at=filed_at,
+            filing_deadline=deadline,
+            decision_due_at=due,
+            started_by=by if getattr(by, "pk", None) else None,
+        )
+        request.decision_due_at, request.decision_due_basis = due, basis
+        request.appeal_file_by = None
+        request.save()
+        return appeal
+
+
+def request_withdraw(*, request: AuthorizationRequest, by, note: str = "") -> AuthorizationRequest:
+    with transaction.atomic():
+        request = _locked(request)
+        _transition(request, Status.WITHDRAWN, by=by, note=note)
+        request.decision_due_at, request.decision_due_basis, request.appeal_file_by = None, "", None
+        request.save()
+        return request
+
+
+def authorizations_expire(*, today: dt.date | None = None) -> list[int]:
+    """Approved requests whose authorization's validity window has ended become expired.
+    Returns their primary keys."""
+    today = today or timezone.localdate()
+    candidates = AuthorizationRequest.objects.filter(
+        status__in=[Status.APPROVED, Status.APPEAL_APPROVED],
+        decisions__decision=PayerDecision.Kind.APPROVED,
+        decisions__valid_to__lt=today,
+    ).values_list("pk", flat=True).distinct()
+    expired = []
+    for pk in list(candidates):
+        with transaction.atomic():
+            request = _locked(AuthorizationRequest(pk=pk))
+            last_approval = request.decisions.filter(decision=PayerDecision.Kind.APPROVED).order_by("-received_at").first()
+            if request.status not in (Status.APPROVED, Status.APPEAL_APPROVED) or not last_approval.valid_to or last_approval.valid_to >= today:
+                continue
+            _transition(request, Status.EXPIRED, by=None, note=f"authorization valid to {last_approval.valid_to.isoformat()}")
+            request.save()
+            expired.append(pk)
+    return expired
+
+
+# ---------------------------------------------------------------------------------------------
+# Attachments
+
+
+# Declared type → the file's first bytes, so a renamed executable is not accepted as a PDF.
+ATTACHMENT_TYPES: dict[str, tuple[bytes, ...]] = {
+    "application/pdf": (b"%PDF-",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/tiff": (b"II*\x00", b"MM\x00*"),
+}
+
+
+def attachment_max_bytes() -> int:
+    return getattr(settings, "PRIORAUTH_ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024)
+
+
+def attachment_add(*, request: AuthorizationRequest, kind: str, upload: UploadedFile, by) -> Attachment:
+    """Store an imaging report, therapy notes, ... through Django's storage API, after checking its
+    type (declared and actual) and size."""
+    errors: dict[str, str] = {}
+    if kind not in Attachment.Kind.values:
+        errors["kind"] = f"Must be one of: {', '.join(Attachment.Kind.values)}."
+    content_type = (upload.content_type or "").split(";")[0].strip().lower()
+    limit = attachment_max_bytes()
+    if upload.size == 0:
+        errors["file"] = "The file is empty."
+    elif upload.size > limit:
+        errors["file"] = f"The file is {upload.size} bytes; the limit is {limit} bytes."
+    elif content_type not in ATTACHMENT_TYPES:
+        errors["file"] = f"Type {content_type or 'unknown'} is not accepted; send one of: {', '.join(ATTACHMENT_TYPES)}."
+    else:
+        upload.seek(0)
+        head = upload.read(16)
+        if not head.startswith(ATTACHMENT_TYPES[content_type]):
+            errors["file"] = f"The file's content is not {content_type}."
+    if errors:
+        raise ValidationError(errors)
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    name = (upload.name or "attachment").replace("\x00", "")[-255:]
+    with transaction.atomic():
+        attachment = Attachment(
+            request=request,
+            kind=kind,
+            original_name=name,
+            content_type=content_type,
+            size=upload.size,
+            sha256=digest.hexdigest(),
+            uploaded_by=by if getattr(by, "pk", None) else None,
+        )
+        attachment.file.save(name, upload, save=False)
+        try:
+            attachment.save()
+        except Exception:
+            attachment.file.delete(save=False)
+            raise
+        return attachment
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit
+
+
+def client_address(http_request: HttpRequest | None) -> str | None:
+    if http_request is None:
+        return None
+    if getattr(settings, "AUDIT_TRUST_X_FORWARDED_FOR", False):
+        forwarded = http_request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[-1].strip() or None
+    return http_request.META.get("REMOTE_ADDR") or None
+
+
+def audit_record(*, user, action: str, obj=None, model=None, request: HttpRequest | None = None, detail: str = "") -> AuditEntry:
+    """Append who did `action` to `obj` (or listed `model` objects), when and from where. `detail`
+    must hold no PHI: operation names and primary keys only."""
+    model = model or type(obj)
+    membership = getattr(user, "membership", None) if getattr(user, "pk", None) else None
+    return AuditEntry.objects.create(
+        user=user if getattr(user, "pk", None) else None,
+        username=getattr(user, "username", "") or "",
+        practice_id=membership.practice_id if membership else None,
+        action=action,
+        object_type=model._meta.label_lower,
+        object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+        ip_address=client_address(request),
+        detail=detail[:500],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Re-check after a policy change
+
+
+def _changed_criteria(old: dict[str, str], determination: dict[str, Any]) -> list[dict[str, Any]]:
+    changed = []
+    seen = set()
+    for section in ("clinical", "payer_rules"):
+        for c in determination[section]["criteria"]:
+            seen.add(c["key"])
+            if old.get(c["key"]) != c["status"]:
+                changed.append(
+                    {"key": c["key"], "label": c["label"], "old_status": old.get(c["key"]), "new_status": c["status"], "reason": c["reason"]}
+                )
+    for key in sorted(old.keys() - seen):
+        changed.append({"key": key, "label": key, "old_status": old[key], "new_status": None, "reason": "criterion removed"})
+    return changed
+
+
+def _batches(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(iterable)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+RECHECK_CHUNK = 2000
+
+
+def requests_recheck(*, version: PolicyVersion) -> RecheckRun:
+    """Re-check every undecided request of the version's payer under the version, and record those
+    whose decision differs from the decision on record, with the criteria that changed. Earlier
+    unseen results for the payer are superseded (this run compares against the same records).
+    Idempotent per version.
+
+    The policy is compiled once and evaluated per request with no query inside the loop; rows are
+    streamed in chunks and results written in bulk.
+    """
+    started = time.perf_counter()
+    with transaction.atomic():
+        run, _ = RecheckRun.objects.select_for_update().get_or_create(version=version)
+        if run.finished_at is not None:
+            return run
+        payer_id = version.policy.payer_id
+        run.previous = (
+            PolicyVersion.objects.filter(policy_id=version.policy_id, revision__lt=version.revision)
+            .order_by("-revision")
+            .first()
+        )
+        compiled = compile_policy(version.snapshot, revision=version.revision)
+        RecheckResult.objects.filter(
+            request__payer_id=payer_id, seen_at__isnull=True, superseded=False
+        ).exclude(run=run).update(superseded=True)
+        rows = (
+            AuthorizationRequest.objects.filter(payer_id=payer_id, status__in=UNDECIDED_STATUSES)
+            .exclude(decision="")
+            .order_by()
+            .values_list("pk", "case", "decision", "criteria_statuses")
+            .iterator(chunk_size=RECHECK_CHUNK)
+        )
+        checked = changed = 0
+        for batch in _batches(rows, RECHECK_CHUNK):
+            results = []
+            for pk, case, old_decision, old_statuses in batch:
+                new = evaluate(case, compiled)
+                if new["decision"] != old_decision:
+                    results.append(
+                        RecheckResult(
+                            run=run,
+                            request_id=pk,
+                            old_decision=old_decision,
+                            new_decision=new["decision"],
+                            changed_criteria=_changed_criteria(old_statuses, new),
+                        )
+                    )
+            RecheckResult.objects.bulk_create(results, batch_size=RECHECK_CHUNK)
+            checked += len(batch)
+            changed += len(results)
+        run.checked, run.changed = checked, changed
+        run.finished_at = timezone.now()
+        run.elapsed_seconds = time.perf_counter() - started
+        run.save()
+    logger.info(
+        "re-check of policy version %s: %s checked, %s changed in %.1f s", version.pk, checked, changed, run.elapsed_seconds
+    )
+    return run
+
+
+def recheck_result_mark_seen(*, result: RecheckResult, by) -> RecheckResult:
+    with transaction.atomic():
+        result = RecheckResult.objects.select_for_update().get(pk=result.pk)
+        if result.seen_at is None:
+            result.seen_at = timezone.now()
+            result.seen_by = by
+            result.save(update_fields=["seen_at", "seen_by"])
+        return result

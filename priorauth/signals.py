@@ -1,0 +1,16 @@
+"""A newly published policy version re-checks its payer's undecided requests, in a Celery job."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.dispatch import receiver
+
+from policies.services import policy_published
+
+
+@receiver(policy_published, dispatch_uid="priorauth.recheck_on_policy_published")
+def recheck_on_policy_published(sender, version, previous=None, **kwargs) -> None:
+    from priorauth.tasks import recheck_open_requests
+
+    version_id = version.pk
+    transaction.on_commit(lambda: recheck_open_requests.delay(version_id))

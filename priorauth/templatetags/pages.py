@@ -1,0 +1,28 @@
+"""Labels the pages show for the checker's codes (statuses, decisions, deadline kinds)."""
+
+from django import template
+
+register = template.Library()
+
+STATUS_LABELS = {"met": "Met", "not_met": "Not met", "missing": "Missing"}
+DECISION_LABELS = {"meets_criteria": "Meets criteria", "not_met": "Not met", "incomplete": "Incomplete"}
+DUE_LABELS = {
+    "payer_decision": "Payer's decision",
+    "appeal_decision": "Appeal decision",
+    "appeal_filing": "Last day to file the appeal",
+}
+
+
+@register.filter
+def status_label(value: str) -> str:
+    return STATUS_LABELS.get(value, value or "—")
+
+
+@register.filter
+def decision_label(value: str) -> str:
+    return DECISION_LABELS.get(value, value or "—")
+
+
+@register.filter
+def due_label(value: str) -> str:
+    return DUE_LABELS.get(value, value)

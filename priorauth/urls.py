@@ -1,0 +1,29 @@
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+
+from priorauth import api
+
+urlpatterns = [
+    path("auth/token", obtain_auth_token, name="auth-token"),
+    path("requests", api.RequestListCreateApi.as_view(), name="requests"),
+    path("requests/<int:pk>", api.RequestDetailApi.as_view(), name="request-detail"),
+    path("requests/<int:pk>/submit", api.RequestSubmitApi.as_view(), name="request-submit"),
+    path("requests/<int:pk>/send", api.RequestSendApi.as_view(), name="request-send"),
+    path("requests/<int:pk>/decision", api.RequestDecisionApi.as_view(), name="request-decision"),
+    path("requests/<int:pk>/appeals", api.RequestAppealApi.as_view(), name="request-appeal"),
+    path("requests/<int:pk>/withdraw", api.RequestWithdrawApi.as_view(), name="request-withdraw"),
+    path("requests/<int:pk>/attachments", api.RequestAttachmentsApi.as_view(), name="request-attachments"),
+    path(
+        "requests/<int:pk>/attachments/<int:attachment_id>",
+        api.AttachmentDownloadApi.as_view(),
+        name="request-attachment-download",
+    ),
+    path("deadlines", api.DeadlinesApi.as_view(), name="deadlines"),
+    path("rechecks", api.RecheckResultsApi.as_view(), name="rechecks"),
+    path("rechecks/<int:pk>/seen", api.RecheckSeenApi.as_view(), name="recheck-seen"),
+    path("metrics/payers", api.PayerMetricsApi.as_view(), name="metrics-payers"),
+    path("audit", api.AuditEntriesApi.as_view(), name="audit"),
+    path("patients", api.PatientListCreateApi.as_view(), name="patients"),
+    path("patients/<int:pk>", api.PatientDetailApi.as_view(), name="patient-detail"),
+    path("providers", api.ProviderListApi.as_view(), name="providers"),
+]
