@@ -8,6 +8,7 @@ import json
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,6 +27,9 @@ def field_errors_response(errors) -> Response:
 
 
 class CoverageCheckApi(APIView):
+    # The body is read as JSON whatever its content type; listing only the JSON parser keeps the
+    # schema from offering form-encoded and multipart bodies, which would be refused.
+    parser_classes = [JSONParser]
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "coverage_check"
@@ -40,6 +44,12 @@ class CoverageCheckApi(APIView):
         },
         examples=[OpenApiExample("invalid NPI", value={"provider.npi": ["invalid NPI check digit"]}, response_only=True, status_codes=["400"])],
     )
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        # Keep the raw body before authentication: for a signed-in browser (session auth), DRF's
+        # CSRF check reads request.POST, which consumes the stream that post() parses as JSON.
+        request._request.body  # noqa: B018 (reading it caches it)
+        super().initial(request, *args, **kwargs)
+
     def post(self, request: Request) -> Response:
         try:
             data = json.loads(request.body or b"null")

@@ -546,6 +546,15 @@ def _appeal_entry(appeal) -> dict[str, Any]:
     return entry
 
 
+def _practice_address(practice) -> str:
+    parts = [" ".join(practice.address.split())]
+    if practice.phone:
+        parts.append(f"Phone {practice.phone}")
+    if practice.fax:
+        parts.append(f"Fax {practice.fax}")
+    return " · ".join(p for p in parts if p)
+
+
 def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
     """The template context of one revision: its draft (final=False) or its signed final PDF."""
     from django.utils import timezone
@@ -558,7 +567,7 @@ def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
         if decision is not None:
             denial = {
                 "date": timezone.localdate(decision.received_at),
-                "number": decision.authorization_number,
+                "number": decision.payer_reference,
                 "stated_reason": decision.stated_reason,
                 "category": decision.reason_category,
             }
@@ -571,7 +580,7 @@ def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
         snapshot=request.policy_version.snapshot if request.policy_version_id else None,
         paragraphs=revision.paragraphs or [],
         payer={"code": request.payer.code, "name": request.payer.name},
-        practice={"name": request.practice.name, "address": ""},
+        practice={"name": request.practice.name, "address": _practice_address(request.practice)},
         physician={"name": physician.name, "npi": physician.npi},
         facility=_facility(request.case, request.practice.name),
         reference=request.reference,

@@ -9,7 +9,6 @@ download is written to the audit trail.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, QuerySet
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -23,20 +22,6 @@ from priorauth.models import Letter, LetterJob, LetterKind, LetterRevision, Role
 
 TAG = "letters"
 LETTER_ROLES = (Role.BILLING, Role.PHYSICIAN)
-
-
-def letters_visible_to(user) -> QuerySet[Letter]:
-    if selectors.role_of(user) not in LETTER_ROLES:
-        return Letter.objects.none()
-    return Letter.objects.filter(request__in=selectors.requests_visible_to(user).values("pk")).select_related(
-        "request", "appeal", "current_revision"
-    ).prefetch_related(
-        Prefetch("revisions", queryset=LetterRevision.objects.order_by("number").prefetch_related("jobs"))
-    )
-
-
-def letter_get(*, user, pk) -> Letter:
-    return selectors.get_visible(letters_visible_to(user), pk)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,7 +95,7 @@ class LetterOutputSerializer(serializers.ModelSerializer):
 
 
 def letter_response(request: Request, letter: Letter, status_code: int = status.HTTP_200_OK) -> Response:
-    letter = letter_get(user=request.user, pk=letter.pk)
+    letter = selectors.letter_get(user=request.user, pk=letter.pk)
     return Response(LetterOutputSerializer(letter).data, status=status_code)
 
 
@@ -151,7 +136,7 @@ class RequestLettersApi(BaseApi):
 class LetterDetailApi(BaseApi):
     @extend_schema(tags=[TAG], operation_id="letters_retrieve", summary="A letter with its current narrative and all revisions", responses={200: LetterOutputSerializer, 404: ERROR_404})
     def get(self, request: Request, pk: int) -> Response:
-        letter = letter_get(user=request.user, pk=pk)
+        letter = selectors.letter_get(user=request.user, pk=pk)
         audit(request, A.READ, letter)
         return Response(LetterOutputSerializer(letter).data)
 
@@ -165,7 +150,7 @@ class LetterParagraphsApi(BaseApi):
         responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
     )
     def put(self, request: Request, pk: int) -> Response:
-        letter = letter_get(user=request.user, pk=pk)
+        letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(LetterEditInputSerializer, request.data)
         revision = letter_services.letter_edit(letter=letter, by=request.user, paragraphs=data["paragraphs"], enclosures=data.get("enclosures"))
         audit(request, A.UPDATE, letter, detail=f"revision {revision.number}")
@@ -185,7 +170,7 @@ class LetterSignApi(BaseApi):
     @extend_schema(tags=[TAG], operation_id="letters_sign", summary="Sign the current draft (the treating physician only); the final PDF is then rendered", request=None,
                    responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
     def post(self, request: Request, pk: int) -> Response:
-        letter = letter_get(user=request.user, pk=pk)
+        letter = selectors.letter_get(user=request.user, pk=pk)
         revision = letter_services.letter_sign(letter=letter, by=request.user)
         audit(request, A.UPDATE, letter, detail=f"sign revision {revision.number}")
         return letter_response(request, letter, status.HTTP_202_ACCEPTED)
@@ -195,7 +180,7 @@ class LetterRetryApi(BaseApi):
     @extend_schema(tags=[TAG], operation_id="letters_retry", summary="Queue a failed render again", request=None,
                    responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
     def post(self, request: Request, pk: int) -> Response:
-        letter = letter_get(user=request.user, pk=pk)
+        letter = selectors.letter_get(user=request.user, pk=pk)
         job = letter_services.letter_retry(letter=letter, by=request.user)
         audit(request, A.UPDATE, letter, detail=f"retry {job.stage}")
         return letter_response(request, letter, status.HTTP_202_ACCEPTED)
@@ -215,7 +200,7 @@ class LetterPdfApi(BaseApi):
         responses={(200, "application/pdf"): OpenApiResponse(response=OpenApiTypes.BINARY), 400: ERRORS_400, 404: ERROR_404},
     )
     def get(self, request: Request, pk: int) -> FileResponse:
-        letter = letter_get(user=request.user, pk=pk)
+        letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(PdfFilterSerializer, request.query_params)
         number = data.get("revision") or (letter.current_revision.number if letter.current_revision else None)
         revision = next((r for r in letter.revisions.all() if r.number == number), None)

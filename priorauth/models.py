@@ -34,6 +34,10 @@ class Practice(models.Model):
     """An interventional pain practice (organization). Nobody sees another practice's data."""
 
     name = models.CharField(max_length=200, unique=True)
+    address = models.TextField(blank=True, help_text="As printed on letters (street, city, state, ZIP).")
+    phone = models.CharField(max_length=32, blank=True)
+    fax = models.CharField(max_length=32, blank=True)
+    npi = models.CharField("group NPI", max_length=10, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -42,6 +46,10 @@ class Practice(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.npi and not npi_is_valid(self.npi):
+            raise ValidationError({"npi": "Must be 10 digits with a valid NPI check digit."})
 
 
 class Membership(models.Model):
@@ -321,6 +329,9 @@ class PayerDecision(models.Model):
     appeal = models.OneToOneField(Appeal, null=True, blank=True, on_delete=models.CASCADE, related_name="decision")
     received_at = models.DateTimeField(help_text="Date (and time) of the payer's decision notice.")
     decision = models.CharField(max_length=10, choices=Kind.choices)
+    payer_reference = models.CharField(
+        max_length=64, blank=True, help_text="The payer's own case or denial number on the notice."
+    )
     authorization_number = models.CharField(max_length=64, blank=True)
     valid_from = models.DateField(null=True, blank=True)
     valid_to = models.DateField(null=True, blank=True)
@@ -458,3 +469,151 @@ class RecheckResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request}: {self.old_decision} → {self.new_decision}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Letters: the prior-authorization letter and the appeal letters of a request. A letter has
+# revisions; a signed revision never changes (an edit makes a new one that supersedes it), and
+# both stay. The PDFs are rendered by Celery tasks (priorauth.tasks) into the default storage.
+
+
+class LetterKind(models.TextChoices):
+    PRIOR_AUTHORIZATION = "prior_authorization", "Prior-authorization request / letter of medical necessity"
+    APPEAL = "appeal", "Appeal letter"
+
+
+class LetterStatus(models.TextChoices):
+    DRAFTING = "drafting", "Drafting"
+    DRAFT_READY = "draft_ready", "Draft ready for review"
+    AWAITING_SIGNATURE = "awaiting_signature", "Awaiting the physician's signature"
+    SIGNING = "signing", "Signed; final PDF being made"
+    SIGNED = "signed", "Signed"
+    FAILED = "failed", "Failed (retry)"
+
+
+class Letter(models.Model):
+    request = models.ForeignKey(AuthorizationRequest, on_delete=models.CASCADE, related_name="letters")
+    kind = models.CharField(max_length=24, choices=LetterKind.choices)
+    appeal = models.ForeignKey(
+        Appeal, null=True, blank=True, on_delete=models.CASCADE, related_name="letters", help_text="The appeal level (appeal letters only)."
+    )
+    status = models.CharField(max_length=24, choices=LetterStatus.choices, default=LetterStatus.DRAFTING)
+    current_revision = models.OneToOneField(
+        "LetterRevision", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["request", "kind", "appeal__level_order", "id"]
+        constraints = [
+            # Asking twice for a letter finds the first one: at most one per request (PA) or appeal level.
+            models.UniqueConstraint(
+                fields=["request", "kind"], condition=models.Q(appeal__isnull=True), name="letter_unique_per_request"
+            ),
+            models.UniqueConstraint(fields=["appeal"], condition=models.Q(appeal__isnull=False), name="letter_unique_per_appeal"),
+            models.CheckConstraint(
+                condition=models.Q(kind="appeal", appeal__isnull=False) | models.Q(kind="prior_authorization", appeal__isnull=True),
+                name="letter_appeal_iff_appeal_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Letter #{self.pk} ({self.kind})"
+
+
+def letter_pdf_path(revision: LetterRevision, stage: str) -> str:
+    """One fixed name per revision and stage (no PHI): a render that runs twice overwrites it."""
+    letter = revision.letter
+    return f"letters/{letter.request.practice_id}/{letter.pk}/r{revision.number}-{stage}.pdf"
+
+
+class LetterRevision(models.Model):
+    """One version of a letter's narrative, its draft PDF and, once signed, its final PDF.
+
+    paragraphs: [{"key", "heading", "sentences": [{"text", "citations": [evidence keys], "note"}]}]
+    (see priorauth/letters.py); null until the first draft is composed.
+    """
+
+    # Set once, by the final render, on an already signed revision; nothing else changes after signing.
+    COMPLETES_SIGNATURE = ("final_pdf", "final_sha256")
+
+    letter = models.ForeignKey(Letter, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    paragraphs = models.JSONField(null=True, blank=True)
+    enclosures = models.JSONField(default=list, blank=True)
+    draft_pdf = models.FileField(max_length=300, blank=True)
+    draft_sha256 = models.CharField(max_length=64, blank=True)
+    final_pdf = models.FileField(max_length=300, blank=True)
+    final_sha256 = models.CharField(max_length=64, blank=True)
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    signed_at = models.DateTimeField(null=True, blank=True)
+    supersedes = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    edited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["letter", "number"]
+        constraints = [models.UniqueConstraint(fields=["letter", "number"], name="letter_revision_number_unique")]
+
+    def __str__(self) -> str:
+        return f"Letter #{self.letter_id} r{self.number}"
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signed_at is not None
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            stored = LetterRevision.objects.filter(pk=self.pk).first()
+            if stored is not None and stored.is_signed:
+                self._refuse_change_of_signed(stored)
+        super().save(*args, **kwargs)
+
+    def _refuse_change_of_signed(self, stored: LetterRevision) -> None:
+        for f in self._meta.concrete_fields:
+            old, new = f.value_from_object(stored), f.value_from_object(self)
+            if f.name in self.COMPLETES_SIGNATURE and not old:
+                continue
+            if str(old or "") != str(new or ""):
+                raise ValidationError({f.name: "A signed letter revision cannot be changed; edit the letter to make a new revision."})
+
+    def delete(self, *args, **kwargs):
+        if self.is_signed:
+            raise ValidationError("A signed letter revision cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+
+class LetterJob(models.Model):
+    """One render of one revision (its draft or its final PDF): what staff see of the worker's
+    progress, attempts and last error, and what a retry restarts."""
+
+    class Stage(models.TextChoices):
+        DRAFT = "draft", "Draft PDF"
+        FINAL = "final", "Final PDF"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    revision = models.ForeignKey(LetterRevision, on_delete=models.CASCADE, related_name="jobs")
+    stage = models.CharField(max_length=8, choices=Stage.choices)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    render_seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="The last failure, for staff (no PHI: the error type and message).")
+
+    class Meta:
+        ordering = ["revision", "stage"]
+        constraints = [models.UniqueConstraint(fields=["revision", "stage"], name="letter_job_unique_per_stage")]
+
+    def __str__(self) -> str:
+        return f"{self.revision} {self.stage}: {self.state}"

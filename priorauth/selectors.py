@@ -258,3 +258,27 @@ def payer_metrics(
             }
         )
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Letters: the practice's billing staff and the treating physician only (letters carry the whole
+# case); admins and other physicians of the practice find none.
+
+
+def letters_visible_to(user) -> QuerySet:
+    from django.db.models import Prefetch
+
+    from priorauth.models import Letter, LetterRevision
+
+    if role_of(user) not in (Role.BILLING, Role.PHYSICIAN):
+        return Letter.objects.none()
+    revisions = LetterRevision.objects.order_by("number").select_related("superseded_by").prefetch_related("jobs")
+    return (
+        Letter.objects.filter(request__in=requests_visible_to(user).values("pk"))
+        .select_related("request", "appeal", "current_revision")
+        .prefetch_related(Prefetch("revisions", queryset=revisions))
+    )
+
+
+def letter_get(*, user, pk: Any):
+    return get_visible(letters_visible_to(user), pk)

@@ -88,6 +88,7 @@ class RequestSendInputSerializer(NoteInputSerializer):
 class DecisionInputSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=PayerDecision.Kind.choices)
     received_at = serializers.DateTimeField(help_text="date (and time) of the payer's decision notice")
+    payer_reference = TextField(required=False, allow_blank=True, default="", max_length=64, help_text="the payer's case or denial number")
     authorization_number = TextField(required=False, allow_blank=True, default="", max_length=64)
     valid_from = serializers.DateField(required=False, allow_null=True, default=None)
     valid_to = serializers.DateField(required=False, allow_null=True, default=None)
@@ -202,7 +203,7 @@ class DecisionOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = PayerDecision
         fields = [
-            "id", "appeal_level", "received_at", "decision", "authorization_number", "valid_from", "valid_to",
+            "id", "appeal_level", "received_at", "decision", "payer_reference", "authorization_number", "valid_from", "valid_to",
             "stated_reason", "reason_category",
         ]
 

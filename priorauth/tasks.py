@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-from django.db import DatabaseError
+from celery import Task, shared_task
+from django.db import DatabaseError, OperationalError
 
 from policies.models import PolicyVersion
-from priorauth import services
+from priorauth import letter_services, services
 
 logger = logging.getLogger(__name__)
 
@@ -35,3 +35,45 @@ def recheck_open_requests(version_id: int) -> dict[str, int] | None:
 def expire_authorizations() -> int:
     """Mark approved requests whose authorization window has ended as expired (run daily)."""
     return len(services.authorizations_expire())
+
+
+# ---------------------------------------------------------------------------------------------
+# Letters. A render that dies with its worker is redelivered (acks_late, reject_on_worker_lost);
+# one that fails for good is recorded on its LetterJob, where staff see it and can retry it.
+
+LETTER_TASK_OPTIONS = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OSError, ConnectionError, OperationalError),
+    "retry_backoff": True,
+    "max_retries": 5,
+}
+
+
+class LetterRenderTask(Task):
+    stage = ""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        revision_id = args[0] if args else kwargs.get("revision_id")
+        letter_services.letter_render_failed(revision_id=revision_id, stage=self.stage, error=exc)
+
+
+class DraftRenderTask(LetterRenderTask):
+    stage = "draft"
+
+
+class FinalRenderTask(LetterRenderTask):
+    stage = "final"
+
+
+@shared_task(name="priorauth.render_letter_draft", base=DraftRenderTask, **LETTER_TASK_OPTIONS)
+def render_letter_draft(self, revision_id: int) -> bool:
+    """Compose (first time) and render the draft PDF of a letter revision."""
+    return letter_services.letter_render(revision_id=revision_id, stage="draft")
+
+
+@shared_task(name="priorauth.render_letter_final", base=FinalRenderTask, **LETTER_TASK_OPTIONS)
+def render_letter_final(self, revision_id: int) -> bool:
+    """Render the final PDF of a signed letter revision."""
+    return letter_services.letter_render(revision_id=revision_id, stage="final")

@@ -189,7 +189,7 @@ def celery_worker_process(request, transactional_db, settings, tmp_path):
     from config.celery import app
 
     media = tmp_path / "media"
-    media.mkdir()
+    media.mkdir(exist_ok=True)
     settings.MEDIA_ROOT = str(media)
     app.control.purge()  # messages other tests published into the shared queue
     worker = CeleryWorkerProcess(log_dir=tmp_path, media_root=str(media), database_url=_database_url(connection.settings_dict))

@@ -101,9 +101,7 @@ class Group:
 # The chart order: who, what is planned, why (diagnosis, symptoms, imaging, stability), what was
 # tried, how bad it is, then the payer's paperwork.
 GROUPS: tuple[Group, ...] = (
-    Group("payer", "Payer", ("payer",)),
-    Group("patient", "Patient", ("patient",) + tuple(f"patient.{name}" for name in PATIENT_FIELDS)),
-    Group("provider", "Treating physician", ("provider",)),
+    Group("records", "Payer, patient and physician", ("payer", "patient", "provider") + tuple(f"patient.{name}" for name in PATIENT_FIELDS)),
     Group("procedure", "Planned procedure", ("procedure.cpt", "procedure.levels", "procedure.planned_date", "procedure.setting")),
     Group("diagnoses", "Diagnoses", ("diagnoses",)),
     Group(
@@ -329,10 +327,14 @@ class CaseForm(forms.Form):
             paths = list(group.paths)
             if group.key == "administrative":
                 paths += self.extra_admin_paths
-            fields = [self[field_name(p)] for p in paths]
-            entry = {"key": group.key, "title": group.title, "fields": fields, "rows": group.rows}
-            if group.key == "patient":
-                entry["fields"], entry["new_patient_fields"] = fields[:1], fields[1:]
+            entry = {
+                "key": group.key,
+                "title": group.title,
+                "fields": [self[field_name(p)] for p in paths if not p.startswith("patient.")],
+                # A new patient's details, which step aside when an existing patient is chosen.
+                "new_patient_fields": [self[field_name(p)] for p in paths if p.startswith("patient.")],
+                "rows": group.rows,
+            }
             out.append(entry)
         return out
 

@@ -23,12 +23,54 @@ from priorauth.models import AuthorizationRequest, PayerDecision, Role, Status
 
 
 @pytest.fixture(autouse=True)
-def _media_root(settings, tmp_path):
+def _media_root_and_fast_passwords(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    # The default hasher is slow by design; the personas' passwords need not be.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def install_shipped_policies() -> None:
+    """The shipped policies as the records this app reads (payer, policy, prior-authorization
+    timeline, appeal levels) and one published version holding the shipped snapshot, which is what
+    the checker evaluates. A fraction of a second, where the full `seeded` import (criteria rows,
+    evidence, history) takes seconds; tests that publish a changed policy use `seeded`."""
+    from decimal import Decimal
+
+    from policies.models import AppealLevel, Payer, Policy, PolicyVersion, PriorAuthRule
+    from policies.selectors import shipped_snapshots
+    from policies.services import registry_bump
+
+    for snapshot in shipped_snapshots():
+        entry, p = snapshot["payer"], snapshot["payer"]["policy"]
+        payer = Payer.objects.create(code=entry["code"], name=entry["name"], program=entry["program"])
+        policy = Policy.objects.create(
+            payer=payer, code=p["code"], title=p["title"], version=p["version"], effective_date=p["effective_date"],
+            review_status=p["review_status"], review_reason=p["review_reason"], revision=1,
+        )
+        pa = p["prior_authorization"]
+        PriorAuthRule.objects.create(
+            policy=policy, **{k: pa[k] for k in ("required", "standard_decision_days", "expedited_decision_hours", "notes", "review_status", "review_reason")}
+        )
+        AppealLevel.objects.bulk_create(
+            AppealLevel(
+                policy=policy,
+                **{k: a[k] for k in ("order", "name", "decided_by", "filing_deadline_days", "decision_deadline_days",
+                                     "expedited_decision_hours", "notes", "review_status", "review_reason")},
+                amount_in_controversy=None if a["amount_in_controversy"] is None else Decimal(str(a["amount_in_controversy"])),
+            )
+            for a in p["appeal_levels"]
+        )
+        PolicyVersion.objects.create(policy=policy, revision=1, snapshot=snapshot, summary="first version")
+    registry_bump()
 
 
 @pytest.fixture
-def world(seeded):
+def registry(db):
+    install_shipped_policies()
+
+
+@pytest.fixture
+def world(registry):
     a = PracticeFactory(name="Lakeside Pain Center")
     b = PracticeFactory(name="Hillcrest Spine")
     w = SimpleNamespace(practice_a=a, practice_b=b)

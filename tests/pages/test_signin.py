@@ -1,0 +1,130 @@
+"""Sign-in, sign-out, automatic log-off after inactivity and throttled failed sign-ins."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from axes.models import AccessAttempt
+from django.test import Client
+
+from priorauth.pages.signin import LAST_ACTIVITY_KEY
+
+pytestmark = pytest.mark.django_db
+
+
+def sign_in(client: Client, username: str, password: str):
+    return client.post("/accounts/login/", {"username": username, "password": password})
+
+
+def test_it_shows_the_sign_in_form_with_a_label_for_each_input(client):
+    response = client.get("/accounts/login/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<label for="id_username">' in html and '<label for="id_password">' in html
+    assert 'class="skip-link" href="#main"' in html
+    assert "after 30 minutes without activity" in html
+
+
+@pytest.mark.parametrize(("persona", "start"), [("alice", "/dashboard/"), ("bob", "/physician/"), ("adam", "/policy-changes/")])
+def test_it_signs_each_role_in_to_its_start_page(client, world, persona, start):
+    response = sign_in(client, persona, world.password)
+    assert response.status_code == 302
+    response = client.get(response["Location"], follow=True)
+    assert response.redirect_chain[-1][0] == start
+    assert response.status_code == 200
+
+
+def test_it_says_why_a_sign_in_failed_next_to_the_form(client, world):
+    response = sign_in(client, "alice", "wrong password")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'role="alert"' in html and "Please enter a correct username and password" in html
+
+
+@pytest.mark.parametrize("path", ["/", "/dashboard/", "/requests/", "/requests/new/", "/requests/1/", "/physician/", "/policy-changes/"])
+def test_it_sends_anonymous_visitors_to_the_sign_in_form(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_it_signs_out_with_a_post_only(client_for, world):
+    client = client_for(world.alice)
+    assert client.get("/accounts/logout/").status_code == 405
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_it_signs_out_after_the_idle_timeout(client, world, settings):
+    settings.SESSION_IDLE_TIMEOUT = 60
+    sign_in(client, "alice", world.password)
+    assert client.get("/dashboard/").status_code == 200
+    session = client.session
+    session[LAST_ACTIVITY_KEY] = int(time.time()) - 61
+    session.save()
+
+    response = client.get("/dashboard/", follow=True)
+    assert response.redirect_chain[0][0].startswith("/accounts/login/?next=/dashboard/")
+    assert "signed out after 1 minutes without activity" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_it_keeps_an_active_session(client, world, settings):
+    settings.SESSION_IDLE_TIMEOUT = 60
+    sign_in(client, "alice", world.password)
+    session = client.session
+    session[LAST_ACTIVITY_KEY] = int(time.time()) - 59
+    session.save()
+    assert client.get("/dashboard/").status_code == 200
+    assert client.session[LAST_ACTIVITY_KEY] >= int(time.time()) - 1
+
+
+def test_it_counts_a_keep_alive_as_activity(client, world):
+    assert client.post("/accounts/keep-alive/").status_code == 401
+    sign_in(client, "alice", world.password)
+    response = client.post("/accounts/keep-alive/")
+    assert response.status_code == 200
+    assert response.json() == {"signed_in": True, "idle_timeout": 1800}
+
+
+def test_it_locks_a_user_name_out_after_too_many_failures(client, world, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(2):
+        assert sign_in(client, "alice", "wrong").status_code == 200
+    response = sign_in(client, "alice", "wrong")
+    assert response.status_code == 429
+    assert "Too many failed sign-in attempts" in response.content.decode()
+
+    # Now even the right password is refused, and the lock is on this user name only.
+    response = sign_in(client, "alice", world.password)
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+    assert AccessAttempt.objects.filter(username="alice").exists()
+    assert sign_in(Client(), "bob", world.password).status_code == 302
+
+
+def test_it_forgets_failures_after_a_successful_sign_in(client, world, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    sign_in(client, "alice", "wrong")
+    sign_in(client, "alice", "wrong")
+    assert sign_in(client, "alice", world.password).status_code == 302
+    client.post("/accounts/logout/")
+    sign_in(client, "alice", "wrong")
+    sign_in(client, "alice", "wrong")
+    assert sign_in(client, "alice", world.password).status_code == 302
+
+
+def test_it_serves_its_own_css_and_javascript(client):
+    for path in ("/static/priorauth/app.css", "/static/priorauth/checklist.js", "/static/priorauth/idle.js"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        b"".join(response.streaming_content if response.streaming else [response.content])
+
+
+def test_it_tells_a_user_without_a_practice_so(client_for, db):
+    from factories import UserFactory
+
+    response = client_for(UserFactory(username="nobody")).get("/", follow=True)
+    assert response.status_code == 403
+    assert "not part of a practice" in response.content.decode()

@@ -1,0 +1,99 @@
+"""Letters rendered by a real `celery -A config worker` process on the real Redis broker, sharing
+the test database (committed data: transaction=True): draft → sign → final PDF, and a worker
+killed with SIGKILL in the middle of a render leaves each letter exactly once after a restart."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from conftest import advance, draft_for
+from letter_helpers import install_letter_texts, pdf_text
+
+from priorauth import letter_services
+from priorauth.models import Letter, LetterJob, LetterRevision, LetterStatus, Status
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def wait_for(predicate, *, timeout: float = 90, what: str = "", worker=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{worker.log_text()}" if worker else ""))
+
+
+def letter_status(letter: Letter) -> str:
+    return Letter.objects.values_list("status", flat=True).get(pk=letter.pk)
+
+
+def test_a_worker_process_drafts_and_after_signing_renders_the_final_pdf(world, celery_worker_process):
+    install_letter_texts()
+    request = advance(draft_for(world, payer="medicare"), Status.SUBMITTED, world.alice)
+    letter, _ = letter_services.letter_request_draft(request=request, kind="prior_authorization", by=world.alice)
+    wait_for(lambda: letter_status(letter) == LetterStatus.DRAFT_READY, what="the draft", worker=celery_worker_process)
+
+    letter_services.letter_sign(letter=letter, by=world.bob)
+    wait_for(lambda: letter_status(letter) == LetterStatus.SIGNED, what="the final PDF", worker=celery_worker_process)
+    revision = LetterRevision.objects.get(letter=letter)
+    with revision.final_pdf.open("rb") as f:
+        content = f.read()
+    assert hashlib.sha256(content).hexdigest() == revision.final_sha256
+    text = pdf_text(content)
+    assert "Ada Moreno" in text and "NCD 150.13" in text and "Electronically signed by Bob Baker, MD" in text
+
+
+def running_job(letter: Letter, *, attempt: int):
+    return LetterJob.objects.filter(revision__letter=letter, stage="draft", state="running", attempts__gte=attempt).exists()
+
+
+def test_a_render_killed_with_sigkill_is_redone_once_after_a_restart(world, celery_worker_process, settings):
+    install_letter_texts()
+    worker = celery_worker_process
+    # Renders that last long enough to be killed in the middle, and a short visibility timeout so
+    # that the message of a worker killed outright comes back to the restarted worker.
+    slow = {"LETTER_RENDER_DELAY_SECONDS": "4", "CELERY_VISIBILITY_TIMEOUT": "8"}
+    worker.stop()
+    worker.start(env=slow)
+
+    requests = [advance(draft_for(world, payer=payer), Status.SUBMITTED, world.alice) for payer in ("medicare", "commercial")]
+    ours = [letter_services.letter_request_draft(request=r, kind="prior_authorization", by=world.alice)[0] for r in requests]
+    first = ours[0]
+
+    # 1. A pool process dies mid-render: the worker rejects the message back onto the queue.
+    wait_for(lambda: running_job(first, attempt=1), what="the first render to start", worker=worker)
+    time.sleep(1)
+    children = worker.pool_children()
+    assert children, worker.log_text()
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+
+    # 2. The whole worker dies mid-render (the redelivered one): nothing acknowledged the message.
+    wait_for(lambda: running_job(first, attempt=2), what="the redelivered render", worker=worker)
+    time.sleep(1)
+    worker.kill()
+    assert letter_status(first) == LetterStatus.DRAFTING
+    time.sleep(9)  # past the visibility timeout: the restarted worker restores the message at start
+
+    worker.start(env=slow)
+    for letter in ours:
+        wait_for(lambda letter=letter: letter_status(letter) == LetterStatus.DRAFT_READY, timeout=120, what=f"letter {letter.pk}", worker=worker)
+
+    media = Path(settings.MEDIA_ROOT)
+    for request, letter in zip(requests, ours):
+        assert Letter.objects.filter(request=request).count() == 1
+        revision = LetterRevision.objects.get(letter=letter)
+        files = sorted(p.name for p in (media / "letters" / str(request.practice_id) / str(letter.pk)).iterdir())
+        assert files == ["r1-draft.pdf"]
+        with revision.draft_pdf.open("rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == revision.draft_sha256
+        job = LetterJob.objects.get(revision=revision)
+        assert job.state == "done"
+    assert LetterJob.objects.get(revision__letter=first).attempts >= 3
