@@ -80,4 +80,6 @@ def machine() -> dict[str, object]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
+        # Other work on the machine skews every figure (ratios least): worth a look before trusting one.
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }

@@ -34,6 +34,12 @@ class CoverageCheckApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "coverage_check"
 
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        # Keep the raw body before authentication: for a signed-in browser (session auth), DRF's
+        # CSRF check reads request.POST, which consumes the stream that post() parses as JSON.
+        request._request.body  # noqa: B018 (reading it caches it)
+        super().initial(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="coverage_check",
         summary="Check a case against its payer's policy",
@@ -44,12 +50,6 @@ class CoverageCheckApi(APIView):
         },
         examples=[OpenApiExample("invalid NPI", value={"provider.npi": ["invalid NPI check digit"]}, response_only=True, status_codes=["400"])],
     )
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        # Keep the raw body before authentication: for a signed-in browser (session auth), DRF's
-        # CSRF check reads request.POST, which consumes the stream that post() parses as JSON.
-        request._request.body  # noqa: B018 (reading it caches it)
-        super().initial(request, *args, **kwargs)
-
     def post(self, request: Request) -> Response:
         try:
             data = json.loads(request.body or b"null")

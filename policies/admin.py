@@ -6,7 +6,7 @@ committed together or not at all."""
 
 from django import forms
 from django.contrib import admin
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -198,6 +198,7 @@ class PayerAdmin(SimpleHistoryAdmin):
 
 @admin.register(EvidenceSource)
 class EvidenceSourceAdmin(SimpleHistoryAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("key", "short", "kind", "certainty")
     list_filter = ("kind", "certainty")
     search_fields = ("key", "short", "citation", "note")

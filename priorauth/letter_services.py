@@ -75,7 +75,7 @@ def _queue_job(revision: LetterRevision, stage: str) -> LetterJob:
 
 
 def _locked_letter(letter: Letter) -> Letter:
-    return Letter.objects.select_for_update().select_related("request__treating_physician", "current_revision").get(pk=letter.pk)
+    return Letter.objects.select_for_update(of=("self",)).select_related("request__treating_physician", "current_revision").get(pk=letter.pk)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def letter_edit(*, letter: Letter, by, paragraphs: Any, enclosures: Any = None) 
     with transaction.atomic():
         letter = _locked_letter(letter)
         _require(_is_treating_physician(by, letter.request), "Only the treating physician may edit the letter.")
-        current = LetterRevision.objects.select_for_update().get(pk=letter.current_revision_id)
+        current = LetterRevision.objects.select_for_update(of=("self",)).get(pk=letter.current_revision_id)
         if current.paragraphs is None:
             raise ValidationError({"status": "The first draft is still being written; edit it once it is ready."})
         if letter.status == LetterStatus.SIGNING:
@@ -250,7 +250,7 @@ def letter_sign(*, letter: Letter, by) -> LetterRevision:
         _require(_is_treating_physician(by, letter.request), "Only the treating physician may sign this letter.")
         if letter.status not in (LetterStatus.DRAFT_READY, LetterStatus.AWAITING_SIGNATURE):
             raise ValidationError({"status": f"Only a ready draft can be signed (the letter is {letter.get_status_display().lower()})."})
-        revision = LetterRevision.objects.select_for_update().get(pk=letter.current_revision_id)
+        revision = LetterRevision.objects.select_for_update(of=("self",)).get(pk=letter.current_revision_id)
         revision.signed_by, revision.signed_at = by, timezone.now()
         revision.save(update_fields=["signed_by", "signed_at"])
         letter.status = LetterStatus.SIGNING
@@ -280,7 +280,7 @@ def _job_start(revision_id: int, stage: str) -> LetterJob | None:
     """Count the attempt where staff can see it (its own short transaction); None when there is
     nothing to do: the revision is gone or this stage is already rendered."""
     with transaction.atomic():
-        job = LetterJob.objects.select_for_update().filter(revision_id=revision_id, stage=stage).first()
+        job = LetterJob.objects.select_for_update(of=("self",)).filter(revision_id=revision_id, stage=stage).first()
         if job is None or job.state == State.DONE:
             return None
         job.state, job.attempts, job.started_at, job.error = State.RUNNING, job.attempts + 1, timezone.now(), ""
@@ -305,14 +305,14 @@ def letter_render(*, revision_id: int, stage: str) -> bool:
     with transaction.atomic():
         # The row lock makes a second delivery of the same task wait here, then find the PDF made.
         revision = (
-            LetterRevision.objects.select_for_update()
+            LetterRevision.objects.select_for_update(of=("self",))
             .select_related("letter__request__practice", "letter__request__treating_physician", "letter__request__payer", "letter__appeal")
             .filter(pk=revision_id)
             .first()
         )
         if revision is None:
             return False
-        job = LetterJob.objects.select_for_update().get(revision=revision, stage=stage)
+        job = LetterJob.objects.select_for_update(of=("self",)).get(revision=revision, stage=stage)
         if getattr(revision, f"{stage}_pdf"):
             job.state, job.finished_at = State.DONE, job.finished_at or timezone.now()
             job.save(update_fields=["state", "finished_at"])
@@ -343,7 +343,7 @@ def letter_render(*, revision_id: int, stage: str) -> bool:
 def letter_render_failed(*, revision_id: int, stage: str, error: BaseException) -> None:
     """A render that will not be retried: show it to staff, who can retry it."""
     with transaction.atomic():
-        job = LetterJob.objects.select_for_update().select_related("revision__letter").filter(revision_id=revision_id, stage=stage).first()
+        job = LetterJob.objects.select_for_update(of=("self",)).select_related("revision__letter").filter(revision_id=revision_id, stage=stage).first()
         if job is None or job.state == State.DONE:
             return
         job.state, job.finished_at = State.FAILED, timezone.now()

@@ -107,7 +107,7 @@ class RequestLettersApi(BaseApi):
     @extend_schema(tags=[TAG], operation_id="letters_list", summary="The letters of a request", responses={200: LetterOutputSerializer(many=True), 404: ERROR_404})
     def get(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        found = list(letters_visible_to(request.user).filter(request=obj))
+        found = list(selectors.letters_visible_to(request.user).filter(request=obj))
         audit(request, A.LIST, model=Letter, detail=f"request {obj.pk} ids=" + ",".join(str(x.pk) for x in found))
         return Response(LetterOutputSerializer(found, many=True).data)
 
@@ -161,7 +161,7 @@ class LetterRequestSignatureApi(BaseApi):
     @extend_schema(tags=[TAG], operation_id="letters_request_signature", summary="Hand a ready draft to the treating physician for signature", request=None,
                    responses={200: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
     def post(self, request: Request, pk: int) -> Response:
-        letter = letter_services.letter_request_signature(letter=letter_get(user=request.user, pk=pk), by=request.user)
+        letter = letter_services.letter_request_signature(letter=selectors.letter_get(user=request.user, pk=pk), by=request.user)
         audit(request, A.UPDATE, letter, detail="request signature")
         return letter_response(request, letter)
 

@@ -3,11 +3,13 @@ and decisions, is the services' (their ValidationError is shown next to the fiel
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.core.exceptions import ValidationError
 
 from policies.models import DenialCategory
-from priorauth.models import Attachment, PayerDecision
+from priorauth.models import Attachment, LetterKind, PayerDecision
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -64,3 +66,114 @@ class AppealForm(ServiceErrorsMixin, forms.Form):
 class AttachmentForm(ServiceErrorsMixin, forms.Form):
     kind = forms.ChoiceField(label="What it is", choices=[("", "Choose")] + list(Attachment.Kind.choices))
     file = forms.FileField(label="File", help_text="PDF, JPEG, PNG or TIFF.", widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png,.tif,.tiff"}))
+
+
+class NarrativeForm(ServiceErrorsMixin, forms.Form):
+    """A letter's narrative as the physician edits it: each paragraph's heading and sentences (a
+    sentence keeps its sources; an emptied one is removed, and so is a paragraph left without any),
+    one new sentence per paragraph, and the enclosures, one a line. ``paragraphs()`` gives the
+    narrative in the shape letter_edit takes."""
+
+    enclosures = forms.CharField(label="Enclosures (one a line)", required=False, widget=forms.Textarea(attrs={"rows": 4}))
+
+    def __init__(self, *args, revision, sources: dict[str, str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.original = revision.paragraphs or []
+        self.layout: list[dict] = []
+        for i, paragraph in enumerate(self.original):
+            heading = f"p{i}_heading"
+            self.fields[heading] = forms.CharField(label="Heading", required=False, max_length=200, initial=paragraph.get("heading", ""))
+            sentences = []
+            for j, sentence in enumerate(paragraph.get("sentences", [])):
+                name = f"p{i}_s{j}"
+                cited = "; ".join(sources.get(k, k) for k in sentence.get("citations", []))
+                self.fields[name] = forms.CharField(
+                    label=f"Sentence {j + 1}",
+                    required=False,
+                    max_length=2000,
+                    initial=sentence.get("text", ""),
+                    help_text=(f"Sources: {cited}. " if cited else "") + (f"Check: {sentence['note']}" if sentence.get("note") else ""),
+                    widget=forms.Textarea(attrs={"rows": 2}),
+                )
+                sentences.append(name)
+            added = f"p{i}_new"
+            self.fields[added] = forms.CharField(
+                label="Add a sentence (optional)", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+            )
+            self.layout.append({"index": i, "key": paragraph.get("key"), "heading": heading, "sentences": sentences, "added": added})
+        self.fields["enclosures"].initial = "\n".join(revision.enclosures or [])
+        self.fields["enclosures"].widget.attrs["rows"] = max(3, len(revision.enclosures or []) + 1)
+
+    def paragraph_fields(self) -> list[dict]:
+        return [
+            {
+                "key": entry["key"],
+                "number": entry["index"] + 1,
+                "heading": self[entry["heading"]],
+                "sentences": [self[name] for name in entry["sentences"]],
+                "added": self[entry["added"]],
+            }
+            for entry in self.layout
+        ]
+
+    def paragraphs(self) -> list[dict]:
+        data = self.cleaned_data
+        result = []
+        self.sent_layout: list[dict] = []  # the layout entry of each paragraph sent, for errors
+        for entry, original in zip(self.layout, self.original):
+            sentences = []
+            for j, name in enumerate(entry["sentences"]):
+                text = data.get(name, "").strip()
+                if text:
+                    sentences.append({"text": text, "citations": original["sentences"][j].get("citations", [])})
+            added = data.get(entry["added"], "").strip()
+            if added:
+                sentences.append({"text": added, "citations": []})
+            if not sentences and not original.get("items"):
+                continue  # every sentence emptied: the paragraph is removed
+            paragraph = {"key": original["key"], "heading": data.get(entry["heading"], "").strip(), "sentences": sentences}
+            if original.get("items"):
+                paragraph["items"] = original["items"]
+            result.append(paragraph)
+            self.sent_layout.append(entry)
+        return result
+
+    def enclosure_list(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data.get("enclosures", "").splitlines() if line.strip()]
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """letter_edit names a problem by its path in the narrative: paragraphs[1].sentences[0].text."""
+        if not hasattr(error, "error_dict"):
+            return super().add_service_errors(error)
+        for key, messages in error.message_dict.items():
+            field = _narrative_field(key, self)
+            for message in messages:
+                self.add_error(field, message)
+
+
+def _narrative_field(key: str, form: NarrativeForm) -> str | None:
+    match = re.match(r"paragraphs\[(\d+)\](?:\.sentences(?:\[(\d+)\])?)?(?:\.(\w+))?", key)
+    if key == "enclosures":
+        return "enclosures"
+    if not match:
+        return None
+    i, j, part = int(match.group(1)), match.group(2), match.group(3)
+    # The i-th paragraph and j-th sentence sent: mapped back past the removed (emptied) ones.
+    sent = getattr(form, "sent_layout", form.layout)
+    if i >= len(sent):
+        return None
+    entry = sent[i]
+    if part == "heading":
+        return entry["heading"]
+    if j is not None:
+        kept = [name for name in entry["sentences"] if form.cleaned_data.get(name, "").strip()]
+        if form.cleaned_data.get(entry["added"], "").strip():
+            kept.append(entry["added"])
+        if int(j) < len(kept):
+            return kept[int(j)]
+    return entry["added"] if "sentences" in key else entry["heading"]
+
+
+class LetterRequestForm(forms.Form):
+    kind = forms.ChoiceField(choices=LetterKind.choices, widget=forms.HiddenInput)
+    appeal = forms.IntegerField(required=False, widget=forms.HiddenInput)

@@ -6,6 +6,7 @@ app_name = "pages"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Billing staff
     path("dashboard/", views.dashboard, name="dashboard"),
     path("requests/", views.request_list, name="request-list"),
     path("requests/new/", views.request_new, name="request-new"),
@@ -18,7 +19,18 @@ urlpatterns = [
     path("requests/<int:pk>/appeal/", views.request_appeal, name="request-appeal"),
     path("requests/<int:pk>/attachments/", views.attachment_upload, name="attachment-upload"),
     path("requests/<int:pk>/attachments/<int:attachment_id>/", views.attachment_download, name="attachment-download"),
+    path("requests/<int:pk>/letters/", views.letter_request, name="letter-request"),
+    # Letters: billing staff and the treating physician
+    path("letters/", views.letter_list, name="letter-list"),
+    path("letters/<int:pk>/", views.letter_detail, name="letter-detail"),
+    path("letters/<int:pk>/edit/", views.letter_edit, name="letter-edit"),
+    path("letters/<int:pk>/sign/", views.letter_sign, name="letter-sign"),
+    path("letters/<int:pk>/hand-over/", views.letter_hand_over, name="letter-hand-over"),
+    path("letters/<int:pk>/retry/", views.letter_retry, name="letter-retry"),
+    path("letters/<int:pk>/r<int:number>/<str:stage>.pdf", views.letter_pdf, name="letter-pdf"),
+    # Physicians
     path("physician/", views.physician_home, name="physician-home"),
+    # Admins (and billing staff): what a policy change did to open requests
     path("policy-changes/", views.policy_changes, name="policy-changes"),
     path("policy-changes/<int:result_id>/seen/", views.recheck_seen, name="recheck-seen"),
 ]

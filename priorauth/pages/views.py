@@ -16,7 +16,7 @@ from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -24,19 +24,32 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from coverage.checker import CaseInvalid, check
-from priorauth import selectors, services
+from policies.models import EvidenceSource
+from priorauth import letter_services, selectors, services
 from priorauth.models import (
     TRANSITIONS,
     Attachment,
     AuditEntry,
     AuthorizationRequest,
+    Letter,
+    LetterJob,
+    LetterKind,
+    LetterStatus,
     Patient,
     RecheckResult,
     Role,
     Status,
 )
 from priorauth.pages.case_form import CaseFormSet
-from priorauth.pages.forms import AppealForm, AttachmentForm, DecisionForm, NoteForm, SendForm
+from priorauth.pages.forms import (
+    AppealForm,
+    AttachmentForm,
+    DecisionForm,
+    LetterRequestForm,
+    NarrativeForm,
+    NoteForm,
+    SendForm,
+)
 
 A = AuditEntry.Action
 # How far ahead the dashboard looks for payer decisions and appeal filing deadlines.
@@ -88,10 +101,12 @@ def _nav_items(request: HttpRequest, role: str | None) -> list[dict[str, Any]]:
             ("Dashboard", reverse("pages:dashboard")),
             ("New request", reverse("pages:request-new")),
             ("Requests", reverse("pages:request-list")),
+            ("Letters", reverse("pages:letter-list")),
             ("Policy changes", reverse("pages:policy-changes")),
         ]
     elif role == Role.PHYSICIAN:
         items = [
+            ("Letters to review and sign", reverse("pages:letter-list")),
             ("My patients' requests", reverse("pages:physician-home")),
         ]
     elif role == Role.ADMIN:
@@ -140,7 +155,7 @@ class SignInView(LoginView):
 def home(request: HttpRequest) -> HttpResponse:
     role = selectors.role_of(request.user)
     if role == Role.PHYSICIAN:
-        return redirect("pages:physician-home")
+        return redirect("pages:letter-list")
     if role == Role.ADMIN:
         return redirect("pages:policy-changes")
     return redirect("pages:dashboard")
@@ -302,6 +317,7 @@ def _request_page(request: HttpRequest, obj: AuthorizationRequest, forms: dict[s
     is_billing = role == Role.BILLING
     next_level = selectors.next_appeal_level(obj)
     forms = forms or {}
+    letters = list(selectors.letters_visible_to(request.user).filter(request=obj))
     context = {
         "obj": obj,
         "determination": determination,
@@ -326,6 +342,12 @@ def _request_page(request: HttpRequest, obj: AuthorizationRequest, forms: dict[s
         "appeal_form": forms.get("appeal") or AppealForm(),
         "attachment_form": forms.get("attachment") or AttachmentForm(),
         "submit_errors": forms.get("submit_errors"),
+        "letter_errors": forms.get("letter_errors"),
+        "letters": letters,
+        "has_pa_letter": any(letter.kind == LetterKind.PRIOR_AUTHORIZATION for letter in letters),
+        "can_ask_letter": role in (Role.BILLING, Role.PHYSICIAN) and obj.determination is not None,
+        "appeals_without_letter": [a for a in obj.appeals.all() if not a.letters.exists()],
+        "letter_kinds": LetterKind,
     }
     return render(request, "pages/request_detail.html", context, status=status)
 
@@ -540,3 +562,181 @@ def recheck_seen(request: HttpRequest, result_id: int) -> HttpResponse:
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return redirect(target)
     return redirect("pages:policy-changes")
+
+
+# ---------------------------------------------------------------------------------------------
+# Letters (billing staff and the treating physician)
+
+# While a PDF is being made the letter page reloads itself, a bounded number of times, so that a
+# page left open while no worker runs does not keep its user signed in for ever.
+LETTER_REFRESH_SECONDS = 3
+LETTER_REFRESH_LIMIT = 40
+AWAITING_PHYSICIAN = (LetterStatus.DRAFT_READY, LetterStatus.AWAITING_SIGNATURE)
+BUSY = (LetterStatus.DRAFTING, LetterStatus.SIGNING)
+
+
+def _is_treating_physician(user, letter: Letter) -> bool:
+    return letter.request.treating_physician.user_id == user.pk
+
+
+@practice_member_required
+def letter_list(request: HttpRequest) -> HttpResponse:
+    require_role(request.user, Role.BILLING, Role.PHYSICIAN)
+    letters = list(
+        selectors.letters_visible_to(request.user)
+        .select_related("request__patient", "request__payer", "request__treating_physician")
+        .order_by("-updated_at", "-id")[:300]
+    )
+    audit(request, A.LIST, model=Letter, detail="letter list ids=" + ",".join(str(x.pk) for x in letters))
+    is_physician = selectors.role_of(request.user) == Role.PHYSICIAN
+    return render(
+        request,
+        "pages/letter_list.html",
+        {
+            "awaiting": [x for x in letters if x.status in AWAITING_PHYSICIAN] if is_physician else [],
+            "letters": [x for x in letters if not is_physician or x.status not in AWAITING_PHYSICIAN],
+            "is_physician": is_physician,
+        },
+    )
+
+
+def _sources() -> dict[str, str]:
+    return dict(EvidenceSource.objects.values_list("key", "short"))
+
+
+def _letter_page(request: HttpRequest, letter: Letter, *, status: int = 200, errors: list[str] | None = None) -> HttpResponse:
+    revision = letter.current_revision
+    waited = _int(request.GET.get("waited"))
+    refresh = letter.status in BUSY and waited < LETTER_REFRESH_LIMIT
+    is_physician = _is_treating_physician(request.user, letter)
+    return render(
+        request,
+        "pages/letter_detail.html",
+        {
+            "letter": letter,
+            "revision": revision,
+            "revisions": list(letter.revisions.all()),
+            "sources": _sources(),
+            "is_physician": is_physician,
+            "is_billing": selectors.role_of(request.user) == Role.BILLING,
+            "can_edit": is_physician and revision is not None and revision.paragraphs is not None and letter.status not in BUSY,
+            "can_sign": is_physician and letter.status in AWAITING_PHYSICIAN,
+            "can_hand_over": letter.status == LetterStatus.DRAFT_READY and selectors.role_of(request.user) == Role.BILLING,
+            "can_retry": letter.status == LetterStatus.FAILED,
+            "failed_jobs": [job for job in revision.jobs.all() if job.state == LetterJob.State.FAILED] if revision else [],
+            "refresh": refresh,
+            "refresh_seconds": LETTER_REFRESH_SECONDS,
+            "refresh_url": f"{request.path}?waited={waited + 1}",
+            "gave_up_waiting": letter.status in BUSY and not refresh,
+            "errors": errors,
+        },
+        status=status,
+    )
+
+
+def _int(value: str | None) -> int:
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
+
+
+@practice_member_required
+def letter_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    letter = selectors.letter_get(user=request.user, pk=pk)
+    audit(request, A.READ, letter)
+    return _letter_page(request, letter)
+
+
+@require_POST
+@practice_member_required
+def letter_request(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask for the request's prior-authorization letter, or an appeal's letter."""
+    obj = selectors.request_get(user=request.user, pk=pk)
+    require_role(request.user, Role.BILLING, Role.PHYSICIAN)
+    form = LetterRequestForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose which letter to ask for.")
+        return redirect("pages:request-detail", pk=obj.pk)
+    appeal = None
+    if form.cleaned_data["appeal"]:
+        appeal = selectors.get_visible(obj.appeals.all(), form.cleaned_data["appeal"])
+    try:
+        letter, created = letter_services.letter_request_draft(request=obj, kind=form.cleaned_data["kind"], by=request.user, appeal=appeal)
+    except ValidationError as exc:
+        return _request_page(request, obj, {"letter_errors": exc.messages}, status=400)
+    audit(request, A.CREATE if created else A.READ, letter, detail=f"request {obj.pk} {letter.kind}")
+    messages.success(request, "The draft is being written." if created else "This letter was already asked for.")
+    return redirect("pages:letter-detail", pk=letter.pk)
+
+
+@practice_member_required
+def letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    letter = selectors.letter_get(user=request.user, pk=pk)
+    if not _is_treating_physician(request.user, letter):
+        raise PermissionDenied("Only the treating physician may edit the letter.")
+    revision = letter.current_revision
+    if revision is None or revision.paragraphs is None or letter.status in BUSY:
+        messages.error(request, "The letter is being written; edit it once its draft is ready.")
+        return redirect("pages:letter-detail", pk=letter.pk)
+    form = NarrativeForm(request.POST or None, revision=revision, sources=_sources())
+    if request.method == "GET":
+        audit(request, A.READ, letter, detail="edit form")
+    if request.method == "POST" and form.is_valid():
+        try:
+            new = letter_services.letter_edit(letter=letter, by=request.user, paragraphs=form.paragraphs(), enclosures=form.enclosure_list())
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            audit(request, A.UPDATE, letter, detail=f"revision {new.number}")
+            messages.success(request, "Saved. The draft PDF is being made again.")
+            return redirect("pages:letter-detail", pk=letter.pk)
+    return render(request, "pages/letter_edit.html", {"letter": letter, "revision": revision, "form": form}, status=400 if form.errors else 200)
+
+
+def _letter_action(request: HttpRequest, pk: int, action: Callable[..., Any], *, detail: str, done: str) -> HttpResponse:
+    letter = selectors.letter_get(user=request.user, pk=pk)
+    try:
+        action(letter=letter, by=request.user)
+    except ValidationError as exc:
+        letter.refresh_from_db()
+        return _letter_page(request, letter, status=400, errors=exc.messages)
+    audit(request, A.UPDATE, letter, detail=detail)
+    messages.success(request, done)
+    return redirect("pages:letter-detail", pk=letter.pk)
+
+
+@require_POST
+@practice_member_required
+def letter_sign(request: HttpRequest, pk: int) -> HttpResponse:
+    return _letter_action(request, pk, letter_services.letter_sign, detail="sign", done="Signed. The final PDF is being made.")
+
+
+@require_POST
+@practice_member_required
+def letter_hand_over(request: HttpRequest, pk: int) -> HttpResponse:
+    return _letter_action(
+        request, pk, letter_services.letter_request_signature, detail="request signature", done="Sent to the physician for signature."
+    )
+
+
+@require_POST
+@practice_member_required
+def letter_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    return _letter_action(request, pk, letter_services.letter_retry, detail="retry", done="The render is queued again.")
+
+
+@practice_member_required
+def letter_pdf(request: HttpRequest, pk: int, number: int, stage: str) -> FileResponse:
+    letter = selectors.letter_get(user=request.user, pk=pk)
+    revision = next((r for r in letter.revisions.all() if r.number == number), None)
+    file = getattr(revision, f"{stage}_pdf", None) if revision is not None and stage in LetterJob.Stage.values else None
+    if not file:
+        raise Http404("No such PDF (yet).")
+    audit(request, A.DOWNLOAD, revision, detail=f"letter {letter.pk} r{revision.number} {stage}")
+    response = FileResponse(
+        file.open("rb"), as_attachment=True, content_type="application/pdf",
+        filename=f"{letter.request.reference}-{letter.kind}-r{revision.number}-{stage}.pdf",
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response

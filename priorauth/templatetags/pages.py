@@ -26,3 +26,8 @@ def decision_label(value: str) -> str:
 @register.filter
 def due_label(value: str) -> str:
     return DUE_LABELS.get(value, value)
+
+
+@register.filter
+def get_item(mapping: dict, key: str):
+    return mapping.get(key) if hasattr(mapping, "get") else None

@@ -63,6 +63,15 @@ def world(seeded):
 
 
 @pytest.fixture
+def letter_texts(world):
+    """The shipped letter texts (evidence claims, coverage and rebuttal paragraphs) letters cite."""
+    from policies.services import letters_seed
+
+    letters_seed()
+    return world
+
+
+@pytest.fixture
 def client_for(db):
     """client_for(user): a test client signed in as that persona (a fresh client each call)."""
 
@@ -93,6 +102,8 @@ def _slug(text: str) -> str:
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
+    for stale in SCREENSHOTS.glob("FAILED-*.png"):  # a failure's screenshot is of this run
+        stale.unlink()
     # Playwright's sync API runs an event loop in this thread; Django would then refuse the test's
     # own (synchronous) database calls as if they came from async code.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")

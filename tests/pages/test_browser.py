@@ -151,3 +151,47 @@ def test_a_user_of_another_practice_is_refused(world, page_as, screenshot):
 
     page = page_as(world.erin)
     assert page.goto(f"/requests/{request.pk}/").status == 404
+
+
+def test_a_letter_is_asked_for_then_the_physician_edits_signs_and_downloads_it(letter_texts, page_as, screenshot, eager_tasks):
+    world = letter_texts
+    request = services.request_create(
+        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
+        treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+    )
+    services.request_submit(request=request, by=world.alice)
+
+    page = page_as(world.alice)
+    page.goto(f"/requests/{request.pk}/")
+    page.get_by_role("button", name="Ask for the prior-authorization letter").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Prior-authorization request")
+    expect(page.locator(".facts [role=status]")).to_have_text("Draft ready for review", timeout=60_000)
+    page.get_by_role("button", name=re.compile("Send to Bob Baker, MD for signature")).click()
+    expect(page.locator(".facts [role=status]")).to_have_text("Awaiting the physician's signature")
+    screenshot(page, "billing-letter")
+
+    page = page_as(world.bob)
+    expect(page).to_have_url(re.compile(r"/letters/$"))
+    awaiting = page.get_by_role("table", name="Awaiting your review and signature")
+    expect(awaiting).to_contain_text(request.reference)
+    screenshot(page, "physician-letters-awaiting")
+    awaiting.get_by_role("link", name=re.compile("Prior-authorization request")).click()
+
+    page.get_by_role("link", name="Edit the narrative").click()
+    first = page.get_by_label("Sentence 1").first
+    first.fill("I am writing on behalf of my patient, who has lumbar spinal stenosis, to ask for the mild procedure.")
+    screenshot(page, "physician-letter-edit")
+    page.get_by_role("button", name="Save the narrative").click()
+    expect(page.get_by_role("status").first).to_contain_text("Saved")
+    expect(page.locator(".facts [role=status]")).to_have_text("Draft ready for review", timeout=60_000)
+    expect(page.locator(".narrative-view")).to_contain_text("I am writing on behalf of my patient")
+
+    page.get_by_role("button", name="Sign the letter").click()
+    expect(page.locator(".facts [role=status]")).to_have_text("Signed", timeout=60_000)
+    screenshot(page, "physician-letter-signed")
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name=re.compile("Download the signed PDF")).click()
+    download = download_info.value
+    assert download.suggested_filename == f"{request.reference}-prior_authorization-r1-final.pdf"
+    with open(download.path(), "rb") as pdf:
+        assert pdf.read(5) == b"%PDF-"

@@ -27,10 +27,11 @@ def letter_world(world):
 @pytest.fixture(autouse=True)
 def _tasks_in_process():
     # These tests run the tasks here; tests/priorauth/test_letters_worker.py runs them in a real worker.
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
+    # The app reads Django settings under the CELERY_ namespace, so that is the key to change.
+    eager = app.conf.CELERY_TASK_ALWAYS_EAGER
+    app.conf.CELERY_TASK_ALWAYS_EAGER = True
     yield
-    app.conf.task_always_eager = eager
+    app.conf.CELERY_TASK_ALWAYS_EAGER = eager
 
 
 @pytest.fixture

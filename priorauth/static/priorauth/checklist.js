@@ -235,7 +235,7 @@
     li.setAttribute("data-status", c.status);
     li.appendChild(el("span", "status status-" + c.status, STATUS_TEXT[c.status] || c.status));
     li.appendChild(el("span", "label", c.label));
-    if (!c.required) li.appendChild(el("span", "advisory", " (advisory)"));
+    if (!c.required && !/advisory/i.test(c.label)) li.appendChild(el("span", "advisory", " (advisory)"));
     li.appendChild(el("span", "reason", c.reason));
     var input = fieldFor(c.path);
     if (input && input.id && c.status !== "met") {

@@ -1,0 +1,66 @@
+"""The Django admin: practice admins manage their practice's users, roles and providers and see
+only their practice's records; superusers without a practice see no PHI; the workflow is read-only."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import draft_for
+from factories import UserFactory
+
+from priorauth.models import Membership, Role
+
+
+@pytest.fixture
+def adam_client(world, client):
+    client.force_login(world.adam)
+    return client
+
+
+def test_a_practice_admin_sees_only_their_practice_in_every_list(world, adam_client):
+    mine, theirs = draft_for(world), draft_for(world, "b")
+    page = adam_client.get("/admin/priorauth/authorizationrequest/").content.decode()
+    assert mine.reference in page and theirs.reference not in page
+    users = adam_client.get("/admin/auth/user/").content.decode()
+    assert "alice" in users and "erin" not in users and "charlie" not in users
+    providers = adam_client.get("/admin/priorauth/provider/").content.decode()
+    assert world.bob_provider.npi in providers and world.charlie_provider.npi not in providers
+    practices = adam_client.get("/admin/priorauth/practice/").content.decode()
+    assert "Lakeside Pain Center" in practices and "Hillcrest Spine" not in practices
+
+
+def test_requests_are_read_only_in_the_admin(world, adam_client):
+    request = draft_for(world)
+    assert adam_client.get(f"/admin/priorauth/authorizationrequest/{request.pk}/change/").status_code == 200
+    assert adam_client.post(f"/admin/priorauth/authorizationrequest/{request.pk}/change/", {"status": "approved"}).status_code == 403
+    assert adam_client.post(f"/admin/priorauth/authorizationrequest/{request.pk}/delete/", {"post": "yes"}).status_code == 403
+
+
+def test_a_practice_admin_gives_a_user_a_role_in_their_practice(world, adam_client):
+    newcomer = UserFactory(username="newcomer")
+    response = adam_client.post(
+        "/admin/priorauth/membership/add/", {"user": newcomer.pk, "practice": world.practice_a.pk, "role": Role.ADMIN}
+    )
+    assert response.status_code == 302, response.content
+    newcomer.refresh_from_db()
+    assert newcomer.membership.role == Role.ADMIN and newcomer.is_staff
+    # Not into another practice.
+    other = UserFactory(username="other")
+    response = adam_client.post("/admin/priorauth/membership/add/", {"user": other.pk, "practice": world.practice_b.pk, "role": "billing"})
+    assert response.status_code == 200  # the form refuses the choice
+    assert not Membership.objects.filter(user=other).exists()
+
+
+def test_a_practice_admin_cannot_make_anyone_a_superuser(world, adam_client):
+    page = adam_client.get(f"/admin/auth/user/{world.alice.pk}/change/").content.decode()
+    assert "is_superuser" not in page and "user_permissions" not in page
+
+
+def test_a_superuser_without_a_practice_sees_no_phi(world, client):
+    root = UserFactory(username="root", is_superuser=True, is_staff=True)
+    client.force_login(root)
+    request = draft_for(world)
+    page = client.get("/admin/priorauth/authorizationrequest/").content.decode()
+    assert request.reference not in page
+    assert world.patient_a.last_name not in client.get("/admin/priorauth/patient/").content.decode()
+    # Non-PHI records are all theirs to manage.
+    assert "Hillcrest Spine" in client.get("/admin/priorauth/practice/").content.decode()

@@ -1,0 +1,155 @@
+"""Deadlines come from the payer's policy records (PriorAuthRule, AppealLevel), never from code:
+the payer's decision due date when a request is sent, the filing deadline and decision due date of
+each appeal level; overdue and soon-due requests are listed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from conftest import advance, draft_for
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from factories import entered_case
+
+from policies.models import AppealLevel, PriorAuthRule
+from priorauth import selectors, services
+from priorauth.models import Status
+
+
+def expedited_case():
+    case = entered_case()
+    case["administrative"]["expedited"] = True
+    return case
+
+
+def deny(request, by, at):
+    services.decision_record(
+        request=request, by=by, decision="denied", received_at=at, stated_reason="Not reasonable and necessary",
+        reason_category="criteria_not_met",
+    )
+    request.refresh_from_db()
+
+
+def test_medicare_advantage_standard_decision_is_due_in_7_calendar_days(world):
+    request = advance(draft_for(world), Status.SUBMITTED, world.alice)
+    sent_at = timezone.now() - dt.timedelta(hours=1)
+    services.request_send(request=request, by=world.alice, sent_at=sent_at)
+    request.refresh_from_db()
+    assert request.decision_due_at == sent_at + dt.timedelta(days=7)
+    assert request.decision_due_basis == "7 calendar days (standard), NCD 150.13 (Medicare Advantage)"
+
+
+def test_medicare_advantage_expedited_decision_is_due_in_72_hours(world):
+    request = advance(draft_for(world, case=expedited_case()), Status.SUBMITTED, world.alice)
+    assert request.expedited and request.case["administrative"]["expedited"] is True
+    sent_at = timezone.now()
+    services.request_send(request=request, by=world.alice, sent_at=sent_at)
+    request.refresh_from_db()
+    assert request.decision_due_at == sent_at + dt.timedelta(hours=72)
+    assert request.decision_due_basis.startswith("72 hours (expedited)")
+
+
+def test_a_payer_without_a_decision_time_has_no_due_date(world):
+    request = advance(draft_for(world, payer="medicare"), Status.SENT, world.alice)
+    assert request.decision_due_at is None
+    assert request.decision_due_basis == "NCD 150.13 sets no decision time"
+
+
+def test_the_due_date_follows_the_policy_record_an_admin_edits(world):
+    PriorAuthRule.objects.filter(policy__payer__code="medicare-advantage").update(standard_decision_days=14)
+    request = advance(draft_for(world), Status.SENT, world.alice)
+    assert request.decision_due_at == request.sent_at + dt.timedelta(days=14)
+
+
+def test_medicare_appeal_levels_give_120_days_to_file_and_60_to_decide(world):
+    start = timezone.now() - dt.timedelta(days=30)
+    request = advance(draft_for(world, payer="medicare"), Status.SENT, world.alice, at=start)
+    denied_at = start + dt.timedelta(days=1)
+    deny(request, world.alice, denied_at)
+    assert request.appeal_file_by == timezone.localdate(denied_at) + dt.timedelta(days=120)
+
+    filed_at = denied_at + dt.timedelta(days=3)
+    appeal = services.appeal_start(request=request, by=world.alice, filed_at=filed_at)
+    assert (appeal.level_order, appeal.level_name) == (1, "Redetermination")
+    assert appeal.filing_deadline == timezone.localdate(denied_at) + dt.timedelta(days=120)
+    assert appeal.decision_due_at == filed_at + dt.timedelta(days=60)
+    request.refresh_from_db()
+    assert request.decision_due_at == appeal.decision_due_at
+
+    # Level 2 (reconsideration): 180 days from the redetermination's denial, decided in 60.
+    second_denial = filed_at + dt.timedelta(days=5)
+    deny(request, world.alice, second_denial)
+    assert request.status == Status.APPEAL_DENIED
+    assert request.appeal_file_by == timezone.localdate(second_denial) + dt.timedelta(days=180)
+    appeal = services.appeal_start(request=request, by=world.alice)
+    assert (appeal.level_order, appeal.level_name) == (2, "Reconsideration")
+    assert appeal.decision_due_at == appeal.filed_at + dt.timedelta(days=60)
+
+    # Level 3 (ALJ): 60 days to file, no fixed decision time in the record.
+    deny(request, world.alice, timezone.now())
+    appeal = services.appeal_start(request=request, by=world.alice)
+    assert appeal.level_name == "Administrative Law Judge hearing"
+    assert appeal.filing_deadline == timezone.localdate() + dt.timedelta(days=60)
+    assert appeal.decision_due_at is None
+
+
+def test_an_expedited_medicare_advantage_reconsideration_is_due_in_72_hours(world):
+    request = advance(draft_for(world), Status.DENIED, world.alice)
+    filed_at = timezone.now()
+    appeal = services.appeal_start(request=request, by=world.alice, filed_at=filed_at, expedited=True)
+    assert appeal.level_name == "Plan reconsideration"
+    assert appeal.decision_due_at == filed_at + dt.timedelta(hours=72)
+    denial = request.decisions.get()
+    assert appeal.filing_deadline == timezone.localdate(denial.received_at) + dt.timedelta(days=65)
+
+
+def test_an_appeal_after_the_filing_deadline_is_refused_naming_the_deadline(world):
+    long_ago = timezone.now() - dt.timedelta(days=200)
+    request = advance(draft_for(world, payer="medicare"), Status.SENT, world.alice, at=long_ago)
+    deny(request, world.alice, long_ago + dt.timedelta(days=1))
+    deadline = timezone.localdate(long_ago + dt.timedelta(days=1)) + dt.timedelta(days=120)
+    with pytest.raises(ValidationError) as exc:
+        services.appeal_start(request=request, by=world.alice)
+    assert exc.value.message_dict == {"filed_at": [f"The filing deadline for Redetermination was {deadline.isoformat()}."]}
+    # Filed in time (entered late): accepted.
+    appeal = services.appeal_start(request=request, by=world.alice, filed_at=long_ago + dt.timedelta(days=100))
+    assert appeal.level_order == 1
+
+
+def test_the_filing_deadline_follows_the_appeal_level_record(world):
+    AppealLevel.objects.filter(policy__payer__code="medicare", order=1).update(filing_deadline_days=10, decision_deadline_days=5)
+    request = advance(draft_for(world, payer="medicare"), Status.DENIED, world.alice)
+    denial = request.decisions.get()
+    assert request.appeal_file_by == timezone.localdate(denial.received_at) + dt.timedelta(days=10)
+    appeal = services.appeal_start(request=request, by=world.alice)
+    assert appeal.decision_due_at == appeal.filed_at + dt.timedelta(days=5)
+
+
+def test_overdue_and_soon_due_requests_are_listed(world, api):
+    now = timezone.now()
+    overdue = advance(draft_for(world), Status.SENT, world.alice, at=now - dt.timedelta(days=8))
+    soon = advance(draft_for(world), Status.SENT, world.alice, at=now - dt.timedelta(days=6))
+    later = advance(draft_for(world), Status.SENT, world.alice, at=now - dt.timedelta(hours=1))
+    to_appeal = advance(draft_for(world, payer="medicare"), Status.SENT, world.alice, at=now - dt.timedelta(days=119))
+    deny(to_appeal, world.alice, now - dt.timedelta(days=118))  # 120 days to file: 2 days left
+    in_appeal = advance(draft_for(world, payer="medicare"), Status.APPEAL_IN_PROGRESS, world.alice, at=now - dt.timedelta(days=61))
+
+    items = selectors.requests_due(user=world.alice, within=dt.timedelta(days=3))
+    listed = {(i.request.pk, i.kind, i.overdue) for i in items}
+    assert (overdue.pk, "payer_decision", True) in listed
+    assert (soon.pk, "payer_decision", False) in listed
+    assert (to_appeal.pk, "appeal_filing", False) in listed
+    assert (in_appeal.pk, "appeal_decision", True) in listed
+    assert later.pk not in {i.request.pk for i in items}
+    assert [i.due_at for i in items] == sorted(i.due_at for i in items)
+
+    response = api(world.alice).get("/api/v1/deadlines?within_days=3")
+    assert response.status_code == 200
+    rows = response.json()
+    assert {(r["request"]["id"], r["kind"], r["overdue"]) for r in rows} == listed
+    assert api(world.alice).get("/api/v1/deadlines?within_days=-1").json() == {
+        "within_days": ["Ensure this value is greater than or equal to 0."]
+    }
+    # Another practice's clerk sees none of them.
+    assert selectors.requests_due(user=world.erin, within=dt.timedelta(days=365)) == []
