@@ -34,8 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.cases import generate_cases  # noqa: E402
-from bench.project import PYTHON, ROOT, machine, require_seeded_registry, seeded_database, setup_django  # noqa: E402
+from bench.cases import generate_cases
+from bench.project import PYTHON, ROOT, machine, machine_line, require_seeded_registry, seeded_database, setup_django
 
 HOST = "127.0.0.1"
 TARGET_P95_RATIO = 2.0
@@ -54,12 +54,32 @@ class Server:
 
     def __init__(self, *, port: int, workers: int, worker_class: str, database_url: str, log: Path) -> None:
         self.port, self.log = port, log
-        env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "false", "CONN_MAX_AGE": "60", "LOG_LEVEL": "WARNING"}
-        argv = [PYTHON, "-m", "gunicorn", "config.wsgi:application", "--bind", f"{HOST}:{port}",
-                "--workers", str(workers), "--worker-class", worker_class, "--error-logfile", str(log),
-                "--log-level", "warning"]
-        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "DEBUG": "false",
+            "CONN_MAX_AGE": "60",
+            "LOG_LEVEL": "WARNING",
+        }
+        argv = [
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"{HOST}:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            worker_class,
+            "--error-logfile",
+            str(log),
+            "--log-level",
+            "warning",
+        ]
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -156,9 +176,14 @@ def percentile(sorted_values: list[float], q: float) -> float:
 def summary(run: Run) -> dict[str, object]:
     values = sorted(run.latencies)
     ms = {f"p{q}_ms": round(percentile(values, q) * 1000, 2) for q in (50, 95, 99)}
-    return {**ms, "mean_ms": round(statistics.fmean(values) * 1000, 2), "max_ms": round(values[-1] * 1000, 2),
-            "requests": len(run.latencies) + run.statuses.get(0, 0), "per_second": round(len(values) / run.seconds),
-            "statuses": {str(k): v for k, v in sorted(run.statuses.items())}}
+    return {
+        **ms,
+        "mean_ms": round(statistics.fmean(values) * 1000, 2),
+        "max_ms": round(values[-1] * 1000, 2),
+        "requests": len(run.latencies) + run.statuses.get(0, 0),
+        "per_second": round(len(values) / run.seconds),
+        "statuses": {str(k): v for k, v in sorted(run.statuses.items())},
+    }
 
 
 def main() -> None:
@@ -174,13 +199,18 @@ def main() -> None:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the finally below stops gunicorn
 
+    host = machine()
     port = free_port()
     host_header = f"Host: {HOST}:{port}\r\n"
     health = f"GET {HEALTH_PATH} HTTP/1.1\r\n{host_header}Accept: application/json\r\n\r\n".encode()
     cases = generate_cases(2000, seed=args.seed)
     bodies = [json.dumps(c.data).encode() for c in cases]
-    checks = [f"POST {CHECK_PATH} HTTP/1.1\r\n{host_header}Content-Type: application/json\r\n"
-              f"Accept: application/json\r\nContent-Length: {len(b)}\r\n\r\n".encode() + b for b in bodies]
+    checks = [
+        f"POST {CHECK_PATH} HTTP/1.1\r\n{host_header}Content-Type: application/json\r\n"
+        f"Accept: application/json\r\nContent-Length: {len(b)}\r\n\r\n".encode()
+        + b
+        for b in bodies
+    ]
     expected = Counter(200 if c.valid else 400 for c in cases)
 
     def check_requests(n: int, offset: int) -> list[bytes]:
@@ -189,8 +219,13 @@ def main() -> None:
     with seeded_database() as database, tempfile.TemporaryDirectory(prefix="mildpa-bench-") as tmp:
         setup_django(database)
         require_seeded_registry()
-        server = Server(port=port, workers=args.workers, worker_class=args.worker_class,
-                        database_url=database.url, log=Path(tmp) / "gunicorn.log")
+        server = Server(
+            port=port,
+            workers=args.workers,
+            worker_class=args.worker_class,
+            database_url=database.url,
+            log=Path(tmp) / "gunicorn.log",
+        )
         try:
             server.wait_ready()
             asyncio.run(drive([health] * args.warmup, port=port, concurrency=args.concurrency))
@@ -199,7 +234,7 @@ def main() -> None:
             per_round = -(-args.requests // args.rounds)
             sent = {"health": 0, "check": 0}
             for r in range(args.rounds):
-                for name in (("health", "check") if r % 2 == 0 else ("check", "health")):
+                for name in ("health", "check") if r % 2 == 0 else ("check", "health"):
                     n = min(per_round, args.requests - sent[name])
                     batch = [health] * n if name == "health" else check_requests(n, args.warmup + sent["check"])
                     done = asyncio.run(drive(batch, port=port, concurrency=args.concurrency))
@@ -213,12 +248,14 @@ def main() -> None:
             log = server.log_tail()
 
     results = {name: summary(run) for name, run in runs.items()}
-    bad = {name: {k: v for k, v in run.statuses.items() if k not in ((200,) if name == "health" else (200, 400))}
-           for name, run in runs.items()}
+    bad = {
+        name: {k: v for k, v in run.statuses.items() if k not in ((200,) if name == "health" else (200, 400))}
+        for name, run in runs.items()
+    }
     p95_ratio = results["check"]["p95_ms"] / results["health"]["p95_ms"]
     figures = {
         "benchmark": "api_latency",
-        "machine": machine(),
+        "machine": host,
         "database": database.label,
         "server": {"workers": args.workers, "worker_class": args.worker_class, "debug": False, "conn_max_age": 60},
         "concurrency": args.concurrency,
@@ -226,23 +263,36 @@ def main() -> None:
         "warmup_per_endpoint": args.warmup,
         "check_bodies": {"distinct": len(cases), "valid_share": round(expected[200] / len(cases), 3)},
         "results": results,
-        "ratio": {"p50": round(results["check"]["p50_ms"] / results["health"]["p50_ms"], 2), "p95": round(p95_ratio, 2)},
-        "target": {"p95_ratio_at_most": TARGET_P95_RATIO, "met": p95_ratio <= TARGET_P95_RATIO and not any(bad.values())},
+        "ratio": {
+            "p50": round(results["check"]["p50_ms"] / results["health"]["p50_ms"], 2),
+            "p95": round(p95_ratio, 2),
+        },
+        "target": {
+            "p95_ratio_at_most": TARGET_P95_RATIO,
+            "met": p95_ratio <= TARGET_P95_RATIO and not any(bad.values()),
+        },
         "unexpected_statuses": {k: v for k, v in bad.items() if v},
     }
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        print(f"API latency — gunicorn {args.workers} {args.worker_class} workers on {HOST}:{port}, "
-              f"concurrency {args.concurrency}, {args.requests:,} requests per endpoint after {args.warmup} warm-up, "
-              f"{args.rounds} alternating rounds; database: {database.label}")
+        print(
+            f"API latency — gunicorn {args.workers} {args.worker_class} workers on {HOST}:{port}, "
+            f"concurrency {args.concurrency}, {args.requests:,} requests per endpoint after {args.warmup} warm-up, "
+            f"{args.rounds} alternating rounds; database: {database.label}"
+        )
+        print(f"machine: {machine_line(host)}")
         print(f"{'':32}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'req/s':>8}  statuses")
         for name, label in (("health", f"GET {HEALTH_PATH}"), ("check", f"POST {CHECK_PATH}")):
             r = results[name]
-            print(f"{label:32}{r['p50_ms']:>8.2f}{r['p95_ms']:>8.2f}{r['p99_ms']:>8.2f}{r['per_second']:>8,}  {r['statuses']}")
+            print(
+                f"{label:32}{r['p50_ms']:>8.2f}{r['p95_ms']:>8.2f}{r['p99_ms']:>8.2f}{r['per_second']:>8,}  {r['statuses']}"
+            )
         verdict = "met" if figures["target"]["met"] else "MISSED"
-        print(f"ratio check / health: p50 {figures['ratio']['p50']:.2f}×, p95 {p95_ratio:.2f}×   "
-              f"target p95 ≤ {TARGET_P95_RATIO}×: {verdict}")
+        print(
+            f"ratio check / health: p50 {figures['ratio']['p50']:.2f}×, p95 {p95_ratio:.2f}×   "
+            f"target p95 ≤ {TARGET_P95_RATIO}×: {verdict}"
+        )
         if figures["unexpected_statuses"]:
             print(f"unexpected statuses (0 = connection error): {figures['unexpected_statuses']}")
     if crashed or figures["unexpected_statuses"]:

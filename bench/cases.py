@@ -91,18 +91,25 @@ def _case(rng: random.Random, providers: list[dict[str, str]]) -> dict[str, Any]
             "first_name": rng.choice(FIRST_NAMES),
             "last_name": rng.choice(LAST_NAMES),
             # either side of the 65-year rule on the planned date
-            "birth_date": _iso(planned - timedelta(days=pick(rng.randint(66 * 365, 95 * 365), rng.randint(45 * 365, 64 * 365)))),
+            "birth_date": _iso(
+                planned - timedelta(days=pick(rng.randint(66 * 365, 95 * 365), rng.randint(45 * 365, 64 * 365)))
+            ),
             "sex": rng.choice("FMXU"),
             "member_id": "".join(rng.choices("0123456789ABCDEFGHJKMNPQRTUVWXY", k=11)),
         },
         "provider": dict(rng.choice(providers)),
         "procedure": {
             "cpt": pick("0275T", rng.choice(CPTS)),
-            "levels": pick(rng.sample(LUMBAR_LEVELS, rng.randint(1, 2)), rng.sample(LUMBAR_LEVELS + OTHER_LEVELS, rng.randint(0, 3))),
+            "levels": pick(
+                rng.sample(LUMBAR_LEVELS, rng.randint(1, 2)),
+                rng.sample(LUMBAR_LEVELS + OTHER_LEVELS, rng.randint(0, 3)),
+            ),
             "planned_date": _iso(planned),
             "setting": rng.choice(("hospital_outpatient", "asc", "office")),
         },
-        "diagnoses": pick(["M48.062", *rng.sample(DIAGNOSES, rng.randint(0, 3))], rng.sample(DIAGNOSES, rng.randint(0, 3))),
+        "diagnoses": pick(
+            ["M48.062", *rng.sample(DIAGNOSES, rng.randint(0, 3))], rng.sample(DIAGNOSES, rng.randint(0, 3))
+        ),
         "clinical": {
             "symptoms": {
                 "types": pick(rng.sample(SYMPTOMS, rng.randint(1, 4)), []),
@@ -174,7 +181,9 @@ def _break(rng: random.Random, case: dict[str, Any]) -> None:
 def generate_cases(n: int, *, seed: int = 2, invalid_share: float = 0.05) -> list[GeneratedCase]:
     rng = random.Random(seed)
     # Cases come from a few hundred practitioners, as they do (and as coverage.validation's NPI cache expects).
-    providers = [{"npi": _npi(rng), "name": f"Dr {rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"} for _ in range(300)]
+    providers = [
+        {"npi": _npi(rng), "name": f"Dr {rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"} for _ in range(300)
+    ]
     cases = []
     for _ in range(n):
         data = _case(rng, providers)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.project import PYTHON, ROOT, machine, seeded_database  # noqa: E402
+from bench.project import PYTHON, ROOT, machine, machine_line, seeded_database
 
 TARGET_RATIO = 1.5
 DEFAULT_CASE = ROOT / "tests" / "fixtures" / "contract" / "medicare-meets-criteria.json"
@@ -33,7 +33,7 @@ DEFAULT_CASE = ROOT / "tests" / "fixtures" / "contract" / "medicare-meets-criter
 
 def run(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
     start = time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(argv, check=False, cwd=ROOT, env=env, capture_output=True, text=True)
     return time.perf_counter() - start, done
 
 
@@ -41,8 +41,9 @@ def own_imports(argv: list[str], baseline: list[str], env: dict[str, str]) -> li
     """(cumulative ms, module) for top-level imports of argv that baseline does not make."""
 
     def imports(args: list[str]) -> dict[str, float]:
-        stderr = subprocess.run([PYTHON, "-X", "importtime", *args[1:]], cwd=ROOT, env=env,
-                                capture_output=True, text=True).stderr
+        stderr = subprocess.run(
+            [PYTHON, "-X", "importtime", *args[1:]], check=False, cwd=ROOT, env=env, capture_output=True, text=True
+        ).stderr
         found = {}
         for m in re.finditer(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", stderr):
             found[m.group(3)] = max(found.get(m.group(3), 0), int(m.group(1)) / 1000)
@@ -65,6 +66,7 @@ def main() -> None:
         "check": [PYTHON, "manage.py", "check"],
         "check_case": [PYTHON, "manage.py", "check_case", str(args.case.resolve())],
     }
+    host = machine()
     with seeded_database() as database:
         env = {**os.environ, "DATABASE_URL": database.url}
         for name, argv in commands.items():  # untimed: .pyc files and the page cache
@@ -86,7 +88,7 @@ def main() -> None:
     ratio = median["check_case"] / median["check"]
     figures = {
         "benchmark": "check_case_startup",
-        "machine": machine(),
+        "machine": host,
         "database": database.label,
         "case": str(args.case),
         "decision": decision,
@@ -102,10 +104,15 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(f"check_case start-up — {args.repetitions} alternating repetitions, medians; "
-          f"case {args.case.name} ({decision}); database: {database.label}")
+    print(
+        f"check_case start-up — {args.repetitions} alternating repetitions, medians; "
+        f"case {args.case.name} ({decision}); database: {database.label}"
+    )
+    print(f"machine: {machine_line(host)}")
     for name, r in figures["results"].items():
-        print(f"  manage.py {name:<11} {r['median_s'] * 1000:7.0f} ms   (min {r['min_s'] * 1000:.0f}, max {r['max_s'] * 1000:.0f})")
+        print(
+            f"  manage.py {name:<11} {r['median_s'] * 1000:7.0f} ms   (min {r['min_s'] * 1000:.0f}, max {r['max_s'] * 1000:.0f})"
+        )
     verdict = "met" if figures["target"]["met"] else "MISSED"
     print(f"ratio check_case / check: {ratio:.2f}×   target ≤ {TARGET_RATIO}×: {verdict}")
     if args.explain:

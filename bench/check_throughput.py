@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.cases import generate_cases  # noqa: E402
-from bench.project import machine, require_seeded_registry, seeded_database, setup_django  # noqa: E402
+from bench.cases import generate_cases
+from bench.project import machine, machine_line, require_seeded_registry, seeded_database, setup_django
 
 TARGET_CHECKS_PER_SECOND = 20_000
 
@@ -59,6 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cpu = pin_to_one_core()
+    host = machine()
     with seeded_database() as database:
         setup_django(database)
         published = require_seeded_registry()
@@ -84,8 +85,10 @@ def main() -> None:
         except CaseInvalid as exc:
             accepted, refusal = False, exc
         if accepted != g.valid:
-            sys.exit(f"generated case marked {'valid' if g.valid else 'invalid'} was "
-                     f"{'accepted' if accepted else 'refused: ' + str(refusal)}:\n{json.dumps(g.data)}")
+            sys.exit(
+                f"generated case marked {'valid' if g.valid else 'invalid'} was "
+                f"{'accepted' if accepted else 'refused: ' + str(refusal)}:\n{json.dumps(g.data)}"
+            )
     pairs = [(data, snapshot.policies[data["payer"]]) for data in valid]
 
     def run_check_valid() -> None:
@@ -107,13 +110,17 @@ def main() -> None:
         for data in valid:
             json.loads(json.dumps(data))
 
-    passes = {"baseline": run_baseline, "evaluate": run_evaluate, "check_valid": run_check_valid,
-              "check_invalid": run_check_invalid}
+    passes = {
+        "baseline": run_baseline,
+        "evaluate": run_evaluate,
+        "check_valid": run_check_valid,
+        "check_invalid": run_check_invalid,
+    }
     counts = {"baseline": len(valid), "evaluate": len(valid), "check_valid": len(valid), "check_invalid": len(invalid)}
     seconds: dict[str, list[float]] = {name: [] for name in passes}
     names = list(passes)
     for r in range(args.rounds):
-        for name in names[r % 4:] + names[: r % 4]:  # rotate so no pass always runs first
+        for name in names[r % 4 :] + names[: r % 4]:  # rotate so no pass always runs first
             seconds[name].append(timed(passes[name]))
 
     per_case = {name: statistics.median(s) / max(counts[name], 1) for name, s in seconds.items()}
@@ -127,14 +134,22 @@ def main() -> None:
     checks_per_second = results["check_valid"]["per_second"]
     figures = {
         "benchmark": "check_throughput",
-        "machine": {**machine(), "pinned_cpu": cpu},
+        "machine": {**host, "pinned_cpu": cpu},
         "database": database.label,
         "published_policies": published,
-        "cases": {"total": len(generated), "valid": len(valid), "invalid": len(invalid), "seed": args.seed,
-                  "decisions": dict(decisions.most_common())},
+        "cases": {
+            "total": len(generated),
+            "valid": len(valid),
+            "invalid": len(invalid),
+            "seed": args.seed,
+            "decisions": dict(decisions.most_common()),
+        },
         "rounds": args.rounds,
         "results": results,
-        "target": {"check_valid_per_second": TARGET_CHECKS_PER_SECOND, "met": checks_per_second >= TARGET_CHECKS_PER_SECOND},
+        "target": {
+            "check_valid_per_second": TARGET_CHECKS_PER_SECOND,
+            "met": checks_per_second >= TARGET_CHECKS_PER_SECOND,
+        },
     }
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -146,10 +161,12 @@ def main() -> None:
         "check_invalid": "check: refused (invalid)",
         "check_all": "check: all cases",
     }
-    print(f"check throughput — {len(generated):,} cases ({len(valid):,} valid, {len(invalid):,} invalid), "
-          f"seed {args.seed}, median of {args.rounds} rounds, one core (cpu {cpu} of {os.cpu_count()})")
-    print(f"database: {database.label}; decisions: "
-          + ", ".join(f"{k} {v:,}" for k, v in decisions.most_common()))
+    print(
+        f"check throughput — {len(generated):,} cases ({len(valid):,} valid, {len(invalid):,} invalid), "
+        f"seed {args.seed}, median of {args.rounds} rounds, one core (cpu {cpu} of {os.cpu_count()})"
+    )
+    print(f"machine: {machine_line(host)}")
+    print(f"database: {database.label}; decisions: " + ", ".join(f"{k} {v:,}" for k, v in decisions.most_common()))
     print(f"{'':36}{'µs/case':>9}{'per s':>10}{'× baseline':>12}")
     for name, label in labels.items():
         r = results[name]

@@ -2,7 +2,7 @@
 processes, and request-to-PDF-ready latency over a burst.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mildpa_letters_bench \\
-    REDIS_URL=redis://127.0.0.1:6379/6 .venv/bin/python -m bench.letters_bench [--letters 100]
+    REDIS_URL=redis://127.0.0.1:6379/6 .venv/bin/python bench/letters_bench.py [--letters 100] [--json]
 
 The database must be PostgreSQL (two worker processes write to it at once), migrated and seeded
 (`manage.py migrate && manage.py seed_policies`); the benchmark adds its own practice, people and
@@ -31,7 +31,9 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.project import PYTHON, ROOT, Database, machine, setup_django
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.project import PYTHON, ROOT, Database, machine, machine_line, setup_django  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -142,6 +144,7 @@ def main() -> None:
     parser.add_argument("--letters", type=int, default=100, help="letters in the burst (default 100)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sample", type=int, default=6, help="letters in the render-time comparison")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
     url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
@@ -194,7 +197,17 @@ def main() -> None:
             "max": round(max(latency), 2),
         },
     }
-    print(json.dumps(result, indent=2))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    r, lat = result["render_in_process"], result["request_to_pdf_ready_seconds"]
+    print(machine_line(result["machine"]) + f"; {database.label}")
+    print(f"render, worker path vs bare WeasyPrint: {r['worker_path_median_s'] * 1000:.0f} ms vs "
+          f"{r['bare_weasyprint_median_s'] * 1000:.0f} ms median = {r['ratio']:.2f}x (target <= 1.1x)")
+    print(f"in the workers: {result['worker_render_seconds']['median'] * 1000:.0f} ms median, "
+          f"{result['worker_render_seconds']['p95'] * 1000:.0f} ms p95 per letter")
+    print(f"{result['letters']} letters, {args.workers} workers: {result['letters_per_minute']} letters/minute; "
+          f"request to PDF ready p50 {lat['p50']} s, p95 {lat['p95']} s, max {lat['max']} s")
 
 
 if __name__ == "__main__":

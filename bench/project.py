@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.cases import PAYERS
@@ -69,17 +69,23 @@ def require_seeded_registry() -> int:
     published = {v.policy.payer.code for v in latest_versions()}
     absent = [p for p in PAYERS if p not in published]
     if absent:
-        sys.exit(f"the registry has no published policy for {', '.join(absent)}: run "
-                 "`manage.py migrate && manage.py seed_policies` against DATABASE_URL first")
+        sys.exit(
+            f"the registry has no published policy for {', '.join(absent)}: run "
+            "`manage.py migrate && manage.py seed_policies` against DATABASE_URL first"
+        )
     return len(published)
 
 
 def machine() -> dict[str, object]:
     return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         # Other work on the machine skews every figure (ratios least): worth a look before trusting one.
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
+
+
+def machine_line(m: dict[str, object]) -> str:
+    return f"{m['date']}, {m['cpus']} CPUs, Python {m['python']}, load average {m['load_average_1m']} at the start"

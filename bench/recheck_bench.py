@@ -66,7 +66,9 @@ def main() -> None:
     print(f"database: {figures['database']}")
     print(f"stored {figures['requests']:,} open {PAYER} requests in {figures['store_seconds']:.1f} s")
     print(f"re-check: {r['seconds']:.2f} s, {r['per_second']:,} requests/s, {r['changed']:,} decisions changed")
-    print(f"target: under {TARGET_SECONDS:.0f} s for 100,000 requests: {'met' if figures['target']['met'] else 'NOT met'}")
+    print(
+        f"target: under {TARGET_SECONDS:.0f} s for 100,000 requests: {'met' if figures['target']['met'] else 'NOT met'}"
+    )
 
 
 def run(args: argparse.Namespace, database_label: str) -> dict:
@@ -92,7 +94,14 @@ def run(args: argparse.Namespace, database_label: str) -> dict:
         clerk = get_user_model().objects.create(username=f"bench-{practice.pk}")
         provider = Provider.objects.create(practice=practice, npi="1234567893", name="Dana Whitfield, MD")
         patients = Patient.objects.bulk_create(
-            Patient(practice=practice, first_name=f"P{i}", last_name="Bench", birth_date=dt.date(1950, 1, 1), sex="U", member_id=f"B{i:06d}")
+            Patient(
+                practice=practice,
+                first_name=f"P{i}",
+                last_name="Bench",
+                birth_date=dt.date(1950, 1, 1),
+                sex="U",
+                member_id=f"B{i:06d}",
+            )
             for i in range(1_000)
         )
         cases = []
@@ -100,15 +109,24 @@ def run(args: argparse.Namespace, database_label: str) -> dict:
             patient = patients[i % len(patients)]
             case = {**data, "payer": PAYER, "patient": patient.case_part(), "provider": provider.case_part()}
             determination = evaluate(case, compiled)
-            statuses = {c["key"]: c["status"] for s in ("clinical", "payer_rules") for c in determination[s]["criteria"]}
+            statuses = {
+                c["key"]: c["status"] for s in ("clinical", "payer_rules") for c in determination[s]["criteria"]
+            }
             cases.append((patient, case, determination["decision"], statuses))
         batch = []
         for i in range(args.requests):
             patient, case, decision, statuses = cases[i % len(cases)]
             batch.append(
                 AuthorizationRequest(
-                    practice=practice, patient=patient, payer=payer, treating_physician=provider, status=UNDECIDED[i % 4],
-                    case=case, decision=decision, criteria_statuses=statuses, created_by=clerk,
+                    practice=practice,
+                    patient=patient,
+                    payer=payer,
+                    treating_physician=provider,
+                    status=UNDECIDED[i % 4],
+                    case=case,
+                    decision=decision,
+                    criteria_statuses=statuses,
+                    created_by=clerk,
                 )
             )
             if len(batch) == INSERT_BATCH:

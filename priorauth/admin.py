@@ -191,7 +191,9 @@ class UserAdmin(DjangoUserAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if request.user.is_superuser or obj is None:
             return fieldsets
-        return [(name, opts) for name, opts in fieldsets if name != "Permissions"] + [(None, {"fields": ("is_active",)})]
+        return [(name, opts) for name, opts in fieldsets if name != "Permissions"] + [
+            (None, {"fields": ("is_active",)})
+        ]
 
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
         if formset.model is not Membership:
@@ -218,7 +220,10 @@ class PatientAdmin(AuditedMixin, PracticeScopedMixin, SimpleHistoryAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Patient, form, change: bool) -> None:
-        services.patient_update(patient=obj, **{name: form.cleaned_data[name] for name in services.PATIENT_FIELDS if name in form.cleaned_data})
+        services.patient_update(
+            patient=obj,
+            **{name: form.cleaned_data[name] for name in services.PATIENT_FIELDS if name in form.cleaned_data},
+        )
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -241,13 +246,28 @@ class TransitionInline(ReadOnlyInline):
 class DecisionInline(ReadOnlyInline):
     model = PayerDecision
     fields = readonly_fields = (
-        "received_at", "decision", "appeal", "authorization_number", "valid_from", "valid_to", "reason_category", "stated_reason",
+        "received_at",
+        "decision",
+        "appeal",
+        "authorization_number",
+        "valid_from",
+        "valid_to",
+        "reason_category",
+        "stated_reason",
     )
 
 
 class AppealInline(ReadOnlyInline):
     model = Appeal
-    fields = readonly_fields = ("level_order", "level_name", "filed_at", "filing_deadline", "decision_due_at", "outcome", "decided_at")
+    fields = readonly_fields = (
+        "level_order",
+        "level_name",
+        "filed_at",
+        "filing_deadline",
+        "decision_due_at",
+        "outcome",
+        "decided_at",
+    )
 
 
 class AttachmentInline(ReadOnlyInline):
@@ -262,9 +282,26 @@ class AuthorizationRequestAdmin(AuditedMixin, PracticeScopedMixin, ReadOnlyMixin
     search_fields = ("reference",)
     inlines = [TransitionInline, DecisionInline, AppealInline, AttachmentInline]
     readonly_fields = (
-        "reference", "status", "practice", "patient", "payer", "treating_physician", "expedited", "decision",
-        "policy_version", "case", "determination", "created_by", "created_at", "updated_at", "submitted_at",
-        "first_sent_at", "sent_at", "decision_due_at", "decision_due_basis", "appeal_file_by",
+        "reference",
+        "status",
+        "practice",
+        "patient",
+        "payer",
+        "treating_physician",
+        "expedited",
+        "decision",
+        "policy_version",
+        "case",
+        "determination",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "submitted_at",
+        "first_sent_at",
+        "sent_at",
+        "decision_due_at",
+        "decision_due_basis",
+        "appeal_file_by",
     )
     exclude = ("criteria_statuses",)
 

@@ -60,7 +60,9 @@ TAG = "prior authorization"
 ERRORS_400 = OpenApiResponse(response=FIELD_ERRORS_SCHEMA, description="invalid fields, each named with its messages")
 DETAIL = inline_serializer(name="ErrorDetail", fields={"detail": serializers.CharField()})
 ERROR_403 = OpenApiResponse(response=DETAIL, description="your role may not do this")
-ERROR_404 = OpenApiResponse(response=DETAIL, description="no such object visible to you (another practice's answers 404)")
+ERROR_404 = OpenApiResponse(
+    response=DETAIL, description="no such object visible to you (another practice's answers 404)"
+)
 
 
 class IsPracticeMember(BasePermission):
@@ -77,8 +79,12 @@ def require_role(user, *roles: str) -> None:
         raise PermissionDenied(f"Only {names} may do this.")
 
 
-def audit(request: Request, action: str, obj: Model | None = None, *, model: type[Model] | None = None, detail: str = "") -> None:
-    services.audit_record(user=request.user, action=action, obj=obj, model=model, request=request._request, detail=detail)
+def audit(
+    request: Request, action: str, obj: Model | None = None, *, model: type[Model] | None = None, detail: str = ""
+) -> None:
+    services.audit_record(
+        user=request.user, action=action, obj=obj, model=model, request=request._request, detail=detail
+    )
 
 
 def parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
@@ -111,7 +117,12 @@ def paginated_schema(serializer_class: type[serializers.Serializer], name: str) 
 
 
 def paginate(
-    request: Request, view: APIView, queryset: QuerySet, serializer_class: type[serializers.Serializer], *, model: type[Model]
+    request: Request,
+    view: APIView,
+    queryset: QuerySet,
+    serializer_class: type[serializers.Serializer],
+    *,
+    model: type[Model],
 ) -> Response:
     """A page of the queryset, its listing audited with the ids shown."""
     paginator = Pagination()
@@ -155,7 +166,10 @@ class RequestListCreateApi(BaseApi):
         operation_id="requests_list",
         summary="List the authorization requests you may see",
         parameters=[RequestFilterSerializer, *PAGE_PARAMETERS],
-        responses={200: paginated_schema(RequestSummaryOutputSerializer, "PaginatedRequestSummaryList"), 400: ERRORS_400},
+        responses={
+            200: paginated_schema(RequestSummaryOutputSerializer, "PaginatedRequestSummaryList"),
+            400: ERRORS_400,
+        },
     )
     def get(self, request: Request) -> Response:
         filters = parse(RequestFilterSerializer, request.query_params)
@@ -182,9 +196,14 @@ class RequestListCreateApi(BaseApi):
         data = parse(RequestCreateInputSerializer, request.data)
         obj = services.request_create(
             practice=selectors.membership_of(request.user).practice,
-            patient=visible_or_field_error(selectors.patients_visible_to(request.user), data["patient"], "patient", "patient"),
+            patient=visible_or_field_error(
+                selectors.patients_visible_to(request.user), data["patient"], "patient", "patient"
+            ),
             treating_physician=visible_or_field_error(
-                selectors.providers_visible_to(request.user), data["treating_physician"], "treating_physician", "provider"
+                selectors.providers_visible_to(request.user),
+                data["treating_physician"],
+                "treating_physician",
+                "provider",
             ),
             payer=payer_by_code(data["payer"]),
             case=data["case"],
@@ -219,10 +238,15 @@ class RequestDetailApi(BaseApi):
         data = parse(RequestUpdateInputSerializer, request.data)
         changes: dict[str, Any] = {}
         if "patient" in data:
-            changes["patient"] = visible_or_field_error(selectors.patients_visible_to(request.user), data["patient"], "patient", "patient")
+            changes["patient"] = visible_or_field_error(
+                selectors.patients_visible_to(request.user), data["patient"], "patient", "patient"
+            )
         if "treating_physician" in data:
             changes["treating_physician"] = visible_or_field_error(
-                selectors.providers_visible_to(request.user), data["treating_physician"], "treating_physician", "provider"
+                selectors.providers_visible_to(request.user),
+                data["treating_physician"],
+                "treating_physician",
+                "provider",
             )
         if "payer" in data:
             changes["payer"] = payer_by_code(data["payer"])
@@ -332,7 +356,12 @@ class RequestAttachmentsApi(BaseApi):
     def get(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
         attachments = list(obj.attachments.select_related("uploaded_by"))
-        audit(request, A.LIST, model=Attachment, detail=f"request {obj.pk} ids=" + ",".join(str(a.pk) for a in attachments))
+        audit(
+            request,
+            A.LIST,
+            model=Attachment,
+            detail=f"request {obj.pk} ids=" + ",".join(str(a.pk) for a in attachments),
+        )
         return Response(AttachmentOutputSerializer(attachments, many=True).data)
 
     @extend_schema(
@@ -363,7 +392,10 @@ class AttachmentDownloadApi(BaseApi):
         attachment = selectors.get_visible(obj.attachments.all(), attachment_id)
         audit(request, A.DOWNLOAD, attachment, detail=f"request {obj.pk}")
         response = FileResponse(
-            attachment.file.open("rb"), as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
+            attachment.file.open("rb"),
+            as_attachment=True,
+            filename=attachment.original_name,
+            content_type=attachment.content_type,
         )
         response["Cache-Control"] = "private, no-store"
         return response
@@ -384,7 +416,12 @@ class DeadlinesApi(BaseApi):
     def get(self, request: Request) -> Response:
         filters = parse(DueFilterSerializer, request.query_params)
         items = selectors.requests_due(user=request.user, within=dt.timedelta(days=filters["within_days"]))
-        audit(request, A.LIST, model=AuthorizationRequest, detail="deadlines ids=" + ",".join(str(i.request.pk) for i in items))
+        audit(
+            request,
+            A.LIST,
+            model=AuthorizationRequest,
+            detail="deadlines ids=" + ",".join(str(i.request.pk) for i in items),
+        )
         return Response(DueItemOutputSerializer(items, many=True).data)
 
 
@@ -401,7 +438,9 @@ class RecheckResultsApi(BaseApi):
         qs = selectors.recheck_results_visible_to(request.user).select_related("seen_by")
         if not filters["include_seen"]:
             qs = qs.filter(seen_at__isnull=True, superseded=False)
-        return paginate(request, self, qs.order_by("-created_at", "-id"), RecheckResultOutputSerializer, model=RecheckResult)
+        return paginate(
+            request, self, qs.order_by("-created_at", "-id"), RecheckResultOutputSerializer, model=RecheckResult
+        )
 
 
 class RecheckSeenApi(BaseApi):
@@ -442,7 +481,11 @@ class AuditEntriesApi(BaseApi):
         operation_id="audit_list",
         summary="Your practice's audit trail (admins)",
         parameters=[AuditFilterSerializer, *PAGE_PARAMETERS],
-        responses={200: paginated_schema(AuditEntryOutputSerializer, "PaginatedAuditEntryList"), 400: ERRORS_400, 403: ERROR_403},
+        responses={
+            200: paginated_schema(AuditEntryOutputSerializer, "PaginatedAuditEntryList"),
+            400: ERRORS_400,
+            403: ERROR_403,
+        },
     )
     def get(self, request: Request) -> Response:
         require_role(request.user, Role.ADMIN)
@@ -468,7 +511,9 @@ class PatientListCreateApi(BaseApi):
         responses={200: paginated_schema(PatientOutputSerializer, "PaginatedPatientList")},
     )
     def get(self, request: Request) -> Response:
-        return paginate(request, self, selectors.patients_visible_to(request.user), PatientOutputSerializer, model=Patient)
+        return paginate(
+            request, self, selectors.patients_visible_to(request.user), PatientOutputSerializer, model=Patient
+        )
 
     @extend_schema(
         tags=[TAG],
@@ -487,7 +532,10 @@ class PatientListCreateApi(BaseApi):
 
 class PatientDetailApi(BaseApi):
     @extend_schema(
-        tags=[TAG], operation_id="patients_retrieve", summary="A patient", responses={200: PatientOutputSerializer, 404: ERROR_404}
+        tags=[TAG],
+        operation_id="patients_retrieve",
+        summary="A patient",
+        responses={200: PatientOutputSerializer, 404: ERROR_404},
     )
     def get(self, request: Request, pk: int) -> Response:
         patient = selectors.get_visible(selectors.patients_visible_to(request.user), pk)

@@ -227,7 +227,10 @@ def prior_authorization_paragraphs(*, case: dict[str, Any], determination: dict[
     ]
     if determination.get("clinical", {}).get("decision") == "meets_criteria":
         necessity.append(_sentence("Each of these criteria is met, as the table above shows."))
-    evidence = [claim_sentence(c) for c in registry.evidence_summary_claims()]
+    coverage = coverage_paragraphs(case, payer)
+    # The summary leaves out what the coverage basis or the necessity paragraph already says.
+    said = {s["text"] for p in coverage for s in p["sentences"]} | {s["text"] for s in necessity}
+    evidence = [s for s in (claim_sentence(c) for c in registry.evidence_summary_claims()) if s["text"] not in said]
     closing = _paragraph(
         "closing",
         "",
@@ -241,7 +244,7 @@ def prior_authorization_paragraphs(*, case: dict[str, Any], determination: dict[
         clinical_summary(case),
         conservative_care(case),
         _paragraph("medical_necessity", "Why this procedure now", necessity),
-        *coverage_paragraphs(case, payer),
+        *coverage,
         _paragraph("evidence", "Evidence and the NYSIPP position statement", evidence),
         closing,
     ]
@@ -515,7 +518,11 @@ def draft_for(letter) -> tuple[list[dict[str, Any]], list[str]]:
         paragraphs = appeal_paragraphs(
             case=case, determination=determination, payer=request.payer, category=(denial.reason_category if denial else "") or "other"
         )
-        return paragraphs, default_enclosures(case=case, denial_date=denial.received_at if denial else None)
+        enclosures = default_enclosures(case=case, denial_date=denial.received_at if denial else None)
+        enclosures += [
+            f"{a.get_kind_display()} uploaded {long_date(a.uploaded_at)}" for a in request.attachments.order_by("uploaded_at", "id")
+        ]
+        return paragraphs, enclosures
     return prior_authorization_paragraphs(
         case=case, determination=determination, payer=request.payer, facility=_facility(case, request.practice.name)
     ), []

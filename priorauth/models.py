@@ -275,7 +275,11 @@ class StatusTransition(models.Model):
     from_status = models.CharField(max_length=24, choices=Status.choices, blank=True, help_text="Empty: created.")
     to_status = models.CharField(max_length=24, choices=Status.choices)
     by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="Empty: the system (e.g. expiry).",
     )
     at = models.DateTimeField(default=timezone.now)
@@ -311,7 +315,9 @@ class Appeal(models.Model):
 
     class Meta:
         ordering = ["request", "level_order"]
-        constraints = [models.UniqueConstraint(fields=["request", "level_order"], name="appeal_level_unique_per_request")]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "level_order"], name="appeal_level_unique_per_request")
+        ]
 
     def __str__(self) -> str:
         return f"{self.request} appeal {self.level_order}. {self.level_name}"
@@ -459,7 +465,9 @@ class RecheckResult(models.Model):
     changed_criteria = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)
     seen_at = models.DateTimeField(null=True, blank=True, help_text="When billing staff marked it seen.")
-    seen_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    seen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     superseded = models.BooleanField(default=False, help_text="A later re-check of the same payer replaced it.")
 
     class Meta:
@@ -495,7 +503,12 @@ class Letter(models.Model):
     request = models.ForeignKey(AuthorizationRequest, on_delete=models.CASCADE, related_name="letters")
     kind = models.CharField(max_length=24, choices=LetterKind.choices)
     appeal = models.ForeignKey(
-        Appeal, null=True, blank=True, on_delete=models.CASCADE, related_name="letters", help_text="The appeal level (appeal letters only)."
+        Appeal,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="letters",
+        help_text="The appeal level (appeal letters only).",
     )
     status = models.CharField(max_length=24, choices=LetterStatus.choices, default=LetterStatus.DRAFTING)
     current_revision = models.OneToOneField(
@@ -512,9 +525,12 @@ class Letter(models.Model):
             models.UniqueConstraint(
                 fields=["request", "kind"], condition=models.Q(appeal__isnull=True), name="letter_unique_per_request"
             ),
-            models.UniqueConstraint(fields=["appeal"], condition=models.Q(appeal__isnull=False), name="letter_unique_per_appeal"),
+            models.UniqueConstraint(
+                fields=["appeal"], condition=models.Q(appeal__isnull=False), name="letter_unique_per_appeal"
+            ),
             models.CheckConstraint(
-                condition=models.Q(kind="appeal", appeal__isnull=False) | models.Q(kind="prior_authorization", appeal__isnull=True),
+                condition=models.Q(kind="appeal", appeal__isnull=False)
+                | models.Q(kind="prior_authorization", appeal__isnull=True),
                 name="letter_appeal_iff_appeal_kind",
             ),
         ]
@@ -547,12 +563,18 @@ class LetterRevision(models.Model):
     draft_sha256 = models.CharField(max_length=64, blank=True)
     final_pdf = models.FileField(max_length=300, blank=True)
     final_sha256 = models.CharField(max_length=64, blank=True)
-    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     signed_at = models.DateTimeField(null=True, blank=True)
-    supersedes = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by")
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     edited_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -579,7 +601,9 @@ class LetterRevision(models.Model):
             if f.name in self.COMPLETES_SIGNATURE and not old:
                 continue
             if str(old or "") != str(new or ""):
-                raise ValidationError({f.name: "A signed letter revision cannot be changed; edit the letter to make a new revision."})
+                raise ValidationError(
+                    {f.name: "A signed letter revision cannot be changed; edit the letter to make a new revision."}
+                )
 
     def delete(self, *args, **kwargs):
         if self.is_signed:

@@ -52,7 +52,9 @@ def role_of(user) -> str | None:
 
 def requests_visible_to(user) -> QuerySet[AuthorizationRequest]:
     membership = membership_of(user)
-    qs = AuthorizationRequest.objects.select_related("payer", "patient", "treating_physician", "practice", "policy_version")
+    qs = AuthorizationRequest.objects.select_related(
+        "payer", "patient", "treating_physician", "practice", "policy_version"
+    )
     if membership is None:
         return qs.none()
     qs = qs.filter(practice_id=membership.practice_id)
@@ -211,7 +213,10 @@ def payer_metrics(
         qs = qs.filter(first_sent_at__date__gte=since)
     if until:
         qs = qs.filter(first_sent_at__date__lte=until)
-    sent = {pk: (code, name, at) for pk, code, name, at in qs.values_list("pk", "payer__code", "payer__name", "first_sent_at")}
+    sent = {
+        pk: (code, name, at)
+        for pk, code, name, at in qs.values_list("pk", "payer__code", "payer__name", "first_sent_at")
+    }
     initial: dict[int, tuple[str, dt.datetime]] = {}
     approved_on_appeal: set[int] = set()
     decisions = (
@@ -229,8 +234,16 @@ def payer_metrics(
     by_payer: dict[str, dict[str, Any]] = {}
     for pk, (code, name, first_sent_at) in sent.items():
         row = by_payer.setdefault(
-            code, {"payer": code, "payer_name": name, "requests": 0, "approved": 0, "denied": 0,
-                   "approved_after_appeal": 0, "days": []}
+            code,
+            {
+                "payer": code,
+                "payer_name": name,
+                "requests": 0,
+                "approved": 0,
+                "denied": 0,
+                "approved_after_appeal": 0,
+                "days": [],
+            },
         )
         row["requests"] += 1
         if pk in initial:

@@ -8,7 +8,12 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from coverage.serializers import AdministrativeSerializer, ClinicalSerializer, DeterminationSerializer, ProcedureSerializer
+from coverage.serializers import (
+    AdministrativeSerializer,
+    ClinicalSerializer,
+    DeterminationSerializer,
+    ProcedureSerializer,
+)
 from policies.models import DenialCategory
 from priorauth.models import (
     TRANSITIONS,
@@ -47,7 +52,9 @@ class EnteredCaseSerializer(serializers.Serializer):
     which the request's records supply."""
 
     procedure = ProcedureSerializer(required=False)
-    diagnoses = serializers.ListField(child=serializers.CharField(), required=False, help_text="billable ICD-10-CM codes")
+    diagnoses = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="billable ICD-10-CM codes"
+    )
     clinical = ClinicalSerializer(required=False)
     administrative = AdministrativeSerializer(
         required=False, help_text="open object; `expedited: true` asks for the payer's expedited decision time"
@@ -88,11 +95,15 @@ class RequestSendInputSerializer(NoteInputSerializer):
 class DecisionInputSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=PayerDecision.Kind.choices)
     received_at = serializers.DateTimeField(help_text="date (and time) of the payer's decision notice")
-    payer_reference = TextField(required=False, allow_blank=True, default="", max_length=64, help_text="the payer's case or denial number")
+    payer_reference = TextField(
+        required=False, allow_blank=True, default="", max_length=64, help_text="the payer's case or denial number"
+    )
     authorization_number = TextField(required=False, allow_blank=True, default="", max_length=64)
     valid_from = serializers.DateField(required=False, allow_null=True, default=None)
     valid_to = serializers.DateField(required=False, allow_null=True, default=None)
-    stated_reason = TextField(required=False, allow_blank=True, default="", max_length=5000, help_text="required for a denial")
+    stated_reason = TextField(
+        required=False, allow_blank=True, default="", max_length=5000, help_text="required for a denial"
+    )
     reason_category = serializers.ChoiceField(
         choices=DenialCategory.choices, required=False, allow_blank=True, default="", help_text="required for a denial"
     )
@@ -203,8 +214,16 @@ class DecisionOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = PayerDecision
         fields = [
-            "id", "appeal_level", "received_at", "decision", "payer_reference", "authorization_number", "valid_from", "valid_to",
-            "stated_reason", "reason_category",
+            "id",
+            "appeal_level",
+            "received_at",
+            "decision",
+            "payer_reference",
+            "authorization_number",
+            "valid_from",
+            "valid_to",
+            "stated_reason",
+            "reason_category",
         ]
 
 
@@ -212,8 +231,16 @@ class AppealOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Appeal
         fields = [
-            "id", "level_order", "level_name", "decided_by", "expedited", "filed_at", "filing_deadline",
-            "decision_due_at", "outcome", "decided_at",
+            "id",
+            "level_order",
+            "level_name",
+            "decided_by",
+            "expedited",
+            "filed_at",
+            "filing_deadline",
+            "decision_due_at",
+            "outcome",
+            "decided_at",
         ]
 
 
@@ -253,8 +280,20 @@ class RequestSummaryOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuthorizationRequest
         fields = [
-            "id", "reference", "status", "payer", "patient", "treating_physician", "expedited", "decision",
-            "created_at", "updated_at", "submitted_at", "sent_at", "decision_due_at", "appeal_file_by",
+            "id",
+            "reference",
+            "status",
+            "payer",
+            "patient",
+            "treating_physician",
+            "expedited",
+            "decision",
+            "created_at",
+            "updated_at",
+            "submitted_at",
+            "sent_at",
+            "decision_due_at",
+            "appeal_file_by",
         ]
 
 
@@ -272,8 +311,18 @@ class RequestDetailOutputSerializer(RequestSummaryOutputSerializer):
     class Meta(RequestSummaryOutputSerializer.Meta):
         fields = [
             *RequestSummaryOutputSerializer.Meta.fields,
-            "case", "criteria_statuses", "determination", "policy_version", "first_sent_at", "decision_due_basis",
-            "transitions", "decisions", "appeals", "attachments", "allowed_transitions", "next_appeal_level",
+            "case",
+            "criteria_statuses",
+            "determination",
+            "policy_version",
+            "first_sent_at",
+            "decision_due_basis",
+            "transitions",
+            "decisions",
+            "appeals",
+            "attachments",
+            "allowed_transitions",
+            "next_appeal_level",
         ]
 
     def get_allowed_transitions(self, obj: AuthorizationRequest) -> list[str]:
@@ -312,8 +361,20 @@ class RecheckResultOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = RecheckResult
         fields = [
-            "id", "request_id", "reference", "status", "payer", "policy_version", "policy_revision", "policy_changes",
-            "old_decision", "new_decision", "changed_criteria", "created_at", "seen_at", "seen_by",
+            "id",
+            "request_id",
+            "reference",
+            "status",
+            "payer",
+            "policy_version",
+            "policy_revision",
+            "policy_changes",
+            "old_decision",
+            "new_decision",
+            "changed_criteria",
+            "created_at",
+            "seen_at",
+            "seen_by",
         ]
 
 
@@ -328,7 +389,9 @@ class PayerMetricsOutputSerializer(serializers.Serializer):
     approved_after_appeal = serializers.IntegerField()
     approval_pct = serializers.FloatField(allow_null=True, help_text="approved / decided × 100")
     denial_pct = serializers.FloatField(allow_null=True, help_text="denied / decided × 100")
-    approved_after_appeal_pct = serializers.FloatField(allow_null=True, help_text="approved after appeal / decided × 100")
+    approved_after_appeal_pct = serializers.FloatField(
+        allow_null=True, help_text="approved after appeal / decided × 100"
+    )
     avg_days_to_decision = serializers.FloatField(allow_null=True)
     median_days_to_decision = serializers.FloatField(allow_null=True)
 

@@ -28,7 +28,6 @@ from coverage.checker import CaseInvalid, check
 from coverage.engine import compile_policy, evaluate
 from coverage.validation import validate_case
 from policies.models import AppealLevel, DenialCategory, Payer, PolicyVersion, PriorAuthRule
-from priorauth.selectors import next_appeal_level
 from priorauth.models import (
     TRANSITIONS,
     UNDECIDED_STATUSES,
@@ -47,6 +46,7 @@ from priorauth.models import (
     Status,
     StatusTransition,
 )
+from priorauth.selectors import next_appeal_level
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -70,12 +70,21 @@ _ADMIN_PERMISSIONS = {
     "policies": None,  # every permission of the app
     "auth": {"add_user", "change_user", "view_user"},
     "priorauth": {
-        "view_practice", "change_practice",
-        "add_membership", "change_membership", "view_membership",
-        "add_provider", "change_provider", "view_provider",
-        "view_patient", "change_patient",
-        "view_authorizationrequest", "view_attachment", "view_auditentry",
-        "view_recheckrun", "view_recheckresult",
+        "view_practice",
+        "change_practice",
+        "add_membership",
+        "change_membership",
+        "view_membership",
+        "add_provider",
+        "change_provider",
+        "view_provider",
+        "view_patient",
+        "change_patient",
+        "view_authorizationrequest",
+        "view_attachment",
+        "view_auditentry",
+        "view_recheckrun",
+        "view_recheckresult",
     },
 }
 
@@ -199,7 +208,9 @@ def _case_errors(case: dict[str, Any], *, payer_codes: Iterable[str]) -> dict[st
     for error in validate_case(case, payer_codes=set(payer_codes)):
         root = error.path.split(".", 1)[0]
         # The record parts are checked by their own models; a problem there names the record.
-        field = {"patient": "patient", "provider": "treating_physician", "payer": "payer"}.get(root, f"case.{error.path}")
+        field = {"patient": "patient", "provider": "treating_physician", "payer": "payer"}.get(
+            root, f"case.{error.path}"
+        )
         errors.setdefault(field, []).append(error.message if root not in RECORD_PARTS else str(error))
     return errors
 
@@ -275,9 +286,11 @@ def request_update(
 ) -> AuthorizationRequest:
     """Edit a draft; only a draft can be edited."""
     with transaction.atomic():
-        request = AuthorizationRequest.objects.select_for_update().select_related(
-            "payer", "patient", "treating_physician"
-        ).get(pk=request.pk)
+        request = (
+            AuthorizationRequest.objects.select_for_update()
+            .select_related("payer", "patient", "treating_physician")
+            .get(pk=request.pk)
+        )
         if request.status != Status.DRAFT:
             _raise("status", f"Only a draft can be edited; this request is {request.get_status_display().lower()}.")
         request.patient = patient or request.patient
@@ -303,19 +316,27 @@ def request_update(
 def transition_error(current: str, target: str) -> str:
     labels = dict(Status.choices)
     allowed = sorted(labels[to] for frm, to in TRANSITIONS if frm == current)
-    then = f" From {labels[current].lower()} it can become: {', '.join(a.lower() for a in allowed)}." if allowed else (
-        f" {labels[current]} is final."
+    then = (
+        f" From {labels[current].lower()} it can become: {', '.join(a.lower() for a in allowed)}."
+        if allowed
+        else (f" {labels[current]} is final.")
     )
     return f"A request that is {labels[current].lower()} cannot become {labels[target].lower()}.{then}"
 
 
-def _transition(request: AuthorizationRequest, target: str, *, by, note: str = "", at: dt.datetime | None = None) -> None:
+def _transition(
+    request: AuthorizationRequest, target: str, *, by, note: str = "", at: dt.datetime | None = None
+) -> None:
     """Move the (locked) request to `target` if the table allows it, recording who and when."""
     if (request.status, target) not in TRANSITIONS:
         _raise("status", transition_error(request.status, target))
     StatusTransition.objects.create(
-        request=request, from_status=request.status, to_status=target, by=by if getattr(by, "pk", None) else None,
-        at=at or timezone.now(), note=note,
+        request=request,
+        from_status=request.status,
+        to_status=target,
+        by=by if getattr(by, "pk", None) else None,
+        at=at or timezone.now(),
+        note=note,
     )
     request.status = target
 
@@ -443,7 +464,11 @@ def decision_record(
         elif reason_category:
             errors["reason_category"] = "Only a denial has a reason category."
         if decision != PayerDecision.Kind.APPROVED:
-            for name, value in (("authorization_number", authorization_number), ("valid_from", valid_from), ("valid_to", valid_to)):
+            for name, value in (
+                ("authorization_number", authorization_number),
+                ("valid_from", valid_from),
+                ("valid_to", valid_to),
+            ):
                 if value:
                     errors[name] = "Only an approval has an authorization number and validity window."
         if valid_from and valid_to and valid_to < valid_from:
@@ -518,7 +543,13 @@ def appeal_start(
             basis = f"{level.decision_deadline_days} days, {level.name}"
         else:
             due, basis = None, f"{level.name} has no fixed decision time"
-        _transition(request, Status.APPEAL_IN_PROGRESS, by=by, at=filed_at, note=note or f"appeal level {level.order}: {level.name}")
+        _transition(
+            request,
+            Status.APPEAL_IN_PROGRESS,
+            by=by,
+            at=filed_at,
+            note=note or f"appeal level {level.order}: {level.name}",
+        )
         appeal = Appeal.objects.create(
             request=request,
             level_order=level.order,
@@ -549,19 +580,31 @@ def authorizations_expire(*, today: dt.date | None = None) -> list[int]:
     """Approved requests whose authorization's validity window has ended become expired.
     Returns their primary keys."""
     today = today or timezone.localdate()
-    candidates = AuthorizationRequest.objects.filter(
-        status__in=[Status.APPROVED, Status.APPEAL_APPROVED],
-        decisions__decision=PayerDecision.Kind.APPROVED,
-        decisions__valid_to__lt=today,
-    ).values_list("pk", flat=True).distinct()
+    candidates = (
+        AuthorizationRequest.objects.filter(
+            status__in=[Status.APPROVED, Status.APPEAL_APPROVED],
+            decisions__decision=PayerDecision.Kind.APPROVED,
+            decisions__valid_to__lt=today,
+        )
+        .values_list("pk", flat=True)
+        .distinct()
+    )
     expired = []
     for pk in list(candidates):
         with transaction.atomic():
             request = _locked(AuthorizationRequest(pk=pk))
-            last_approval = request.decisions.filter(decision=PayerDecision.Kind.APPROVED).order_by("-received_at").first()
-            if request.status not in (Status.APPROVED, Status.APPEAL_APPROVED) or not last_approval.valid_to or last_approval.valid_to >= today:
+            last_approval = (
+                request.decisions.filter(decision=PayerDecision.Kind.APPROVED).order_by("-received_at").first()
+            )
+            if (
+                request.status not in (Status.APPROVED, Status.APPEAL_APPROVED)
+                or not last_approval.valid_to
+                or last_approval.valid_to >= today
+            ):
                 continue
-            _transition(request, Status.EXPIRED, by=None, note=f"authorization valid to {last_approval.valid_to.isoformat()}")
+            _transition(
+                request, Status.EXPIRED, by=None, note=f"authorization valid to {last_approval.valid_to.isoformat()}"
+            )
             request.save()
             expired.append(pk)
     return expired
@@ -597,7 +640,9 @@ def attachment_add(*, request: AuthorizationRequest, kind: str, upload: Uploaded
     elif upload.size > limit:
         errors["file"] = f"The file is {upload.size} bytes; the limit is {limit} bytes."
     elif content_type not in ATTACHMENT_TYPES:
-        errors["file"] = f"Type {content_type or 'unknown'} is not accepted; send one of: {', '.join(ATTACHMENT_TYPES)}."
+        errors["file"] = (
+            f"Type {content_type or 'unknown'} is not accepted; send one of: {', '.join(ATTACHMENT_TYPES)}."
+        )
     else:
         upload.seek(0)
         head = upload.read(16)
@@ -643,7 +688,9 @@ def client_address(http_request: HttpRequest | None) -> str | None:
     return http_request.META.get("REMOTE_ADDR") or None
 
 
-def audit_record(*, user, action: str, obj=None, model=None, request: HttpRequest | None = None, detail: str = "") -> AuditEntry:
+def audit_record(
+    *, user, action: str, obj=None, model=None, request: HttpRequest | None = None, detail: str = ""
+) -> AuditEntry:
     """Append who did `action` to `obj` (or listed `model` objects), when and from where. `detail`
     must hold no PHI: operation names and primary keys only."""
     model = model or type(obj)
@@ -672,10 +719,18 @@ def _changed_criteria(old: dict[str, str], determination: dict[str, Any]) -> lis
             seen.add(c["key"])
             if old.get(c["key"]) != c["status"]:
                 changed.append(
-                    {"key": c["key"], "label": c["label"], "old_status": old.get(c["key"]), "new_status": c["status"], "reason": c["reason"]}
+                    {
+                        "key": c["key"],
+                        "label": c["label"],
+                        "old_status": old.get(c["key"]),
+                        "new_status": c["status"],
+                        "reason": c["reason"],
+                    }
                 )
     for key in sorted(old.keys() - seen):
-        changed.append({"key": key, "label": key, "old_status": old[key], "new_status": None, "reason": "criterion removed"})
+        changed.append(
+            {"key": key, "label": key, "old_status": old[key], "new_status": None, "reason": "criterion removed"}
+        )
     return changed
 
 
@@ -709,9 +764,9 @@ def requests_recheck(*, version: PolicyVersion) -> RecheckRun:
             .first()
         )
         compiled = compile_policy(version.snapshot, revision=version.revision)
-        RecheckResult.objects.filter(
-            request__payer_id=payer_id, seen_at__isnull=True, superseded=False
-        ).exclude(run=run).update(superseded=True)
+        RecheckResult.objects.filter(request__payer_id=payer_id, seen_at__isnull=True, superseded=False).exclude(
+            run=run
+        ).update(superseded=True)
         rows = (
             AuthorizationRequest.objects.filter(payer_id=payer_id, status__in=UNDECIDED_STATUSES)
             .exclude(decision="")
@@ -742,7 +797,11 @@ def requests_recheck(*, version: PolicyVersion) -> RecheckRun:
         run.elapsed_seconds = time.perf_counter() - started
         run.save()
     logger.info(
-        "re-check of policy version %s: %s checked, %s changed in %.1f s", version.pk, checked, changed, run.elapsed_seconds
+        "re-check of policy version %s: %s checked, %s changed in %.1f s",
+        version.pk,
+        checked,
+        changed,
+        run.elapsed_seconds,
     )
     return run
 

@@ -35,7 +35,11 @@ urlpatterns += [
     path("requests/<int:pk>/letters", letters_api.RequestLettersApi.as_view(), name="request-letters"),
     path("letters/<int:pk>", letters_api.LetterDetailApi.as_view(), name="letter-detail"),
     path("letters/<int:pk>/paragraphs", letters_api.LetterParagraphsApi.as_view(), name="letter-paragraphs"),
-    path("letters/<int:pk>/request-signature", letters_api.LetterRequestSignatureApi.as_view(), name="letter-request-signature"),
+    path(
+        "letters/<int:pk>/request-signature",
+        letters_api.LetterRequestSignatureApi.as_view(),
+        name="letter-request-signature",
+    ),
     path("letters/<int:pk>/sign", letters_api.LetterSignApi.as_view(), name="letter-sign"),
     path("letters/<int:pk>/retry", letters_api.LetterRetryApi.as_view(), name="letter-retry"),
     path("letters/<int:pk>/pdf", letters_api.LetterPdfApi.as_view(), name="letter-pdf"),

@@ -10,7 +10,8 @@ import pytest
 from factories import entered_case
 from playwright.sync_api import expect
 
-from policies.models import Payer
+from policies.models import Criterion, Payer
+from policies.services import policy_publish
 from priorauth import services
 from priorauth.models import AuthorizationRequest, Status
 
@@ -29,7 +30,9 @@ def test_each_role_signs_in_to_its_start_page(world, page_as, screenshot):
     screenshot(page, "billing-dashboard")
 
     page = page_as(world.bob)
-    expect(page).to_have_url(re.compile(r"/physician/$"))
+    expect(page).to_have_url(re.compile(r"/letters/$"))
+    expect(page.get_by_role("heading", name="Letters to review and sign")).to_be_visible()
+    page.get_by_role("link", name="My patients' requests").click()
     expect(page.get_by_role("heading", name="My patients' requests")).to_be_visible()
     screenshot(page, "physician-requests")
 
@@ -102,6 +105,11 @@ def test_billing_staff_fill_a_case_see_the_checklist_follow_and_submit_it(world,
     expect(page.locator(".checklist-decision")).to_contain_text("Meets criteria")
     expect(page.get_by_role("heading", name="On the claim")).to_be_visible()
     screenshot(page, "billing-request-determination")
+    page.emulate_media(media="print")
+    expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
+    expect(page.get_by_role("button", name="Record as sent")).to_be_hidden()
+    screenshot(page, "billing-request-print")
+    page.emulate_media(media="screen")
 
     saved = AuthorizationRequest.objects.get()
     assert saved.status == Status.SUBMITTED
@@ -195,3 +203,24 @@ def test_a_letter_is_asked_for_then_the_physician_edits_signs_and_downloads_it(l
     assert download.suggested_filename == f"{request.reference}-prior_authorization-r1-final.pdf"
     with open(download.path(), "rb") as pdf:
         assert pdf.read(5) == b"%PDF-"
+
+
+def test_the_admin_sees_which_open_requests_a_policy_change_affected(world, page_as, screenshot):
+    request = services.request_create(
+        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
+        treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+    )
+    criterion = Criterion.objects.get(policy__payer__code="medicare", key="ligamentum_flavum")
+    criterion.value = 5
+    criterion.save()
+    version = policy_publish(policy=criterion.policy, by=world.adam, summary="threshold raised to 5 mm")
+    services.requests_recheck(version=version)
+
+    page = page_as(world.adam)
+    table = page.get_by_role("table")
+    expect(table).to_contain_text(request.reference)
+    expect(table).to_contain_text("Meets criteria → Not met")
+    screenshot(page, "admin-policy-changes-affected")
+    page.get_by_role("link", name="its history").click()
+    expect(page).to_have_url(re.compile(rf"/admin/policies/policy/{version.policy_id}/history/$"))
+    screenshot(page, "admin-policy-history")

@@ -37,10 +37,11 @@ def sent(world, *, at: dt.datetime | None = None) -> AuthorizationRequest:
     return services.request_send(request=request, by=world.alice, sent_at=at or timezone.now() - dt.timedelta(days=1))
 
 
-def denied(world) -> AuthorizationRequest:
-    request = sent(world, at=timezone.now() - dt.timedelta(days=3))
+def denied(world, *, days_ago: int = 2) -> AuthorizationRequest:
+    """Denied by Medicare Advantage `days_ago` days ago (its first appeal level: 65 days to file)."""
+    request = sent(world, at=timezone.now() - dt.timedelta(days=days_ago + 1))
     services.decision_record(
-        request=request, by=world.alice, decision="denied", received_at=timezone.now() - dt.timedelta(days=2),
+        request=request, by=world.alice, decision="denied", received_at=timezone.now() - dt.timedelta(days=days_ago),
         stated_reason="Experimental/investigational", reason_category="investigational",
     )
     request.refresh_from_db()
@@ -338,7 +339,7 @@ def test_it_says_why_a_file_was_refused_next_to_the_file_input(client_for, world
 def test_the_dashboard_counts_requests_by_status_and_shows_deadlines(client_for, world):
     draft(world)
     overdue = sent(world, at=timezone.now() - dt.timedelta(days=30))
-    appeal_due = denied(world)
+    appeal_due = denied(world, days_ago=60)
     services.request_create(
         practice=world.practice_b, patient=world.patient_b, payer=Payer.objects.get(code="medicare"),
         treating_physician=world.charlie_provider, case=entered_case(), by=world.erin,
@@ -350,10 +351,9 @@ def test_the_dashboard_counts_requests_by_status_and_shows_deadlines(client_for,
     assert re.search(r'<span class="n">1</span> Denied', html)
     overdue_table = html.split("<caption>Overdue</caption>")[1].split("</table>")[0]
     assert overdue.reference in overdue_table and "Overdue since" in overdue_table
-    if appeal_due.appeal_file_by is not None:
-        appeals = html.split("Last day to file the next appeal level</caption>")[1].split("</table>")[0]
-        if appeal_due.appeal_file_by <= timezone.localdate() + dt.timedelta(days=7):
-            assert appeal_due.reference in appeals
+    assert 4 <= (appeal_due.appeal_file_by - timezone.localdate()).days <= 6  # 65 days after the denial
+    appeals = html.split("Last day to file the next appeal level</caption>")[1].split("</table>")[0]
+    assert appeal_due.reference in appeals and "Last day to file the appeal" in appeals
     assert "Quist" not in html
 
 

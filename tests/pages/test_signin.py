@@ -26,7 +26,7 @@ def test_it_shows_the_sign_in_form_with_a_label_for_each_input(client):
     assert "after 30 minutes without activity" in html
 
 
-@pytest.mark.parametrize(("persona", "start"), [("alice", "/dashboard/"), ("bob", "/physician/"), ("adam", "/policy-changes/")])
+@pytest.mark.parametrize(("persona", "start"), [("alice", "/dashboard/"), ("bob", "/letters/"), ("adam", "/policy-changes/")])
 def test_it_signs_each_role_in_to_its_start_page(client, world, persona, start):
     response = sign_in(client, persona, world.password)
     assert response.status_code == 302

@@ -85,6 +85,15 @@ def test_export_then_import_then_export_gives_the_same_bytes(seeded, tmp_path):
     assert registry_rows() == before  # no version, and no history row either
 
 
+def test_it_imports_from_standard_input(exported, monkeypatch):
+    document = copy.deepcopy(exported)
+    criterion(document, "tricare", "spondylolisthesis")["value"] = 1
+    monkeypatch.setattr("sys.stdin", StringIO(json.dumps(document)))
+    code, out, err = import_file("-")
+    assert (code, out.splitlines(), err) == (0, ["new version of tricare"], "")
+    assert "import_policies -" in Policy.objects.get(payer__code="tricare").versions.get(revision=2).summary
+
+
 def test_the_export_holds_every_payer_and_all_evidence_in_a_stable_order(exported):
     assert exported["format"] == "mild-policies/1"
     assert [p["code"] for p in exported["payers"]] == sorted(p["code"] for p in exported["payers"])

@@ -44,19 +44,50 @@ def install_shipped_policies() -> None:
         entry, p = snapshot["payer"], snapshot["payer"]["policy"]
         payer = Payer.objects.create(code=entry["code"], name=entry["name"], program=entry["program"])
         policy = Policy.objects.create(
-            payer=payer, code=p["code"], title=p["title"], version=p["version"], effective_date=p["effective_date"],
-            review_status=p["review_status"], review_reason=p["review_reason"], revision=1,
+            payer=payer,
+            code=p["code"],
+            title=p["title"],
+            version=p["version"],
+            effective_date=p["effective_date"],
+            review_status=p["review_status"],
+            review_reason=p["review_reason"],
+            revision=1,
         )
         pa = p["prior_authorization"]
         PriorAuthRule.objects.create(
-            policy=policy, **{k: pa[k] for k in ("required", "standard_decision_days", "expedited_decision_hours", "notes", "review_status", "review_reason")}
+            policy=policy,
+            **{
+                k: pa[k]
+                for k in (
+                    "required",
+                    "standard_decision_days",
+                    "expedited_decision_hours",
+                    "notes",
+                    "review_status",
+                    "review_reason",
+                )
+            },
         )
         AppealLevel.objects.bulk_create(
             AppealLevel(
                 policy=policy,
-                **{k: a[k] for k in ("order", "name", "decided_by", "filing_deadline_days", "decision_deadline_days",
-                                     "expedited_decision_hours", "notes", "review_status", "review_reason")},
-                amount_in_controversy=None if a["amount_in_controversy"] is None else Decimal(str(a["amount_in_controversy"])),
+                **{
+                    k: a[k]
+                    for k in (
+                        "order",
+                        "name",
+                        "decided_by",
+                        "filing_deadline_days",
+                        "decision_deadline_days",
+                        "expedited_decision_hours",
+                        "notes",
+                        "review_status",
+                        "review_reason",
+                    )
+                },
+                amount_in_controversy=None
+                if a["amount_in_controversy"] is None
+                else Decimal(str(a["amount_in_controversy"])),
             )
             for a in p["appeal_levels"]
         )
@@ -90,9 +121,19 @@ def world(registry):
 
 def draft_for(w, practice: str = "a", **kwargs) -> AuthorizationRequest:
     if practice == "a":
-        defaults = {"practice": w.practice_a, "patient": w.patient_a, "treating_physician": w.bob_provider, "by": w.alice}
+        defaults = {
+            "practice": w.practice_a,
+            "patient": w.patient_a,
+            "treating_physician": w.bob_provider,
+            "by": w.alice,
+        }
     else:
-        defaults = {"practice": w.practice_b, "patient": w.patient_b, "treating_physician": w.charlie_provider, "by": w.erin}
+        defaults = {
+            "practice": w.practice_b,
+            "patient": w.patient_b,
+            "treating_physician": w.charlie_provider,
+            "by": w.erin,
+        }
     return AuthorizationRequestFactory(**{**defaults, **kwargs})
 
 
@@ -120,17 +161,30 @@ def advance(request: AuthorizationRequest, target: str, by, *, at: dt.datetime |
             services.request_send(request=request, by=by, sent_at=when)
         elif step == "approve":
             services.decision_record(
-                request=request, by=by, decision=PayerDecision.Kind.APPROVED, received_at=when,
-                authorization_number="AUTH-1", valid_from=when.date(), valid_to=when.date() + dt.timedelta(days=1),
+                request=request,
+                by=by,
+                decision=PayerDecision.Kind.APPROVED,
+                received_at=when,
+                authorization_number="AUTH-1",
+                valid_from=when.date(),
+                valid_to=when.date() + dt.timedelta(days=1),
             )
         elif step == "deny":
             services.decision_record(
-                request=request, by=by, decision=PayerDecision.Kind.DENIED, received_at=when,
-                stated_reason="Experimental/investigational", reason_category="investigational",
+                request=request,
+                by=by,
+                decision=PayerDecision.Kind.DENIED,
+                received_at=when,
+                stated_reason="Experimental/investigational",
+                reason_category="investigational",
             )
         elif step == "pend":
             services.decision_record(
-                request=request, by=by, decision=PayerDecision.Kind.PENDED, received_at=when, stated_reason="Send the MRI report"
+                request=request,
+                by=by,
+                decision=PayerDecision.Kind.PENDED,
+                received_at=when,
+                stated_reason="Send the MRI report",
             )
         elif step == "appeal":
             services.appeal_start(request=request, by=by, filed_at=when)

@@ -31,8 +31,16 @@ def test_a_practice_admin_sees_only_their_practice_in_every_list(world, adam_cli
 def test_requests_are_read_only_in_the_admin(world, adam_client):
     request = draft_for(world)
     assert adam_client.get(f"/admin/priorauth/authorizationrequest/{request.pk}/change/").status_code == 200
-    assert adam_client.post(f"/admin/priorauth/authorizationrequest/{request.pk}/change/", {"status": "approved"}).status_code == 403
-    assert adam_client.post(f"/admin/priorauth/authorizationrequest/{request.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert (
+        adam_client.post(
+            f"/admin/priorauth/authorizationrequest/{request.pk}/change/", {"status": "approved"}
+        ).status_code
+        == 403
+    )
+    assert (
+        adam_client.post(f"/admin/priorauth/authorizationrequest/{request.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
 
 
 def test_a_practice_admin_gives_a_user_a_role_in_their_practice(world, adam_client):
@@ -45,7 +53,9 @@ def test_a_practice_admin_gives_a_user_a_role_in_their_practice(world, adam_clie
     assert newcomer.membership.role == Role.ADMIN and newcomer.is_staff
     # Not into another practice.
     other = UserFactory(username="other")
-    response = adam_client.post("/admin/priorauth/membership/add/", {"user": other.pk, "practice": world.practice_b.pk, "role": "billing"})
+    response = adam_client.post(
+        "/admin/priorauth/membership/add/", {"user": other.pk, "practice": world.practice_b.pk, "role": "billing"}
+    )
     assert response.status_code == 200  # the form refuses the choice
     assert not Membership.objects.filter(user=other).exists()
 

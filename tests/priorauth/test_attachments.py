@@ -46,7 +46,9 @@ def test_an_upload_is_stored_through_the_storage_api_and_downloaded_intact(world
 
 
 def test_the_treating_physician_uploads_therapy_notes_as_a_png(world, api):
-    response = upload(api(world.bob), draft_for(world), name="notes.png", content=PNG, content_type="image/png", kind="therapy_note")
+    response = upload(
+        api(world.bob), draft_for(world), name="notes.png", content=PNG, content_type="image/png", kind="therapy_note"
+    )
     assert response.status_code == 201
     assert response.json()["kind"] == "therapy_note"
 
@@ -54,15 +56,32 @@ def test_the_treating_physician_uploads_therapy_notes_as_a_png(world, api):
 @pytest.mark.parametrize(
     ("name", "content", "content_type", "kind", "field", "message"),
     [
-        ("x.exe", b"MZ\x90\x00", "application/x-msdownload", "imaging_report", "file",
-         "Type application/x-msdownload is not accepted; send one of: application/pdf, image/jpeg, image/png, image/tiff."),
-        ("fake.pdf", b"MZ\x90\x00 not a pdf", "application/pdf", "imaging_report", "file", "The file's content is not application/pdf."),
+        (
+            "x.exe",
+            b"MZ\x90\x00",
+            "application/x-msdownload",
+            "imaging_report",
+            "file",
+            "Type application/x-msdownload is not accepted; send one of: application/pdf, image/jpeg, image/png, image/tiff.",
+        ),
+        (
+            "fake.pdf",
+            b"MZ\x90\x00 not a pdf",
+            "application/pdf",
+            "imaging_report",
+            "file",
+            "The file's content is not application/pdf.",
+        ),
         ("empty.pdf", b"", "application/pdf", "imaging_report", "file", "The submitted file is empty."),
         ("ok.pdf", PDF, "application/pdf", "selfie", "kind", '"selfie" is not a valid choice.'),
     ],
 )
-def test_a_wrong_type_or_kind_is_refused_naming_the_field(world, api, name, content, content_type, kind, field, message):
-    response = upload(api(world.alice), draft_for(world), name=name, content=content, content_type=content_type, kind=kind)
+def test_a_wrong_type_or_kind_is_refused_naming_the_field(
+    world, api, name, content, content_type, kind, field, message
+):
+    response = upload(
+        api(world.alice), draft_for(world), name=name, content=content, content_type=content_type, kind=kind
+    )
     assert response.status_code == 400
     assert response.json() == {field: [message]}
     assert not Attachment.objects.exists()
@@ -76,12 +95,16 @@ def test_a_file_over_the_size_limit_is_refused(world, api, settings):
 
 
 def test_a_missing_file_is_named(world, api):
-    response = api(world.alice).post(f"/api/v1/requests/{draft_for(world).pk}/attachments", {"kind": "other"}, format="multipart")
+    response = api(world.alice).post(
+        f"/api/v1/requests/{draft_for(world).pk}/attachments", {"kind": "other"}, format="multipart"
+    )
     assert response.status_code == 400
     assert response.json() == {"file": ["No file was submitted."]}
 
 
-@pytest.mark.parametrize(("persona", "status"), [("alice", 200), ("bob", 200), ("adam", 200), ("dave", 404), ("charlie", 404), ("erin", 404)])
+@pytest.mark.parametrize(
+    ("persona", "status"), [("alice", 200), ("bob", 200), ("adam", 200), ("dave", 404), ("charlie", 404), ("erin", 404)]
+)
 def test_only_those_allowed_download(world, api, persona, status):
     request = draft_for(world)
     attachment_id = upload(api(world.alice), request).json()["id"]

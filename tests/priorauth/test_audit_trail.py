@@ -25,7 +25,12 @@ def phi_of(w) -> list[str]:
 
 def test_create_read_update_and_download_are_each_logged_with_who_what_and_where(world, api):
     client = api(world.alice)
-    body = {"patient": world.patient_a.pk, "treating_physician": world.bob_provider.pk, "payer": "medicare-advantage", "case": entered_case()}
+    body = {
+        "patient": world.patient_a.pk,
+        "treating_physician": world.bob_provider.pk,
+        "payer": "medicare-advantage",
+        "case": entered_case(),
+    }
     rid = client.post("/api/v1/requests", body, format="json", REMOTE_ADDR="203.0.113.7").json()["id"]
     client.get(f"/api/v1/requests/{rid}")
     client.patch(f"/api/v1/requests/{rid}", {"case": entered_case()}, format="json")
@@ -102,7 +107,9 @@ def test_reading_phi_in_the_admin_is_audited_and_scoped_to_the_practice(world, c
     client.force_login(world.adam)
     response = client.get(f"/admin/priorauth/patient/{world.patient_a.pk}/change/")
     assert response.status_code == 200
-    assert AuditEntry.objects.filter(action="read", object_type="priorauth.patient", object_id=str(world.patient_a.pk), user=world.adam).exists()
+    assert AuditEntry.objects.filter(
+        action="read", object_type="priorauth.patient", object_id=str(world.patient_a.pk), user=world.adam
+    ).exists()
     # Practice B's patient is not there for practice A's admin.
     assert client.get(f"/admin/priorauth/patient/{world.patient_b.pk}/change/").status_code == 302
     listing = client.get("/admin/priorauth/patient/")
@@ -114,7 +121,12 @@ def test_reading_phi_in_the_admin_is_audited_and_scoped_to_the_practice(world, c
 def test_no_phi_reaches_the_application_logs(world, api, caplog):
     caplog.set_level(logging.DEBUG)
     client = api(world.alice)
-    body = {"patient": world.patient_a.pk, "treating_physician": world.bob_provider.pk, "payer": "medicare-advantage", "case": entered_case()}
+    body = {
+        "patient": world.patient_a.pk,
+        "treating_physician": world.bob_provider.pk,
+        "payer": "medicare-advantage",
+        "case": entered_case(),
+    }
     rid = client.post("/api/v1/requests", body, format="json").json()["id"]
     client.get(f"/api/v1/requests/{rid}")
     client.post(f"/api/v1/requests/{rid}/submit", {}, format="json")
@@ -134,7 +146,9 @@ def test_celery_tasks_are_given_primary_keys_only(world, monkeypatch, django_cap
     from policies.services import policy_published
 
     sent = []
-    monkeypatch.setattr(Task, "apply_async", lambda self, args=None, kwargs=None, **opts: sent.append((self.name, args, kwargs)))
+    monkeypatch.setattr(
+        Task, "apply_async", lambda self, args=None, kwargs=None, **opts: sent.append((self.name, args, kwargs))
+    )
     advance(draft_for(world), Status.SENT, world.alice)
     version = PolicyVersion.objects.get(policy__payer__code="medicare-advantage")
     with django_capture_on_commit_callbacks(execute=True):

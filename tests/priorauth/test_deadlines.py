@@ -25,7 +25,11 @@ def expedited_case():
 
 def deny(request, by, at):
     services.decision_record(
-        request=request, by=by, decision="denied", received_at=at, stated_reason="Not reasonable and necessary",
+        request=request,
+        by=by,
+        decision="denied",
+        received_at=at,
+        stated_reason="Not reasonable and necessary",
         reason_category="criteria_not_met",
     )
     request.refresh_from_db()
@@ -111,14 +115,18 @@ def test_an_appeal_after_the_filing_deadline_is_refused_naming_the_deadline(worl
     deadline = timezone.localdate(long_ago + dt.timedelta(days=1)) + dt.timedelta(days=120)
     with pytest.raises(ValidationError) as exc:
         services.appeal_start(request=request, by=world.alice)
-    assert exc.value.message_dict == {"filed_at": [f"The filing deadline for Redetermination was {deadline.isoformat()}."]}
+    assert exc.value.message_dict == {
+        "filed_at": [f"The filing deadline for Redetermination was {deadline.isoformat()}."]
+    }
     # Filed in time (entered late): accepted.
     appeal = services.appeal_start(request=request, by=world.alice, filed_at=long_ago + dt.timedelta(days=100))
     assert appeal.level_order == 1
 
 
 def test_the_filing_deadline_follows_the_appeal_level_record(world):
-    AppealLevel.objects.filter(policy__payer__code="medicare", order=1).update(filing_deadline_days=10, decision_deadline_days=5)
+    AppealLevel.objects.filter(policy__payer__code="medicare", order=1).update(
+        filing_deadline_days=10, decision_deadline_days=5
+    )
     request = advance(draft_for(world, payer="medicare"), Status.DENIED, world.alice)
     denial = request.decisions.get()
     assert request.appeal_file_by == timezone.localdate(denial.received_at) + dt.timedelta(days=10)
@@ -133,7 +141,9 @@ def test_overdue_and_soon_due_requests_are_listed(world, api):
     later = advance(draft_for(world), Status.SENT, world.alice, at=now - dt.timedelta(hours=1))
     to_appeal = advance(draft_for(world, payer="medicare"), Status.SENT, world.alice, at=now - dt.timedelta(days=119))
     deny(to_appeal, world.alice, now - dt.timedelta(days=118))  # 120 days to file: 2 days left
-    in_appeal = advance(draft_for(world, payer="medicare"), Status.APPEAL_IN_PROGRESS, world.alice, at=now - dt.timedelta(days=61))
+    in_appeal = advance(
+        draft_for(world, payer="medicare"), Status.APPEAL_IN_PROGRESS, world.alice, at=now - dt.timedelta(days=61)
+    )
 
     items = selectors.requests_due(user=world.alice, within=dt.timedelta(days=3))
     listed = {(i.request.pk, i.kind, i.overdue) for i in items}

@@ -10,8 +10,8 @@ import io
 import pytest
 from conftest import advance, draft_for
 from django.core.exceptions import PermissionDenied, ValidationError
-from pypdf import PdfReader
 from letter_helpers import install_letter_texts, pdf_text
+from pypdf import PdfReader
 
 from config.celery import app
 from priorauth import letter_services, pdf, tasks

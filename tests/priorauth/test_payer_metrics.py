@@ -56,12 +56,36 @@ def dataset(world):
 
 
 EXPECTED = [
-    {"payer": "commercial", "payer_name": "Commercial (PILD investigational)", "requests": 1, "decided": 1, "pending": 0,
-     "approved": 0, "denied": 1, "approved_after_appeal": 0, "approval_pct": 0.0, "denial_pct": 100.0,
-     "approved_after_appeal_pct": 0.0, "avg_days_to_decision": 1.0, "median_days_to_decision": 1.0},
-    {"payer": "medicare-advantage", "payer_name": "Medicare Advantage", "requests": 4, "decided": 3, "pending": 1,
-     "approved": 2, "denied": 1, "approved_after_appeal": 1, "approval_pct": 66.7, "denial_pct": 33.3,
-     "approved_after_appeal_pct": 33.3, "avg_days_to_decision": 4.0, "median_days_to_decision": 4.0},
+    {
+        "payer": "commercial",
+        "payer_name": "Commercial (PILD investigational)",
+        "requests": 1,
+        "decided": 1,
+        "pending": 0,
+        "approved": 0,
+        "denied": 1,
+        "approved_after_appeal": 0,
+        "approval_pct": 0.0,
+        "denial_pct": 100.0,
+        "approved_after_appeal_pct": 0.0,
+        "avg_days_to_decision": 1.0,
+        "median_days_to_decision": 1.0,
+    },
+    {
+        "payer": "medicare-advantage",
+        "payer_name": "Medicare Advantage",
+        "requests": 4,
+        "decided": 3,
+        "pending": 1,
+        "approved": 2,
+        "denied": 1,
+        "approved_after_appeal": 1,
+        "approval_pct": 66.7,
+        "denial_pct": 33.3,
+        "approved_after_appeal_pct": 33.3,
+        "avg_days_to_decision": 4.0,
+        "median_days_to_decision": 4.0,
+    },
 ]
 
 
@@ -77,7 +101,9 @@ def expected():
 
 
 def test_the_selector_computes_the_figures_for_the_period(dataset, world):
-    rows = selectors.payer_metrics(requests=AuthorizationRequest.objects.filter(practice=world.practice_a), since=dataset)
+    rows = selectors.payer_metrics(
+        requests=AuthorizationRequest.objects.filter(practice=world.practice_a), since=dataset
+    )
     assert rows == expected()
 
 
@@ -116,9 +142,11 @@ def test_the_command_prints_the_same_figures(dataset, world, capsys):
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--since", "nope"], "'nope' is not an ISO date (YYYY-MM-DD)"),
-     (["--since", "2026-05-02", "--until", "2026-05-01"], "--until must not be before --since"),
-     (["--practice", "Nowhere"], "no practice named 'Nowhere'")],
+    [
+        (["--since", "nope"], "'nope' is not an ISO date (YYYY-MM-DD)"),
+        (["--since", "2026-05-02", "--until", "2026-05-01"], "--until must not be before --since"),
+        (["--practice", "Nowhere"], "no practice named 'Nowhere'"),
+    ],
 )
 def test_the_command_names_a_bad_option(world, args, message):
     with pytest.raises(CommandError, match=re.escape(message)):

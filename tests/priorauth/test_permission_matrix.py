@@ -65,10 +65,17 @@ def prepare(w, practice: str, endpoint: str):
     clerk = w.alice if practice == "a" else w.erin
     request = advance(draft_for(w, practice), state, clerk)
     attachment = services.attachment_add(
-        request=request, kind="imaging_report", upload=SimpleUploadedFile("mri.pdf", PDF, content_type="application/pdf"), by=clerk
+        request=request,
+        kind="imaging_report",
+        upload=SimpleUploadedFile("mri.pdf", PDF, content_type="application/pdf"),
+        by=clerk,
     )
-    run, _ = RecheckRun.objects.get_or_create(version=PolicyVersion.objects.get(policy__payer__code="medicare-advantage"))
-    recheck = RecheckResult.objects.create(run=run, request=request, old_decision="meets_criteria", new_decision="not_met")
+    run, _ = RecheckRun.objects.get_or_create(
+        version=PolicyVersion.objects.get(policy__payer__code="medicare-advantage")
+    )
+    recheck = RecheckResult.objects.create(
+        run=run, request=request, old_decision="meets_criteria", new_decision="not_met"
+    )
     url = path.format(id=request.pk, attachment=attachment.pk, patient=request.patient_id, recheck=recheck.pk)
     if body == "decision":
         body = {"decision": "approved", "received_at": timezone.now().isoformat(), "authorization_number": "AUTH-9"}
@@ -94,7 +101,9 @@ def test_the_permission_matrix(world, api, persona, endpoint, own):
     if endpoint == "upload":
         response = client.post(url, body, format="multipart")
     else:
-        response = getattr(client, method)(url, body, format="json") if body is not None else getattr(client, method)(url)
+        response = (
+            getattr(client, method)(url, body, format="json") if body is not None else getattr(client, method)(url)
+        )
 
     expected = expected_status(persona, endpoint, own)
     assert response.status_code == expected, (response.status_code, getattr(response, "data", None))
@@ -107,7 +116,13 @@ def test_the_permission_matrix(world, api, persona, endpoint, own):
         assert response.json() == {"detail": "Not found."}
 
 
-LISTS = ["/api/v1/requests", "/api/v1/patients", "/api/v1/deadlines?within_days=365", "/api/v1/rechecks", "/api/v1/providers"]
+LISTS = [
+    "/api/v1/requests",
+    "/api/v1/patients",
+    "/api/v1/deadlines?within_days=365",
+    "/api/v1/rechecks",
+    "/api/v1/providers",
+]
 
 
 @pytest.mark.parametrize("persona", list(ROLES))
@@ -135,16 +150,25 @@ def test_only_billing_staff_create_requests_and_only_from_their_own_records(worl
     user = getattr(world, persona)
     a_side = persona not in ("charlie", "erin")
     patient, physician = (world.patient_a, world.bob_provider) if a_side else (world.patient_b, world.charlie_provider)
-    body = {"patient": patient.pk, "treating_physician": physician.pk, "payer": "medicare-advantage", "case": entered_case()}
+    body = {
+        "patient": patient.pk,
+        "treating_physician": physician.pk,
+        "payer": "medicare-advantage",
+        "case": entered_case(),
+    }
     response = api(user).post("/api/v1/requests", body, format="json")
     assert response.status_code == (201 if ROLES[persona] == "billing" else 403)
     # The other practice's patient and physician are "no such" records: 400 naming the field.
-    foreign_patient, foreign_physician = (world.patient_b, world.charlie_provider) if a_side else (world.patient_a, world.bob_provider)
+    foreign_patient, foreign_physician = (
+        (world.patient_b, world.charlie_provider) if a_side else (world.patient_a, world.bob_provider)
+    )
     if ROLES[persona] == "billing":
         response = api(user).post("/api/v1/requests", {**body, "patient": foreign_patient.pk}, format="json")
         assert response.status_code == 400
         assert response.json() == {"patient": ["No such patient in your practice."]}
-        response = api(user).post("/api/v1/requests", {**body, "treating_physician": foreign_physician.pk}, format="json")
+        response = api(user).post(
+            "/api/v1/requests", {**body, "treating_physician": foreign_physician.pk}, format="json"
+        )
         assert response.json() == {"treating_physician": ["No such provider in your practice."]}
 
 
@@ -163,8 +187,18 @@ def test_only_admins_read_the_audit_trail_and_only_their_practices(world, api, p
 
 def test_anonymous_callers_are_refused_everywhere(world, api):
     request = draft_for(world)
-    urls = [path.format(id=request.pk, attachment=1, patient=request.patient_id, recheck=1) for _, path, _, _ in ENDPOINTS.values()]
-    urls += ["/api/v1/requests", "/api/v1/patients", "/api/v1/deadlines", "/api/v1/rechecks", "/api/v1/metrics/payers", "/api/v1/audit"]
+    urls = [
+        path.format(id=request.pk, attachment=1, patient=request.patient_id, recheck=1)
+        for _, path, _, _ in ENDPOINTS.values()
+    ]
+    urls += [
+        "/api/v1/requests",
+        "/api/v1/patients",
+        "/api/v1/deadlines",
+        "/api/v1/rechecks",
+        "/api/v1/metrics/payers",
+        "/api/v1/audit",
+    ]
     for url in urls:
         assert api().get(url).status_code in (401, 403), url
     assert AuditEntry.objects.filter(action="read").count() == 0

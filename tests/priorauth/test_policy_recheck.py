@@ -8,9 +8,16 @@ import copy
 import time
 
 import pytest
-from conftest import advance, draft_for
+from conftest import advance
 from django.db import connection
-from factories import AuthorizationRequestFactory, PatientFactory, PracticeFactory, ProviderFactory, entered_case, member
+from factories import (
+    AuthorizationRequestFactory,
+    PatientFactory,
+    PracticeFactory,
+    ProviderFactory,
+    entered_case,
+    member,
+)
 
 from config.celery import app
 from policies.models import PolicyVersion
@@ -24,10 +31,11 @@ from priorauth.models import RecheckResult, RecheckRun, Role, Status
 def eager_tasks():
     """Run enqueued tasks in-process even where REDIS_URL sends them to a broker (CI): this file
     tests the chain signal → task → service; the worker test below runs a real worker."""
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
+    # The Django-namespaced keys: they take precedence over app.conf.task_always_eager.
+    before = app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES
+    app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES = True, True
     yield
-    app.conf.task_always_eager = before
+    app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES = before
 
 
 def people(seeded_world=None):
@@ -37,9 +45,21 @@ def people(seeded_world=None):
     erin = member("erin", b, Role.BILLING)
     bob = member("bob", a, Role.PHYSICIAN)
     return {
-        "a": {"practice": a, "patient": PatientFactory(practice=a), "treating_physician": ProviderFactory(practice=a, user=bob), "by": alice},
-        "b": {"practice": b, "patient": PatientFactory(practice=b), "treating_physician": ProviderFactory(practice=b), "by": erin},
-        "alice": alice, "erin": erin, "bob": bob,
+        "a": {
+            "practice": a,
+            "patient": PatientFactory(practice=a),
+            "treating_physician": ProviderFactory(practice=a, user=bob),
+            "by": alice,
+        },
+        "b": {
+            "practice": b,
+            "patient": PatientFactory(practice=b),
+            "treating_physician": ProviderFactory(practice=b),
+            "by": erin,
+        },
+        "alice": alice,
+        "erin": erin,
+        "bob": bob,
     }
 
 
@@ -70,7 +90,13 @@ def test_publishing_a_changed_policy_lists_the_undecided_requests_whose_decision
     pended = advance(AuthorizationRequestFactory(**a), Status.PENDED, p["alice"])
     approved = advance(AuthorizationRequestFactory(**a), Status.APPROVED, p["alice"])  # decided: left alone
     thick = AuthorizationRequestFactory(
-        **a, case=entered_case(clinical={**entered_case()["clinical"], "imaging": {"modality": "MRI", "date": "2026-09-01", "ligamentum_flavum_mm": 6.0}})
+        **a,
+        case=entered_case(
+            clinical={
+                **entered_case()["clinical"],
+                "imaging": {"modality": "MRI", "date": "2026-09-01", "ligamentum_flavum_mm": 6.0},
+            }
+        ),
     )  # still meets the raised threshold: unchanged
     other_payer = AuthorizationRequestFactory(**a, payer="medicare")
     other_practice = AuthorizationRequestFactory(**p["b"])
@@ -88,7 +114,11 @@ def test_publishing_a_changed_policy_lists_the_undecided_requests_whose_decision
     result = changed[sent.pk]
     assert (result.old_decision, result.new_decision) == ("meets_criteria", "not_met")
     (criterion,) = result.changed_criteria
-    assert (criterion["key"], criterion["old_status"], criterion["new_status"]) == ("ligamentum_flavum", "met", "not_met")
+    assert (criterion["key"], criterion["old_status"], criterion["new_status"]) == (
+        "ligamentum_flavum",
+        "met",
+        "not_met",
+    )
     assert criterion["reason"].startswith("4.1 mm is below the 5 mm")
     # The stored determination is what was submitted; the re-check does not rewrite it.
     sent.refresh_from_db()
@@ -100,12 +130,16 @@ def test_publishing_a_changed_policy_lists_the_undecided_requests_whose_decision
     assert row["changed_criteria"][0]["key"] == "ligamentum_flavum"
     assert row["policy_revision"] == version.revision
     assert "criterion ligamentum_flavum value: 2.5 → 5.0" in row["policy_changes"]
-    assert {row["request_id"] for row in api(p["erin"]).get("/api/v1/rechecks").json()["results"]} == {other_practice.pk}
+    assert {row["request_id"] for row in api(p["erin"]).get("/api/v1/rechecks").json()["results"]} == {
+        other_practice.pk
+    }
 
     seen = api(p["alice"]).post(f"/api/v1/rechecks/{row['id']}/seen")
     assert seen.status_code == 200 and seen.json()["seen_by"] == "alice"
     assert sent.pk not in {r["request_id"] for r in api(p["alice"]).get("/api/v1/rechecks").json()["results"]}
-    assert sent.pk in {r["request_id"] for r in api(p["alice"]).get("/api/v1/rechecks?include_seen=true").json()["results"]}
+    assert sent.pk in {
+        r["request_id"] for r in api(p["alice"]).get("/api/v1/rechecks?include_seen=true").json()["results"]
+    }
     # The treating physician sees the list but cannot mark it seen for billing.
     assert api(p["bob"]).post(f"/api/v1/rechecks/{changed[draft.pk].pk}/seen").status_code == 403
 

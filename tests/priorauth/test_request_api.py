@@ -34,7 +34,11 @@ def test_billing_staff_create_a_draft_whose_case_is_built_from_the_records(world
     assert body["reference"].startswith("PA-")
     assert body["case"]["payer"] == "medicare-advantage"
     assert body["case"]["patient"] == {
-        "first_name": "Ada", "last_name": "Moreno", "birth_date": "1949-03-02", "sex": "F", "member_id": world.patient_a.member_id,
+        "first_name": "Ada",
+        "last_name": "Moreno",
+        "birth_date": "1949-03-02",
+        "sex": "F",
+        "member_id": world.patient_a.member_id,
     }
     assert body["case"]["provider"] == {"npi": world.bob_provider.npi, "name": "Bob Baker, MD"}
     assert body["decision"] == "meets_criteria"  # the draft's preview
@@ -55,8 +59,13 @@ def test_the_whole_road_over_the_api(world, api):
     assert sent["decision_due_basis"].startswith("7 calendar days (standard)")
     denied = client.post(
         f"/api/v1/requests/{rid}/decision",
-        {"decision": "denied", "received_at": timezone.now().isoformat(), "stated_reason": "Investigational",
-         "reason_category": "investigational", "payer_reference": "DN-1"},
+        {
+            "decision": "denied",
+            "received_at": timezone.now().isoformat(),
+            "stated_reason": "Investigational",
+            "reason_category": "investigational",
+            "payer_reference": "DN-1",
+        },
         format="json",
     ).json()
     assert denied["status"] == "denied"
@@ -67,21 +76,36 @@ def test_the_whole_road_over_the_api(world, api):
     assert appeal["appeals"][0]["level_name"] == "Plan reconsideration"
     approved = client.post(
         f"/api/v1/requests/{rid}/decision",
-        {"decision": "approved", "received_at": timezone.now().isoformat(), "authorization_number": "A-77",
-         "valid_from": "2026-12-01", "valid_to": "2027-05-31"},
+        {
+            "decision": "approved",
+            "received_at": timezone.now().isoformat(),
+            "authorization_number": "A-77",
+            "valid_from": "2026-12-01",
+            "valid_to": "2027-05-31",
+        },
         format="json",
     ).json()
     assert approved["status"] == "appeal_approved"
     assert approved["decisions"][-1]["appeal_level"] == 1
     assert [t["to_status"] for t in approved["transitions"]] == [
-        "draft", "submitted", "sent", "denied", "appeal_in_progress", "appeal_approved",
+        "draft",
+        "submitted",
+        "sent",
+        "denied",
+        "appeal_in_progress",
+        "appeal_approved",
     ]
     assert all(t["by"] == "alice" for t in approved["transitions"])
 
 
 def test_a_draft_is_updated_and_the_case_stays_built_from_the_records(world, api):
     request = draft_for(world)
-    case = entered_case(clinical={**entered_case()["clinical"], "imaging": {"modality": "MRI", "date": "2026-09-01", "ligamentum_flavum_mm": 2.0}})
+    case = entered_case(
+        clinical={
+            **entered_case()["clinical"],
+            "imaging": {"modality": "MRI", "date": "2026-09-01", "ligamentum_flavum_mm": 2.0},
+        }
+    )
     response = api(world.alice).patch(
         f"/api/v1/requests/{request.pk}", {"case": case, "treating_physician": world.dave_provider.pk}, format="json"
     )
@@ -102,13 +126,33 @@ def test_editing_a_submitted_request_is_refused_naming_the_status(world, api):
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        ({"case": entered_case(clinical={"imaging": {"ligamentum_flavum_mm": 45}})}, "case.clinical.imaging.ligamentum_flavum_mm", "must be between 0 and 30"),
+        (
+            {"case": entered_case(clinical={"imaging": {"ligamentum_flavum_mm": 45}})},
+            "case.clinical.imaging.ligamentum_flavum_mm",
+            "must be between 0 and 30",
+        ),
         ({"case": entered_case(diagnoses=["M48.06"])}, "case.diagnoses.0", "'M48.06' is not a billable ICD-10-CM code"),
-        ({"case": entered_case(procedure={"levels": ["L4-L6"]})}, "case.procedure.levels.0", "must be two adjacent vertebrae, e.g. L4-L5 or L5-S1"),
-        ({"case": {"patient": {"first_name": "X"}}}, "case.patient", "Comes from the request's patient; leave it out of the case."),
-        ({"case": {"provider": {"npi": "1234567893"}}}, "case.provider", "Comes from the request's treating physician; leave it out of the case."),
+        (
+            {"case": entered_case(procedure={"levels": ["L4-L6"]})},
+            "case.procedure.levels.0",
+            "must be two adjacent vertebrae, e.g. L4-L5 or L5-S1",
+        ),
+        (
+            {"case": {"patient": {"first_name": "X"}}},
+            "case.patient",
+            "Comes from the request's patient; leave it out of the case.",
+        ),
+        (
+            {"case": {"provider": {"npi": "1234567893"}}},
+            "case.provider",
+            "Comes from the request's treating physician; leave it out of the case.",
+        ),
         ({"case": {"clinical": {"unknown": 1}}}, "case.clinical.unknown", "unknown field"),
-        ({"case": {"administrative": {"note": "a\x00b"}}}, "case.administrative.note", "must not contain NUL characters"),
+        (
+            {"case": {"administrative": {"note": "a\x00b"}}},
+            "case.administrative.note",
+            "must not contain NUL characters",
+        ),
         ({"case": "not an object"}, "case", "Must be a JSON object."),
         ({"case": [1, 2]}, "case", "Must be a JSON object."),
         ({"payer": "acme"}, "payer", "Unknown payer 'acme'."),
@@ -155,7 +199,9 @@ def test_a_patient_with_an_invalid_birth_date_names_it(world, api):
 def test_correcting_a_patient_updates_their_drafts_but_not_what_was_submitted(world, api):
     draft = draft_for(world)
     submitted = advance(draft_for(world), Status.SUBMITTED, world.alice)
-    response = api(world.alice).patch(f"/api/v1/patients/{world.patient_a.pk}", {"last_name": "Moreno-Diaz"}, format="json")
+    response = api(world.alice).patch(
+        f"/api/v1/patients/{world.patient_a.pk}", {"last_name": "Moreno-Diaz"}, format="json"
+    )
     assert response.status_code == 200
     draft.refresh_from_db()
     submitted.refresh_from_db()
@@ -188,7 +234,12 @@ def test_the_list_filters_by_status_payer_physician_and_dates_and_pages(world, a
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("status=approvedish", "status"), ("created_since=yesterday", "created_since"), ("physician=abc", "physician"), ("payer=%00", "payer")],
+    [
+        ("status=approvedish", "status"),
+        ("created_since=yesterday", "created_since"),
+        ("physician=abc", "physician"),
+        ("payer=%00", "payer"),
+    ],
 )
 def test_bad_filters_are_a_400_naming_the_parameter(world, api, query, field):
     response = api(world.alice).get(f"/api/v1/requests?{query}")
@@ -207,7 +258,12 @@ def test_a_decision_on_a_denial_needs_its_reason_and_category(world, api):
     assert set(response.json()) == {"stated_reason", "reason_category"}
     response = api(world.alice).post(
         f"/api/v1/requests/{request.pk}/decision",
-        {"decision": "denied", "received_at": timezone.now().isoformat(), "stated_reason": "x", "reason_category": "astrology"},
+        {
+            "decision": "denied",
+            "received_at": timezone.now().isoformat(),
+            "stated_reason": "x",
+            "reason_category": "astrology",
+        },
         format="json",
     )
     assert response.json() == {"reason_category": ['"astrology" is not a valid choice.']}
@@ -226,7 +282,14 @@ def test_a_decision_from_the_future_or_before_sending_is_refused(world, api):
         "received_at": ["Must not be before the request was sent to the payer."]
     }
     assert client.post(
-        url, {"decision": "approved", "received_at": timezone.now().isoformat(), "valid_from": "2027-01-02", "valid_to": "2027-01-01"}, format="json"
+        url,
+        {
+            "decision": "approved",
+            "received_at": timezone.now().isoformat(),
+            "valid_from": "2027-01-02",
+            "valid_to": "2027-01-01",
+        },
+        format="json",
     ).json() == {"valid_to": ["Must not be before valid_from."]}
 
 
@@ -237,8 +300,13 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(case=json_values, extra=st.dictionaries(st.sampled_from(["patient", "payer", "treating_physician"]), json_values, max_size=3))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    case=json_values,
+    extra=st.dictionaries(st.sampled_from(["patient", "payer", "treating_physician"]), json_values, max_size=3),
+)
 def test_no_input_makes_a_500(world, api, case, extra):
     body = {**create_body(world), "case": case, **extra}
     client = api(world.alice)
@@ -247,7 +315,11 @@ def test_no_input_makes_a_500(world, api, case, extra):
     if response.status_code == 400:
         assert response.json()  # names at least one field
     request = draft_for(world)
-    response = client.patch(f"/api/v1/requests/{request.pk}", data=json.dumps({"case": case}, allow_nan=True), content_type="application/json")
+    response = client.patch(
+        f"/api/v1/requests/{request.pk}",
+        data=json.dumps({"case": case}, allow_nan=True),
+        content_type="application/json",
+    )
     assert response.status_code in (200, 400), response.content
 
 

@@ -21,7 +21,14 @@ def test_it_creates_practices_users_of_every_role_and_varied_requests_and_prints
     physician = Membership.objects.filter(role=Role.PHYSICIAN).first().user
     assert npi_is_valid(physician.provider.npi)
     statuses = set(AuthorizationRequest.objects.values_list("status", flat=True))
-    assert {Status.DRAFT, Status.SENT, Status.APPROVED, Status.DENIED, Status.PENDED, Status.APPEAL_IN_PROGRESS} <= statuses
+    assert {
+        Status.DRAFT,
+        Status.SENT,
+        Status.APPROVED,
+        Status.DENIED,
+        Status.PENDED,
+        Status.APPEAL_IN_PROGRESS,
+    } <= statuses
     for username in ("admin", "billing", "drwhitfield", "hillcrest-billing"):
         assert username in out
         assert get_user_model().objects.get(username=username).check_password(DEMO_PASSWORD)
@@ -34,7 +41,11 @@ def test_it_creates_practices_users_of_every_role_and_varied_requests_and_prints
 def test_running_it_again_changes_nothing(registry, capsys, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo")
-    counts = [m.objects.count() for m in (Practice, get_user_model(), Membership, Provider, Patient, AuthorizationRequest)]
+    counts = [
+        m.objects.count() for m in (Practice, get_user_model(), Membership, Provider, Patient, AuthorizationRequest)
+    ]
     call_command("seed_demo")
-    assert [m.objects.count() for m in (Practice, get_user_model(), Membership, Provider, Patient, AuthorizationRequest)] == counts
+    assert [
+        m.objects.count() for m in (Practice, get_user_model(), Membership, Provider, Patient, AuthorizationRequest)
+    ] == counts
     assert "Demo requests created: 0" in capsys.readouterr().out

@@ -23,23 +23,36 @@ def step_to(request, target, by):
         return services.request_send(request=request, by=by, sent_at=now)
     if target in (Status.APPROVED, Status.APPEAL_APPROVED):
         return services.decision_record(
-            request=request, by=by, decision="approved", received_at=now, authorization_number="A1",
-            valid_from=now.date(), valid_to=now.date() + dt.timedelta(days=90),
+            request=request,
+            by=by,
+            decision="approved",
+            received_at=now,
+            authorization_number="A1",
+            valid_from=now.date(),
+            valid_to=now.date() + dt.timedelta(days=90),
         )
     if target in (Status.DENIED, Status.APPEAL_DENIED):
         return services.decision_record(
-            request=request, by=by, decision="denied", received_at=now, stated_reason="Not medically necessary",
+            request=request,
+            by=by,
+            decision="denied",
+            received_at=now,
+            stated_reason="Not medically necessary",
             reason_category="criteria_not_met",
         )
     if target == Status.PENDED:
-        return services.decision_record(request=request, by=by, decision="pended", received_at=now, stated_reason="More info")
+        return services.decision_record(
+            request=request, by=by, decision="pended", received_at=now, stated_reason="More info"
+        )
     if target == Status.APPEAL_IN_PROGRESS:
         return services.appeal_start(request=request, by=by, filed_at=now)
     if target == Status.WITHDRAWN:
         return services.request_withdraw(request=request, by=by, note="patient chose surgery")
     if target == Status.EXPIRED:
         # Expiry is the system's: an approval whose validity window has ended.
-        PayerDecision.objects.filter(request=request, decision="approved").update(valid_to=now.date() - dt.timedelta(days=1))
+        PayerDecision.objects.filter(request=request, decision="approved").update(
+            valid_to=now.date() - dt.timedelta(days=1)
+        )
         return services.authorizations_expire()
     raise AssertionError(target)
 
@@ -71,7 +84,9 @@ def operate(request, operation, by):
     elif operation == "send":
         services.request_send(request=request, by=by, sent_at=now)
     elif operation == "approve":
-        services.decision_record(request=request, by=by, decision="approved", received_at=now, authorization_number="A1")
+        services.decision_record(
+            request=request, by=by, decision="approved", received_at=now, authorization_number="A1"
+        )
     elif operation == "deny":
         services.decision_record(
             request=request, by=by, decision="denied", received_at=now, stated_reason="No", reason_category="other"
@@ -179,7 +194,11 @@ def test_an_appeal_denied_request_goes_to_the_next_level_while_the_policy_has_on
         appeal = services.appeal_start(request=request, by=world.alice)
         assert appeal.level_order == level
         services.decision_record(
-            request=request, by=world.alice, decision="denied", received_at=NOW(), stated_reason="upheld",
+            request=request,
+            by=world.alice,
+            decision="denied",
+            received_at=NOW(),
+            stated_reason="upheld",
             reason_category="criteria_not_met",
         )
     request.refresh_from_db()

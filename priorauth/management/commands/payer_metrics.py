@@ -41,7 +41,9 @@ class Command(BaseCommand):
         parser.add_argument("--practice", help="only this practice (its name); default: every practice, each apart")
         parser.add_argument("--json", dest="as_json", action="store_true", help="print JSON instead of a table")
 
-    def handle(self, *args, since: str | None, until: str | None, practice: str | None, as_json: bool = False, **options) -> None:
+    def handle(
+        self, *args, since: str | None, until: str | None, practice: str | None, as_json: bool = False, **options
+    ) -> None:
         since_date = _date(since) if since else None
         until_date = _date(until) if until else None
         if since_date and until_date and until_date < since_date:
@@ -69,7 +71,7 @@ class Command(BaseCommand):
             table = [[label for _, label in COLUMNS]] + [[_cell(row[key]) for key, _ in COLUMNS] for row in rows]
             widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
             for index, r in enumerate(table):
-                cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])]
+                cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]
                 self.stdout.write("  " + "  ".join(cells))
                 if index == 0:
                     self.stdout.write("  " + "  ".join("-" * w for w in widths))

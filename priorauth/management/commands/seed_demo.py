@@ -23,8 +23,18 @@ from priorauth.models import Patient, Practice, Provider, Role, Status
 DEMO_PASSWORD = "demo-password-2026"
 
 PRACTICES = {
-    "demo": {"name": "Lakeside Pain Center", "address": "100 Lakeside Drive, Suite 200\nMadison, WI 53703", "phone": "608-555-0100", "fax": "608-555-0101"},
-    "other": {"name": "Hillcrest Spine & Pain", "address": "9 Hillcrest Road\nAustin, TX 78701", "phone": "512-555-0190", "fax": "512-555-0191"},
+    "demo": {
+        "name": "Lakeside Pain Center",
+        "address": "100 Lakeside Drive, Suite 200\nMadison, WI 53703",
+        "phone": "608-555-0100",
+        "fax": "608-555-0101",
+    },
+    "other": {
+        "name": "Hillcrest Spine & Pain",
+        "address": "9 Hillcrest Road\nAustin, TX 78701",
+        "phone": "512-555-0190",
+        "fax": "512-555-0191",
+    },
 }
 # (username, practice, role, provider name and NPI for a physician)
 USERS = [
@@ -39,10 +49,20 @@ USERS = [
 
 def _case(**administrative: Any) -> dict[str, Any]:
     return {
-        "procedure": {"cpt": "0275T", "levels": ["L4-L5"], "planned_date": "2026-12-15", "setting": "hospital_outpatient"},
+        "procedure": {
+            "cpt": "0275T",
+            "levels": ["L4-L5"],
+            "planned_date": "2026-12-15",
+            "setting": "hospital_outpatient",
+        },
         "diagnoses": ["M48.062"],
         "clinical": {
-            "symptoms": {"types": ["pain", "heaviness"], "locations": ["legs", "buttocks"], "with_standing_or_walking": True, "duration_months": 9},
+            "symptoms": {
+                "types": ["pain", "heaviness"],
+                "locations": ["legs", "buttocks"],
+                "with_standing_or_walking": True,
+                "duration_months": 9,
+            },
             "imaging": {"modality": "MRI", "date": "2026-09-01", "ligamentum_flavum_mm": 4.1},
             "spondylolisthesis_grade": 1,
             "conservative_care": [
@@ -80,7 +100,9 @@ class Command(BaseCommand):
                 users[username] = self._user(username, practices[practice_key], role, provider)
             users["admin"].is_superuser = True
             users["admin"].save(update_fields=["is_superuser"])
-            created = self._requests(practices["demo"], users["billing"], Provider.objects.get(npi="1234567893", practice=practices["demo"]))
+            created = self._requests(
+                practices["demo"], users["billing"], Provider.objects.get(npi="1234567893", practice=practices["demo"])
+            )
         self._print(users, created)
 
     def _practice(self, *, name: str, **fields: str) -> Practice:
@@ -133,18 +155,31 @@ class Command(BaseCommand):
             answered = sent_at + dt.timedelta(days=5)
             if target == Status.APPROVED:
                 services.decision_record(
-                    request=request, by=clerk, decision="approved", received_at=answered, authorization_number="MA-7734120",
-                    valid_from=answered.date(), valid_to=answered.date() + dt.timedelta(days=180),
+                    request=request,
+                    by=clerk,
+                    decision="approved",
+                    received_at=answered,
+                    authorization_number="MA-7734120",
+                    valid_from=answered.date(),
+                    valid_to=answered.date() + dt.timedelta(days=180),
                 )
             elif target == Status.PENDED:
                 services.decision_record(
-                    request=request, by=clerk, decision="pended", received_at=answered,
+                    request=request,
+                    by=clerk,
+                    decision="pended",
+                    received_at=answered,
                     stated_reason="Send the MRI report and the physical therapy notes.",
                 )
             elif target in (Status.DENIED, Status.APPEAL_IN_PROGRESS):
                 services.decision_record(
-                    request=request, by=clerk, decision="denied", received_at=answered, payer_reference="DN-20260412-88",
-                    stated_reason="PILD (CPT 0275T) is considered experimental/investigational.", reason_category="investigational",
+                    request=request,
+                    by=clerk,
+                    decision="denied",
+                    received_at=answered,
+                    payer_reference="DN-20260412-88",
+                    stated_reason="PILD (CPT 0275T) is considered experimental/investigational.",
+                    reason_category="investigational",
                 )
                 if target == Status.APPEAL_IN_PROGRESS:
                     services.appeal_start(request=request, by=clerk, filed_at=answered + dt.timedelta(days=2))
@@ -160,7 +195,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo requests created: {created}")
         self.stdout.write(f"Demo users (password for all: {DEMO_PASSWORD}):")
         for index, row in enumerate(rows):
-            self.stdout.write("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+            self.stdout.write(
+                "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            )
             if index == 0:
                 self.stdout.write("  " + "  ".join("-" * width for width in widths))
         self.stdout.write("Sign in at http://127.0.0.1:8000/ (the admin is at /admin/, the API at /api/v1/docs/).")

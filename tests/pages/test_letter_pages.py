@@ -1,0 +1,173 @@
+"""Letter pages: billing staff ask for a letter and hand it over; the treating physician reviews,
+edits the narrative, signs and downloads the PDFs. Nobody else sees it."""
+
+from __future__ import annotations
+
+import html as html_module
+import re
+
+import pytest
+from factories import entered_case
+
+from policies.models import Payer
+from priorauth import services
+from priorauth.models import AuditEntry, Letter, LetterStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def submitted(letter_texts):
+    world = letter_texts
+    request = services.request_create(
+        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
+        treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+    )
+    return services.request_submit(request=request, by=world.alice)
+
+
+@pytest.fixture
+def letter(submitted, client_for, django_capture_on_commit_callbacks, world):
+    """A prior-authorization letter asked for by alice, its draft rendered (in-process)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(world.alice).post(f"/requests/{submitted.pk}/letters/", {"kind": "prior_authorization"})
+    assert response.status_code == 302
+    letter = Letter.objects.get()
+    assert response["Location"] == f"/letters/{letter.pk}/"
+    assert letter.status == LetterStatus.DRAFT_READY
+    return letter
+
+
+def error_of(html: str, field_id: str) -> str:
+    match = re.search(rf'<div class="field-error" id="{field_id}_error">(.*?)</div>', html, re.S)
+    assert match, f"no error element for {field_id}"
+    return html_module.unescape(re.sub(r"<[^>]+>", " ", match.group(1)).strip())
+
+
+def test_a_letter_needs_a_submitted_request(client_for, letter_texts):
+    world = letter_texts
+    request = services.request_create(
+        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
+        treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+    )
+    client = client_for(world.alice)
+    assert "submit the request first" in client.get(f"/requests/{request.pk}/").content.decode()
+    response = client.post(f"/requests/{request.pk}/letters/", {"kind": "prior_authorization"})
+    assert response.status_code == 400
+    assert "Submit the request first" in html_module.unescape(response.content.decode())
+    assert not Letter.objects.exists()
+
+
+def test_billing_staff_see_the_letter_and_its_state(client_for, world, letter):
+    client = client_for(world.alice)
+    html = client.get("/letters/").content.decode()
+    assert "Draft ready for review" in html and letter.request.reference in html
+    html = client.get(f"/letters/{letter.pk}/").content.decode()
+    assert "Download the draft PDF" in html
+    assert "Edit the narrative" not in html and "Sign the letter" not in html
+    client.post(f"/letters/{letter.pk}/hand-over/")
+    letter.refresh_from_db()
+    assert letter.status == LetterStatus.AWAITING_SIGNATURE
+
+
+def test_the_physician_finds_the_letters_awaiting_them(client_for, world, letter):
+    html = client_for(world.bob).get("/letters/").content.decode()
+    awaiting = html.split("Awaiting your review and signature</caption>")[1].split("</table>")[0]
+    assert letter.request.reference in awaiting
+
+
+def test_the_physician_edits_the_narrative(client_for, world, letter, django_capture_on_commit_callbacks):
+    client = client_for(world.bob)
+    html = client.get(f"/letters/{letter.pk}/edit/").content.decode()
+    assert 'name="p0_s0"' in html and "<legend>Paragraph 1</legend>" in html
+    revision = letter.current_revision
+    data = {"enclosures": "MRI report of 09/01/2026"}
+    for i, paragraph in enumerate(revision.paragraphs):
+        data[f"p{i}_heading"] = paragraph["heading"]
+        for j, sentence in enumerate(paragraph["sentences"]):
+            data[f"p{i}_s{j}"] = sentence["text"]
+    data["p0_s0"] = "I write for my patient, who needs the mild procedure."
+    data["p0_new"] = "I have treated this patient for two years."
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/letters/{letter.pk}/edit/", data)
+    assert response.status_code == 302
+    revision.refresh_from_db()
+    assert revision.paragraphs[0]["sentences"][0]["text"] == "I write for my patient, who needs the mild procedure."
+    assert revision.paragraphs[0]["sentences"][-1] == {"text": "I have treated this patient for two years.", "citations": [], "note": ""}
+    assert revision.enclosures == ["MRI report of 09/01/2026"]
+    assert revision.draft_pdf
+    assert AuditEntry.objects.filter(user=world.bob, action="update", object_type="priorauth.letter").exists()
+
+
+def test_a_too_long_sentence_is_refused_next_to_it(client_for, world, letter):
+    response = client_for(world.bob).post(f"/letters/{letter.pk}/edit/", {"p0_s0": "x" * 2001})
+    assert response.status_code == 400
+    assert error_of(response.content.decode(), "id_p0_s0") == "Ensure this value has at most 2000 characters (it has 2001)."
+
+
+def test_only_the_treating_physician_edits_and_signs(client_for, world, letter):
+    client = client_for(world.alice)
+    assert client.get(f"/letters/{letter.pk}/edit/").status_code == 403
+    assert client.post(f"/letters/{letter.pk}/sign/").status_code == 403
+    letter.refresh_from_db()
+    assert letter.status == LetterStatus.DRAFT_READY
+
+
+def test_the_physician_signs_and_downloads_both_pdfs(client_for, world, letter, django_capture_on_commit_callbacks):
+    client = client_for(world.bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/letters/{letter.pk}/sign/").status_code == 302
+    letter.refresh_from_db()
+    assert letter.status == LetterStatus.SIGNED
+    html = client.get(f"/letters/{letter.pk}/").content.decode()
+    assert "Download the signed PDF" in html
+    for stage in ("draft", "final"):
+        response = client.get(f"/letters/{letter.pk}/r1/{stage}.pdf")
+        assert response.status_code == 200
+        assert b"".join(response.streaming_content).startswith(b"%PDF-")
+        assert response["Content-Disposition"] == f'attachment; filename="{letter.request.reference}-prior_authorization-r1-{stage}.pdf"'
+    assert AuditEntry.objects.filter(user=world.bob, action="download", object_type="priorauth.letterrevision").count() == 2
+    assert client.get(f"/letters/{letter.pk}/r2/final.pdf").status_code == 404
+    assert client.get(f"/letters/{letter.pk}/r1/other.pdf").status_code == 404
+
+
+def test_signing_twice_is_refused_with_the_reason(client_for, world, letter, django_capture_on_commit_callbacks):
+    client = client_for(world.bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/letters/{letter.pk}/sign/")
+    response = client.post(f"/letters/{letter.pk}/sign/")
+    assert response.status_code == 400
+    assert "Only a ready draft can be signed" in response.content.decode()
+
+
+def test_a_page_being_made_reloads_itself_a_bounded_number_of_times(client_for, world, submitted):
+    client = client_for(world.alice)
+    client.post(f"/requests/{submitted.pk}/letters/", {"kind": "prior_authorization"})  # no commit: still drafting
+    letter = Letter.objects.get()
+    assert letter.status == LetterStatus.DRAFTING
+    html = client.get(f"/letters/{letter.pk}/").content.decode()
+    assert f'<meta http-equiv="refresh" content="3;url=/letters/{letter.pk}/?waited=1">' in html
+    html = client.get(f"/letters/{letter.pk}/?waited=40").content.decode()
+    assert 'http-equiv="refresh"' not in html and "reload" in html
+
+
+LETTER_PATHS = [
+    ("get", "/letters/{pk}/"), ("get", "/letters/{pk}/edit/"), ("post", "/letters/{pk}/sign/"),
+    ("post", "/letters/{pk}/hand-over/"), ("post", "/letters/{pk}/retry/"), ("get", "/letters/{pk}/r1/draft.pdf"),
+]
+
+
+@pytest.mark.parametrize("outsider", ["charlie", "erin"])
+def test_another_practice_finds_no_letter(client_for, world, letter, outsider):
+    client = client_for(getattr(world, outsider))
+    for method, path in LETTER_PATHS:
+        response = getattr(client, method)(path.format(pk=letter.pk))
+        assert response.status_code == 404, path
+    assert letter.request.reference not in client.get("/letters/").content.decode()
+    letter.refresh_from_db()
+    assert letter.status == LetterStatus.DRAFT_READY
+
+
+def test_admins_see_no_letters(client_for, world, letter):
+    assert client_for(world.adam).get("/letters/").status_code == 403
+    assert client_for(world.adam).get(f"/letters/{letter.pk}/").status_code == 404
