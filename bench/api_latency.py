@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import signal
 import socket
@@ -169,7 +170,7 @@ async def drive(requests: list[bytes], *, port: int, concurrency: int) -> Run:
 
 def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile."""
-    index = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values) + 0.5) - 1))
+    index = min(len(sorted_values), max(1, math.ceil(q / 100 * len(sorted_values)))) - 1
     return sorted_values[index]
 
 
@@ -190,7 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=4000, help="timed requests per endpoint")
     parser.add_argument("--warmup", type=int, default=400, help="untimed requests per endpoint first")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds the requests are split into")
+    parser.add_argument("--rounds", type=int, default=16, help="alternating rounds the requests are split into")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default="sync")

@@ -180,6 +180,7 @@ SPECTACULAR_SETTINGS = {
         "RequestStatusEnum": "priorauth.models.Status",
         "PayerDecisionEnum": "priorauth.models.PayerDecision.Kind",
         "AttachmentKindEnum": "priorauth.models.Attachment.Kind",
+        "LetterKindEnum": "priorauth.models.LetterKind",
     },
 }
 

@@ -253,8 +253,8 @@ def lookup(data: Any, parts: tuple[str, ...]) -> Any:
 
 
 def _getter(parts: tuple[str, ...]) -> Callable[[Any], Any]:
-    """lookup(data, parts) unrolled for the usual one to three parts: the scalar criteria of every
-    check each read one path, and the loop costs as much as the reading."""
+    """lookup(data, parts) unrolled for the usual one to three parts: every criterion of every
+    check reads a path or two, and the loop costs as much as the reading."""
     if len(parts) == 1:
         (a,) = parts
 
@@ -344,7 +344,8 @@ def _predicate(operator: str, value: Any) -> Callable[[Any], bool]:
     members = frozenset(_key(v) for v in value) if isinstance(value, list) else frozenset()
 
     def member(x: Any) -> bool:
-        return _is_scalar(x) and _key(x) in members
+        # _is_scalar(x) and _key(x) in members, written out: it runs for each item of each list.
+        return isinstance(x, (str, int, float, bool)) and (isinstance(x, bool), x) in members
 
     if operator == "in":
         return member
@@ -368,30 +369,36 @@ def compile_condition(path: str, operator: str, value: Any) -> Evaluator:
         conditions = value if isinstance(value, list) else [value]
         item_tests = [compile_condition(c["path"], c["operator"], c.get("value")) for c in conditions]
         want_any = operator == "any_item"
+        get_items = _getter(parts)
 
         def evaluate_items(case: dict, root: dict | None = None) -> tuple[str, Any, tuple[str, ...]]:
-            items = lookup(case, parts)
+            items = get_items(case)
             if items is ABSENT:
                 return MISSING, ABSENT, (path,)
             if not isinstance(items, list):
                 return NOT_MET, items, ()
             # Three-valued over the items: an item whose facts are partly absent might match, so it
             # leaves the criterion missing (never met, never not met) unless another item decides it.
+            whole = root if root is not None else case
             matched = False
             missing: list[str] = []
             for index, item in enumerate(items):
-                statuses, item_missing = set(), []
+                item_missing: list[str] = []
+                unknown = False
                 for t in item_tests:
-                    status, _, miss = t(item, root if root is not None else case)
-                    statuses.add(status)
-                    item_missing.extend(f"{path}.{index}.{m}" for m in miss)
-                if NOT_MET in statuses:
-                    continue
-                if MISSING in statuses:
-                    missing.extend(item_missing)
+                    status, _, miss = t(item, whole)
+                    if status == NOT_MET:
+                        break  # this item cannot match, whatever its other facts
+                    if status == MISSING:
+                        unknown = True
+                    if miss:
+                        item_missing.extend(f"{path}.{index}.{m}" for m in miss)
                 else:
-                    matched = True
-                    break
+                    if unknown:
+                        missing.extend(item_missing)
+                    else:
+                        matched = True
+                        break
             if matched:
                 return (MET if want_any else NOT_MET), items, ()
             if missing:
@@ -402,6 +409,7 @@ def compile_condition(path: str, operator: str, value: Any) -> Evaluator:
 
     if operator == "all_of":
         parts_tests = [compile_condition(c["path"], c["operator"], c.get("value")) for c in value]
+        get_whole = _getter(parts)
 
         def evaluate_all(case: dict, root: dict | None = None) -> tuple[str, Any, tuple[str, ...]]:
             statuses = []
@@ -410,7 +418,7 @@ def compile_condition(path: str, operator: str, value: Any) -> Evaluator:
                 status, _, miss = t(case, root)
                 statuses.append(status)
                 missing.extend(miss)
-            whole = lookup(case, parts)
+            whole = get_whole(case)
             if NOT_MET in statuses:
                 return NOT_MET, whole, ()
             if missing:
@@ -422,14 +430,13 @@ def compile_condition(path: str, operator: str, value: Any) -> Evaluator:
     if operator in DATE_OPERATORS:
         amount = value["years"] if operator == "age_gte" else value["months"]
         as_of_path = value["as_of"]
-        as_of_parts = split_path(as_of_path)
+        get_actual, get_as_of = _getter(parts), _getter(split_path(as_of_path))
 
         def evaluate_dates(case: dict, root: dict | None = None) -> tuple[str, Any, tuple[str, ...]]:
-            actual = lookup(case, parts)
-            as_of = lookup(root if root is not None else case, as_of_parts)
-            missing = tuple(p for p, v in ((path, actual), (as_of_path, as_of)) if v is ABSENT)
-            if missing:
-                return MISSING, actual, missing
+            actual = get_actual(case)
+            as_of = get_as_of(root if root is not None else case)
+            if actual is ABSENT or as_of is ABSENT:
+                return MISSING, actual, tuple(p for p, v in ((path, actual), (as_of_path, as_of)) if v is ABSENT)
             d, ref = _as_date(actual), _as_date(as_of)
             if d is None or ref is None:
                 return NOT_MET, actual, ()
@@ -465,13 +472,13 @@ def compile_template_paths(text: str, fallback: str) -> Callable[[dict], str]:
     if len(pieces) == 1:
         return lambda case: text
     literals = pieces[0::2]
-    paths = [split_path(p) for p in pieces[1::2]]
+    getters = [_getter(split_path(p)) for p in pieces[1::2]]
 
     def render(case: dict) -> str:
         out = [literals[0]]
         absent = False
-        for parts, literal in zip(paths, literals[1:]):
-            v = lookup(case, parts)
+        for get, literal in zip(getters, literals[1:]):
+            v = get(case)
             if v is ABSENT:
                 absent = True
             else:

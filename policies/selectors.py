@@ -174,10 +174,9 @@ def registry_generation() -> int:
     # (bench/api_latency.py).
     meta, quote = RegistryState._meta, connection.ops.quote_name
     with connection.cursor() as cursor:
-        cursor.execute(
+        cursor.execute(  # the one row is pk 1: no parameters to bind
             f"SELECT {quote(meta.get_field('generation').column)} FROM {quote(meta.db_table)} "
-            f"WHERE {quote(meta.pk.column)} = %s",
-            [1],
+            f"WHERE {quote(meta.pk.column)} = 1"
         )
         row = cursor.fetchone()
     return (row[0] if row else None) or 0

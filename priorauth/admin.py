@@ -132,6 +132,9 @@ class MembershipAdmin(MembershipChoicesMixin, PracticeScopedMixin, SimpleHistory
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return ("user",) if obj is not None else ()
+
     def save_model(self, request: HttpRequest, obj: Membership, form, change: bool) -> None:
         saved = services.membership_set(user=obj.user, practice=obj.practice, role=obj.role)
         obj.pk = saved.pk

@@ -17,7 +17,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import ParseError, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -63,6 +63,17 @@ ERROR_403 = OpenApiResponse(response=DETAIL, description="your role may not do t
 ERROR_404 = OpenApiResponse(
     response=DETAIL, description="no such object visible to you (another practice's answers 404)"
 )
+
+
+class JSONBodyParser(JSONParser):
+    """DRF's JSON parser, with JSON nested beyond Python's recursion limit refused as a parse error
+    (a 400) rather than escaping as a RecursionError (a 500)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply") from None
 
 
 class IsPracticeMember(BasePermission):
@@ -148,12 +159,13 @@ def payer_by_code(code: str) -> Payer:
 
 
 def request_detail(request: Request, obj: AuthorizationRequest, status_code: int = status.HTTP_200_OK) -> Response:
-    obj = selectors.request_get(user=request.user, pk=obj.pk)
+    obj = selectors.request_detail_get(user=request.user, pk=obj.pk)
     return Response(RequestDetailOutputSerializer(obj).data, status=status_code)
 
 
 class BaseApi(APIView):
     permission_classes = [IsAuthenticated, IsPracticeMember]
+    parser_classes = [JSONBodyParser, FormParser, MultiPartParser]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +233,7 @@ class RequestDetailApi(BaseApi):
         responses={200: RequestDetailOutputSerializer, 404: ERROR_404},
     )
     def get(self, request: Request, pk: int) -> Response:
-        obj = selectors.request_get(user=request.user, pk=pk)
+        obj = selectors.request_detail_get(user=request.user, pk=pk)
         audit(request, A.READ, obj)
         return Response(RequestDetailOutputSerializer(obj).data)
 
@@ -501,8 +513,6 @@ class AuditEntriesApi(BaseApi):
 
 
 class PatientListCreateApi(BaseApi):
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
-
     @extend_schema(
         tags=[TAG],
         operation_id="patients_list",

@@ -116,6 +116,14 @@ def request_get(*, user, pk: Any) -> AuthorizationRequest:
     return get_visible(requests_visible_to(user), pk)
 
 
+def request_detail_get(*, user, pk: Any) -> AuthorizationRequest:
+    """The request with everything its detail shows (history, decisions, appeals, attachments)."""
+    qs = requests_visible_to(user).prefetch_related(
+        "transitions__by", "decisions__appeal", "appeals", "attachments__uploaded_by"
+    )
+    return get_visible(qs, pk)
+
+
 def request_list(
     *,
     user,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -16,7 +17,6 @@ from itertools import islice
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -49,7 +49,6 @@ from priorauth.models import (
 from priorauth.selectors import next_appeal_level
 
 logger = logging.getLogger(__name__)
-User = get_user_model()
 
 # The parts of the case that come from the related records, not from what billing staff type.
 RECORD_PARTS = ("payer", "patient", "provider")
@@ -57,6 +56,11 @@ RECORD_PARTS = ("payer", "patient", "provider")
 
 def _raise(field: str, message: str) -> None:
     raise ValidationError({field: message})
+
+
+def _user_or_none(by):
+    """The acting user, or None for the system (and for an anonymous caller, which has no row)."""
+    return by if getattr(by, "pk", None) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,8 +167,15 @@ def patient_update(*, patient: Patient, **fields: Any) -> Patient:
 # The case
 
 
-def _text_problems(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    """Strings a database cannot store (NUL, lone surrogates) anywhere in a JSON value."""
+MAX_CASE_DEPTH = 32  # the contract's case nests four levels; deeper is not a case
+
+
+def _text_problems(value: Any, path: str, depth: int = 0) -> Iterator[tuple[str, str]]:
+    """Strings a database cannot store (NUL, lone surrogates) anywhere in a JSON value, and nesting
+    too deep to be a case."""
+    if depth > MAX_CASE_DEPTH:
+        yield path, "is nested too deeply"
+        return
     if isinstance(value, str):
         if "\x00" in value:
             yield path, "must not contain NUL characters"
@@ -175,11 +186,11 @@ def _text_problems(value: Any, path: str) -> Iterator[tuple[str, str]]:
                 yield path, "must be valid Unicode text"
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _text_problems(key, f"{path}.{key}" if isinstance(key, str) and "\x00" not in key else path)
-            yield from _text_problems(item, f"{path}.{key}")
+            yield from _text_problems(key, f"{path}.{key}" if "\x00" not in key else path, depth + 1)
+            yield from _text_problems(item, f"{path}.{key}", depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _text_problems(item, f"{path}.{index}")
+            yield from _text_problems(item, f"{path}.{index}", depth + 1)
 
 
 def case_build(*, request: AuthorizationRequest, entered: dict[str, Any]) -> dict[str, Any]:
@@ -262,7 +273,7 @@ def request_create(
             patient=patient,
             payer=payer,
             treating_physician=treating_physician,
-            created_by=by if getattr(by, "pk", None) else None,
+            created_by=_user_or_none(by),
         )
         request.expedited = (entered.get("administrative") or {}).get("expedited") is True
         request.case = case_build(request=request, entered=entered)
@@ -271,7 +282,9 @@ def request_create(
             raise ValidationError(errors)
         _preview(request)
         request.save()
-        StatusTransition.objects.create(request=request, from_status="", to_status=Status.DRAFT, by=by, note="created")
+        StatusTransition.objects.create(
+            request=request, from_status="", to_status=Status.DRAFT, by=_user_or_none(by), note="created"
+        )
         return request
 
 
@@ -334,7 +347,7 @@ def _transition(
         request=request,
         from_status=request.status,
         to_status=target,
-        by=by if getattr(by, "pk", None) else None,
+        by=_user_or_none(by),
         at=at or timezone.now(),
         note=note,
     )
@@ -499,7 +512,7 @@ def decision_record(
             valid_to=valid_to,
             stated_reason=stated_reason,
             reason_category=reason_category,
-            recorded_by=by if getattr(by, "pk", None) else None,
+            recorded_by=_user_or_none(by),
         )
         if appeal is not None:
             appeal.outcome = decision
@@ -559,7 +572,7 @@ def appeal_start(
             filed_at=filed_at,
             filing_deadline=deadline,
             decision_due_at=due,
-            started_by=by if getattr(by, "pk", None) else None,
+            started_by=_user_or_none(by),
         )
         request.decision_due_at, request.decision_due_basis = due, basis
         request.appeal_file_by = None
@@ -663,7 +676,7 @@ def attachment_add(*, request: AuthorizationRequest, kind: str, upload: Uploaded
             content_type=content_type,
             size=upload.size,
             sha256=digest.hexdigest(),
-            uploaded_by=by if getattr(by, "pk", None) else None,
+            uploaded_by=_user_or_none(by),
         )
         attachment.file.save(name, upload, save=False)
         try:
@@ -679,13 +692,19 @@ def attachment_add(*, request: AuthorizationRequest, kind: str, upload: Uploaded
 
 
 def client_address(http_request: HttpRequest | None) -> str | None:
+    """The caller's address: REMOTE_ADDR, or behind a trusted proxy (AUDIT_TRUST_X_FORWARDED_FOR) the
+    address the proxy appended last. Anything that is not an IP address is recorded as unknown."""
     if http_request is None:
         return None
+    address = http_request.META.get("REMOTE_ADDR", "")
     if getattr(settings, "AUDIT_TRUST_X_FORWARDED_FOR", False):
         forwarded = http_request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
-            return forwarded.split(",")[-1].strip() or None
-    return http_request.META.get("REMOTE_ADDR") or None
+            address = forwarded.split(",")[-1].strip()
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
 
 
 def audit_record(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -171,14 +171,14 @@ class ConservativeCareRow(forms.Form):
     weeks = forms.FloatField(label="Weeks", required=False, widget=forms.NumberInput(attrs={"step": "1", "inputmode": "numeric"}))
     outcome = forms.ChoiceField(label="Outcome", choices=_choices("clinical.conservative_care[].outcome"), required=False)
 
-    item_types = {"type": "string", "weeks": "number", "outcome": "string"}
+    item_types: ClassVar[dict[str, str]] = {"type": "string", "weeks": "number", "outcome": "string"}
 
 
 class PriorSurgeryRow(forms.Form):
     type = forms.ChoiceField(label="Surgery", choices=_choices("clinical.prior_lumbar_surgeries[].type"), required=False)
     months_ago = forms.FloatField(label="Months ago", required=False, widget=forms.NumberInput(attrs={"step": "1", "inputmode": "numeric"}))
 
-    item_types = {"type": "string", "months_ago": "number"}
+    item_types: ClassVar[dict[str, str]] = {"type": "string", "months_ago": "number"}
 
 
 ConservativeCareFormSet = formset_factory(ConservativeCareRow, extra=3, max_num=20, absolute_max=20)
@@ -245,7 +245,7 @@ class CaseForm(forms.Form):
     administrative__ihs_prc__notified = _tristate("PRC program notified?")
 
     # data-type of each input, read by checklist.js; list-csv is a free-text list of codes.
-    TYPES = {
+    TYPES: ClassVar[dict[str, str]] = {
         "patient": "case-part",
         "provider": "case-part",
         "procedure.levels": "list",
@@ -372,7 +372,8 @@ class CaseFormSet:
         return groups
 
     def is_valid(self) -> bool:
-        return self.form.is_valid() & all([fs.is_valid() for fs in self.rows.values()])
+        rows_valid = [formset.is_valid() for formset in self.rows.values()]  # all of them, for their errors
+        return self.form.is_valid() and all(rows_valid)
 
     @property
     def has_errors(self) -> bool:

@@ -48,7 +48,7 @@ class IdleLogoutMiddleware:
             if last is not None and now - int(last) > settings.SESSION_IDLE_TIMEOUT:
                 logout(request)
                 minutes = max(1, round(settings.SESSION_IDLE_TIMEOUT / 60))
-                messages.info(request, f"You were signed out after {minutes} minutes without activity. Please sign in again.")
+                messages.info(request, f"You were signed out after {minutes} minute{'s' if minutes != 1 else ''} without activity. Please sign in again.")
             else:
                 request.session[LAST_ACTIVITY_KEY] = now
         return self.get_response(request)

@@ -99,27 +99,35 @@ def _slug(text: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
+def _stale_failure_screenshots_removed() -> None:
     for stale in SCREENSHOTS.glob("FAILED-*.png"):  # a failure's screenshot is of this run
         stale.unlink()
-    # Playwright's sync API runs an event loop in this thread; Django would then refuse the test's
-    # own (synchronous) database calls as if they came from async code.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
+@pytest.fixture
+def browser(_stale_failure_screenshots_removed) -> Iterator[object]:
+    """Chromium for one test. Per test, not per session: while Playwright's sync API runs, its
+    event loop counts as running in this thread, and Django then refuses synchronous database
+    calls as if they came from async code; DJANGO_ALLOW_ASYNC_UNSAFE lifts that for the browser
+    tests only, and other tests run with no loop about."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
@@ -128,10 +136,11 @@ def eager_tasks():
     at a broker with no worker for this test database."""
     from config.celery import app
 
-    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    # The Django-namespaced keys (from settings) take precedence over app.conf.task_always_eager.
+    saved = app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES
+    app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES = True, True
     yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+    app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES = saved
 
 
 @pytest.fixture
@@ -141,6 +150,7 @@ def screenshot(request):
 
     def take(page, name: str) -> Path:
         path = SCREENSHOTS / f"{_slug(name)}.png"
+        page.evaluate("window.scrollTo(0, 0)")  # from the top, so sticky panels sit where a reader sees them
         page.screenshot(path=str(path), full_page=True)
         return path
 

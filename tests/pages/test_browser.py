@@ -205,7 +205,7 @@ def test_a_letter_is_asked_for_then_the_physician_edits_signs_and_downloads_it(l
         assert pdf.read(5) == b"%PDF-"
 
 
-def test_the_admin_sees_which_open_requests_a_policy_change_affected(world, page_as, screenshot):
+def test_the_admin_sees_which_open_requests_a_policy_change_affected(world, page_as, screenshot, eager_tasks):
     request = services.request_create(
         practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
         treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
@@ -224,3 +224,25 @@ def test_the_admin_sees_which_open_requests_a_policy_change_affected(world, page
     page.get_by_role("link", name="its history").click()
     expect(page).to_have_url(re.compile(rf"/admin/policies/policy/{version.policy_id}/history/$"))
     screenshot(page, "admin-policy-history")
+
+
+def test_an_unattended_page_signs_itself_out(world, page_as, settings):
+    settings.SESSION_IDLE_TIMEOUT = 3
+    page = page_as(world.alice)
+    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
+    # idle.js reloads the page a little after the server's limit; the server then signs out.
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/dashboard/$"), timeout=15_000)
+    expect(page.get_by_role("status")).to_contain_text("signed out after 1 minute without activity")
+    expect(page.locator("body")).not_to_contain_text("Lakeside Pain Center")
+
+
+def test_the_keyboard_reaches_the_content_first_through_the_skip_link(world, page_as):
+    page = page_as(world.alice)
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to main content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"#main$"))
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="New request").last).to_be_focused()

@@ -16,6 +16,11 @@ from priorauth.models import AuditEntry, Letter, LetterStatus
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _renders_in_process(eager_tasks):
+    """Renders run in the test's process, with or without a Redis broker (CI sets one)."""
+
+
 @pytest.fixture
 def submitted(letter_texts):
     world = letter_texts
@@ -39,7 +44,7 @@ def letter(submitted, client_for, django_capture_on_commit_callbacks, world):
 
 
 def error_of(html: str, field_id: str) -> str:
-    match = re.search(rf'<div class="field-error" id="{field_id}_error">(.*?)</div>', html, re.S)
+    match = re.search(rf'<div class="field-error" id="{field_id}_error">(.*?)</div>', html, re.DOTALL)
     assert match, f"no error element for {field_id}"
     return html_module.unescape(re.sub(r"<[^>]+>", " ", match.group(1)).strip())
 

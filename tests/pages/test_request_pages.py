@@ -83,7 +83,7 @@ def form_data(world, **overrides) -> dict[str, str]:
 
 def error_of(html: str, field_id: str) -> str:
     """The text of the error element right below an input (its aria-describedby target)."""
-    match = re.search(rf'<div class="field-error" id="{field_id}_error">(.*?)</div>', html, re.S)
+    match = re.search(rf'<div class="field-error" id="{field_id}_error">(.*?)</div>', html, re.DOTALL)
     assert match, f"no error element for {field_id}"
     return html_module.unescape(re.sub(r"<[^>]+>", " ", match.group(1)).strip())
 

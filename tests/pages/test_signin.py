@@ -66,7 +66,7 @@ def test_it_signs_out_after_the_idle_timeout(client, world, settings):
 
     response = client.get("/dashboard/", follow=True)
     assert response.redirect_chain[0][0].startswith("/accounts/login/?next=/dashboard/")
-    assert "signed out after 1 minutes without activity" in response.content.decode()
+    assert "signed out after 1 minute without activity" in response.content.decode()
     assert "_auth_user_id" not in client.session
 
 

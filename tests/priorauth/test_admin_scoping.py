@@ -74,3 +74,24 @@ def test_a_superuser_without_a_practice_sees_no_phi(world, client):
     assert world.patient_a.last_name not in client.get("/admin/priorauth/patient/").content.decode()
     # Non-PHI records are all theirs to manage.
     assert "Hillcrest Spine" in client.get("/admin/priorauth/practice/").content.decode()
+
+
+def test_a_practice_admin_adds_a_user_with_a_role_in_one_step(world, adam_client):
+    response = adam_client.post(
+        "/admin/auth/user/add/",
+        {
+            "username": "newclerk",
+            "password1": "a-long-unusual-passphrase-42",
+            "password2": "a-long-unusual-passphrase-42",
+            "usable_password": "true",
+            "membership-TOTAL_FORMS": "1",
+            "membership-INITIAL_FORMS": "0",
+            "membership-MIN_NUM_FORMS": "0",
+            "membership-MAX_NUM_FORMS": "1",
+            "membership-0-practice": world.practice_a.pk,
+            "membership-0-role": Role.BILLING,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    membership = Membership.objects.get(user__username="newclerk")
+    assert (membership.practice, membership.role, membership.user.is_staff) == (world.practice_a, Role.BILLING, False)

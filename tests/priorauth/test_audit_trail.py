@@ -155,3 +155,11 @@ def test_celery_tasks_are_given_primary_keys_only(world, monkeypatch, django_cap
         policy_published.send(sender=PolicyVersion, version=version, previous=None)
     assert sent == [("priorauth.recheck_open_requests", (version.pk,), {})]
     assert all(isinstance(a, int) for _, args, _ in sent for a in args)
+
+
+def test_an_address_that_is_not_an_ip_is_recorded_as_unknown(world, api, settings):
+    settings.AUDIT_TRUST_X_FORWARDED_FOR = True
+    request = draft_for(world)
+    response = api(world.alice).get(f"/api/v1/requests/{request.pk}", HTTP_X_FORWARDED_FOR="not-an-ip")
+    assert response.status_code == 200
+    assert AuditEntry.objects.get(action="read").ip_address is None

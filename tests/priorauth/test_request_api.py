@@ -333,3 +333,44 @@ def test_text_a_database_cannot_store_is_a_field_error(world, api):
     response = client.post("/api/v1/patients", data=json.dumps(patient), content_type="application/json")
     assert response.status_code == 400
     assert set(response.json()) == {"first_name", "member_id"}
+
+
+def test_token_authentication_works_alongside_sessions(world, client):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=world.alice)
+    request = draft_for(world)
+    response = client.get(f"/api/v1/requests/{request.pk}", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 200
+    assert client.get(f"/api/v1/requests/{request.pk}", HTTP_AUTHORIZATION="Token nope").status_code == 403
+    client.force_login(world.alice)
+    assert client.get(f"/api/v1/requests/{request.pk}").status_code == 200
+
+
+def test_a_token_is_issued_for_a_username_and_password(world, client):
+    response = client.post(
+        "/api/v1/auth/token",
+        {"username": "alice", "password": "correct-horse-battery-staple-7"},
+        REMOTE_ADDR="127.0.0.1",
+    )
+    assert response.status_code == 200, response.content
+    assert client.get("/api/v1/requests", HTTP_AUTHORIZATION=f"Token {response.json()['token']}").status_code == 200
+    response = client.post("/api/v1/auth/token", {"username": "alice", "password": "wrong"})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("depth", [40, 5000])
+def test_deeply_nested_json_is_a_400_not_a_500(world, api, depth):
+    nested = "[" * depth + "]" * depth
+    body = (
+        f'{{"patient": {world.patient_a.pk}, "treating_physician": {world.bob_provider.pk}, '
+        f'"payer": "medicare", "case": {{"administrative": {{"x": {nested}}}}}}}'
+    )
+    response = api(world.alice).post("/api/v1/requests", data=body, content_type="application/json")
+    assert response.status_code == 400
+    errors = response.json()
+    if depth > 1000:  # beyond what the JSON parser recurses into
+        assert errors == {"detail": "JSON parse error - nested too deeply"}
+    else:
+        ((field, messages),) = errors.items()
+        assert field.startswith("case.administrative.x.0.0") and messages == ["is nested too deeply"]

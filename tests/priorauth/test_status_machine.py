@@ -222,3 +222,20 @@ def test_only_a_draft_can_be_edited(world):
     with pytest.raises(ValidationError) as exc:
         services.request_update(request=request, by=world.alice, case={})
     assert exc.value.message_dict["status"] == ["Only a draft can be edited; this request is submitted."]
+
+
+def test_the_expire_command_expires_approvals_whose_window_has_ended(world):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    ended = advance(draft_for(world), Status.APPROVED, world.alice)
+    PayerDecision.objects.filter(request=ended).update(valid_to=timezone.localdate() - dt.timedelta(days=1))
+    current = advance(draft_for(world), Status.APPROVED, world.alice)
+    PayerDecision.objects.filter(request=current).update(valid_to=timezone.localdate())
+    out = StringIO()
+    call_command("expire_authorizations", stdout=out)
+    assert out.getvalue().strip() == "1 authorization(s) expired."
+    ended.refresh_from_db()
+    current.refresh_from_db()
+    assert (ended.status, current.status) == (Status.EXPIRED, Status.APPROVED)
