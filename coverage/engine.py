@@ -108,10 +108,11 @@ def compile_policy(snapshot: dict[str, Any], *, revision: int | None = None) -> 
     def compile_criterion(c: dict[str, Any]) -> CompiledCriterion:
         value_text = _value_text(c.get("value"))
         reasons = {MET: c["reason_met"], NOT_MET: c["reason_not_met"], MISSING: c["reason_missing"]}
+        label = _label_text(c["label"], value_text)
         return CompiledCriterion(
             key=c["key"],
             section=c["section"],
-            label=c["label"],
+            label=label,
             path=c["path"],
             required=bool(c.get("required", True)),
             value_text=value_text,
@@ -121,7 +122,7 @@ def compile_policy(snapshot: dict[str, Any], *, revision: int | None = None) -> 
             render_reason={status: _reason_renderer(text, value_text, c["path"]) for status, text in reasons.items()},
             row={
                 "key": c["key"],
-                "label": c["label"],
+                "label": label,
                 "status": None,
                 "reason": None,
                 "required": bool(c.get("required", True)),
@@ -163,6 +164,14 @@ def compile_policy(snapshot: dict[str, Any], *, revision: int | None = None) -> 
             {**level, "citations": list(cite(level.get("citations", [])))} for level in policy.get("appeal_levels", [])
         ),
     )
+
+
+def _label_text(label: str, value_text: str) -> str:
+    """The label with {value} filled in; any other brace (an older snapshot) is kept as written."""
+    try:
+        return label.format_map(_SafeFormat(value=value_text))
+    except (ValueError, IndexError):
+        return label
 
 
 def _value_text(value: Any) -> str:
@@ -235,6 +244,8 @@ def evaluate(case: dict[str, Any], policy: CompiledPolicy) -> dict[str, Any]:
 
 
 def _decision_window(pa: dict[str, Any], expedited: bool) -> str | None:
+    if pa.get("required") is False:
+        return None  # nothing is asked of the payer, so no decision is due from it
     if expedited and pa.get("expedited_decision_hours"):
         return f"{pa['expedited_decision_hours']} hours (expedited)"
     if pa.get("standard_decision_days"):

@@ -36,6 +36,8 @@ OPERATORS = frozenset(SCALAR_OPERATORS | LIST_OPERATORS | ITEM_OPERATORS | DATE_
 CONDITION_OPERATORS = frozenset(SCALAR_OPERATORS | LIST_OPERATORS | DATE_OPERATORS)
 
 REASON_PLACEHOLDERS = frozenset({"actual", "value", "path", "missing"})
+# A label names the threshold through {value}, so that an admin's new threshold shows in it too.
+LABEL_PLACEHOLDERS = frozenset({"value"})
 _TEMPLATE_PATH = re.compile(r"\{([A-Za-z0-9_.]+)\}")
 _NUMERIC_TYPES = {"number", "integer"}
 _SCALAR_TYPES = {"string", "number", "integer", "boolean", "date"}
@@ -76,23 +78,25 @@ def criterion_spec_errors(spec: dict[str, Any]) -> list[tuple[str, str]]:
     errors.extend(_condition_errors(spec.get("path"), spec.get("operator"), spec.get("value"), base="", top=True))
     for field in ("reason_met", "reason_not_met", "reason_missing"):
         errors.extend((field, message) for message in reason_template_errors(spec.get(field)))
+    if "label" in spec:
+        errors.extend(("label", message) for message in reason_template_errors(spec.get("label"), LABEL_PLACEHOLDERS))
     return errors
 
 
-def reason_template_errors(text: object) -> list[str]:
-    """A reason text may hold the bare placeholders {actual}, {value}, {path} and {missing}. A
-    conversion or format spec ({actual!x}, {value:.1f}) would raise when the reason is rendered,
-    mid-evaluation, since the filled values are display texts; so only bare names pass."""
+def reason_template_errors(text: object, placeholders: frozenset[str] = REASON_PLACEHOLDERS) -> list[str]:
+    """A reason text may hold the bare placeholders {actual}, {value}, {path} and {missing}; a label
+    only {value}. A conversion or format spec ({actual!x}, {value:.1f}) would raise when the text is
+    rendered, mid-evaluation, since the filled values are display texts; so only bare names pass."""
     if not isinstance(text, str) or not text.strip():
         return ["must be a non-empty text"]
     try:
         fields = [(name, conversion, spec) for _, name, spec, conversion in string.Formatter().parse(text) if name is not None]
     except ValueError as exc:
         return [f"malformed placeholder: {exc}; write a literal brace as {{{{ or }}}}"]
-    allowed = ", ".join("{" + p + "}" for p in sorted(REASON_PLACEHOLDERS))
+    allowed = ", ".join("{" + p + "}" for p in sorted(placeholders))
     errors = []
     for name, conversion, spec in fields:
-        if name not in REASON_PLACEHOLDERS:
+        if name not in placeholders:
             errors.append(f"unknown placeholder {{{name}}}; allowed: {allowed}")
         elif conversion or spec:
             errors.append(f"placeholder {{{name}}} takes no conversion or format; allowed: {allowed}")
@@ -472,15 +476,18 @@ def compile_template_paths(text: str, fallback: str) -> Callable[[dict], str]:
     if len(pieces) == 1:
         return lambda case: text
     literals = pieces[0::2]
-    getters = [_getter(split_path(p)) for p in pieces[1::2]]
+    paths = pieces[1::2]
+    getters = [_getter(split_path(p)) for p in paths]
 
     def render(case: dict) -> str:
         out = [literals[0]]
         absent = False
-        for get, literal in zip(getters, literals[1:]):
+        for get, path, literal in zip(getters, paths, literals[1:]):
             v = get(case)
             if v is ABSENT:
                 absent = True
+                # With no fallback the line still has to read as an instruction, not lose a word.
+                out.append(f"[{path} not given]")
             else:
                 out.append(display(v))
             out.append(literal)

@@ -94,8 +94,10 @@ def _billable_icd10_codes() -> frozenset[str]:
     of `manage.py check_case` for a single lookup; its code list of the same release (every
     chapter, block and code, one a line) gives the same answer in about 50 ms. A billable code is
     a leaf: no other code extends it. A name listed twice is a block holding one category of the
-    same name (B20, Z66, ...), which the package reports as a block and so not billable; that is
-    kept as it was. tests/coverage/test_icd10_code_set.py checks the two agree on every code.
+    same name (B20, F99, Z66, ...); the package then answers for the block and calls the code not
+    billable, but CMS bills these categories as they stand (B20 is HIV disease, Z66 do-not-
+    resuscitate), so a leaf counts whatever else shares its name. tests/coverage/
+    test_icd10_code_set.py checks this agrees with the package on every other code.
     """
     spec = importlib.util.find_spec("simple_icd_10_cm")  # locates the package without importing it
     if spec is None or not spec.submodule_search_locations:
@@ -109,7 +111,7 @@ def _billable_icd10_codes() -> frozenset[str]:
     return frozenset(
         code
         for code, following in zip(codes, codes[1:] + [""])
-        if not following.startswith(code) and counts[code] == 1
+        if not following.startswith(code)
     )
 
 

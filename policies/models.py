@@ -144,6 +144,7 @@ class Criterion(models.Model):
             {
                 "key": self.key,
                 "section": self.section,
+                "label": self.label,
                 "path": self.path,
                 "operator": self.operator,
                 "value": self.value,

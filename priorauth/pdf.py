@@ -3,19 +3,23 @@ one shared print stylesheet, and return PDF bytes. Everything letter-specific li
 and its context (priorauth/letters.py), nothing here.
 
 The parsed stylesheet and the font configuration are made once per process (lazily, so that each
-forked Celery worker child makes its own) and reused by every render.
+forked Celery worker child makes its own) and reused by every render. WeasyPrint itself is imported
+on first use: it costs most of a second, which every web process and `check_case` would otherwise
+pay at start-up without ever rendering a PDF.
 """
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import weasyprint
 from django.conf import settings
 from django.template.loader import render_to_string
-from weasyprint.text.fonts import FontConfiguration
+
+if TYPE_CHECKING:
+    import weasyprint
+    from weasyprint.text.fonts import FontConfiguration
 
 KINDS = ("prior_authorization", "appeal")
 TEMPLATE_DIR = Path(settings.BASE_DIR) / "templates" / "letters"
@@ -24,11 +28,15 @@ STYLESHEET = TEMPLATE_DIR / "print.css"
 
 @cache
 def font_config() -> FontConfiguration:
+    from weasyprint.text.fonts import FontConfiguration
+
     return FontConfiguration()
 
 
 @cache
 def stylesheet() -> weasyprint.CSS:
+    import weasyprint
+
     return weasyprint.CSS(filename=str(STYLESHEET), font_config=font_config())
 
 
@@ -40,6 +48,8 @@ def letter_html(kind: str, context: dict[str, Any]) -> str:
 
 def html_document(html: str) -> weasyprint.Document:
     """The laid-out pages (tests inspect their boxes for overflow)."""
+    import weasyprint
+
     return weasyprint.HTML(string=html, base_url=str(TEMPLATE_DIR)).render(
         stylesheets=[stylesheet()], font_config=font_config(), pdf_variant=settings.LETTER_PDF_VARIANT
     )

@@ -269,6 +269,21 @@ def test_no_decision_window_is_given_when_the_payer_sets_none():
     assert pa["decision_due_within"] is None
 
 
+def test_a_label_shows_the_threshold_the_policy_holds_now():
+    labelled = {**LF, "label": "Ligamentum flavum at least {value} mm"}
+    for threshold in (2.5, 3):
+        result = run([{**labelled, "value": threshold}], case(lf=None))
+        row = result["clinical"]["criteria"][0]
+        assert row["label"] == f"Ligamentum flavum at least {threshold} mm"
+        assert result["missing"][0].startswith(f"Ligamentum flavum at least {threshold} mm: ")
+
+
+def test_no_decision_window_is_given_when_prior_authorization_is_not_required():
+    pa = run([LF], case(expedited=True), prior_authorization={**PA, "required": False})["prior_authorization"]
+    assert pa["standard_decision_days"] == 7  # the record is shown as it stands
+    assert pa["decision_due_within"] is None
+
+
 def test_a_verified_policy_with_verified_prior_authorization_has_no_warnings():
     assert run([LF], case(), prior_authorization=PA)["warnings"] == []
 

@@ -383,6 +383,11 @@ def test_a_claim_requirement_names_the_case_value_or_falls_back_when_it_is_absen
     assert render_template_paths("Modifier Q0", {}, "") == "Modifier Q0"
 
 
+def test_a_claim_requirement_without_a_fallback_says_which_value_is_not_given():
+    text = "Referral {administrative.referral_number} on the claim"
+    assert render_template_paths(text, {}, "") == "Referral [administrative.referral_number not given] on the claim"
+
+
 # --------------------------------------------------------------------------- validation of a criterion
 
 
@@ -517,6 +522,12 @@ def test_it_refuses_bad_reason_placeholders_naming_the_reason(text, message):
         errors = errors_of(**{field: text})
         assert list(errors) == [field]
         assert message in errors[field][0]
+
+
+def test_a_label_may_name_the_threshold_but_nothing_else_of_the_case():
+    assert errors_of(label="At least {value} mm") == {}
+    errors = errors_of(label="{actual} mm")
+    assert list(errors) == ["label"] and "unknown placeholder {actual}; allowed: {value}" in errors["label"][0]
 
 
 def test_it_accepts_the_four_placeholders_and_escaped_braces():
