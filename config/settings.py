@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A page whose database connection is lost answers a plain 503, not the generic 500.
+    "config.exceptions.DatabaseUnavailableMiddleware",
     "priorauth.pages.signin.IdleLogoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -143,8 +145,19 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+# Redis may go away (restart, failover): workers keep reconnecting for as long as it takes; a
+# connection that hangs instead of closing times out; sending a task gives up within about a second
+# (the caller keeps what it owes in the database: see priorauth.letter_services.letter_jobs_resend).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "socket_connect_timeout": 5,
+    "socket_timeout": 10,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A render needs only PostgreSQL and the file storage: one in progress when Redis goes away finishes.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -241,3 +254,24 @@ LETTER_PDF_VARIANT = env.str("LETTER_PDF_VARIANT", default="pdf/ua-1")
 LETTER_RENDER_DELAY_SECONDS = env.float("LETTER_RENDER_DELAY_SECONDS", default=0.0)
 if PRODUCTION and LETTER_RENDER_DELAY_SECONDS:
     raise ImproperlyConfigured("LETTER_RENDER_DELAY_SECONDS is for tests only")
+
+# Redis keeps nothing across a restart, so the LetterJob rows are the record of the renders owed: beat
+# sends again, every LETTER_RESEND_INTERVAL_SECONDS, those queued (or started by a worker that died)
+# more than LETTER_RESEND_AFTER_SECONDS ago. Where there is no beat, cron runs
+# `manage.py resend_letter_jobs` instead.
+LETTER_RESEND_AFTER_SECONDS = env.float("LETTER_RESEND_AFTER_SECONDS", default=300)
+LETTER_RESEND_INTERVAL_SECONDS = env.float("LETTER_RESEND_INTERVAL_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE = {
+    "resend-letter-jobs": {
+        "task": "priorauth.resend_letter_jobs",
+        "schedule": LETTER_RESEND_INTERVAL_SECONDS,
+        # A sweep that waited longer than the next one's turn is of no use.
+        "options": {"expires": LETTER_RESEND_INTERVAL_SECONDS},
+    },
+    # The same for the re-check a published policy version owes its payer's open requests.
+    "resend-rechecks": {
+        "task": "priorauth.resend_rechecks",
+        "schedule": LETTER_RESEND_INTERVAL_SECONDS,
+        "options": {"expires": LETTER_RESEND_INTERVAL_SECONDS},
+    },
+}

@@ -19,3 +19,5 @@ urlpatterns = [
     path("accounts/keep-alive/", keep_alive, name="keep-alive"),
     path("", include("priorauth.pages.urls")),
 ]
+
+handler404 = "config.exceptions.not_found"

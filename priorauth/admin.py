@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from priorauth import selectors, services
@@ -78,6 +80,29 @@ class AuditedMixin:
         return super().log_change(request, obj, message)
 
 
+class ScopedHistoryAdmin(SimpleHistoryAdmin):
+    """django-simple-history's pages find a record in its history table rather than in this admin's
+    queryset, and its revert form saves with the view permission alone. Here a record outside the
+    viewer's queryset (another practice's) is not found on them either, as an id that never existed,
+    and only those who may change a record revert it."""
+
+    def _visible_or_404(self, request: HttpRequest, object_id: str):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        return obj
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None) -> HttpResponse:
+        self._visible_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request: HttpRequest, object_id: str, version_id: str, extra_context=None) -> HttpResponse:
+        obj = self._visible_or_404(request, object_id)
+        if request.method == "POST" and not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
 class ReadOnlyMixin:
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -94,7 +119,7 @@ class ReadOnlyMixin:
 
 
 @admin.register(Practice)
-class PracticeAdmin(SimpleHistoryAdmin):
+class PracticeAdmin(ScopedHistoryAdmin):
     list_display = ("name", "created_at")
     search_fields = ("name",)
 
@@ -119,7 +144,7 @@ class MembershipChoicesMixin:
 
 
 @admin.register(Membership)
-class MembershipAdmin(MembershipChoicesMixin, PracticeScopedMixin, SimpleHistoryAdmin):
+class MembershipAdmin(MembershipChoicesMixin, PracticeScopedMixin, ScopedHistoryAdmin):
     superuser_sees_all = True
     list_display = ("user", "practice", "role")
     list_filter = ("role", "practice")
@@ -148,7 +173,7 @@ class MembershipInline(MembershipChoicesMixin, admin.StackedInline):
 
 
 @admin.register(Provider)
-class ProviderAdmin(PracticeScopedMixin, SimpleHistoryAdmin):
+class ProviderAdmin(PracticeScopedMixin, ScopedHistoryAdmin):
     superuser_sees_all = True
     list_display = ("name", "npi", "practice", "user")
     list_filter = ("practice",)
@@ -210,7 +235,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Patient)
-class PatientAdmin(AuditedMixin, PracticeScopedMixin, SimpleHistoryAdmin):
+class PatientAdmin(AuditedMixin, PracticeScopedMixin, ScopedHistoryAdmin):
     list_display = ("id", "last_name", "first_name", "birth_date", "member_id")
     search_fields = ("last_name", "first_name", "member_id")
     readonly_fields = ("practice", "created_at", "updated_at")
@@ -279,7 +304,7 @@ class AttachmentInline(ReadOnlyInline):
 
 
 @admin.register(AuthorizationRequest)
-class AuthorizationRequestAdmin(AuditedMixin, PracticeScopedMixin, ReadOnlyMixin, SimpleHistoryAdmin):
+class AuthorizationRequestAdmin(AuditedMixin, PracticeScopedMixin, ReadOnlyMixin, ScopedHistoryAdmin):
     list_display = ("reference", "status", "payer", "treating_physician", "decision", "created_at", "decision_due_at")
     list_filter = ("status", "payer", "decision")
     search_fields = ("reference",)

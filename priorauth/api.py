@@ -12,19 +12,23 @@ import datetime as dt
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ParseError, PermissionDenied
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.exceptions import DATABASE_UNAVAILABLE
 from coverage.serializers import FIELD_ERRORS_SCHEMA
 from policies.models import Payer
 from priorauth import selectors, services
@@ -59,7 +63,10 @@ TAG = "prior authorization"
 
 ERRORS_400 = OpenApiResponse(response=FIELD_ERRORS_SCHEMA, description="invalid fields, each named with its messages")
 DETAIL = inline_serializer(name="ErrorDetail", fields={"detail": serializers.CharField()})
-ERROR_403 = OpenApiResponse(response=DETAIL, description="your role may not do this")
+ERROR_403 = OpenApiResponse(
+    response=DETAIL, description="not signed in, not a member of a practice, or your role may not do this"
+)
+ERROR_415 = OpenApiResponse(response=DETAIL, description="a body that is not sent as JSON, form or multipart data")
 ERROR_404 = OpenApiResponse(
     response=DETAIL, description="no such object visible to you (another practice's answers 404)"
 )
@@ -107,6 +114,15 @@ def parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[str
 class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
+    invalid_page_message = "{message}."
+
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: APIView | None = None) -> list[Any]:
+        # A page that is not a number, below 1 or past the last is bad input, named like any other
+        # (DRF answers it 404).
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound as exc:
+            raise serializers.ValidationError({"page": [str(exc.detail)]}) from None
 
 
 PAGE_PARAMETERS = [
@@ -163,9 +179,40 @@ def request_detail(request: Request, obj: AuthorizationRequest, status_code: int
     return Response(RequestDetailOutputSerializer(obj).data, status=status_code)
 
 
+class AuthTokenApi(ObtainAuthToken):
+    """DRF's token sign-in, parsing JSON like the rest of the API and documented with its 400."""
+
+    parser_classes = [JSONBodyParser, FormParser, MultiPartParser]
+
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_token_create",
+        summary="Exchange a username and password for an API token",
+        responses={200: AuthTokenSerializer, 400: ERRORS_400, 415: ERROR_415},
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
+
+
 class BaseApi(APIView):
     permission_classes = [IsAuthenticated, IsPracticeMember]
     parser_classes = [JSONBodyParser, FormParser, MultiPartParser]
+
+    def dispatch(self, request, *args, **kwargs):
+        """A change and its audit entry are saved together or not at all: any error answer (a
+        refusal, invalid input, a lost database connection) leaves nothing of the request behind,
+        and no change is saved without the entry that records it."""
+        if request.method in SAFE_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        try:
+            with transaction.atomic():
+                response = super().dispatch(request, *args, **kwargs)
+                if response.status_code >= 400:
+                    transaction.set_rollback(True)
+                return response
+        except DATABASE_UNAVAILABLE as exc:
+            # The connection was lost at COMMIT, after the view had answered: the same 503.
+            return self.finalize_response(self.request, self.handle_exception(exc), *args, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,6 +228,7 @@ class RequestListCreateApi(BaseApi):
         responses={
             200: paginated_schema(RequestSummaryOutputSerializer, "PaginatedRequestSummaryList"),
             400: ERRORS_400,
+            403: ERROR_403,
         },
     )
     def get(self, request: Request) -> Response:
@@ -201,7 +249,7 @@ class RequestListCreateApi(BaseApi):
         operation_id="requests_create",
         summary="Create a draft request (billing staff)",
         request=RequestCreateInputSerializer,
-        responses={201: RequestDetailOutputSerializer, 400: ERRORS_400, 403: ERROR_403},
+        responses={201: RequestDetailOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 415: ERROR_415},
     )
     def post(self, request: Request) -> Response:
         require_role(request.user, Role.BILLING)
@@ -230,7 +278,7 @@ class RequestDetailApi(BaseApi):
         tags=[TAG],
         operation_id="requests_retrieve",
         summary="A request with its case, determination, history, decisions, appeals and attachments",
-        responses={200: RequestDetailOutputSerializer, 404: ERROR_404},
+        responses={200: RequestDetailOutputSerializer, 403: ERROR_403, 404: ERROR_404},
     )
     def get(self, request: Request, pk: int) -> Response:
         obj = selectors.request_detail_get(user=request.user, pk=pk)
@@ -242,7 +290,13 @@ class RequestDetailApi(BaseApi):
         operation_id="requests_update",
         summary="Edit a draft (billing staff)",
         request=RequestUpdateInputSerializer,
-        responses={200: RequestDetailOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+        responses={
+            200: RequestDetailOutputSerializer,
+            400: ERRORS_400,
+            403: ERROR_403,
+            404: ERROR_404,
+            415: ERROR_415,
+        },
     )
     def patch(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
@@ -275,7 +329,13 @@ def _step_schema(operation_id: str, summary: str, input_serializer: type[seriali
         operation_id=operation_id,
         summary=summary,
         request=input_serializer,
-        responses={200: RequestDetailOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+        responses={
+            200: RequestDetailOutputSerializer,
+            400: ERRORS_400,
+            403: ERROR_403,
+            404: ERROR_404,
+            415: ERROR_415,
+        },
     )
 
 
@@ -363,7 +423,7 @@ class RequestAttachmentsApi(BaseApi):
         tags=[TAG],
         operation_id="attachments_list",
         summary="The request's attachments",
-        responses={200: AttachmentOutputSerializer(many=True), 404: ERROR_404},
+        responses={200: AttachmentOutputSerializer(many=True), 403: ERROR_403, 404: ERROR_404},
     )
     def get(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
@@ -381,7 +441,7 @@ class RequestAttachmentsApi(BaseApi):
         operation_id="attachments_upload",
         summary="Upload an imaging report, therapy notes, ... (billing staff, the treating physician)",
         request={"multipart/form-data": AttachmentUploadInputSerializer},
-        responses={201: AttachmentOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+        responses={201: AttachmentOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404, 415: ERROR_415},
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
@@ -396,8 +456,12 @@ class AttachmentDownloadApi(BaseApi):
     @extend_schema(
         tags=[TAG],
         operation_id="attachments_download",
-        summary="Download an attachment",
-        responses={(200, "application/octet-stream"): OpenApiResponse(response=OpenApiTypes.BINARY), 404: ERROR_404},
+        summary="Download an attachment, served as the type it was uploaded as",
+        responses={
+            **{(200, media_type): OpenApiResponse(response=OpenApiTypes.BINARY) for media_type in services.ATTACHMENT_TYPES},
+            403: ERROR_403,
+            404: ERROR_404,
+        },
     )
     def get(self, request: Request, pk: int, attachment_id: int) -> FileResponse:
         obj = selectors.request_get(user=request.user, pk=pk)
@@ -423,7 +487,7 @@ class DeadlinesApi(BaseApi):
         operation_id="deadlines_list",
         summary="Overdue and soon-due deadlines: payer decisions, appeal decisions, appeal filing",
         parameters=[DueFilterSerializer],
-        responses={200: DueItemOutputSerializer(many=True), 400: ERRORS_400},
+        responses={200: DueItemOutputSerializer(many=True), 400: ERRORS_400, 403: ERROR_403},
     )
     def get(self, request: Request) -> Response:
         filters = parse(DueFilterSerializer, request.query_params)
@@ -443,7 +507,11 @@ class RecheckResultsApi(BaseApi):
         operation_id="rechecks_list",
         summary="Requests whose decision a policy change changed, with the criteria that changed",
         parameters=[RecheckFilterSerializer, *PAGE_PARAMETERS],
-        responses={200: paginated_schema(RecheckResultOutputSerializer, "PaginatedRecheckResultList"), 400: ERRORS_400},
+        responses={
+            200: paginated_schema(RecheckResultOutputSerializer, "PaginatedRecheckResultList"),
+            400: ERRORS_400,
+            403: ERROR_403,
+        },
     )
     def get(self, request: Request) -> Response:
         filters = parse(RecheckFilterSerializer, request.query_params)
@@ -477,7 +545,7 @@ class PayerMetricsApi(BaseApi):
         operation_id="metrics_payers",
         summary="Per payer: requests, approval %, denial %, approved after appeal %, average and median days to decision",
         parameters=[PeriodFilterSerializer],
-        responses={200: PayerMetricsOutputSerializer(many=True), 400: ERRORS_400},
+        responses={200: PayerMetricsOutputSerializer(many=True), 400: ERRORS_400, 403: ERROR_403},
     )
     def get(self, request: Request) -> Response:
         period = parse(PeriodFilterSerializer, request.query_params)
@@ -518,7 +586,11 @@ class PatientListCreateApi(BaseApi):
         operation_id="patients_list",
         summary="The patients you may see",
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated_schema(PatientOutputSerializer, "PaginatedPatientList")},
+        responses={
+            200: paginated_schema(PatientOutputSerializer, "PaginatedPatientList"),
+            400: ERRORS_400,
+            403: ERROR_403,
+        },
     )
     def get(self, request: Request) -> Response:
         return paginate(
@@ -530,7 +602,7 @@ class PatientListCreateApi(BaseApi):
         operation_id="patients_create",
         summary="Add a patient to your practice (billing staff)",
         request=PatientInputSerializer,
-        responses={201: PatientOutputSerializer, 400: ERRORS_400, 403: ERROR_403},
+        responses={201: PatientOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 415: ERROR_415},
     )
     def post(self, request: Request) -> Response:
         require_role(request.user, Role.BILLING)
@@ -545,7 +617,7 @@ class PatientDetailApi(BaseApi):
         tags=[TAG],
         operation_id="patients_retrieve",
         summary="A patient",
-        responses={200: PatientOutputSerializer, 404: ERROR_404},
+        responses={200: PatientOutputSerializer, 403: ERROR_403, 404: ERROR_404},
     )
     def get(self, request: Request, pk: int) -> Response:
         patient = selectors.get_visible(selectors.patients_visible_to(request.user), pk)
@@ -557,7 +629,7 @@ class PatientDetailApi(BaseApi):
         operation_id="patients_update",
         summary="Correct a patient's details; their drafts follow (billing staff)",
         request=PatientInputSerializer(partial=True),
-        responses={200: PatientOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+        responses={200: PatientOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404, 415: ERROR_415},
     )
     def patch(self, request: Request, pk: int) -> Response:
         patient = selectors.get_visible(selectors.patients_visible_to(request.user), pk)
@@ -574,7 +646,7 @@ class ProviderListApi(BaseApi):
         tags=[TAG],
         operation_id="providers_list",
         summary="Your practice's providers (treating physicians)",
-        responses={200: ProviderOutputSerializer(many=True)},
+        responses={200: ProviderOutputSerializer(many=True), 403: ERROR_403},
     )
     def get(self, request: Request) -> Response:
         return Response(ProviderOutputSerializer(selectors.providers_visible_to(request.user), many=True).data)

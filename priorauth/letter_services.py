@@ -6,10 +6,16 @@ treating physician (only that physician's user) edits the narrative and signs. R
 idempotent: a LetterJob row per revision and stage, a row lock around the render, and one fixed
 file name per revision and stage, so a task that runs twice (redelivered after a worker died, or
 retried) leaves one letter, one revision and one file.
+
+The LetterJob rows, not the broker, are the record of which renders are owed: Redis runs without
+persistence, so a restart empties its queues, and a render asked for while it is down never reaches
+it. Such a job stays queued in the database and letter_jobs_resend (every minute, from Celery beat or
+cron) sends it again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import re
@@ -20,6 +26,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from policies.models import EvidenceSource
@@ -59,11 +66,24 @@ def _require(allowed: bool, message: str) -> None:
         raise PermissionDenied(message)
 
 
-def _enqueue(stage: str, revision_id: int) -> None:
+def _publish(stage: str, revision_id: int) -> bool:
+    """Hand one render to the broker. An unreachable broker fails neither the caller nor the job:
+    the job stays queued in the database for letter_jobs_resend to send again."""
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
     from priorauth import tasks
 
     task = tasks.render_letter_draft if stage == Stage.DRAFT else tasks.render_letter_final
-    transaction.on_commit(lambda: task.delay(revision_id))
+    try:
+        task.delay(revision_id)
+    except BrokerUnavailable as exc:
+        logger.warning("letter render not sent, broker unavailable (resent later): revision %s %s: %s", revision_id, stage, exc)
+        return False
+    return True
+
+
+def _enqueue(stage: str, revision_id: int) -> None:
+    transaction.on_commit(lambda: _publish(stage, revision_id))
 
 
 def _queue_job(revision: LetterRevision, stage: str) -> LetterJob:
@@ -338,6 +358,31 @@ def letter_render(*, revision_id: int, stage: str) -> bool:
             letter.status = LetterStatus.DRAFT_READY if stage == Stage.DRAFT else LetterStatus.SIGNED
             letter.save(update_fields=["status", "updated_at"])
         return True
+
+
+def letter_jobs_resend(*, older_than: dt.timedelta | None = None, limit: int = 500) -> list[int]:
+    """Send again the renders whose message the broker may have lost: jobs queued, or started by a
+    worker that has since died, longer than `older_than` ago (LETTER_RESEND_AFTER_SECONDS). A render
+    in progress holds its job's row lock and is skipped. Sending one message too many is harmless
+    (a render finds its PDF made and stops), so the age only keeps a long but healthy queue from
+    being doubled. Returns the ids of the jobs sent again."""
+    if older_than is None:
+        older_than = dt.timedelta(seconds=settings.LETTER_RESEND_AFTER_SECONDS)
+    cutoff = timezone.now() - older_than
+    with transaction.atomic():
+        jobs = list(
+            LetterJob.objects.select_for_update(skip_locked=True)
+            .filter(Q(state=State.QUEUED, queued_at__lt=cutoff) | Q(state=State.RUNNING, started_at__lt=cutoff))
+            .order_by("queued_at", "pk")[:limit]
+        )
+        now = timezone.now()
+        for job in jobs:
+            job.state, job.queued_at, job.started_at = State.QUEUED, now, None
+            _enqueue(job.stage, job.revision_id)
+        LetterJob.objects.bulk_update(jobs, ["state", "queued_at", "started_at"])
+    if jobs:
+        logger.warning("letter renders sent again: jobs %s", ",".join(str(job.pk) for job in jobs))
+    return [job.pk for job in jobs]
 
 
 def letter_render_failed(*, revision_id: int, stage: str, error: BaseException) -> None:

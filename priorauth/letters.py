@@ -131,21 +131,23 @@ def clinical_summary(case: dict[str, Any]) -> dict[str, Any]:
         months = _get(case, "clinical.symptoms.duration_months")
         since = f" for {months:g} months" if isinstance(months, (int, float)) else ""
         s.append(_sentence(f"{name} has {_join(types) or 'symptoms'} in the {_join(locations) or 'lower back or legs'}{when}{since}."))
-    pain = _get(case, "clinical.pain", {})
+    # A fact sent as null is absent, as the contract says: each one is read with _get.
+    vas, nprs, odi = (_get(case, f"clinical.pain.{key}") for key in ("vas_leg", "nprs", "odi"))
     scores = []
-    if "vas_leg" in pain:
-        scores.append(f"leg pain of {pain['vas_leg']:g}/100 on the visual analogue scale")
-    if "nprs" in pain:
-        scores.append(f"a numeric pain rating of {pain['nprs']:g}/10")
-    if "odi" in pain:
-        scores.append(f"an Oswestry Disability Index of {pain['odi']:g}%")
+    if vas is not None:
+        scores.append(f"leg pain of {vas:g}/100 on the visual analogue scale")
+    if nprs is not None:
+        scores.append(f"a numeric pain rating of {nprs:g}/10")
+    if odi is not None:
+        scores.append(f"an Oswestry Disability Index of {odi:g}%")
     if scores:
         s.append(_sentence(f"The patient reports {_join(scores)}."))
     imaging = _get(case, "clinical.imaging", {})
     if imaging:
-        parts = [f"{imaging.get('modality', 'Imaging')} of {long_date(imaging.get('date'))}"]
-        if "ligamentum_flavum_mm" in imaging:
-            parts.append(f"shows hypertrophic ligamentum flavum of {imaging['ligamentum_flavum_mm']:g} mm")
+        parts = [f"{_get(imaging, 'modality', 'Imaging')} of {long_date(_get(imaging, 'date'))}"]
+        flavum = _get(imaging, "ligamentum_flavum_mm")
+        if flavum is not None:
+            parts.append(f"shows hypertrophic ligamentum flavum of {flavum:g} mm")
         levels = _get(case, "procedure.levels", [])
         level_text = f" at {_join(levels)}" if levels else ""
         s.append(_sentence(" ".join(parts) + f" with lumbar spinal stenosis{level_text}."))
@@ -156,7 +158,7 @@ def clinical_summary(case: dict[str, Any]) -> dict[str, Any]:
     if surgeries == []:
         s.append(_sentence("There has been no prior lumbar surgery."))
     elif surgeries:
-        done = [f"{x.get('type', 'surgery').replace('_', ' ')} {x.get('months_ago', '?')} months ago" for x in surgeries]
+        done = [f"{_get(x, 'type', 'surgery').replace('_', ' ')} {_get(x, 'months_ago', '?')} months ago" for x in surgeries]
         s.append(_sentence(f"Prior lumbar surgery: {_join(done)}."))
     s.append(_sentence(f"The diagnosis is {diagnoses_text(case)}."))
     return _paragraph("clinical_summary", "Clinical summary", s)
@@ -277,7 +279,7 @@ def default_enclosures(*, case: dict[str, Any], denial_date: Any) -> list[str]:
     items.append("Office notes documenting the symptoms, their duration and the pain and function scores")
     imaging = _get(case, "clinical.imaging", {})
     if imaging:
-        items.append(f"{imaging.get('modality', 'Imaging')} report of {long_date(imaging.get('date'))}")
+        items.append(f"{_get(imaging, 'modality', 'Imaging')} report of {long_date(_get(imaging, 'date'))}")
     care = _get(case, "clinical.conservative_care", [])
     if care:
         items.append("Records of conservative care: " + _join([CARE_NAMES.get(i.get("type"), "other").lower() for i in care]))

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from priorauth import letter_services, selectors
-from priorauth.api import A, ERROR_403, ERROR_404, ERRORS_400, BaseApi, audit, parse
+from priorauth.api import A, ERROR_403, ERROR_404, ERROR_415, ERRORS_400, BaseApi, audit, parse
 from priorauth.models import Letter, LetterJob, LetterKind, LetterRevision, Role
 
 TAG = "letters"
@@ -83,9 +83,11 @@ class RevisionOutputSerializer(serializers.ModelSerializer):
 
 class LetterOutputSerializer(serializers.ModelSerializer):
     request = serializers.IntegerField(source="request_id")
-    appeal_level = serializers.IntegerField(source="appeal.level_order", default=None)
-    revision = serializers.IntegerField(source="current_revision.number", default=None)
-    paragraphs = ParagraphSerializer(source="current_revision.paragraphs", many=True, default=None)
+    appeal_level = serializers.IntegerField(source="appeal.level_order", default=None, allow_null=True)
+    revision = serializers.IntegerField(source="current_revision.number", default=None, allow_null=True)
+    paragraphs = ParagraphSerializer(
+        source="current_revision.paragraphs", many=True, default=None, allow_null=True, help_text="null until the first draft is made"
+    )
     enclosures = serializers.ListField(source="current_revision.enclosures", child=serializers.CharField(), default=list)
     revisions = RevisionOutputSerializer(many=True, read_only=True)
 
@@ -104,7 +106,7 @@ def letter_response(request: Request, letter: Letter, status_code: int = status.
 
 
 class RequestLettersApi(BaseApi):
-    @extend_schema(tags=[TAG], operation_id="letters_list", summary="The letters of a request", responses={200: LetterOutputSerializer(many=True), 404: ERROR_404})
+    @extend_schema(tags=[TAG], operation_id="letters_list", summary="The letters of a request", responses={200: LetterOutputSerializer(many=True), 403: ERROR_403, 404: ERROR_404})
     def get(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
         found = list(selectors.letters_visible_to(request.user).filter(request=obj))
@@ -116,7 +118,7 @@ class RequestLettersApi(BaseApi):
         operation_id="letters_create",
         summary="Ask for a letter's draft (billing staff or the treating physician); asking again returns the same letter",
         request=LetterCreateInputSerializer,
-        responses={202: LetterOutputSerializer, 200: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+        responses={202: LetterOutputSerializer, 200: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404, 415: ERROR_415},
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
@@ -134,7 +136,7 @@ class RequestLettersApi(BaseApi):
 
 
 class LetterDetailApi(BaseApi):
-    @extend_schema(tags=[TAG], operation_id="letters_retrieve", summary="A letter with its current narrative and all revisions", responses={200: LetterOutputSerializer, 404: ERROR_404})
+    @extend_schema(tags=[TAG], operation_id="letters_retrieve", summary="A letter with its current narrative and all revisions", responses={200: LetterOutputSerializer, 403: ERROR_403, 404: ERROR_404})
     def get(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
         audit(request, A.READ, letter)
@@ -147,7 +149,7 @@ class LetterParagraphsApi(BaseApi):
         operation_id="letters_edit",
         summary="Edit the narrative (the treating physician); a signed letter gets a new revision that supersedes it",
         request=LetterEditInputSerializer,
-        responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+        responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404, 415: ERROR_415},
     )
     def put(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
@@ -197,7 +199,7 @@ class LetterPdfApi(BaseApi):
         operation_id="letters_pdf",
         summary="Download a revision's draft or final PDF (audited)",
         parameters=[PdfFilterSerializer],
-        responses={(200, "application/pdf"): OpenApiResponse(response=OpenApiTypes.BINARY), 400: ERRORS_400, 404: ERROR_404},
+        responses={(200, "application/pdf"): OpenApiResponse(response=OpenApiTypes.BINARY), 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
     )
     def get(self, request: Request, pk: int) -> FileResponse:
         letter = selectors.letter_get(user=request.user, pk=pk)

@@ -150,6 +150,9 @@ def request_list(
         qs = qs.filter(created_at__date__lte=created_until)
     if decision_due_before:
         qs = qs.filter(decision_due_at__lt=decision_due_before)
+    # A list shows summaries: leave out the JSON a row does not show (about 25 kB a row with the
+    # policy snapshot, decoded for nothing; bench/load_bench.py). Read on access if anyone needs it.
+    qs = qs.defer("case", "determination", "criteria_statuses", "policy_version__snapshot")
     return qs.order_by("-created_at", "-id")
 
 

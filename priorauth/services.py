@@ -21,6 +21,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -300,7 +301,7 @@ def request_update(
     """Edit a draft; only a draft can be edited."""
     with transaction.atomic():
         request = (
-            AuthorizationRequest.objects.select_for_update()
+            AuthorizationRequest.objects.select_for_update(of=("self",))
             .select_related("payer", "patient", "treating_physician")
             .get(pk=request.pk)
         )
@@ -355,8 +356,11 @@ def _transition(
 
 
 def _locked(request: AuthorizationRequest) -> AuthorizationRequest:
+    # Only the request's row: FOR UPDATE on the joined practice, payer, patient and provider rows
+    # made every step of a practice's requests wait for each other, and deadlocked with a request
+    # being created (its foreign-key checks lock the same practice row; bench/load_bench.py).
     return (
-        AuthorizationRequest.objects.select_for_update()
+        AuthorizationRequest.objects.select_for_update(of=("self",))
         .select_related("payer", "patient", "treating_physician", "practice")
         .get(pk=request.pk)
     )
@@ -823,6 +827,43 @@ def requests_recheck(*, version: PolicyVersion) -> RecheckRun:
         run.elapsed_seconds,
     )
     return run
+
+
+def recheck_publish(version_id: int) -> bool:
+    """Hand a re-check to the broker. An unreachable broker fails neither the admin's save (already
+    committed) nor the re-check: a version with no re-check run is owed one, and rechecks_resend
+    sends it again."""
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
+    from priorauth.tasks import recheck_open_requests
+
+    try:
+        recheck_open_requests.delay(version_id)
+    except BrokerUnavailable as exc:
+        logger.warning("re-check not sent, broker unavailable (resent later): policy version %s: %s", version_id, exc)
+        return False
+    return True
+
+
+def rechecks_resend(*, older_than: dt.timedelta | None = None) -> list[int]:
+    """Send again the re-checks the broker may have lost (a Redis restart empties its queues): the
+    newest version of each policy, published longer than `older_than` ago
+    (LETTER_RESEND_AFTER_SECONDS) and never re-checked. Only the newest: an older version's
+    re-check would compare open requests against a policy no longer in force. A run is made and
+    finished in one transaction, so a version with no run is one whose re-check never ran. Sending
+    one too many is harmless (requests_recheck is idempotent per version). Returns the version ids."""
+    if older_than is None:
+        older_than = dt.timedelta(seconds=settings.LETTER_RESEND_AFTER_SECONDS)
+    newest = PolicyVersion.objects.filter(policy_id=OuterRef("policy_id")).order_by("-revision").values("pk")[:1]
+    owed = list(
+        PolicyVersion.objects.filter(pk=Subquery(newest), created_at__lt=timezone.now() - older_than, recheck_run__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    sent = [pk for pk in owed if recheck_publish(pk)]
+    if sent:
+        logger.warning("policy re-checks sent again: versions %s", ",".join(map(str, sent)))
+    return sent
 
 
 def recheck_result_mark_seen(*, result: RecheckResult, by) -> RecheckResult:

@@ -10,7 +10,7 @@ from policies.services import policy_published
 
 @receiver(policy_published, dispatch_uid="priorauth.recheck_on_policy_published")
 def recheck_on_policy_published(sender, version, previous=None, **kwargs) -> None:
-    from priorauth.tasks import recheck_open_requests
+    from priorauth.services import recheck_publish
 
     version_id = version.pk
-    transaction.on_commit(lambda: recheck_open_requests.delay(version_id))
+    transaction.on_commit(lambda: recheck_publish(version_id))

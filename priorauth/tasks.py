@@ -39,12 +39,15 @@ def expire_authorizations() -> int:
 
 # ---------------------------------------------------------------------------------------------
 # Letters. A render that dies with its worker is redelivered (acks_late, reject_on_worker_lost);
-# one that fails for good is recorded on its LetterJob, where staff see it and can retry it.
+# one that fails for good is recorded on its LetterJob, where staff see it and can retry it; one
+# whose message the broker lost (a Redis restart) is sent again by resend_letter_jobs. The LetterJob
+# is the result: nothing reads Celery's, so none is stored and sending touches only the broker.
 
 LETTER_TASK_OPTIONS = {
     "bind": True,
     "acks_late": True,
     "reject_on_worker_lost": True,
+    "ignore_result": True,
     "autoretry_for": (OSError, ConnectionError, OperationalError),
     "retry_backoff": True,
     "max_retries": 5,
@@ -77,3 +80,15 @@ def render_letter_draft(self, revision_id: int) -> bool:
 def render_letter_final(self, revision_id: int) -> bool:
     """Render the final PDF of a signed letter revision."""
     return letter_services.letter_render(revision_id=revision_id, stage="final")
+
+
+@shared_task(name="priorauth.resend_letter_jobs", ignore_result=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=3)
+def resend_letter_jobs() -> int:
+    """Send again the renders the broker lost (Celery beat runs it every LETTER_RESEND_INTERVAL_SECONDS)."""
+    return len(letter_services.letter_jobs_resend())
+
+
+@shared_task(name="priorauth.resend_rechecks", ignore_result=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=3)
+def resend_rechecks() -> int:
+    """Send again the policy re-checks the broker lost (beat, with resend_letter_jobs)."""
+    return len(services.rechecks_resend())

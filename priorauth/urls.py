@@ -1,10 +1,9 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 
 from priorauth import api
 
 urlpatterns = [
-    path("auth/token", obtain_auth_token, name="auth-token"),
+    path("auth/token", api.AuthTokenApi.as_view(), name="auth-token"),
     path("requests", api.RequestListCreateApi.as_view(), name="requests"),
     path("requests/<int:pk>", api.RequestDetailApi.as_view(), name="request-detail"),
     path("requests/<int:pk>/submit", api.RequestSubmitApi.as_view(), name="request-submit"),

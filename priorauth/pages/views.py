@@ -61,14 +61,18 @@ DUE_SOON = dt.timedelta(days=7)
 
 
 def practice_member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed in (else the sign-in form) and a member of a practice (else a page that says so)."""
+    """Signed in (else the sign-in form) and a member of a practice (else a page that says so). A
+    POST is one transaction: a change and its audit entry are saved together or not at all."""
 
     @login_required
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if selectors.membership_of(request.user) is None:
             return render(request, "pages/no_practice.html", status=403)
-        return view(request, *args, **kwargs)
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return view(request, *args, **kwargs)
+        with transaction.atomic():
+            return view(request, *args, **kwargs)
 
     return wrapped
 
@@ -553,8 +557,8 @@ def policy_changes(request: HttpRequest) -> HttpResponse:
 @require_POST
 @practice_member_required
 def recheck_seen(request: HttpRequest, result_id: int) -> HttpResponse:
-    require_role(request.user, Role.BILLING)
     result = selectors.get_visible(selectors.recheck_results_visible_to(request.user), result_id)
+    require_role(request.user, Role.BILLING)
     services.recheck_result_mark_seen(result=result, by=request.user)
     audit(request, A.UPDATE, result)
     messages.success(request, f"Marked as seen: {result.request.reference}.")

@@ -288,3 +288,24 @@ def test_an_appeal_letter_answers_the_denial_of_its_level(letter_world, run_on_c
     assert text.index("Experimental/investigational") < text.index("Why the denial should be reversed")
     assert "For a Medicare Advantage plan, coverage of this procedure is governed as follows" in text
     assert "NCD 150.13" in text and appeal.level_name in text and "peer-to-peer review" in text
+
+
+def test_a_fact_sent_as_null_is_left_out_of_the_draft_not_a_failed_render():
+    # The contract lets any fact be null (absent); bench/load_bench.py found drafts failing on them.
+    from priorauth import letters
+
+    case = {
+        "patient": {"first_name": "Ada", "last_name": "Moreno"},
+        "procedure": {"levels": ["L4-L5"]},
+        "clinical": {
+            "imaging": {"modality": None, "date": "2026-09-01", "ligamentum_flavum_mm": None},
+            "pain": {"vas_leg": None, "nprs": 7, "odi": None},
+            "prior_lumbar_surgeries": [{"type": None, "months_ago": None}],
+        },
+    }
+    text = " ".join(s["text"] for s in letters.clinical_summary(case)["sentences"])
+    assert "Imaging of September 1, 2026 with lumbar spinal stenosis at L4-L5." in text
+    assert "The patient reports a numeric pain rating of 7/10." in text
+    assert "Prior lumbar surgery: surgery ? months ago." in text
+    assert "None" not in text
+    assert "Imaging report of September 1, 2026" in letters.default_enclosures(case=case, denial_date=None)

@@ -166,6 +166,39 @@ def test_the_recheck_is_idempotent_per_version(seeded):
     assert RecheckResult.objects.count() == 1
 
 
+def test_a_recheck_the_broker_could_not_take_is_sent_again_later(seeded, django_capture_on_commit_callbacks, monkeypatch):
+    import datetime as dt
+
+    from django.utils import timezone
+    from kombu.exceptions import OperationalError
+
+    from priorauth import tasks
+
+    sent: list[int] = []
+
+    def broker_down(version_id):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.recheck_open_requests, "delay", broker_down)
+    version = publish(thicker_ligament_required(), django_capture_on_commit_callbacks)  # the save stands
+    assert not RecheckRun.objects.filter(version=version).exists()
+
+    monkeypatch.setattr(tasks.recheck_open_requests, "delay", sent.append)
+    assert services.rechecks_resend(older_than=dt.timedelta(minutes=5)) == []  # just published: not yet
+    PolicyVersion.objects.update(created_at=timezone.now() - dt.timedelta(minutes=10))
+    owed = services.rechecks_resend(older_than=dt.timedelta(minutes=5))
+    assert version.pk in owed and sent == owed
+    # Only each policy's newest version is owed one, and once it ran it is owed nothing.
+    assert set(PolicyVersion.objects.filter(pk__in=owed).values_list("policy_id", flat=True)) == set(
+        PolicyVersion.objects.values_list("policy_id", flat=True)
+    )
+    assert len(owed) == PolicyVersion.objects.values("policy_id").distinct().count()
+    services.requests_recheck(version=version)
+    sent.clear()
+    PolicyVersion.objects.update(created_at=timezone.now() - dt.timedelta(minutes=10))
+    assert version.pk not in services.rechecks_resend(older_than=dt.timedelta(minutes=5))
+
+
 def test_a_draft_edited_after_the_change_is_compared_with_its_new_preview(seeded):
     p = people()
     draft = AuthorizationRequestFactory(**p["a"])

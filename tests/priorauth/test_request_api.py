@@ -180,7 +180,8 @@ def test_a_missing_field_and_malformed_json_are_named(world, api):
     assert set(response.json()) == {"patient", "treating_physician"}
     response = client.post("/api/v1/requests", data="{nope", content_type="application/json")
     assert response.status_code == 400
-    assert "JSON parse error" in response.json()["detail"]
+    (message,) = response.json()["non_field_errors"]
+    assert "JSON parse error" in message
 
 
 def test_a_patient_with_an_invalid_birth_date_names_it(world, api):
@@ -229,7 +230,8 @@ def test_the_list_filters_by_status_payer_physician_and_dates_and_pages(world, a
     assert refs(f"created_since={today + dt.timedelta(days=1)}") == set()
     page = client.get("/api/v1/requests?page_size=2").json()
     assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
-    assert client.get("/api/v1/requests?page=9").status_code == 404
+    past_the_end = client.get("/api/v1/requests?page=9")
+    assert past_the_end.status_code == 400 and past_the_end.json() == {"page": ["That page contains no results."]}
 
 
 @pytest.mark.parametrize(
@@ -370,7 +372,7 @@ def test_deeply_nested_json_is_a_400_not_a_500(world, api, depth):
     assert response.status_code == 400
     errors = response.json()
     if depth > 1000:  # beyond what the JSON parser recurses into
-        assert errors == {"detail": "JSON parse error - nested too deeply"}
+        assert errors == {"non_field_errors": ["JSON parse error - nested too deeply"]}
     else:
         ((field, messages),) = errors.items()
         assert field.startswith("case.administrative.x.0.0") and messages == ["is nested too deeply"]

@@ -1,0 +1,183 @@
+"""Fuzzing of the whole API with schemathesis, against the OpenAPI schema the app itself serves.
+
+Every operation of /api/v1/schema/ is called through the WSGI application with inputs generated from
+the schema, valid ones and ones that break it, each sent as every persona (DRF token) and as a caller
+who is not signed in. Whatever comes in, no answer is a 5xx, and every answer has a documented status
+code, a documented content type and a body that matches the documented schema.
+
+The world is made once for the module (two practices, requests in several states, attachments,
+letters with a rendered draft, re-check results) and each test rolls its own writes back, so path
+ids and body references sometimes name a real object of the persona's practice, sometimes one of the
+other practice, and mostly none.
+
+The number of generated inputs per operation is HARDENING_FUZZ_EXAMPLES (default 20);
+HARDENING_FUZZ_COVERAGE=1 adds schemathesis' coverage phase (every boundary and type violation the
+schema allows: thousands of requests, minutes, for a deeper run by hand).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+from unittest import mock
+
+import pytest
+import schemathesis
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, transaction
+from django.test import override_settings
+from factories import advance, draft_for, personas
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import not_a_server_error
+from schemathesis.errors import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from config.wsgi import application
+from policies.models import PolicyVersion
+from policies.services import letters_seed, registry_seed
+from priorauth import letter_services, services
+from priorauth.models import LetterKind, RecheckResult, RecheckRun, Status
+
+EXAMPLES = int(os.environ.get("HARDENING_FUZZ_EXAMPLES", "20"))
+PERSONAS = ["alice", "bob", "dave", "adam", "charlie", "erin"]
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", application)
+schema.config.phases.coverage.enabled = os.environ.get("HARDENING_FUZZ_COVERAGE") == "1"
+
+# Ids of the module's world by kind, own practice's and the other's alike, read by the hooks below
+# while inputs are generated.
+KNOWN: dict[str, list[Any]] = {}
+
+
+@pytest.fixture(scope="module")
+def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[SimpleNamespace]:
+    """Made once, in a transaction of its own that is rolled back after the module; each test's
+    transaction (the `db` fixture) nests inside it, as with Django's TestCase.setUpTestData."""
+    # The default hasher is slow by design; the personas' passwords (and the token endpoint's
+    # attempts) need not be.
+    overrides = override_settings(
+        MEDIA_ROOT=str(tmp_path_factory.mktemp("fuzz-media")),
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+    )
+    overrides.enable()
+    outer = transaction.atomic()
+    try:
+        with django_db_blocker.unblock():
+            outer.__enter__()
+            world = build_world()
+        yield world
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+        overrides.disable()
+        KNOWN.clear()
+
+
+def build_world() -> SimpleNamespace:
+    registry_seed()
+    letters_seed()
+    w = personas()
+    w.tokens = {p: Token.objects.create(user=getattr(w, p)).key for p in PERSONAS}
+    requests, attachments, letters, appeals = [], [], [], []
+    for practice, clerk in (("a", w.alice), ("b", w.erin)):
+        drafted = draft_for(w, practice)
+        sent = advance(draft_for(w, practice), Status.SENT, clerk)
+        denied = advance(draft_for(w, practice), Status.DENIED, clerk)
+        appealing = advance(draft_for(w, practice), Status.APPEAL_IN_PROGRESS, clerk)
+        requests += [drafted, sent, denied, appealing]
+        appeals += list(appealing.appeals.values_list("pk", flat=True))
+        attachments.append(
+            services.attachment_add(
+                request=sent,
+                kind="imaging_report",
+                upload=SimpleUploadedFile("mri.pdf", PDF, content_type="application/pdf"),
+                by=clerk,
+            )
+        )
+        letter, _ = letter_services.letter_request_draft(request=sent, kind=LetterKind.PRIOR_AUTHORIZATION, by=clerk)
+        # The draft made as the task makes it, with a stand-in PDF: WeasyPrint's first render alone
+        # takes seconds, and what is under test here is the API around the file.
+        with mock.patch("priorauth.pdf.render_letter", return_value=PDF):
+            letter_services.letter_render(revision_id=letter.current_revision_id, stage="draft")
+        letters.append(letter)
+        run, _ = RecheckRun.objects.get_or_create(
+            version=PolicyVersion.objects.get(policy__payer__code="medicare-advantage")
+        )
+        RecheckResult.objects.create(run=run, request=sent, old_decision="meets_criteria", new_decision="not_met")
+    KNOWN.update(
+        requests=[r.pk for r in requests],
+        attachments=[a.pk for a in attachments],
+        letters=[x.pk for x in letters],
+        patients=[w.patient_a.pk, w.patient_b.pk],
+        providers=[w.bob_provider.pk, w.dave_provider.pk, w.charlie_provider.pk],
+        rechecks=list(RecheckResult.objects.values_list("pk", flat=True)),
+        appeals=appeals,
+        payers=["medicare", "medicare-advantage", "tricare", "commercial"],
+    )
+    return w
+
+
+def sometimes_known(value: Any, kind: str) -> st.SearchStrategy:
+    """The generated value, or one of the world's (own or foreign) of that kind."""
+    return st.one_of(st.just(value), st.sampled_from(KNOWN[kind])) if KNOWN.get(kind) else st.just(value)
+
+
+@schema.hook
+def flatmap_path_parameters(context, path_parameters: dict[str, Any] | None) -> st.SearchStrategy:
+    if not path_parameters:
+        return st.just(path_parameters)
+    kind = context.operation.path.split("/")[3]  # /api/v1/<kind>/{id}...
+    names = {"id": kind, "attachment_id": "attachments"}
+    return st.fixed_dictionaries(
+        {name: sometimes_known(value, names.get(name, "")) for name, value in path_parameters.items()}
+    )
+
+
+BODY_REFERENCES = {"patient": "patients", "treating_physician": "providers", "payer": "payers", "appeal": "appeals"}
+
+
+@schema.hook
+def flatmap_body(context, body: Any) -> st.SearchStrategy:
+    if not isinstance(body, dict):
+        return st.just(body)
+    return st.fixed_dictionaries(
+        {name: sometimes_known(value, BODY_REFERENCES.get(name, "")) for name, value in body.items()}
+    )
+
+
+@pytest.fixture
+def in_process_requests(db) -> Iterator[None]:
+    # Django's test client does the same: the request signals would otherwise close the connection
+    # that holds the test's transaction.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_it_answers_every_operation_within_its_schema(case, fuzz_world, in_process_requests):
+    # Each generated input is sent as every persona and as an anonymous caller, so that every input
+    # reaches as far as the most privileged role gets with it.
+    for persona in [*PERSONAS, None]:
+        headers = {"Authorization": f"Token {fuzz_world.tokens[persona]}"} if persona else {}
+        try:
+            case.call_and_validate(headers=headers, checks=CHECKS)
+        except FailureGroup as failures:
+            # Name the caller in the report: its curl command shows the token filtered out.
+            caller = f"Signed in as {persona}" if persona else "Not signed in"
+            raise FailureGroup(list(failures.exceptions), f"{caller}. {failures.message}") from None
