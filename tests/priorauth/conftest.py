@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-# draft_for and advance are imported from here by this folder's tests (`from conftest import ...`).
-from factories import advance, draft_for, install_shipped_policies, personas  # noqa: F401
+from factories import install_shipped_policies, personas
 from rest_framework.test import APIClient
 
 

@@ -4,7 +4,7 @@ only their practice's records; superusers without a practice see no PHI; the wor
 from __future__ import annotations
 
 import pytest
-from conftest import draft_for
+from factories import draft_for
 from factories import UserFactory
 
 from priorauth.models import Membership, Role

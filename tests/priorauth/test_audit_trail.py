@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import advance, draft_for
+from factories import advance, draft_for
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from factories import entered_case

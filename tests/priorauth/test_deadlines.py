@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import advance, draft_for
+from factories import advance, draft_for
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from factories import entered_case

@@ -8,7 +8,7 @@ import hashlib
 import io
 
 import pytest
-from conftest import advance, draft_for
+from factories import advance, draft_for
 from django.core.exceptions import PermissionDenied, ValidationError
 from letter_helpers import install_letter_texts, pdf_text
 from pypdf import PdfReader

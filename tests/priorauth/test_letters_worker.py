@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import advance, draft_for
+from factories import advance, draft_for
 from letter_helpers import install_letter_texts, pdf_text
 
 from priorauth import letter_services

@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from conftest import draft_for
+from factories import draft_for
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 

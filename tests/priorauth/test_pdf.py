@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import advance, draft_for
+from factories import advance, draft_for
 from letter_helpers import flat, install_letter_texts, pdf_text, squash
 from pypdf import PdfReader
 from weasyprint.formatting_structure import boxes

@@ -5,7 +5,7 @@ visible object the role may not change answers 403 and stays unchanged."""
 from __future__ import annotations
 
 import pytest
-from conftest import advance, draft_for
+from factories import advance, draft_for
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from factories import entered_case

@@ -8,7 +8,7 @@ import copy
 import time
 
 import pytest
-from conftest import advance
+from factories import advance
 from django.db import connection
 from factories import (
     AuthorizationRequestFactory,

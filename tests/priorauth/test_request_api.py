@@ -7,7 +7,7 @@ import datetime as dt
 import json
 
 import pytest
-from conftest import advance, draft_for
+from factories import advance, draft_for
 from django.utils import timezone
 from factories import entered_case
 from hypothesis import HealthCheck, given, settings

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import draft_for
+from factories import draft_for
 from django.db import connection, connections, transaction
 
 from priorauth import services

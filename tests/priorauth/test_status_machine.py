@@ -4,7 +4,7 @@ a clear error naming the status, each recorded with who and when."""
 import datetime as dt
 
 import pytest
-from conftest import advance, draft_for
+from factories import advance, draft_for
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
