@@ -17,6 +17,7 @@ schema allows: thousands of requests, minutes, for a deeper run by hand).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -29,7 +30,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from django.test import override_settings
-from factories import advance, draft_for, personas
+from factories import CONTRACT, advance, draft_for, entered_case, personas
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
@@ -42,7 +43,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from config.wsgi import application
-from policies.models import PolicyVersion
+from policies.models import Payer, PolicyVersion
 from policies.services import letters_seed, registry_seed
 from priorauth import letter_services, services
 from priorauth.models import LetterKind, RecheckResult, RecheckRun, Status
@@ -118,13 +119,15 @@ def build_world() -> SimpleNamespace:
         RecheckResult.objects.create(run=run, request=sent, old_decision="meets_criteria", new_decision="not_met")
     KNOWN.update(
         requests=[r.pk for r in requests],
-        attachments=[a.pk for a in attachments],
+        attachment_paths=[{"id": a.request_id, "attachment_id": a.pk} for a in attachments],
         letters=[x.pk for x in letters],
         patients=[w.patient_a.pk, w.patient_b.pk],
         providers=[w.bob_provider.pk, w.dave_provider.pk, w.charlie_provider.pk],
         rechecks=list(RecheckResult.objects.values_list("pk", flat=True)),
         appeals=appeals,
-        payers=["medicare", "medicare-advantage", "tricare", "commercial"],
+        payers=list(Payer.objects.values_list("code", flat=True)),
+        cases=[json.loads(f.read_text()) for f in sorted(CONTRACT.glob("*.json")) if f.name != "expected.json"],
+        entered_cases=[entered_case(f.stem) for f in sorted(CONTRACT.glob("*.json")) if f.name != "expected.json"],
     )
     return w
 
@@ -138,18 +141,28 @@ def sometimes_known(value: Any, kind: str) -> st.SearchStrategy:
 def flatmap_path_parameters(context, path_parameters: dict[str, Any] | None) -> st.SearchStrategy:
     if not path_parameters:
         return st.just(path_parameters)
+    if "attachment_id" in path_parameters:  # found only under its own request
+        return sometimes_known(path_parameters, "attachment_paths")
     kind = context.operation.path.split("/")[3]  # /api/v1/<kind>/{id}...
-    names = {"id": kind, "attachment_id": "attachments"}
     return st.fixed_dictionaries(
-        {name: sometimes_known(value, names.get(name, "")) for name, value in path_parameters.items()}
+        {name: sometimes_known(value, kind if name == "id" else "") for name, value in path_parameters.items()}
     )
 
 
-BODY_REFERENCES = {"patient": "patients", "treating_physician": "providers", "payer": "payers", "appeal": "appeals"}
+# Body fields that name a record or hold a case, and the kind of the world's values to try there.
+BODY_REFERENCES = {
+    "patient": "patients",
+    "treating_physician": "providers",
+    "payer": "payers",
+    "appeal": "appeals",
+    "case": "entered_cases",
+}
 
 
 @schema.hook
 def flatmap_body(context, body: Any) -> st.SearchStrategy:
+    if context.operation.path == "/api/v1/coverage/check":
+        return sometimes_known(body, "cases")  # a whole contract case, so that checks get as far as a determination
     if not isinstance(body, dict):
         return st.just(body)
     return st.fixed_dictionaries(
