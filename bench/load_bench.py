@@ -1,16 +1,17 @@
 """Load: gunicorn and a Celery worker on PostgreSQL and Redis, `--users` simulated users for
 `--seconds`, every response checked; per-operation and overall p50 / p95 / p99 and throughput.
 
-    .venv/bin/python bench/load_bench.py [--seconds 60] [--users 50] [--workers 3] [--threads 4] [--json]
+    .venv/bin/python bench/load_bench.py [--seconds 60] [--users 50] [--think 0] [--workers 3] [--threads 4] [--json]
 
 Needs PostgreSQL (default postgres://postgres@127.0.0.1:5432/mildpa_load) and Redis (default
 redis://127.0.0.1:6379/14). The benchmark owns both: it drops and re-creates that database (its name
 must contain "load" or "bench"), flushes that Redis database, migrates, runs `seed_policies` and
-`seed_demo`, and drops the database again at the end unless `--keep`.
+`seed_demo`, and drops the database and flushes Redis again at the end unless `--keep`.
 
 The server runs as in production (APP_ENV=production, DEBUG off, a generated SECRET_KEY,
 ALLOWED_HOSTS=127.0.0.1, persistent database connections); the client sends
-`X-Forwarded-Proto: https` as the TLS proxy in front of it would. gunicorn: `--workers` gthread
+`X-Forwarded-Proto: https` as the TLS proxy in front of it would, and opens a connection per request
+as nginx's proxy_pass does (`--keepalive`: one per user, kept open). gunicorn: `--workers` gthread
 workers of `--threads` threads each (3 × 4 by default on 2 CPUs: the threads overlap database
 round trips, and three processes keep both cores busy while one collects garbage or holds the GIL).
 One `celery -A config worker --concurrency=1` renders letters.
@@ -29,6 +30,11 @@ server) or, with `--think S`, a random pause of 0 to 2·S seconds after each res
 - physicians: list their requests, retrieve two, read a request's letters, download a letter PDF and
   an attachment, check a case.
 
+Throttles stay as deployed: the check's (THROTTLE_COVERAGE_CHECK, 100,000 a minute per signed-in
+user) is far above what a user sends here, and django-axes counts only failed password sign-ins,
+which token requests never make. The users have no usable password (a sign-in is not part of the
+load: its hash is slow by design).
+
 The first `--warmup` seconds are not counted. An error is any unexpected status, a download whose
 size or content is wrong, a connection error or timeout, or a letter the worker failed; the
 benchmark exits 1 if there was one. Every process it started is stopped at the end, also on an
@@ -45,8 +51,8 @@ import os
 import random
 import re
 import secrets
+import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -162,11 +168,12 @@ def wait_for_worker(worker: Service, name: str, timeout: float = 90) -> None:
     sys.exit(f"the Celery worker did not answer ping within {timeout:.0f} s:\n{worker.tail()}")
 
 
-def cpu_seconds(service_sessions: dict[str, int], database: str) -> dict[str, float]:
-    """CPU time (user + system) so far of each service's processes (its session), of the
-    PostgreSQL backends serving `database`, and of this process (the simulated users)."""
+def cpu_seconds(service_sessions: dict[str, int]) -> dict[str, float]:
+    """CPU time (user + system) so far of each service's processes (its session) and of this
+    process (the simulated users). Not PostgreSQL's: its backends come and go with the web
+    processes' connections (CONN_MAX_AGE), and the time of one that has exited is not to be found."""
     tick = os.sysconf("SC_CLK_TCK")
-    totals = dict.fromkeys([*service_sessions, "postgresql"], 0.0)
+    totals = dict.fromkeys(service_sessions, 0.0)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -176,8 +183,6 @@ def cpu_seconds(service_sessions: dict[str, int], database: str) -> dict[str, fl
             used = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
             session = int(fields[3])
             name = next((n for n, sid in service_sessions.items() if sid == session), None)
-            if name is None and f" {database} " in (entry / "cmdline").read_text().replace("\0", " "):
-                name = "postgresql"
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile, or not ours to read
         if name is not None:
@@ -220,7 +225,9 @@ def _npi(rng: random.Random) -> str:
     return first9 + luhn.calc_check_digit("80840" + first9)
 
 
-def populate(*, users: int, existing: int, patients_per_practice: int, rng: random.Random, worker_timeout: float) -> Population:
+def populate(
+    *, users: int, existing: int, patients_per_practice: int, rng: random.Random, worker_timeout: float
+) -> Population:
     """Users, patients, requests, attachments and rendered letters in the two demo practices."""
     from django.contrib.auth import get_user_model
     from django.core.exceptions import ValidationError
@@ -250,7 +257,10 @@ def populate(*, users: int, existing: int, patients_per_practice: int, rng: rand
             Persona(user.username, str(role), practice.pk, Token.objects.create(user=user).key, provider_id)
         )
 
-    clerks = {p.pk: User.objects.get(username=next(x.username for x in personas if x.practice_id == p.pk and x.role == Role.BILLING)) for p in practices}
+    clerks = {}  # the practice's first simulated billing clerk sets the data up
+    for persona in reversed(personas):
+        if persona.role == Role.BILLING:
+            clerks[persona.practice_id] = User.objects.get(username=persona.username)
     payers = {p.code: p for p in Payer.objects.all()}
     patients: dict[int, list[int]] = {}
     providers: dict[int, list[int]] = {}
@@ -305,7 +315,9 @@ def populate(*, users: int, existing: int, patients_per_practice: int, rng: rand
                 continue
             content = fake_pdf(rng.randint(20_000, 200_000), request.reference)
             upload = SimpleUploadedFile(f"mri-{request.reference}.pdf", content, content_type="application/pdf")
-            attachment = services.attachment_add(request=request, kind="imaging_report", upload=upload, by=clerks[practice.pk])
+            attachment = services.attachment_add(
+                request=request, kind="imaging_report", upload=upload, by=clerks[practice.pk]
+            )
             attachments += 1
             for persona in personas:
                 if persona.practice_id == practice.pk and (
@@ -317,10 +329,8 @@ def populate(*, users: int, existing: int, patients_per_practice: int, rng: rand
     letter_requests = []
     for persona in personas:
         if persona.role == Role.PHYSICIAN:
-            request = next(
-                (r for r in created[persona.practice_id] if r.treating_physician_id == persona.provider_id and r.status == Status.SUBMITTED),
-                None,
-            )
+            mine = (r for r in created[persona.practice_id] if r.treating_physician_id == persona.provider_id)
+            request = next((r for r in mine if r.status == Status.SUBMITTED), None)
             if request is not None:
                 letter_requests.append(request)
     letters = [
@@ -331,7 +341,8 @@ def populate(*, users: int, existing: int, patients_per_practice: int, rng: rand
     pending = Letter.objects.filter(pk__in=[x.pk for x in letters])
     while pending.exclude(status=LetterStatus.DRAFT_READY).exists():
         if pending.filter(status=LetterStatus.FAILED).exists() or time.monotonic() > deadline:
-            errors = LetterJob.objects.filter(revision__letter__in=pending).exclude(error="").values_list("error", flat=True)
+            jobs = LetterJob.objects.filter(revision__letter__in=pending).exclude(error="")
+            errors = jobs.values_list("error", flat=True)
             sys.exit(
                 "letters failed or were not rendered in time: "
                 + str(Counter(pending.values_list("status", flat=True)))
@@ -366,13 +377,10 @@ class OpStats:
     samples: list[str] = field(default_factory=list)
 
 
-class Outcome(Exception):
-    """A response that is an error: its description is kept as a sample."""
-
-
 class User(threading.Thread):
     def __init__(self, persona: Persona, population: Population, *, port: int, checks: list[tuple[bytes, int]],
-                 window: tuple[float, float], stop: threading.Event, seed: int, think: float) -> None:  # fmt: skip
+                 window: tuple[float, float], stop: threading.Event, seed: int, think: float,
+                 keepalive: bool) -> None:  # fmt: skip
         super().__init__(daemon=True, name=persona.username)
         self.persona, self.population, self.port, self.checks = persona, population, port, checks
         self.window_start, self.window_end = window
@@ -390,10 +398,16 @@ class User(threading.Thread):
             "Accept": "application/json",
             "X-Forwarded-Proto": "https",  # as the TLS proxy in front of gunicorn sets it
         }
+        if not keepalive:
+            # nginx's proxy_pass speaks HTTP/1.0 to gunicorn by default: one connection per request,
+            # each accepted by whichever worker is free, rather than a connection tied to one worker.
+            self.headers["Connection"] = "close"
 
     # -- HTTP
 
-    def _exchange(self, method: str, path: str, body: bytes | None, content_type: str | None) -> tuple[int, dict, bytes]:
+    def _exchange(
+        self, method: str, path: str, body: bytes | None, content_type: str | None
+    ) -> tuple[int, dict, bytes]:
         headers = dict(self.headers)
         if content_type:
             headers["Content-Type"] = content_type
@@ -469,7 +483,9 @@ class User(threading.Thread):
 
     def check(self) -> None:
         body, expected = self.rng.choice(self.checks)
-        self.call("check", "POST", f"{API}/coverage/check", raw=body, content_type="application/json", expect=(expected,))
+        self.call(
+            "check", "POST", f"{API}/coverage/check", raw=body, content_type="application/json", expect=(expected,)
+        )
 
     def request_list(self) -> None:
         p = self.persona
@@ -505,16 +521,20 @@ class User(threading.Thread):
             request, attachment, size = self.rng.choice(self.persona.attachments)
 
             def verify(data: Any, headers: dict) -> str:
-                ok = isinstance(data, bytes) and len(data) == size and data.startswith(b"%PDF-")
-                return "" if ok else f"downloaded {len(data) if isinstance(data, bytes) else type(data)} bytes, stored {size}"
+                if isinstance(data, bytes) and len(data) == size and data.startswith(b"%PDF-"):
+                    return ""
+                return f"downloaded {len(data) if isinstance(data, bytes) else repr(data)[:40]}, stored {size} bytes"
 
-            self.call("attachment_download", "GET", f"{API}/requests/{request}/attachments/{attachment}", expect=(200,), verify=verify)
+            path = f"{API}/requests/{request}/attachments/{attachment}"
+            self.call("attachment_download", "GET", path, expect=(200,), verify=verify)
 
     def letter_pdf(self) -> None:
         if self.persona.letters:
             letter = self.rng.choice(self.persona.letters)
-            self.call("letter_pdf", "GET", f"{API}/letters/{letter}/pdf?stage=draft", expect=(200,),
-                      verify=lambda d, h: "" if isinstance(d, bytes) and d.startswith(b"%PDF-") else "not a PDF")  # fmt: skip
+            def verify(data: Any, headers: dict) -> str:
+                return "" if isinstance(data, bytes) and data.startswith(b"%PDF-") else "not a PDF"
+
+            self.call("letter_pdf", "GET", f"{API}/letters/{letter}/pdf?stage=draft", expect=(200,), verify=verify)
 
     def billing_iteration(self) -> None:
         p, rng = self.persona, self.rng
@@ -523,7 +543,8 @@ class User(threading.Thread):
         if rng.random() < 0.15:
             n = rng.randint(0, 10**9)
             made = self.call("patient_create", "POST", f"{API}/patients", expect=(201,), body={
-                "first_name": "Nora", "last_name": f"Walk-in {n}", "birth_date": "1951-06-14", "sex": "F", "member_id": f"WI{n:010d}",
+                "first_name": "Nora", "last_name": f"Walk-in {n}", "birth_date": "1951-06-14", "sex": "F",
+                "member_id": f"WI{n:010d}",
             })  # fmt: skip
             if made:
                 patient = made["id"]
@@ -549,7 +570,8 @@ class User(threading.Thread):
                 if added:
                     p.attachments.append((pk, added["id"], len(content)))
             if submitted and rng.random() < 0.1:
-                self.call("letter_ask", "POST", f"{API}/requests/{pk}/letters", expect=(202, 200), body={"kind": "prior_authorization"})
+                self.call("letter_ask", "POST", f"{API}/requests/{pk}/letters", expect=(202, 200),
+                          body={"kind": "prior_authorization"})  # fmt: skip
         self.check()
         self.request_list()
         self.request_retrieve()
@@ -597,12 +619,183 @@ def op_figures(latencies: list[float], errors: int, seconds: float) -> dict[str,
     }
 
 
+def server_env(args: argparse.Namespace, tmp: Path) -> dict[str, str]:
+    """The environment of every process: production settings on the benchmark's database and Redis."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "APP_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "ALLOWED_HOSTS": HOST,
+        "DEBUG": "false",
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "MEDIA_ROOT": str(tmp / "media"),  # shared by gunicorn, the worker and this process
+        "STATIC_ROOT": str(tmp / "static"),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def start_services(args: argparse.Namespace, env: dict[str, str], tmp: Path, port: int) -> tuple[Service, Service, str]:
+    worker_name = f"load-bench-{uuid.uuid4().hex[:6]}@localhost"
+    worker = Service("celery", [
+        PYTHON, "-m", "celery", "-A", "config", "worker", "--pool=prefork", f"--concurrency={args.celery_concurrency}",
+        "-n", worker_name, "--loglevel=WARNING", "--without-gossip", "--without-mingle",
+    ], env=env, log=tmp / "celery.log")  # fmt: skip
+    server = Service("gunicorn", [
+        PYTHON, "-m", "gunicorn", "config.wsgi:application", "--bind", f"{HOST}:{port}",
+        "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
+        "--timeout", "60", "--log-level", "warning",
+    ], env=env, log=tmp / "gunicorn.log")  # fmt: skip
+    return worker, server, worker_name
+
+
+@dataclass
+class Run:
+    users: list[User]
+    cpu_seconds: dict[str, float]
+    load_before: float
+    load_after: float
+    crashed: list[str]
+
+
+def run_users(args: argparse.Namespace, population: Population, *, port: int, worker: Service, server: Service,
+              stop: threading.Event) -> Run:  # fmt: skip
+    checks = [(json.dumps(c.data).encode(), 200 if c.valid else 400) for c in generate_cases(2000, seed=args.seed + 1)]
+    sys.setswitchinterval(0.001)  # fifty client threads: hand the GIL to a thread whose answer came in sooner
+    start = time.monotonic() + 0.5
+    window = (start + args.warmup, start + args.warmup + args.seconds)
+    users = [
+        User(persona, population, port=port, checks=checks, window=window, stop=stop, seed=args.seed * 1000 + i,
+             think=args.think, keepalive=args.keepalive)  # fmt: skip
+        for i, persona in enumerate(population.personas)
+    ]
+    load_before = os.getloadavg()[0]
+    sessions = {"gunicorn": server.process.pid, "celery": worker.process.pid}
+    cpu_at: dict[str, dict[str, float]] = {}
+    for user in users:
+        user.start()
+    while any(u.is_alive() for u in users):
+        if not server.running() or not worker.running():
+            stop.set()
+            break
+        now = time.monotonic()
+        if "start" not in cpu_at and now >= window[0]:
+            cpu_at["start"] = cpu_seconds(sessions)
+        if "end" not in cpu_at and now >= window[1]:
+            cpu_at["end"] = cpu_seconds(sessions)
+        time.sleep(0.05)
+    for user in users:
+        user.join(timeout=90)
+    used = {}
+    if "start" in cpu_at and "end" in cpu_at:
+        used = {k: round(cpu_at["end"][k] - cpu_at["start"][k], 1) for k in cpu_at["start"]}
+    crashed = [s.name for s in (server, worker) if not s.running()]
+    return Run(users, used, load_before, os.getloadavg()[0], crashed)
+
+
+def summarize(args: argparse.Namespace, host: dict[str, Any], database: Database, population: Population,
+              set_up_seconds: float, run: Run, asked_letters: Counter) -> dict[str, Any]:  # fmt: skip
+    by_op: dict[str, Any] = {}
+    all_latencies: list[float] = []
+    samples: list[str] = []
+    for op in OPERATIONS:
+        latencies = [x for u in run.users for x in u.stats[op].latencies]
+        errors = sum(u.stats[op].errors for u in run.users)
+        if latencies or errors:
+            by_op[op] = op_figures(latencies, errors, args.seconds)
+        all_latencies += latencies
+        samples += [s for u in run.users for s in u.stats[op].samples][:5]
+    errors = sum(f["errors"] for f in by_op.values()) + asked_letters.get("failed", 0) + len(run.crashed)
+    roles = Counter(p.role for p in population.personas)
+    return {
+        "benchmark": "load_bench",
+        "machine": {
+            **host,
+            "load_average_1m_before_run": round(run.load_before, 2),
+            "load_average_1m_after_run": round(run.load_after, 2),
+        },
+        "database": database.label,
+        "redis": args.redis_url.rpartition("@")[2],
+        "server": {
+            "gunicorn": f"{args.workers} gthread workers x {args.threads} threads",
+            "celery": f"1 worker, concurrency {args.celery_concurrency}",
+            "app_env": "production",
+            "debug": False,
+            "conn_max_age": 60,
+        },
+        "users": {"total": args.users, "billing": roles["billing"], "physician": roles["physician"]},
+        "before_the_run": {
+            "requests": population.requests,
+            "attachments": population.attachments,
+            "letters_rendered": population.letters,
+            "set_up_seconds": round(set_up_seconds, 1),
+        },
+        "think_seconds_mean": args.think,
+        "connections": "kept alive per user" if args.keepalive else "one per request",
+        "seconds": args.seconds,
+        "warmup_seconds": args.warmup,
+        "operations": by_op,
+        "overall": op_figures(all_latencies, errors, args.seconds),
+        "cpu_seconds_in_run": run.cpu_seconds,
+        "letters_asked_during_run": dict(asked_letters),
+        "reconnects_after_idle_keepalive": sum(u.reconnects for u in run.users),
+        "crashed": run.crashed,
+        "error_samples": samples[:10],
+    }
+
+
+def print_report(f: dict[str, Any]) -> None:
+    think = f"{f['think_seconds_mean']:g} s mean think time" if f["think_seconds_mean"] else "no think time"
+    print(
+        f"Load — {f['users']['total']} users ({f['users']['billing']} billing, {f['users']['physician']} physicians), "
+        f"{think}, {f['connections']}, {f['seconds']:.0f} s after {f['warmup_seconds']:.0f} s warm-up; gunicorn {f['server']['gunicorn']}, "
+        f"Celery {f['server']['celery']}; {f['database']}, Redis {f['redis']}"
+    )
+    print(f"machine: {machine_line(f['machine'])}, {f['machine']['load_average_1m_after_run']:.2f} after the run")
+    before = f["before_the_run"]
+    print(
+        f"before the run: {before['requests']:,} requests, {before['attachments']} attachments, "
+        f"{before['letters_rendered']} letters rendered ({before['set_up_seconds']:.0f} s)"
+    )
+    columns = ("requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms")
+    print(f"{'operation':22}" + "".join(f"{c:>9}" for c in columns) + f"{'errors':>8}")
+    for name, o in [*f["operations"].items(), ("all", f["overall"])]:
+        if name == "all":
+            print("-" * 84)
+        print(
+            f"{name:22}{o['requests']:>9,}{o.get('per_second', 0):>9.1f}{o.get('p50_ms', 0):>9.1f}"
+            f"{o.get('p95_ms', 0):>9.1f}{o.get('p99_ms', 0):>9.1f}{o.get('max_ms', 0):>9.1f}{o['errors']:>8}"
+        )
+    if f["cpu_seconds_in_run"]:
+        cpus = f["machine"]["cpus"]
+        per_request = f["cpu_seconds_in_run"]["gunicorn"] / max(1, f["overall"]["requests"]) * 1000
+        print(
+            f"CPU seconds in the {f['seconds']:.0f} s ({cpus} CPUs: {cpus * f['seconds']:.0f} s available): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in f["cpu_seconds_in_run"].items())
+            + f"; gunicorn {per_request:.1f} ms per request"
+        )
+    print(f"letters asked for during the run, by status at its end: {f['letters_asked_during_run'] or 'none'}")
+    if f["crashed"]:
+        print(f"stopped during the run: {', '.join(f['crashed'])}")
+    for sample in f["error_samples"]:
+        print(f"error: {sample}")
+    print(f"errors: {f['overall']['errors']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60, help="measured run (default 60)")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before the measured run, not counted")
     parser.add_argument("--users", type=int, default=50, help="simulated users (default 50)")
-    parser.add_argument("--think", type=float, default=0, help="mean pause of a user after each response, in seconds (default 0: closed loop at full speed)")
+    parser.add_argument(
+        "--think", type=float, default=0,
+        help="mean pause of a user after each response, in seconds (default 0: a closed loop at full speed)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--keepalive", action="store_true",
+        help="keep each user's connection open (default: one connection per request, as nginx's proxy_pass does)",
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes (default 3)")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread, default 4)")
     parser.add_argument("--celery-concurrency", type=int, default=1)
@@ -621,26 +814,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the finally below stops everything
 
     host = machine()
-    rng = random.Random(args.seed)
     services: list[Service] = []
     stop = threading.Event()
     database_created = False
     tmp = Path(tempfile.mkdtemp(prefix="mildpa-load-"))
     try:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "APP_ENV": "production",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "ALLOWED_HOSTS": HOST,
-            "DEBUG": "false",
-            "DATABASE_URL": args.database_url,
-            "REDIS_URL": args.redis_url,
-            "MEDIA_ROOT": str(tmp / "media"),  # shared by gunicorn, the worker and this process
-            "STATIC_ROOT": str(tmp / "static"),
-            "LOG_LEVEL": "WARNING",
-        }
-        os.environ.update(env)
+        env = server_env(args, tmp)
+        os.environ.update(env)  # this process sets up the data with the same settings
         import redis
 
         redis.Redis.from_url(args.redis_url).flushdb()
@@ -650,66 +830,25 @@ def main() -> None:
             manage(*command, env=env)
 
         port = free_port()
-        worker_name = f"load-bench-{uuid.uuid4().hex[:6]}@localhost"
-        services.append(Service("celery", [
-            PYTHON, "-m", "celery", "-A", "config", "worker", "--pool=prefork", f"--concurrency={args.celery_concurrency}",
-            "-n", worker_name, "--loglevel=WARNING", "--without-gossip", "--without-mingle",
-        ], env=env, log=tmp / "celery.log"))  # fmt: skip
-        services.append(Service("gunicorn", [
-            PYTHON, "-m", "gunicorn", "config.wsgi:application", "--bind", f"{HOST}:{port}",
-            "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
-            "--timeout", "60", "--log-level", "warning",
-        ], env=env, log=tmp / "gunicorn.log"))  # fmt: skip
-        worker, server = services
-
+        worker, server, worker_name = start_services(args, env, tmp, port)
+        services += [worker, server]
         database = Database(url=args.database_url, label="postgresql " + args.database_url.rpartition("@")[2])
         setup_django(database)
         wait_for_worker(worker, worker_name)
         set_up_started = time.monotonic()
         population = populate(
-            users=args.users, existing=args.existing, patients_per_practice=args.patients, rng=rng, worker_timeout=600
-        )
+            users=args.users, existing=args.existing, patients_per_practice=args.patients,
+            rng=random.Random(args.seed), worker_timeout=600,
+        )  # fmt: skip
         set_up_seconds = time.monotonic() - set_up_started
         wait_for_gunicorn(server, port)
-
-        checks = [
-            (json.dumps(c.data).encode(), 200 if c.valid else 400) for c in generate_cases(2000, seed=args.seed + 1)
-        ]
-        sys.setswitchinterval(0.001)  # fifty client threads: hand the GIL to a thread whose answer came in sooner
-        start = time.monotonic() + 0.5
-        window = (start + args.warmup, start + args.warmup + args.seconds)
-        users = [
-            User(persona, population, port=port, checks=checks, window=window, stop=stop, seed=args.seed * 1000 + i, think=args.think)
-            for i, persona in enumerate(population.personas)
-        ]
-        load_before = os.getloadavg()[0]
-        sessions = {"gunicorn": server.process.pid, "celery": worker.process.pid}
-        db_name = urlparse(args.database_url).path.lstrip("/")
-        cpu_at: dict[str, dict[str, float]] = {}
-        for user in users:
-            user.start()
-        while any(u.is_alive() for u in users):
-            if not server.running() or not worker.running():
-                stop.set()
-                break
-            now = time.monotonic()
-            if "start" not in cpu_at and now >= window[0]:
-                cpu_at["start"] = cpu_seconds(sessions, db_name)
-            if "end" not in cpu_at and now >= window[1]:
-                cpu_at["end"] = cpu_seconds(sessions, db_name)
-            time.sleep(0.05)
-        for user in users:
-            user.join(timeout=90)
-        load_after = os.getloadavg()[0]
-        crashed = [s.name for s in services if not s.running()]
+        run = run_users(args, population, port=port, worker=worker, server=server, stop=stop)
 
         from priorauth.models import Letter
 
-        asked_letters = Counter(
-            Letter.objects.exclude(pk__in=[pk for p in population.personas for pk in p.letters]).values_list("status", flat=True)
-        )
+        prepared = [pk for p in population.personas for pk in p.letters]
+        asked_letters = Counter(Letter.objects.exclude(pk__in=prepared).values_list("status", flat=True))
     except KeyboardInterrupt:
-        stop.set()
         sys.exit("interrupted: stopping gunicorn and the worker")
     finally:
         stop.set()
@@ -720,82 +859,19 @@ def main() -> None:
 
             connections.close_all()
             recreate_database(args.database_url, drop_only=True)
-        if services:
-            for service in services:
-                problems = [line for line in service.tail(400).splitlines() if "Traceback" in line or "ERROR" in line or "CRITICAL" in line]
-                if problems:
-                    print(f"{service.name} log ({len(problems)} problem lines):\n{service.tail()}", file=sys.stderr)
-        import shutil
-
+            redis.Redis.from_url(args.redis_url).flushdb()  # the run's results, throttle logs, queues
+        for service in services:
+            log = service.tail(400).splitlines()
+            if any(word in line for line in log for word in ("Traceback", "ERROR", "CRITICAL")):
+                print(f"{service.name} log, last lines:\n{service.tail()}", file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
 
-    by_op: dict[str, Any] = {}
-    all_latencies: list[float] = []
-    samples: list[str] = []
-    for op in OPERATIONS:
-        latencies = [x for u in users for x in u.stats[op].latencies]
-        errors = sum(u.stats[op].errors for u in users)
-        if latencies or errors:
-            by_op[op] = op_figures(latencies, errors, args.seconds)
-        all_latencies += latencies
-        samples += [s for u in users for s in u.stats[op].samples][:5]
-    cpu_used = {}
-    if "start" in cpu_at and "end" in cpu_at:
-        cpu_used = {k: round(cpu_at["end"][k] - cpu_at["start"][k], 1) for k in cpu_at["start"]}
-    failed_letters = asked_letters.get("failed", 0)
-    errors = sum(f["errors"] for f in by_op.values()) + failed_letters + len(crashed)
-    figures = {
-        "benchmark": "load_bench",
-        "machine": {**host, "load_average_1m_before_run": round(load_before, 2), "load_average_1m_after_run": round(load_after, 2)},
-        "database": database.label,
-        "redis": args.redis_url.rpartition("@")[2],
-        "server": {"gunicorn": f"{args.workers} gthread workers x {args.threads} threads", "celery": f"1 worker, concurrency {args.celery_concurrency}",
-                   "app_env": "production", "debug": False, "conn_max_age": 60},  # fmt: skip
-        "users": {"total": args.users, "billing": sum(p.role == "billing" for p in population.personas),
-                  "physician": sum(p.role == "physician" for p in population.personas)},  # fmt: skip
-        "before_the_run": {"requests": population.requests, "attachments": population.attachments,
-                           "letters_rendered": population.letters, "set_up_seconds": round(set_up_seconds, 1)},  # fmt: skip
-        "think_seconds_mean": args.think,
-        "seconds": args.seconds,
-        "warmup_seconds": args.warmup,
-        "operations": by_op,
-        "overall": op_figures(all_latencies, errors, args.seconds),
-        "cpu_seconds_in_run": cpu_used,
-        "letters_asked_during_run": dict(asked_letters),
-        "reconnects_after_idle_keepalive": sum(u.reconnects for u in users),
-        "crashed": crashed,
-        "error_samples": samples[:10],
-    }
+    figures = summarize(args, host, database, population, set_up_seconds, run, asked_letters)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        print(
-            f"Load — {args.users} users ({figures['users']['billing']} billing, {figures['users']['physician']} physicians), "
-            f"{'no think time' if not args.think else f'{args.think:g} s mean think time'}, {args.seconds:.0f} s after {args.warmup:.0f} s warm-up; gunicorn {args.workers} gthread "
-            f"workers × {args.threads} threads, Celery worker concurrency {args.celery_concurrency}; {database.label}, Redis {figures['redis']}"
-        )
-        print(f"machine: {machine_line(host)}, {load_after:.2f} after the run")
-        print(f"before the run: {population.requests:,} requests, {population.attachments} attachments, {population.letters} letters rendered ({set_up_seconds:.0f} s)")
-        print(f"{'operation':22}{'requests':>9}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}")
-        for name, f in [*by_op.items(), ("all", figures["overall"])]:
-            if name == "all":
-                print("-" * 83)
-            print(f"{name:22}{f['requests']:>9,}{f.get('per_second', 0):>8.1f}{f.get('p50_ms', 0):>9.1f}{f.get('p95_ms', 0):>9.1f}"
-                  f"{f.get('p99_ms', 0):>9.1f}{f.get('max_ms', 0):>9.1f}{f['errors']:>8}")  # fmt: skip
-        if cpu_used:
-            per_request = cpu_used["gunicorn"] / max(1, figures["overall"]["requests"]) * 1000
-            print(
-                f"CPU seconds in the {args.seconds:.0f} s ({os.cpu_count()} CPUs: {os.cpu_count() * args.seconds:.0f} s available): "
-                + ", ".join(f"{k} {v:.1f}" for k, v in cpu_used.items())
-                + f"; gunicorn {per_request:.1f} ms per request"
-            )
-        print(f"letters asked for during the run, by status at its end: {dict(asked_letters) or 'none'}")
-        if crashed:
-            print(f"stopped during the run: {', '.join(crashed)}")
-        for sample in samples[:10]:
-            print(f"error: {sample}")
-        print(f"errors: {errors}")
-    sys.exit(1 if errors else 0)
+        print_report(figures)
+    sys.exit(1 if figures["overall"]["errors"] else 0)
 
 
 if __name__ == "__main__":
