@@ -218,6 +218,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# Behind the TLS proxy every request comes from the proxy's address. TRUST_X_FORWARDED_FOR=true (only
+# when a proxy you run appends the client's address to X-Forwarded-For) makes the audit trail and the
+# sign-in throttle see the client's own address: the one the proxy appended last.
+AUDIT_TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
+AXES_CLIENT_IP_CALLABLE = "priorauth.services.client_address_for_throttle"
 
 LOGGING = {
     "version": 1,

@@ -711,6 +711,11 @@ def client_address(http_request: HttpRequest | None) -> str | None:
         return None
 
 
+def client_address_for_throttle(http_request: HttpRequest) -> str:
+    """django-axes's client address: the audit trail's, so both follow TRUST_X_FORWARDED_FOR."""
+    return client_address(http_request) or http_request.META.get("REMOTE_ADDR", "")
+
+
 def audit_record(
     *, user, action: str, obj=None, model=None, request: HttpRequest | None = None, detail: str = ""
 ) -> AuditEntry:

@@ -74,6 +74,15 @@ def test_the_forwarded_address_is_used_only_behind_a_trusted_proxy(world, api, s
     assert list(AuditEntry.objects.order_by("id").values_list("ip_address", flat=True)) == ["127.0.0.1", "198.51.100.1"]
 
 
+def test_the_sign_in_throttle_sees_the_same_address_as_the_audit_trail(settings, rf):
+    from axes.helpers import get_client_ip_address
+
+    behind_proxy = rf.get("/accounts/login/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="10.9.9.9, 198.51.100.1")
+    assert get_client_ip_address(behind_proxy) == "127.0.0.1"
+    settings.AUDIT_TRUST_X_FORWARDED_FOR = True
+    assert get_client_ip_address(behind_proxy) == "198.51.100.1"
+
+
 def test_audit_entries_cannot_be_changed_or_deleted(world):
     entry = services.audit_record(user=world.alice, action="read", obj=world.patient_a)
     entry.detail = "tampered"
