@@ -50,8 +50,10 @@ def step_to(request, target, by):
         return services.request_withdraw(request=request, by=by, note="patient chose surgery")
     if target == Status.EXPIRED:
         # Expiry is the system's: an approval whose validity window has ended.
+        # The practice's calendar day, as authorizations_expire reads it: in the evening (America/
+        # New_York) the UTC date is already tomorrow's.
         PayerDecision.objects.filter(request=request, decision="approved").update(
-            valid_to=now.date() - dt.timedelta(days=1)
+            valid_to=timezone.localdate() - dt.timedelta(days=1)
         )
         return services.authorizations_expire()
     raise AssertionError(target)
