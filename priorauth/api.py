@@ -273,6 +273,23 @@ class RequestListCreateApi(BaseApi):
         return request_detail(request, obj, status.HTTP_201_CREATED)
 
 
+def _step_schema(operation_id: str, summary: str, input_serializer: type[serializers.Serializer]) -> Any:
+    """The schema of a write that answers with the request: an edit or a workflow step."""
+    return extend_schema(
+        tags=[TAG],
+        operation_id=operation_id,
+        summary=summary,
+        request=input_serializer,
+        responses={
+            200: RequestDetailOutputSerializer,
+            400: ERRORS_400,
+            403: ERROR_403,
+            404: ERROR_404,
+            415: ERROR_415,
+        },
+    )
+
+
 class RequestDetailApi(BaseApi):
     @extend_schema(
         tags=[TAG],
@@ -285,19 +302,7 @@ class RequestDetailApi(BaseApi):
         audit(request, A.READ, obj)
         return Response(RequestDetailOutputSerializer(obj).data)
 
-    @extend_schema(
-        tags=[TAG],
-        operation_id="requests_update",
-        summary="Edit a draft (billing staff)",
-        request=RequestUpdateInputSerializer,
-        responses={
-            200: RequestDetailOutputSerializer,
-            400: ERRORS_400,
-            403: ERROR_403,
-            404: ERROR_404,
-            415: ERROR_415,
-        },
-    )
+    @_step_schema("requests_update", "Edit a draft (billing staff)", RequestUpdateInputSerializer)
     def patch(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
         require_role(request.user, Role.BILLING)
@@ -321,22 +326,6 @@ class RequestDetailApi(BaseApi):
         obj = services.request_update(request=obj, by=request.user, **changes)
         audit(request, A.UPDATE, obj, detail="edit " + ",".join(sorted(changes)))
         return request_detail(request, obj)
-
-
-def _step_schema(operation_id: str, summary: str, input_serializer: type[serializers.Serializer]) -> Any:
-    return extend_schema(
-        tags=[TAG],
-        operation_id=operation_id,
-        summary=summary,
-        request=input_serializer,
-        responses={
-            200: RequestDetailOutputSerializer,
-            400: ERRORS_400,
-            403: ERROR_403,
-            404: ERROR_404,
-            415: ERROR_415,
-        },
-    )
 
 
 class RequestSubmitApi(BaseApi):
