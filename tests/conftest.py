@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings
 
 from coverage.snapshot import forget_snapshot
+from factories import SEED_ROWS, install_shipped_policies
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -44,12 +45,40 @@ def _fresh_checker_snapshot():
     forget_snapshot()
 
 
+# ---------------------------------------------------------------------------------------------
+# The seeded registry, built once per run. `registry_seed()` takes one to three seconds (history rows,
+# validation, publishing); hundreds of tests need its result, none its timing. So the test database
+# is seeded once, what that wrote is captured as rows, and each test that asks for `seeded` gets the
+# same rows inserted back inside its own transaction (tens of milliseconds), rolled back with it.
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        SEED_ROWS.capture(connection)
+
+
 @pytest.fixture
 def seeded(db):
-    from policies.services import registry_seed
-
-    registry_seed()
+    """The shipped policies, exactly as `seed_policies` leaves a fresh database."""
+    install_shipped_policies()
     return settings
+
+
+@pytest.fixture
+def eager_tasks(settings):
+    """Enqueued Celery tasks run in-process, their exceptions raised, even where REDIS_URL sends them
+    to a broker with no worker for this test database (CI). Tests of the real path use
+    `celery_worker_process`."""
+    from config.celery import app
+
+    # The Django-namespaced keys (from settings) take precedence over app.conf.task_always_eager.
+    saved = app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES
+    app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES = True, True
+    yield
+    app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES = saved
 
 
 # ---------------------------------------------------------------------------------------------

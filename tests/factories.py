@@ -115,70 +115,102 @@ class AuthorizationRequestFactory(factory.Factory):
 # Worlds for the permission, API and fuzzing tests
 
 
+class _JsonText(str):
+    """A JSON value PostgreSQL returned as a dict or list, kept as its text: hashable, and inserted
+    back as text that PostgreSQL casts to the column's json type."""
+
+    @classmethod
+    def of(cls, value):
+        return cls(json.dumps(value, sort_keys=True)) if isinstance(value, (dict, list)) else value
+
+
+class _SeedRows:
+    """The rows `registry_seed()` adds to a freshly migrated database, table by table."""
+
+    def __init__(self) -> None:
+        self.tables: list[tuple[str, list[str], list[tuple]]] = []
+
+    @staticmethod
+    def _dump(connection) -> dict[str, tuple[list[str], set[tuple]]]:
+        out = {}
+        with connection.cursor() as cursor:
+            for table in connection.introspection.table_names(cursor):
+                cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+                rows = {tuple(_JsonText.of(v) for v in row) for row in cursor.fetchall()}
+                out[table] = ([c[0] for c in cursor.description], rows)
+        return out
+
+    def capture(self, connection) -> None:
+        from django.db import transaction
+
+        from policies.services import registry_seed
+
+        class _Undo(Exception):
+            pass
+
+        try:
+            with transaction.atomic():
+                before = self._dump(connection)
+                registry_seed()
+                after = self._dump(connection)
+                raise _Undo
+        except _Undo:
+            pass
+        from policies.models import RegistryState
+
+        for table, (columns, rows) in after.items():
+            if table == RegistryState._meta.db_table:
+                continue  # a counter, not content: install_shipped_policies() bumps it instead
+            added = rows - before.get(table, ([], set()))[1]
+            changed = before.get(table, ([], set()))[1] - rows
+            # Seeding only adds rows; if it ever changes one, this shortcut no longer holds.
+            assert not changed, f"registry_seed() changed existing rows of {table}; restore would be wrong"
+            if added:
+                self.tables.append((table, columns, sorted(added, key=repr)))
+
+    def restore(self, connection) -> None:
+        from django.db import transaction
+
+        quote = connection.ops.quote_name
+        # One transaction: the foreign keys are checked at its end (Django makes them deferrable),
+        # so the tables' order does not matter, also for a transactional test in autocommit.
+        with transaction.atomic(), connection.cursor() as cursor:
+            for table, columns, rows in self.tables:
+                marks = ", ".join(["%s"] * len(columns))
+                names = ", ".join(quote(c) for c in columns)
+                cursor.executemany(f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})", rows)
+            if connection.vendor == "postgresql":
+                # Explicit ids do not move PostgreSQL's sequences; the test's own inserts must not collide.
+                for table, columns, _rows in self.tables:
+                    for column in columns:
+                        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [quote(table), column])
+                        (sequence,) = cursor.fetchone()
+                        if sequence:
+                            cursor.execute(
+                                f"SELECT setval(%s, (SELECT MAX({quote(column)}) FROM {quote(table)}))", [sequence]
+                            )
+
+    def present(self, connection) -> bool:
+        from policies.models import Payer
+
+        return Payer.objects.exists()
+
+
+SEED_ROWS = _SeedRows()
+
+
 def install_shipped_policies() -> None:
-    """The shipped policies as the records this app reads (payer, policy, prior-authorization
-    timeline, appeal levels) and one published version holding the shipped snapshot, which is what
-    the checker evaluates. A fraction of a second, where the full `seeded` import (criteria rows,
-    evidence, history) takes seconds; tests that publish a changed policy use `seeded`."""
-    from decimal import Decimal
+    """The shipped policies exactly as `seed_policies` leaves a fresh database (one seeder for every
+    test): the rows captured once per run, inserted again into this test's transaction."""
+    from django.db import connection
 
-    from policies.models import AppealLevel, Payer, Policy, PolicyVersion, PriorAuthRule
-    from policies.selectors import shipped_snapshots
-    from policies.services import registry_bump
+    if not SEED_ROWS.tables:
+        SEED_ROWS.capture(connection)
+    if not SEED_ROWS.present(connection):
+        SEED_ROWS.restore(connection)
+        from policies.services import registry_bump
 
-    for snapshot in shipped_snapshots():
-        entry, p = snapshot["payer"], snapshot["payer"]["policy"]
-        payer = Payer.objects.create(code=entry["code"], name=entry["name"], program=entry["program"])
-        policy = Policy.objects.create(
-            payer=payer,
-            code=p["code"],
-            title=p["title"],
-            version=p["version"],
-            effective_date=p["effective_date"],
-            review_status=p["review_status"],
-            review_reason=p["review_reason"],
-            revision=1,
-        )
-        pa = p["prior_authorization"]
-        PriorAuthRule.objects.create(
-            policy=policy,
-            **{
-                k: pa[k]
-                for k in (
-                    "required",
-                    "standard_decision_days",
-                    "expedited_decision_hours",
-                    "notes",
-                    "review_status",
-                    "review_reason",
-                )
-            },
-        )
-        AppealLevel.objects.bulk_create(
-            AppealLevel(
-                policy=policy,
-                **{
-                    k: a[k]
-                    for k in (
-                        "order",
-                        "name",
-                        "decided_by",
-                        "filing_deadline_days",
-                        "decision_deadline_days",
-                        "expedited_decision_hours",
-                        "notes",
-                        "review_status",
-                        "review_reason",
-                    )
-                },
-                amount_in_controversy=None
-                if a["amount_in_controversy"] is None
-                else Decimal(str(a["amount_in_controversy"])),
-            )
-            for a in p["appeal_levels"]
-        )
-        PolicyVersion.objects.create(policy=policy, revision=1, snapshot=snapshot, summary="first version")
-    registry_bump()
+        registry_bump()  # a checker snapshot compiled before this test must not be reused
 
 
 def personas() -> SimpleNamespace:
