@@ -83,6 +83,7 @@ def test_it_answers_400_for_a_body_that_is_not_an_object(seeded, client, body):
 def test_it_reads_the_body_as_json_whatever_the_content_type(seeded, client):
     response = post(client, example(), content_type="text/plain")
     assert response.status_code == 200
+    assert response.json() == post(client, example()).json()
 
 
 def test_it_only_accepts_post(seeded, client):

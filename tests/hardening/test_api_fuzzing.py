@@ -65,12 +65,7 @@ KNOWN: dict[str, list[Any]] = {}
 def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[SimpleNamespace]:
     """Made once, in a transaction of its own that is rolled back after the module; each test's
     transaction (the `db` fixture) nests inside it, as with Django's TestCase.setUpTestData."""
-    # The default hasher is slow by design; the personas' passwords (and the token endpoint's
-    # attempts) need not be.
-    overrides = override_settings(
-        MEDIA_ROOT=str(tmp_path_factory.mktemp("fuzz-media")),
-        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
-    )
+    overrides = override_settings(MEDIA_ROOT=str(tmp_path_factory.mktemp("fuzz-media")))
     overrides.enable()
     outer = transaction.atomic()
     try:

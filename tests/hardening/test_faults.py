@@ -65,11 +65,6 @@ def needs_postgresql(why: str) -> None:
     pytest.skip(reason)  # a newcomer's SQLite run; CI always has PostgreSQL
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(transactional_db):
     install_shipped_policies()

@@ -706,7 +706,7 @@ def _world(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Sim
     # eager_tasks does: the CELERY_-namespaced keys are the ones the app reads).
     saved = app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES
     app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES = True, True
-    fast = override_settings(MEDIA_ROOT=media, PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+    fast = override_settings(MEDIA_ROOT=media)
     try:
         with django_db_blocker.unblock(), fast, transaction.atomic():
             yield _build_world(media)
@@ -720,7 +720,6 @@ def world(_world, db, settings) -> SimpleNamespace:
     """The module's world; what a test writes is rolled back after it (pytest-django's savepoint)."""
     # Set again after any folder-wide fixture that points MEDIA_ROOT elsewhere: the files are here.
     settings.MEDIA_ROOT = _world.media
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return _world
 
 

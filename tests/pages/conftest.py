@@ -131,19 +131,6 @@ def browser(_stale_failure_screenshots_removed) -> Iterator[object]:
 
 
 @pytest.fixture
-def eager_tasks():
-    """Celery tasks (letter rendering) run in the live server's thread, even when REDIS_URL points
-    at a broker with no worker for this test database."""
-    from config.celery import app
-
-    # The Django-namespaced keys (from settings) take precedence over app.conf.task_always_eager.
-    saved = app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES
-    app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES = True, True
-    yield
-    app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES = saved
-
-
-@pytest.fixture
 def screenshot(request):
     """screenshot(page, name): a full-page PNG in artifacts/screenshots/."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

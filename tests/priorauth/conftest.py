@@ -17,10 +17,8 @@ from rest_framework.test import APIClient
 
 
 @pytest.fixture(autouse=True)
-def _media_root_and_fast_passwords(settings, tmp_path):
+def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    # The default hasher is slow by design; the personas' passwords need not be.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -136,14 +136,19 @@ def test_no_phi_reaches_the_application_logs(world, api, caplog):
         "payer": "medicare-advantage",
         "case": entered_case(),
     }
-    rid = client.post("/api/v1/requests", body, format="json").json()["id"]
-    client.get(f"/api/v1/requests/{rid}")
-    client.post(f"/api/v1/requests/{rid}/submit", {}, format="json")
-    client.post(f"/api/v1/requests/{rid}/send", {}, format="json")
-    client.post(f"/api/v1/requests/{rid}/decision", {"decision": "bogus", "received_at": "x"}, format="json")
-    client.get(f"/api/v1/patients/{world.patient_a.pk}")
-    client.get("/api/v1/requests/999999")
+    created = client.post("/api/v1/requests", body, format="json")
+    assert created.status_code == 201
+    rid = created.json()["id"]
+    # Each step must really run (and log what it logs) for the absence of PHI below to mean anything.
+    assert client.get(f"/api/v1/requests/{rid}").status_code == 200
+    assert client.post(f"/api/v1/requests/{rid}/submit", {}, format="json").status_code == 200
+    assert client.post(f"/api/v1/requests/{rid}/send", {}, format="json").status_code == 200
+    bad = {"decision": "bogus", "received_at": "x"}
+    assert client.post(f"/api/v1/requests/{rid}/decision", bad, format="json").status_code == 400
+    assert client.get(f"/api/v1/patients/{world.patient_a.pk}").status_code == 200
+    assert client.get("/api/v1/requests/999999").status_code == 404
     text = caplog.text
+    assert "Bad Request" in text and "Not Found" in text  # the log was captured
     for phi in phi_of(world):
         assert phi not in text
 

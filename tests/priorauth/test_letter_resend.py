@@ -16,17 +16,13 @@ from factories import advance, draft_for
 from kombu.exceptions import OperationalError as BrokerUnavailable
 from letter_helpers import install_letter_texts
 
-from config.celery import app
 from priorauth import letter_services, tasks
 from priorauth.models import LetterJob, LetterStatus, Status
 
 
 @pytest.fixture(autouse=True)
-def _tasks_in_process():
-    eager = app.conf.CELERY_TASK_ALWAYS_EAGER
-    app.conf.CELERY_TASK_ALWAYS_EAGER = True
-    yield
-    app.conf.CELERY_TASK_ALWAYS_EAGER = eager
+def _tasks_in_process(eager_tasks):
+    return
 
 
 @pytest.fixture

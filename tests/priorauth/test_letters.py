@@ -25,13 +25,9 @@ def letter_world(world):
 
 
 @pytest.fixture(autouse=True)
-def _tasks_in_process():
+def _tasks_in_process(eager_tasks):
     # These tests run the tasks here; tests/priorauth/test_letters_worker.py runs them in a real worker.
-    # The app reads Django settings under the CELERY_ namespace, so that is the key to change.
-    eager = app.conf.CELERY_TASK_ALWAYS_EAGER
-    app.conf.CELERY_TASK_ALWAYS_EAGER = True
-    yield
-    app.conf.CELERY_TASK_ALWAYS_EAGER = eager
+    return
 
 
 @pytest.fixture
@@ -196,6 +192,8 @@ def test_a_failed_render_is_recorded_for_staff_who_can_retry_it(letter_world, su
         raise ValueError("template exploded")
 
     monkeypatch.setattr(pdf, "render_letter", broken)
+    # A worker calls the task's on_failure handler; eager mode skips it when it propagates the error.
+    monkeypatch.setattr(app.conf, "CELERY_TASK_EAGER_PROPAGATES", False)
     letter, _ = run_on_commit(letter_services.letter_request_draft, request=submitted, kind="prior_authorization", by=letter_world.alice)
     letter.refresh_from_db()
     job = LetterJob.objects.get(revision=letter.current_revision)

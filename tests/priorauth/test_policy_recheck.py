@@ -27,17 +27,6 @@ from priorauth import services
 from priorauth.models import RecheckResult, RecheckRun, Role, Status
 
 
-@pytest.fixture
-def eager_tasks():
-    """Run enqueued tasks in-process even where REDIS_URL sends them to a broker (CI): this file
-    tests the chain signal → task → service; the worker test below runs a real worker."""
-    # The Django-namespaced keys: they take precedence over app.conf.task_always_eager.
-    before = app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES
-    app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES = True, True
-    yield
-    app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_TASK_EAGER_PROPAGATES = before
-
-
 def people(seeded_world=None):
     a = PracticeFactory(name="Lakeside Pain Center")
     b = PracticeFactory(name="Hillcrest Spine")

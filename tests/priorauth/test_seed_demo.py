@@ -12,7 +12,6 @@ from priorauth.models import AuthorizationRequest, Membership, Patient, Practice
 
 
 def test_it_creates_practices_users_of_every_role_and_varied_requests_and_prints_them(registry, capsys, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo")
     out = capsys.readouterr().out
     assert Practice.objects.count() == 2
@@ -39,7 +38,6 @@ def test_it_creates_practices_users_of_every_role_and_varied_requests_and_prints
 
 
 def test_running_it_again_changes_nothing(registry, capsys, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo")
     counts = [
         m.objects.count() for m in (Practice, get_user_model(), Membership, Provider, Patient, AuthorizationRequest)
