@@ -21,14 +21,18 @@ PRODUCTION = APP_ENV == "production"
 
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 SECRET_KEY = env.str("SECRET_KEY", default="")
+# The development key below is public (it is in the repository): production never runs with it.
+DEVELOPMENT_SECRET_KEY = "dev-insecure-key-never-used-in-production-0123456789"
 if PRODUCTION:
     if not SECRET_KEY or len(SECRET_KEY) < 32:
         raise ImproperlyConfigured("SECRET_KEY must be set (at least 32 characters) when APP_ENV=production")
+    if SECRET_KEY == DEVELOPMENT_SECRET_KEY or "insecure" in SECRET_KEY:
+        raise ImproperlyConfigured("SECRET_KEY is the development key shipped in the code; set a secret one when APP_ENV=production")
     if DEBUG:
         raise ImproperlyConfigured("DEBUG must be off when APP_ENV=production")
 elif not SECRET_KEY:
     # Development only: a fixed key so sessions survive restarts of runserver.
-    SECRET_KEY = "dev-insecure-key-never-used-in-production-0123456789"
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
 
@@ -179,6 +183,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Coverage checks of mild® (CPT 0275T) cases against payer policies, and prior-authorization requests.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Production: the schema and the docs for signed-in users only (config.security.SchemaAccess).
+    "SERVE_PERMISSIONS": ["config.security.SchemaAccess"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI served from the project's static files, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

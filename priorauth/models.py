@@ -136,8 +136,28 @@ class Provider(models.Model):
             errors["npi"] = "Must be 10 digits with a valid NPI check digit."
         if not (self.name or "").strip():
             errors["name"] = "Must not be empty."
+        user_error = self.user_error()
+        if user_error:
+            errors["user"] = user_error
         if errors:
             raise ValidationError(errors)
+
+    def user_error(self) -> str:
+        """Why the linked user may not be this provider's (empty if they may). A provider's user signs
+        letters in the provider's name: only a physician member of the provider's own practice."""
+        if self.user_id is None:
+            return ""
+        membership = Membership.objects.filter(user_id=self.user_id).first()
+        if membership is None or membership.practice_id != self.practice_id or membership.role != Role.PHYSICIAN:
+            return "Must be a physician member of the provider's practice."
+        return ""
+
+    def save(self, *args, **kwargs) -> None:
+        # The rule holds on every save (a script, a service, a fixture), not only in forms.
+        user_error = self.user_error()
+        if user_error:
+            raise ValidationError({"user": user_error})
+        super().save(*args, **kwargs)
 
     def case_part(self) -> dict[str, str]:
         return {"npi": self.npi, "name": self.name}

@@ -14,3 +14,10 @@ def recheck_on_policy_published(sender, version, previous=None, **kwargs) -> Non
 
     version_id = version.pk
     transaction.on_commit(lambda: recheck_publish(version_id))
+
+
+def sync_permission_groups(sender, **kwargs) -> None:
+    """After migrate (post_migrate, connected in apps.py once the permissions exist)."""
+    from priorauth.services import permission_groups_sync
+
+    permission_groups_sync()
