@@ -44,7 +44,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens that expire and can be revoked (priorauth/api_tokens.py); DRF's own never expired.
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
@@ -63,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After the view answers: token use and refused access to PHI objects, to the audit trail.
+    "priorauth.access_audit.AccessAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # A page whose database connection is lost answers a plain 503, not the generic 500.
     "config.exceptions.DatabaseUnavailableMiddleware",
@@ -166,16 +169,23 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0, "inte
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "priorauth.api_tokens.AuditedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
+    # Every API call is throttled per signed-in user (per client address before signing in).
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.UserThrottle", "config.throttling.AnonThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "coverage_check": env.str("THROTTLE_COVERAGE_CHECK", default="100000/minute"),
+        "coverage_check": env.str("THROTTLE_COVERAGE_CHECK", default="120/minute"),
+        "user": env.str("THROTTLE_USER", default="600/minute"),
+        "anon": env.str("THROTTLE_ANON", default="60/minute"),
     },
+    # DRF's own client address for throttles, set to follow TRUST_X_FORWARDED_FOR (below): 0 is
+    # REMOTE_ADDR, 1 the address your proxy appended last. config.throttling uses the audit trail's.
+    "NUM_PROXIES": 1 if env.bool("TRUST_X_FORWARDED_FOR", default=False) else 0,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -217,6 +227,13 @@ AUTHENTICATION_BACKENDS = [
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=10 * 60 * 60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# API tokens end the same way (django-rest-knox): idle time-out renewed on use, absolute limit.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=SESSION_IDLE_TIMEOUT),
+    "AUTO_REFRESH": True,
+    "AUTO_REFRESH_MAX_TTL": timedelta(seconds=SESSION_COOKIE_AGE),
+    "MIN_REFRESH_INTERVAL": 60,
+}
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 # A practice shares one address behind its router: lock the username at that address, not the office.

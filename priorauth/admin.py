@@ -72,6 +72,23 @@ class AuditedMixin:
                 services.audit_record(user=request.user, action=A.READ, obj=obj, request=request, detail="admin")
         return response
 
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None) -> HttpResponse:
+        response = super().history_view(request, object_id, extra_context)
+        self._audit_history(request, object_id, response, "admin history")
+        return response
+
+    def history_form_view(self, request: HttpRequest, object_id: str, version_id: str, extra_context=None) -> HttpResponse:
+        response = super().history_form_view(request, object_id, version_id, extra_context)
+        self._audit_history(request, object_id, response, f"admin history version {version_id}")
+        return response
+
+    def _audit_history(self, request: HttpRequest, object_id: str, response: HttpResponse, detail: str) -> None:
+        # A history page shows every past version of the record's PHI: a read like the change page.
+        if request.method == "GET" and response.status_code == 200:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None:
+                services.audit_record(user=request.user, action=A.READ, obj=obj, request=request, detail=detail)
+
     def log_addition(self, request, obj, message):
         services.audit_record(user=request.user, action=A.CREATE, obj=obj, request=request, detail="admin")
         return super().log_addition(request, obj, message)

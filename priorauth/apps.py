@@ -11,4 +11,5 @@ class PriorauthConfig(AppConfig):
         from priorauth import signals
 
         # The practice admins' and the policy editors' groups, as the code defines them.
+        signals.connect_access_audit()
         post_migrate.connect(signals.sync_permission_groups, sender=self, dispatch_uid="priorauth.permission_groups")

@@ -424,12 +424,19 @@ class AuditEntry(models.Model):
         UPDATE = "update", "Update"
         DOWNLOAD = "download", "Download"
         DELETE = "delete", "Delete"
+        # Access itself (priorauth.access_audit): signing in and out, API tokens, refusals.
+        SIGN_IN = "sign_in", "Sign-in"
+        SIGN_IN_FAILED = "sign_in_failed", "Failed sign-in"
+        SIGN_OUT = "sign_out", "Sign-out"
+        TOKEN_USE = "token_use", "API token use"
+        TOKEN_REVOKE = "token_revoke", "API token revoked"
+        REFUSED = "refused", "Access refused"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     username = models.CharField(max_length=150, blank=True)
     practice = models.ForeignKey(Practice, null=True, on_delete=models.PROTECT, related_name="+")
-    action = models.CharField(max_length=10, choices=Action.choices)
+    action = models.CharField(max_length=16, choices=Action.choices)
     object_type = models.CharField(max_length=100, help_text="app_label.model")
     object_id = models.CharField(max_length=64, blank=True, help_text="Empty for a list.")
     ip_address = models.GenericIPAddressField(null=True, blank=True)

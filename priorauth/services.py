@@ -759,19 +759,38 @@ def client_address_for_throttle(http_request: HttpRequest) -> str:
 
 
 def audit_record(
-    *, user, action: str, obj=None, model=None, request: HttpRequest | None = None, detail: str = ""
+    *,
+    user,
+    action: str,
+    obj=None,
+    model=None,
+    request: HttpRequest | None = None,
+    detail: str = "",
+    username: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
 ) -> AuditEntry:
     """Append who did `action` to `obj` (or listed `model` objects), when and from where. `detail`
-    must hold no PHI: operation names and primary keys only."""
-    model = model or type(obj)
-    membership = getattr(user, "membership", None) if getattr(user, "pk", None) else None
+    must hold no PHI: operation names and primary keys only. `username` names who tried when there
+    is no user (a failed sign-in); `object_type`/`object_id` name an object that was not loaded (a
+    refused access)."""
+    membership = None
+    if getattr(user, "pk", None):
+        try:
+            membership = user.membership
+        except Membership.DoesNotExist:
+            membership = None
+    if object_type is None:
+        object_type = (model or type(obj))._meta.label_lower
+    if object_id is None:
+        object_id = str(obj.pk) if obj is not None and obj.pk is not None else ""
     return AuditEntry.objects.create(
         user=user if getattr(user, "pk", None) else None,
-        username=getattr(user, "username", "") or "",
+        username=(username if username is not None else getattr(user, "username", "")) or "",
         practice_id=membership.practice_id if membership else None,
         action=action,
-        object_type=model._meta.label_lower,
-        object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+        object_type=object_type[:100],
+        object_id=object_id[:64],
         ip_address=client_address(request),
         detail=detail[:500],
     )
