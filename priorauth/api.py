@@ -261,6 +261,27 @@ class BaseApi(APIView):
             return self.finalize_response(self.request, self.handle_exception(exc), *args, **kwargs)
 
 
+class WhoAmIApi(BaseApi):
+    """The signed-in user's name, practice and role: what a client checks its token with (and the
+    trivial authenticated baseline of bench/api_latency.py)."""
+
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_me",
+        summary="Who you are signed in as",
+        responses={
+            200: inline_serializer(
+                name="WhoAmI",
+                fields={"username": serializers.CharField(), "practice": serializers.CharField(), "role": serializers.CharField()},
+            ),
+            403: ERROR_403,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        membership = selectors.membership_of(request.user)
+        return Response({"username": request.user.get_username(), "practice": membership.practice.name, "role": membership.role})
+
+
 # ---------------------------------------------------------------------------------------------
 # Requests
 

@@ -60,6 +60,16 @@ def _fresh_checker_snapshot():
     forget_snapshot()
 
 
+@pytest.fixture(autouse=True)
+def _throttles_out_of_the_way(monkeypatch):
+    # The suite sends thousands of API requests a minute from one address and a few users; the
+    # throttles' own tests (tests/config/test_throttling.py, tests/coverage/test_check_throttle.py)
+    # set the rates they test on the classes themselves, which this does not touch.
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"user": None, "anon": None, "coverage_check": None})
+
+
 @pytest.fixture
 def seeded(db):
     from policies.services import registry_seed
