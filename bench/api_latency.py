@@ -1,13 +1,16 @@
-"""Latency of POST /api/v1/coverage/check under gunicorn, against GET /api/v1/health.
+"""Latency of POST /api/v1/coverage/check under gunicorn, against GET /api/v1/auth/me.
 
 Starts gunicorn (config.wsgi, 2 sync workers by default) on 127.0.0.1 at a free port, on a seeded
 database, with DEBUG off and persistent database connections as in production (CONN_MAX_AGE=60).
 A small asyncio client keeps `--concurrency` requests in flight (keep-alive when the server offers
 it; gunicorn's sync workers close each connection, as they do behind a proxy). After a warm-up of
 both endpoints it sends the same number of requests to each, in alternating rounds, so that both
-see the same machine: the health endpoint is the baseline, the same project and DRF stack with no
-database and no work. Check bodies are generated cases (bench/cases.py), a share of them invalid
-(answered 400). Target: check p95 at most 2× the health p95. gunicorn is stopped at the end, also
+see the same machine. The check needs a signed-in practice member (issue 10), so the baseline is the
+trivial authenticated endpoint, GET /api/v1/auth/me (who the token belongs to): the same project,
+DRF stack, token authentication (a knox token, its audit entry) and throttles, and no other work.
+Both send the same API token, of a bench user made in the database. The server's throttles are
+raised for the run (THROTTLE_USER, THROTTLE_COVERAGE_CHECK): this measures the server, not them. Check bodies are generated cases (bench/cases.py), a share of them invalid
+(answered 400). Target: check p95 at most 2× the baseline's p95. gunicorn is stopped at the end, also
 on error or Ctrl-C.
 
     .venv/bin/python bench/api_latency.py [--requests 4000] [--concurrency 8] [--workers 2] [--json]
@@ -42,6 +45,7 @@ HOST = "127.0.0.1"
 TARGET_P95_RATIO = 2.0
 CHECK_PATH = "/api/v1/coverage/check"
 HEALTH_PATH = "/api/v1/health"
+BASELINE_PATH = "/api/v1/auth/me"
 
 
 def free_port() -> int:
@@ -61,6 +65,8 @@ class Server:
             "DEBUG": "false",
             "CONN_MAX_AGE": "60",
             "LOG_LEVEL": "WARNING",
+            "THROTTLE_USER": "10000000/minute",
+            "THROTTLE_COVERAGE_CHECK": "10000000/minute",
         }
         argv = [
             PYTHON,
@@ -187,6 +193,23 @@ def summary(run: Run) -> dict[str, object]:
     }
 
 
+def bench_token() -> str:
+    """An API token of a billing clerk of a bench practice (made once, kept in the database)."""
+    from django.contrib.auth import get_user_model
+    from knox.models import AuthToken
+
+    from priorauth.models import Practice, Role
+    from priorauth.services import membership_set
+
+    practice, _ = Practice.objects.get_or_create(name="Benchmark practice")
+    user, created = get_user_model().objects.get_or_create(username="bench-api")
+    if created:
+        user.set_unusable_password()
+        user.save()
+    membership_set(user=user, practice=practice, role=Role.BILLING)
+    return AuthToken.objects.create(user)[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=4000, help="timed requests per endpoint")
@@ -203,23 +226,25 @@ def main() -> None:
     host = machine()
     port = free_port()
     host_header = f"Host: {HOST}:{port}\r\n"
-    health = f"GET {HEALTH_PATH} HTTP/1.1\r\n{host_header}Accept: application/json\r\n\r\n".encode()
     cases = generate_cases(2000, seed=args.seed)
     bodies = [json.dumps(c.data).encode() for c in cases]
-    checks = [
-        f"POST {CHECK_PATH} HTTP/1.1\r\n{host_header}Content-Type: application/json\r\n"
-        f"Accept: application/json\r\nContent-Length: {len(b)}\r\n\r\n".encode()
-        + b
-        for b in bodies
-    ]
     expected = Counter(200 if c.valid else 400 for c in cases)
-
-    def check_requests(n: int, offset: int) -> list[bytes]:
-        return [checks[(offset + i) % len(checks)] for i in range(n)]
 
     with seeded_database() as database, tempfile.TemporaryDirectory(prefix="mildpa-bench-") as tmp:
         setup_django(database)
         require_seeded_registry()
+        auth = f"Authorization: Token {bench_token()}\r\n"
+        baseline = f"GET {BASELINE_PATH} HTTP/1.1\r\n{host_header}{auth}Accept: application/json\r\n\r\n".encode()
+        checks = [
+            f"POST {CHECK_PATH} HTTP/1.1\r\n{host_header}{auth}Content-Type: application/json\r\n"
+            f"Accept: application/json\r\nContent-Length: {len(b)}\r\n\r\n".encode()
+            + b
+            for b in bodies
+        ]
+
+        def check_requests(n: int, offset: int) -> list[bytes]:
+            return [checks[(offset + i) % len(checks)] for i in range(n)]
+
         server = Server(
             port=port,
             workers=args.workers,
@@ -229,15 +254,15 @@ def main() -> None:
         )
         try:
             server.wait_ready()
-            asyncio.run(drive([health] * args.warmup, port=port, concurrency=args.concurrency))
+            asyncio.run(drive([baseline] * args.warmup, port=port, concurrency=args.concurrency))
             asyncio.run(drive(check_requests(args.warmup, 0), port=port, concurrency=args.concurrency))
-            runs = {"health": Run(), "check": Run()}
+            runs = {"baseline": Run(), "check": Run()}
             per_round = -(-args.requests // args.rounds)
-            sent = {"health": 0, "check": 0}
+            sent = {"baseline": 0, "check": 0}
             for r in range(args.rounds):
-                for name in ("health", "check") if r % 2 == 0 else ("check", "health"):
+                for name in ("baseline", "check") if r % 2 == 0 else ("check", "baseline"):
                     n = min(per_round, args.requests - sent[name])
-                    batch = [health] * n if name == "health" else check_requests(n, args.warmup + sent["check"])
+                    batch = [baseline] * n if name == "baseline" else check_requests(n, args.warmup + sent["check"])
                     done = asyncio.run(drive(batch, port=port, concurrency=args.concurrency))
                     runs[name].latencies += done.latencies
                     runs[name].statuses.update(done.statuses)
@@ -250,10 +275,10 @@ def main() -> None:
 
     results = {name: summary(run) for name, run in runs.items()}
     bad = {
-        name: {k: v for k, v in run.statuses.items() if k not in ((200,) if name == "health" else (200, 400))}
+        name: {k: v for k, v in run.statuses.items() if k not in ((200,) if name == "baseline" else (200, 400))}
         for name, run in runs.items()
     }
-    p95_ratio = results["check"]["p95_ms"] / results["health"]["p95_ms"]
+    p95_ratio = results["check"]["p95_ms"] / results["baseline"]["p95_ms"]
     figures = {
         "benchmark": "api_latency",
         "machine": host,
@@ -265,7 +290,7 @@ def main() -> None:
         "check_bodies": {"distinct": len(cases), "valid_share": round(expected[200] / len(cases), 3)},
         "results": results,
         "ratio": {
-            "p50": round(results["check"]["p50_ms"] / results["health"]["p50_ms"], 2),
+            "p50": round(results["check"]["p50_ms"] / results["baseline"]["p50_ms"], 2),
             "p95": round(p95_ratio, 2),
         },
         "target": {
@@ -284,14 +309,14 @@ def main() -> None:
         )
         print(f"machine: {machine_line(host)}")
         print(f"{'':32}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'req/s':>8}  statuses")
-        for name, label in (("health", f"GET {HEALTH_PATH}"), ("check", f"POST {CHECK_PATH}")):
+        for name, label in (("baseline", f"GET {BASELINE_PATH}"), ("check", f"POST {CHECK_PATH}")):
             r = results[name]
             print(
                 f"{label:32}{r['p50_ms']:>8.2f}{r['p95_ms']:>8.2f}{r['p99_ms']:>8.2f}{r['per_second']:>8,}  {r['statuses']}"
             )
         verdict = "met" if figures["target"]["met"] else "MISSED"
         print(
-            f"ratio check / health: p50 {figures['ratio']['p50']:.2f}×, p95 {p95_ratio:.2f}×   "
+            f"ratio check / auth/me: p50 {figures['ratio']['p50']:.2f}×, p95 {p95_ratio:.2f}×   "
             f"target p95 ≤ {TARGET_P95_RATIO}×: {verdict}"
         )
         if figures["unexpected_statuses"]:

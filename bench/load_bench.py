@@ -232,7 +232,7 @@ def populate(
     from django.contrib.auth import get_user_model
     from django.core.exceptions import ValidationError
     from django.core.files.uploadedfile import SimpleUploadedFile
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from policies.models import Payer
     from priorauth import letter_services, services
@@ -254,7 +254,7 @@ def populate(
                 practice=practice, npi=_npi(rng), name=f"Dr Load {i:02d}, MD", user=user
             ).pk
         personas.append(
-            Persona(user.username, str(role), practice.pk, Token.objects.create(user=user).key, provider_id)
+            Persona(user.username, str(role), practice.pk, AuthToken.objects.create(user)[1], provider_id)
         )
 
     clerks = {}  # the practice's first simulated billing clerk sets the data up

@@ -21,14 +21,18 @@ PRODUCTION = APP_ENV == "production"
 
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 SECRET_KEY = env.str("SECRET_KEY", default="")
+# The development key below is public (it is in the repository): production never runs with it.
+DEVELOPMENT_SECRET_KEY = "dev-insecure-key-never-used-in-production-0123456789"
 if PRODUCTION:
     if not SECRET_KEY or len(SECRET_KEY) < 32:
         raise ImproperlyConfigured("SECRET_KEY must be set (at least 32 characters) when APP_ENV=production")
+    if SECRET_KEY == DEVELOPMENT_SECRET_KEY or "insecure" in SECRET_KEY:
+        raise ImproperlyConfigured("SECRET_KEY is the development key shipped in the code; set a secret one when APP_ENV=production")
     if DEBUG:
         raise ImproperlyConfigured("DEBUG must be off when APP_ENV=production")
 elif not SECRET_KEY:
     # Development only: a fixed key so sessions survive restarts of runserver.
-    SECRET_KEY = "dev-insecure-key-never-used-in-production-0123456789"
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
 
@@ -40,7 +44,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens that expire and can be revoked (priorauth/api_tokens.py); DRF's own never expired.
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
@@ -59,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After the view answers: token use and refused access to PHI objects, to the audit trail.
+    "priorauth.access_audit.AccessAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # A page whose database connection is lost answers a plain 503, not the generic 500.
     "config.exceptions.DatabaseUnavailableMiddleware",
@@ -162,16 +169,23 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0, "inte
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "priorauth.api_tokens.AuditedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
+    # Every API call is throttled per signed-in user (per client address before signing in).
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.UserThrottle", "config.throttling.AnonThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "coverage_check": env.str("THROTTLE_COVERAGE_CHECK", default="100000/minute"),
+        "coverage_check": env.str("THROTTLE_COVERAGE_CHECK", default="120/minute"),
+        "user": env.str("THROTTLE_USER", default="600/minute"),
+        "anon": env.str("THROTTLE_ANON", default="60/minute"),
     },
+    # DRF's own client address for throttles, set to follow TRUST_X_FORWARDED_FOR (below): 0 is
+    # REMOTE_ADDR, 1 the address your proxy appended last. config.throttling uses the audit trail's.
+    "NUM_PROXIES": 1 if env.bool("TRUST_X_FORWARDED_FOR", default=False) else 0,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -179,6 +193,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Coverage checks of mild® (CPT 0275T) cases against payer policies, and prior-authorization requests.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Production: the schema and the docs for signed-in users only (config.security.SchemaAccess).
+    "SERVE_PERMISSIONS": ["config.security.SchemaAccess"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI served from the project's static files, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -211,6 +227,13 @@ AUTHENTICATION_BACKENDS = [
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=10 * 60 * 60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# API tokens end the same way (django-rest-knox): idle time-out renewed on use, absolute limit.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=SESSION_IDLE_TIMEOUT),
+    "AUTO_REFRESH": True,
+    "AUTO_REFRESH_MAX_TTL": timedelta(seconds=SESSION_COOKIE_AGE),
+    "MIN_REFRESH_INTERVAL": 60,
+}
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 # A practice shares one address behind its router: lock the username at that address, not the office.

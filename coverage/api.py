@@ -1,7 +1,8 @@
 """POST /api/v1/coverage/check: the determination of a case, or 400 naming each invalid field.
 
-Stateless: it stores nothing and reads no stored patient data, so it needs no object permissions;
-any signed-in or anonymous caller may check a case (throttled).
+Stateless: it stores nothing and reads no stored patient data, so it needs no object permissions. But
+the case it takes is PHI: only a signed-in member of a practice may check one, throttled per user
+(THROTTLE_COVERAGE_CHECK).
 """
 
 import json
@@ -10,20 +11,20 @@ from array import array
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from config.throttling import ScopedUserThrottle
 from coverage.checker import CaseInvalid, check
 from coverage.serializers import FIELD_ERRORS_SCHEMA, CaseSerializer, DeterminationSerializer
 
 
-class CheckRateThrottle(ScopedRateThrottle):
-    """DRF's scoped throttle with its log of request times kept as an array of doubles.
+class CheckRateThrottle(ScopedUserThrottle):
+    """DRF's scoped throttle, per user, with its log of request times kept as an array of doubles.
 
-    The log holds one time per request in the window (up to the rate, 100,000 a minute) and the
+    The log holds one time per request in the window (up to the rate) and the
     cache pickles all of it on every request: a list of N floats is N objects to pickle, an array
     one block of bytes, ten times cheaper; as a list it was the dearest part of a check at a few
     thousand requests a minute (bench/api_latency.py). Same decisions, keys and lifetimes.
@@ -33,6 +34,17 @@ class CheckRateThrottle(ScopedRateThrottle):
         if not isinstance(self.history, array):
             self.history = array("d", self.history)
         return super().throttle_success()
+
+
+class IsPracticeMember(BasePermission):
+    """The same rule as the prior-authorization API's: a signed-in user without a practice is refused."""
+
+    message = "You do not belong to a practice."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        from priorauth.selectors import membership_of
+
+        return membership_of(request.user) is not None
 
 
 def field_errors_response(errors) -> Response:
@@ -46,7 +58,7 @@ class CoverageCheckApi(APIView):
     # The body is read as JSON whatever its content type; listing only the JSON parser keeps the
     # schema from offering form-encoded and multipart bodies, which would be refused.
     parser_classes = [JSONParser]
-    permission_classes = [AllowAny]
+    permission_classes = [IsAuthenticated, IsPracticeMember]
     throttle_classes = [CheckRateThrottle]
     throttle_scope = "coverage_check"
 
@@ -63,6 +75,8 @@ class CoverageCheckApi(APIView):
         responses={
             200: DeterminationSerializer,
             400: OpenApiResponse(response=FIELD_ERRORS_SCHEMA, description="invalid fields, by dotted path"),
+            403: OpenApiResponse(description="not signed in, or not a member of a practice"),
+            429: OpenApiResponse(description="over THROTTLE_COVERAGE_CHECK for this user"),
         },
         examples=[OpenApiExample("invalid NPI", value={"provider.npi": ["invalid NPI check digit"]}, response_only=True, status_codes=["400"])],
     )

@@ -29,6 +29,7 @@ from priorauth.models import (
     Provider,
     RecheckResult,
     RecheckRun,
+    Role,
     StatusTransition,
 )
 
@@ -70,6 +71,23 @@ class AuditedMixin:
             if obj is not None:
                 services.audit_record(user=request.user, action=A.READ, obj=obj, request=request, detail="admin")
         return response
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None) -> HttpResponse:
+        response = super().history_view(request, object_id, extra_context)
+        self._audit_history(request, object_id, response, "admin history")
+        return response
+
+    def history_form_view(self, request: HttpRequest, object_id: str, version_id: str, extra_context=None) -> HttpResponse:
+        response = super().history_form_view(request, object_id, version_id, extra_context)
+        self._audit_history(request, object_id, response, f"admin history version {version_id}")
+        return response
+
+    def _audit_history(self, request: HttpRequest, object_id: str, response: HttpResponse, detail: str) -> None:
+        # A history page shows every past version of the record's PHI: a read like the change page.
+        if request.method == "GET" and response.status_code == 200:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None:
+                services.audit_record(user=request.user, action=A.READ, obj=obj, request=request, detail=detail)
 
     def log_addition(self, request, obj, message):
         services.audit_record(user=request.user, action=A.CREATE, obj=obj, request=request, detail="admin")
@@ -134,6 +152,11 @@ class PracticeAdmin(ScopedHistoryAdmin):
         return request.user.is_superuser
 
 
+def practice_members_managed_by(request: HttpRequest) -> QuerySet:
+    """The users a practice admin manages: their practice's members who are not superusers."""
+    return User.objects.filter(membership__practice_id=_practice_id(request), is_superuser=False)
+
+
 class MembershipChoicesMixin:
     """Practice admins assign only their own practice and its (or not yet placed) users."""
 
@@ -150,11 +173,17 @@ class MembershipAdmin(MembershipChoicesMixin, PracticeScopedMixin, ScopedHistory
     list_filter = ("role", "practice")
     search_fields = ("user__username", "practice__name")
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        qs = super().get_queryset(request)
+        # A superuser's membership is managed by superusers alone: moving it into a practice admin's
+        # practice would hand that admin the superuser's account.
+        return qs if request.user.is_superuser else qs.filter(user__is_superuser=False)
+
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         if db_field.name == "user" and not request.user.is_superuser:
-            kwargs["queryset"] = User.objects.filter(membership__isnull=True) | User.objects.filter(
-                membership__practice_id=_practice_id(request)
-            )
+            # Only the practice's own non-superuser members: never a user without a practice (the
+            # first superuser is one) nor another practice's. New people are added from the user admin.
+            kwargs["queryset"] = practice_members_managed_by(request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
@@ -184,8 +213,12 @@ class ProviderAdmin(PracticeScopedMixin, ScopedHistoryAdmin):
             if db_field.name == "practice":
                 kwargs["queryset"] = Practice.objects.filter(pk=_practice_id(request))
             elif db_field.name == "user":
-                kwargs["queryset"] = User.objects.filter(membership__practice_id=_practice_id(request))
+                # Whoever is linked signs letters in the provider's name: the practice's physicians.
+                kwargs["queryset"] = practice_members_managed_by(request).filter(membership__role=Role.PHYSICIAN)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Provider, form, change: bool) -> None:
+        services.provider_save(provider=obj, by=request.user, request=request)
 
 
 admin.site.unregister(User)
@@ -210,10 +243,17 @@ class UserAdmin(DjangoUserAdmin):
         return str(membership.practice) if membership else "—"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The change, password-reset and history pages all find the user through this queryset: a
+        # superuser (or another practice's user) is not found for a practice admin.
         qs = super().get_queryset(request).select_related("membership__practice")
         if request.user.is_superuser:
             return qs
-        return qs.filter(membership__practice_id=_practice_id(request))
+        return qs.filter(membership__practice_id=_practice_id(request), is_superuser=False)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
 
     def get_fieldsets(self, request: HttpRequest, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -358,6 +398,18 @@ class AuditEntryAdmin(PracticeScopedMixin, ReadOnlyMixin, admin.ModelAdmin):
 
     def get_actions(self, request: HttpRequest):
         return {}
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        # A superuser sees every practice's entries in one list: the title says so, and the practice
+        # column tells them apart.
+        if request.user.is_superuser:
+            extra_context = {**(extra_context or {}), "title": "Audit entries of all practices"}
+        return super().changelist_view(request, extra_context)
+
+    def get_list_display(self, request: HttpRequest):
+        if request.user.is_superuser:
+            return (*self.list_display[:2], "practice", *self.list_display[2:])
+        return self.list_display
 
 
 class RecheckResultInline(ReadOnlyInline):

@@ -11,15 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.contrib.auth import user_logged_in
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
+from knox.models import AuthToken
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import NotFound, ParseError, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -31,7 +32,7 @@ from rest_framework.views import APIView
 from config.exceptions import DATABASE_UNAVAILABLE
 from coverage.serializers import FIELD_ERRORS_SCHEMA
 from policies.models import Payer
-from priorauth import selectors, services
+from priorauth import access_audit, selectors, services
 from priorauth.models import Attachment, AuditEntry, AuthorizationRequest, Patient, RecheckResult, Role
 from priorauth.serializers import (
     AppealStartInputSerializer,
@@ -179,19 +180,64 @@ def request_detail(request: Request, obj: AuthorizationRequest, status_code: int
     return Response(RequestDetailOutputSerializer(obj).data, status=status_code)
 
 
-class AuthTokenApi(ObtainAuthToken):
-    """DRF's token sign-in, parsing JSON like the rest of the API and documented with its 400."""
+TOKEN_RESPONSE = inline_serializer(
+    name="AuthTokenIssued",
+    fields={
+        "token": serializers.CharField(help_text="Send as `Authorization: Token <token>`."),
+        "expiry": serializers.DateTimeField(help_text="When it ends unless used again before (idle time-out)."),
+    },
+)
 
+
+class AuthTokenApi(APIView):
+    """A username and password for a new API token (django-rest-knox: it expires after
+    SESSION_IDLE_TIMEOUT without use and SESSION_COOKIE_AGE after issue; see priorauth/api_tokens.py)."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
     parser_classes = [JSONBodyParser, FormParser, MultiPartParser]
 
     @extend_schema(
         tags=["auth"],
         operation_id="auth_token_create",
-        summary="Exchange a username and password for an API token",
-        responses={200: AuthTokenSerializer, 400: ERRORS_400, 415: ERROR_415},
+        summary="Exchange a username and password for an expiring API token",
+        request=AuthTokenSerializer,
+        responses={200: TOKEN_RESPONSE, 400: ERRORS_400, 415: ERROR_415},
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().post(request, *args, **kwargs)
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        user = serializer.validated_data["user"]
+        instance, token = AuthToken.objects.create(user)
+        # The sign-in is audited (priorauth.access_audit) as one for a token.
+        request._request._signing_in_for_token = True
+        user_logged_in.send(sender=user.__class__, request=request._request, user=user)
+        return Response({"token": token, "expiry": instance.expiry})
+
+
+class AuthTokenRevokeApi(APIView):
+    """Sign out: the token this call is made with stops working (with /all: every token of the user)."""
+
+    permission_classes = [IsAuthenticated]
+    revoke_all = False
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Sign out: revoke this token (or all of your tokens)",
+        request=None,
+        responses={204: None, 403: ERROR_403},
+    )
+    def post(self, request: Request) -> Response:
+        if self.revoke_all:
+            count, _ = AuthToken.objects.filter(user=request.user).delete()
+            detail = f"all ({count})"
+        elif isinstance(request.auth, AuthToken):
+            detail = f"token {request.auth.token_key}"
+            request.auth.delete()
+        else:
+            detail = "none (signed in with a session)"
+        access_audit.defer(request._request, user=request.user, action=A.TOKEN_REVOKE, obj=request.user, detail=detail)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class BaseApi(APIView):
@@ -213,6 +259,27 @@ class BaseApi(APIView):
         except DATABASE_UNAVAILABLE as exc:
             # The connection was lost at COMMIT, after the view had answered: the same 503.
             return self.finalize_response(self.request, self.handle_exception(exc), *args, **kwargs)
+
+
+class WhoAmIApi(BaseApi):
+    """The signed-in user's name, practice and role: what a client checks its token with (and the
+    trivial authenticated baseline of bench/api_latency.py)."""
+
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_me",
+        summary="Who you are signed in as",
+        responses={
+            200: inline_serializer(
+                name="WhoAmI",
+                fields={"username": serializers.CharField(), "practice": serializers.CharField(), "role": serializers.CharField()},
+            ),
+            403: ERROR_403,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        membership = selectors.membership_of(request.user)
+        return Response({"username": request.user.get_username(), "practice": membership.practice.name, "role": membership.role})
 
 
 # ---------------------------------------------------------------------------------------------

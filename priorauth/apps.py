@@ -6,4 +6,10 @@ class PriorauthConfig(AppConfig):
     verbose_name = "Prior authorization"
 
     def ready(self) -> None:
-        from priorauth import signals  # noqa: F401
+        from django.db.models.signals import post_migrate
+
+        from priorauth import signals
+
+        # The practice admins' and the policy editors' groups, as the code defines them.
+        signals.connect_access_audit()
+        post_migrate.connect(signals.sync_permission_groups, sender=self, dispatch_uid="priorauth.permission_groups")

@@ -56,6 +56,18 @@ def _is_treating_physician(user, request: AuthorizationRequest) -> bool:
     return bool(getattr(user, "pk", None)) and request.treating_physician.user_id == user.pk
 
 
+def _may_sign(user, request: AuthorizationRequest) -> bool:
+    """The treating physician's own user, still a physician member of the request's practice: a
+    provider's link alone (or a role changed since it was made) is not a signature right."""
+    membership = membership_of(user)
+    return (
+        _is_treating_physician(user, request)
+        and membership is not None
+        and membership.role == Role.PHYSICIAN
+        and membership.practice_id == request.practice_id
+    )
+
+
 def _is_billing(user, request: AuthorizationRequest) -> bool:
     membership = membership_of(user)
     return membership is not None and membership.role == Role.BILLING and membership.practice_id == request.practice_id
@@ -267,7 +279,7 @@ def letter_sign(*, letter: Letter, by) -> LetterRevision:
     """The treating physician signs the current draft; the final PDF is rendered from it."""
     with transaction.atomic():
         letter = _locked_letter(letter)
-        _require(_is_treating_physician(by, letter.request), "Only the treating physician may sign this letter.")
+        _require(_may_sign(by, letter.request), "Only the treating physician may sign this letter.")
         if letter.status not in (LetterStatus.DRAFT_READY, LetterStatus.AWAITING_SIGNATURE):
             raise ValidationError({"status": f"Only a ready draft can be signed (the letter is {letter.get_status_display().lower()})."})
         revision = LetterRevision.objects.select_for_update(of=("self",)).get(pk=letter.current_revision_id)

@@ -568,8 +568,19 @@ def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
     """The template context of one revision: its draft (final=False) or its signed final PDF."""
     from django.utils import timezone
 
+    from priorauth.models import Provider
+
     request = letter.request
-    physician = request.treating_physician
+    physician = {"name": request.treating_physician.name, "npi": request.treating_physician.npi}
+    if final and revision.signed_by_id:
+        # The signer printed is the signing user's own provider record, never the provider the
+        # request names (whose link to a user may have changed since, or been forged).
+        signer = Provider.objects.filter(user_id=revision.signed_by_id).first()
+        physician = (
+            {"name": signer.name, "npi": signer.npi}
+            if signer is not None
+            else {"name": revision.signed_by.get_full_name() or revision.signed_by.get_username(), "npi": ""}
+        )
     denial = appeal = None
     if letter.kind == APPEAL:
         decision = denial_for(letter.appeal)
@@ -590,7 +601,7 @@ def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
         paragraphs=revision.paragraphs or [],
         payer={"code": request.payer.code, "name": request.payer.name},
         practice={"name": request.practice.name, "address": _practice_address(request.practice)},
-        physician={"name": physician.name, "npi": physician.npi},
+        physician=physician,
         facility=_facility(request.case, request.practice.name),
         reference=request.reference,
         letter_date=signed_at.date() if final and signed_at else timezone.localdate(),

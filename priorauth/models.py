@@ -136,8 +136,28 @@ class Provider(models.Model):
             errors["npi"] = "Must be 10 digits with a valid NPI check digit."
         if not (self.name or "").strip():
             errors["name"] = "Must not be empty."
+        user_error = self.user_error()
+        if user_error:
+            errors["user"] = user_error
         if errors:
             raise ValidationError(errors)
+
+    def user_error(self) -> str:
+        """Why the linked user may not be this provider's (empty if they may). A provider's user signs
+        letters in the provider's name: only a physician member of the provider's own practice."""
+        if self.user_id is None:
+            return ""
+        membership = Membership.objects.filter(user_id=self.user_id).first()
+        if membership is None or membership.practice_id != self.practice_id or membership.role != Role.PHYSICIAN:
+            return "Must be a physician member of the provider's practice."
+        return ""
+
+    def save(self, *args, **kwargs) -> None:
+        # The rule holds on every save (a script, a service, a fixture), not only in forms.
+        user_error = self.user_error()
+        if user_error:
+            raise ValidationError({"user": user_error})
+        super().save(*args, **kwargs)
 
     def case_part(self) -> dict[str, str]:
         return {"npi": self.npi, "name": self.name}
@@ -404,12 +424,19 @@ class AuditEntry(models.Model):
         UPDATE = "update", "Update"
         DOWNLOAD = "download", "Download"
         DELETE = "delete", "Delete"
+        # Access itself (priorauth.access_audit): signing in and out, API tokens, refusals.
+        SIGN_IN = "sign_in", "Sign-in"
+        SIGN_IN_FAILED = "sign_in_failed", "Failed sign-in"
+        SIGN_OUT = "sign_out", "Sign-out"
+        TOKEN_USE = "token_use", "API token use"
+        TOKEN_REVOKE = "token_revoke", "API token revoked"
+        REFUSED = "refused", "Access refused"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     username = models.CharField(max_length=150, blank=True)
     practice = models.ForeignKey(Practice, null=True, on_delete=models.PROTECT, related_name="+")
-    action = models.CharField(max_length=10, choices=Action.choices)
+    action = models.CharField(max_length=16, choices=Action.choices)
     object_type = models.CharField(max_length=100, help_text="app_label.model")
     object_id = models.CharField(max_length=64, blank=True, help_text="Empty for a list.")
     ip_address = models.GenericIPAddressField(null=True, blank=True)

@@ -69,10 +69,14 @@ def _user_or_none(by):
 
 
 PRACTICE_ADMIN_GROUP = "Practice admins"
-# What a practice admin manages in the Django admin: payer policies, users and their practice's
-# records. The ModelAdmins narrow every PHI queryset to the admin's own practice.
+# The payer policies are shared by every practice: one practice's admin reads them, and only the
+# platform's policy editors (this group, given by a superuser) change them.
+POLICY_EDITOR_GROUP = "Platform policy editors"
+# What a practice admin manages in the Django admin: users and their practice's records, and a
+# read-only view of the payer policies. The ModelAdmins narrow every PHI queryset to the admin's own
+# practice.
 _ADMIN_PERMISSIONS = {
-    "policies": None,  # every permission of the app
+    "policies": "view",  # the view permission of every model of the app
     "auth": {"add_user", "change_user", "view_user"},
     "priorauth": {
         "view_practice",
@@ -99,11 +103,29 @@ def practice_admin_group() -> Group:
     wanted = []
     for app_label, codenames in _ADMIN_PERMISSIONS.items():
         perms = Permission.objects.filter(content_type__app_label=app_label)
-        if codenames is not None:
+        if codenames == "view":
+            perms = perms.filter(codename__startswith="view_")
+        elif codenames is not None:
             perms = perms.filter(codename__in=codenames)
         wanted.extend(perms)
     group.permissions.set(wanted)
     return group
+
+
+def policy_editor_group() -> Group:
+    """The platform's policy editors: every permission on the payer registry (policies/). Members
+    must also be staff to reach the admin; superusers add people to the group."""
+    group, _ = Group.objects.get_or_create(name=POLICY_EDITOR_GROUP)
+    group.permissions.set(Permission.objects.filter(content_type__app_label="policies"))
+    return group
+
+
+def permission_groups_sync() -> None:
+    """Both groups as the code defines them (after every migrate: an upgrade narrows an existing
+    practice admins group to reading the policies)."""
+    with transaction.atomic():
+        practice_admin_group()
+        policy_editor_group()
 
 
 def membership_set(*, user, practice: Practice, role: str) -> Membership:
@@ -131,6 +153,26 @@ def provider_create(*, practice: Practice, npi: str, name: str, user=None) -> Pr
         provider = Provider(practice=practice, npi=npi, name=name, user=user)
         provider.full_clean()
         provider.save()
+        return provider
+
+
+def provider_save(*, provider: Provider, by, request: HttpRequest | None = None) -> Provider:
+    """Save a provider (the admin's form). Its user must be a physician member of its practice
+    (Provider.clean); linking, changing or unlinking that user is written to the audit trail, since
+    whoever it is signs letters in the provider's name."""
+    with transaction.atomic():
+        previous = Provider.objects.filter(pk=provider.pk).values_list("user_id", flat=True).first() if provider.pk else None
+        adding = provider.pk is None
+        provider.full_clean()
+        provider.save()
+        if adding or previous != provider.user_id:
+            audit_record(
+                user=by,
+                action=AuditEntry.Action.CREATE if adding else AuditEntry.Action.UPDATE,
+                obj=provider,
+                request=request,
+                detail=f"linked user {previous or '-'} -> {provider.user_id or '-'}",
+            )
         return provider
 
 
@@ -717,19 +759,38 @@ def client_address_for_throttle(http_request: HttpRequest) -> str:
 
 
 def audit_record(
-    *, user, action: str, obj=None, model=None, request: HttpRequest | None = None, detail: str = ""
+    *,
+    user,
+    action: str,
+    obj=None,
+    model=None,
+    request: HttpRequest | None = None,
+    detail: str = "",
+    username: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
 ) -> AuditEntry:
     """Append who did `action` to `obj` (or listed `model` objects), when and from where. `detail`
-    must hold no PHI: operation names and primary keys only."""
-    model = model or type(obj)
-    membership = getattr(user, "membership", None) if getattr(user, "pk", None) else None
+    must hold no PHI: operation names and primary keys only. `username` names who tried when there
+    is no user (a failed sign-in); `object_type`/`object_id` name an object that was not loaded (a
+    refused access)."""
+    membership = None
+    if getattr(user, "pk", None):
+        try:
+            membership = user.membership
+        except Membership.DoesNotExist:
+            membership = None
+    if object_type is None:
+        object_type = (model or type(obj))._meta.label_lower
+    if object_id is None:
+        object_id = str(obj.pk) if obj is not None and obj.pk is not None else ""
     return AuditEntry.objects.create(
         user=user if getattr(user, "pk", None) else None,
-        username=getattr(user, "username", "") or "",
+        username=(username if username is not None else getattr(user, "username", "")) or "",
         practice_id=membership.practice_id if membership else None,
         action=action,
-        object_type=model._meta.label_lower,
-        object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+        object_type=object_type[:100],
+        object_id=object_id[:64],
         ip_address=client_address(request),
         detail=detail[:500],
     )

@@ -4,6 +4,9 @@ from priorauth import api
 
 urlpatterns = [
     path("auth/token", api.AuthTokenApi.as_view(), name="auth-token"),
+    path("auth/token/revoke", api.AuthTokenRevokeApi.as_view(), name="auth-token-revoke"),
+    path("auth/me", api.WhoAmIApi.as_view(), name="auth-me"),
+    path("auth/token/revoke-all", api.AuthTokenRevokeApi.as_view(revoke_all=True), name="auth-token-revoke-all"),
     path("requests", api.RequestListCreateApi.as_view(), name="requests"),
     path("requests/<int:pk>", api.RequestDetailApi.as_view(), name="request-detail"),
     path("requests/<int:pk>/submit", api.RequestSubmitApi.as_view(), name="request-submit"),

@@ -18,8 +18,24 @@ def _reachable(url: str, default_port: int) -> bool:
         return False
 
 
+def _allow_audit_truncate_in_flush() -> None:
+    """On PostgreSQL the audit table refuses TRUNCATE (priorauth migration 0003) unless the
+    transaction says otherwise; Django's flush between transactional tests truncates every table, so
+    here its statements begin by saying so (the application itself never does)."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, **kwargs):
+        statements = original(self, style, tables, **kwargs)
+        return ["SET LOCAL priorauth.allow_audit_truncate = 'on'", *statements] if statements else statements
+
+    DatabaseOperations.sql_flush = sql_flush
+
+
 def pytest_configure(config) -> None:
     """Under CI the suite must run on the real services: fail loudly rather than skip."""
+    _allow_audit_truncate_in_flush()
     if os.environ.get("CI") != "true":
         return
     db_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
@@ -43,6 +59,16 @@ def _fresh_checker_snapshot():
     forget_snapshot()
     yield
     forget_snapshot()
+
+
+@pytest.fixture(autouse=True)
+def _throttles_out_of_the_way(monkeypatch):
+    # The suite sends thousands of API requests a minute from one address and a few users; the
+    # throttles' own tests (tests/config/test_throttling.py, tests/coverage/test_check_throttle.py)
+    # set the rates they test on the classes themselves, which this does not touch.
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"user": None, "anon": None, "coverage_check": None})
 
 
 # ---------------------------------------------------------------------------------------------

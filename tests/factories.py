@@ -309,3 +309,10 @@ def advance(request: AuthorizationRequest, target: str, by, *, at: dt.datetime |
     request.refresh_from_db()
     assert request.status == target
     return request
+
+
+def signed_in_member(client, username: str = "checker", role: str = Role.BILLING):
+    """The Django test client signed in as a member of a practice (issue 10: the coverage check, like
+    every endpoint that takes PHI, needs one)."""
+    client.force_login(member(username, PracticeFactory(), role))
+    return client

@@ -49,3 +49,11 @@ def test_every_response_carries_the_security_headers(client):
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_it_refuses_to_start_in_production_with_the_development_secret_key():
+    from django.conf import settings
+
+    result = manage("check", APP_ENV="production", SECRET_KEY=settings.DEVELOPMENT_SECRET_KEY, ALLOWED_HOSTS="pa.example.org")
+    assert result.returncode != 0
+    assert "development key" in result.stderr

@@ -8,12 +8,19 @@ import json
 from pathlib import Path
 
 import pytest
+from factories import signed_in_member
 from django.apps import apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 URL = "/api/v1/coverage/check"
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
+
+
+@pytest.fixture
+def client(client, db):
+    # The check takes PHI: a signed-in practice member (issue 10).
+    return signed_in_member(client)
 
 
 def example(name: str = "medicare-meets-criteria") -> dict:
@@ -90,9 +97,15 @@ def test_it_only_accepts_post(seeded, client):
     assert client.get(URL).status_code == 405
 
 
-def test_a_signed_in_user_gets_the_same_answer(seeded, client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("alice", password="x-long-password-1"))
-    assert post(client, example()).json()["decision"] == "meets_criteria"
+def test_it_refuses_a_caller_who_is_not_a_signed_in_practice_member(seeded, django_user_model):
+    # Issue 10: the check took PHI from anyone. Anonymous and practice-less callers are refused.
+    from django.test import Client
+
+    anonymous = Client()
+    assert post(anonymous, example()).status_code in (401, 403)
+    loner = Client()
+    loner.force_login(django_user_model.objects.create_user("loner", password="x-long-password-1"))
+    assert post(loner, example()).status_code == 403
 
 
 def row_counts() -> dict[str, int]:
@@ -100,7 +113,13 @@ def row_counts() -> dict[str, int]:
 
 
 @pytest.mark.parametrize("name", ["medicare-meets-criteria", "invalid-npi"])
-def test_it_is_stateless_and_writes_no_row_in_any_table(seeded, client, name):
+def test_it_is_stateless_and_writes_no_row_in_any_table(seeded, name):
+    # Authenticated without a session (the session's own activity stamp is a write of the session).
+    from factories import PracticeFactory, member
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(member("stateless", PracticeFactory()))
     before = row_counts()
     with CaptureQueriesContext(connection) as queries:
         post(client, example(name))

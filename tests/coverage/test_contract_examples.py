@@ -6,6 +6,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from factories import signed_in_member
 from django.core.management import call_command
 
 from coverage.checker import CaseInvalid, check
@@ -14,6 +15,12 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
 EXPECTED = json.loads((EXAMPLES / "expected.json").read_text())
 VALID = sorted(name for name, exp in EXPECTED.items() if "exit" not in exp)
 INVALID = sorted(name for name, exp in EXPECTED.items() if "exit" in exp)
+
+
+@pytest.fixture
+def client(client, db):
+    # The check takes PHI: a signed-in practice member (issue 10).
+    return signed_in_member(client)
 
 
 def load(name: str) -> dict:

@@ -33,7 +33,7 @@ from django.test import override_settings
 from factories import CONTRACT, advance, draft_for, entered_case, personas
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from schemathesis.checks import not_a_server_error
 from schemathesis.errors import FailureGroup
 from schemathesis.specs.openapi.checks import (
@@ -54,6 +54,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", application)
+# Signing out revokes the very token every later call is made with; it takes no input to fuzz
+# (tests/priorauth/test_api_tokens.py covers it).
+schema = schema.exclude(path_regex=r"/auth/token/revoke")
 schema.config.phases.coverage.enabled = os.environ.get("HARDENING_FUZZ_COVERAGE") == "1"
 
 # Ids of the module's world by kind, own practice's and the other's alike, read by the hooks below
@@ -85,7 +88,7 @@ def build_world() -> SimpleNamespace:
     registry_seed()
     letters_seed()
     w = personas()
-    w.tokens = {p: Token.objects.create(user=getattr(w, p)).key for p in PERSONAS}
+    w.tokens = {p: AuthToken.objects.create(getattr(w, p))[1] for p in PERSONAS}
     requests, attachments, letters, appeals = [], [], [], []
     for practice, clerk in (("a", w.alice), ("b", w.erin)):
         drafted = draft_for(w, practice)

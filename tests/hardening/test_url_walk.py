@@ -62,7 +62,7 @@ from factories import (
     member,
     personas,
 )
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from config.celery import app
 from policies.models import (
@@ -327,13 +327,18 @@ class Rule:
 ONLY_POST_API = api(status(405))  # the API checks who you are before the method
 
 RULES: dict[str, Rule] = {
-    # Public: the API's description, its docs page, liveness, and the two endpoints that take
-    # anybody's POST (the case checker, throttled; the token exchange, with username and password).
+    # Public: the API's description and its docs page (in development; in production they need a
+    # signed-in user, tests/config/test_security_headers_and_schema.py), liveness, and the token
+    # exchange, which takes anybody's POST with a username and password. The case checker takes PHI:
+    # practice members only (issue 10). Revoking a token: anybody signed in.
     "api-schema": Rule(plain("api-schema"), everyone(200)),
     "api-docs": Rule(plain("api-docs"), everyone(200)),
     "health": Rule(plain("health"), everyone(200)),
-    "coverage-check": Rule(plain("coverage-check"), everyone(405)),
+    "coverage-check": Rule(plain("coverage-check"), api(status(405))),
     "auth-token": Rule(plain("auth-token"), everyone(405)),
+    "auth-token-revoke": Rule(plain("auth-token-revoke"), lambda p, x, url: Expect(405 if p.signed_in else 403)),
+    "auth-me": Rule(plain("auth-me"), api(allow)),
+    "auth-token-revoke-all": Rule(plain("auth-token-revoke-all"), lambda p, x, url: Expect(405 if p.signed_in else 403)),
     # The prior-authorization API
     "requests": Rule(plain("requests"), api(allow)),
     "request-detail": Rule(at("request-detail", pk="draft"), api(found(sees_request))),
@@ -455,20 +460,20 @@ def each(attr: str) -> Callable[[SimpleNamespace], list[tuple[Any, Any]]]:
 
 ADMIN_MODELS: dict[str, AdminModel] = {
     "auth.group": AdminModel("superuser", one("group")),
-    "authtoken.tokenproxy": AdminModel("superuser", one("token")),
+    "knox.authtoken": AdminModel("superuser", one("token")),
     "axes.accessattempt": AdminModel("superuser", one("access_attempt"), superuser=frozenset({VIEW, CHANGE, DELETE})),
     "axes.accesslog": AdminModel("superuser", one("access_log"), superuser=frozenset({VIEW, CHANGE, DELETE})),
     "axes.accessfailurelog": AdminModel(
         "superuser", one("access_failure_log"), superuser=frozenset({VIEW, CHANGE, DELETE})
     ),
-    "policies.policy": AdminModel("global", one("policy"), ALL),
-    "policies.criterion": AdminModel("global", one("criterion"), ALL),
-    "policies.payer": AdminModel("global", one("payer"), ALL),
-    "policies.evidencesource": AdminModel("global", one("evidence"), ALL),
+    "policies.policy": AdminModel("global", one("policy"), frozenset({VIEW})),
+    "policies.criterion": AdminModel("global", one("criterion"), frozenset({VIEW})),
+    "policies.payer": AdminModel("global", one("payer"), frozenset({VIEW})),
+    "policies.evidencesource": AdminModel("global", one("evidence"), frozenset({VIEW})),
     "policies.policyversion": AdminModel("global", one("policy_version"), frozenset({VIEW}), frozenset({VIEW})),
-    "policies.evidenceclaim": AdminModel("global", one("claim"), ALL),
-    "policies.coverageparagraph": AdminModel("global", one("coverage_paragraph"), ALL),
-    "policies.rebuttalparagraph": AdminModel("global", one("rebuttal_paragraph"), ALL),
+    "policies.evidenceclaim": AdminModel("global", one("claim"), frozenset({VIEW})),
+    "policies.coverageparagraph": AdminModel("global", one("coverage_paragraph"), frozenset({VIEW})),
+    "policies.rebuttalparagraph": AdminModel("global", one("rebuttal_paragraph"), frozenset({VIEW})),
     "priorauth.practice": AdminModel("practice", each("practice"), frozenset({VIEW, CHANGE})),
     "priorauth.membership": AdminModel("practice", each("membership"), frozenset({VIEW, ADD, CHANGE})),
     "priorauth.provider": AdminModel("practice", each("provider"), frozenset({VIEW, ADD, CHANGE})),
@@ -688,9 +693,9 @@ def _build_world(media: str) -> SimpleNamespace:
         if not record.history.exists():  # bulk-created by the seed: give its history page a version
             record.save()
     w.group = Group.objects.get(name=services.PRACTICE_ADMIN_GROUP)
-    Token.objects.create(user=w.erin)
-    # The token admin names a token by its user's id.
-    w.token = SimpleNamespace(pk=Token.objects.create(user=w.alice).user_id)
+    AuthToken.objects.create(w.erin)
+    # The token admin names a token by its digest.
+    w.token, _ = AuthToken.objects.create(w.alice)
     access = {"user_agent": "walk", "ip_address": "127.0.0.1", "username": "alice", "http_accept": "*/*", "path_info": "/"}
     w.access_attempt = AccessAttempt.objects.create(**access, get_data="", post_data="", failures_since_start=1)
     w.access_log = AccessLog.objects.create(**access)

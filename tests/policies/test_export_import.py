@@ -12,6 +12,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from factories import signed_in_member
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
@@ -21,6 +22,12 @@ from policies.models import Criterion, EvidenceSource, Policy, PolicyVersion
 from policies.services import registry_import
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
+
+
+@pytest.fixture
+def client(client, db):
+    # The check takes PHI: a signed-in practice member (issue 10).
+    return signed_in_member(client)
 
 
 def export(*args: str) -> str:

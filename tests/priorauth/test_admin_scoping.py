@@ -44,13 +44,20 @@ def test_requests_are_read_only_in_the_admin(world, adam_client):
 
 
 def test_a_practice_admin_gives_a_user_a_role_in_their_practice(world, adam_client):
+    # A member of their practice (issue 10: never a user without a practice, who may be a superuser;
+    # newcomers are added from the user admin with their membership, see below).
+    response = adam_client.post(
+        f"/admin/priorauth/membership/{world.alice.membership.pk}/change/",
+        {"practice": world.practice_a.pk, "role": Role.ADMIN},
+    )
+    assert response.status_code == 302, response.content
+    world.alice.refresh_from_db()
+    assert world.alice.membership.role == Role.ADMIN and world.alice.is_staff
     newcomer = UserFactory(username="newcomer")
     response = adam_client.post(
         "/admin/priorauth/membership/add/", {"user": newcomer.pk, "practice": world.practice_a.pk, "role": Role.ADMIN}
     )
-    assert response.status_code == 302, response.content
-    newcomer.refresh_from_db()
-    assert newcomer.membership.role == Role.ADMIN and newcomer.is_staff
+    assert response.status_code == 200 and not Membership.objects.filter(user=newcomer).exists()
     # Not into another practice.
     other = UserFactory(username="other")
     response = adam_client.post(

@@ -338,11 +338,11 @@ def test_text_a_database_cannot_store_is_a_field_error(world, api):
 
 
 def test_token_authentication_works_alongside_sessions(world, client):
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
-    token = Token.objects.create(user=world.alice)
+    _, token = AuthToken.objects.create(world.alice)
     request = draft_for(world)
-    response = client.get(f"/api/v1/requests/{request.pk}", HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.get(f"/api/v1/requests/{request.pk}", HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code == 200
     assert client.get(f"/api/v1/requests/{request.pk}", HTTP_AUTHORIZATION="Token nope").status_code == 403
     client.force_login(world.alice)
