@@ -174,6 +174,15 @@ REST_FRAMEWORK = {
     },
 }
 
+# Every API body is read by config.parsers.BoundedJSONParser (DRF's own JSON parser ignores
+# DATA_UPLOAD_MAX_MEMORY_SIZE): at most API_MAX_BODY_BYTES, a JSON 413 naming the limit beyond it.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "config.parsers.BoundedJSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "mild® prior-authorization API",
     "DESCRIPTION": "Coverage checks of mild® (CPT 0275T) cases against payer policies, and prior-authorization requests.",

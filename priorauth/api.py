@@ -20,15 +20,16 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import NotFound, ParseError, PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.exceptions import DATABASE_UNAVAILABLE
+from config.parsers import BoundedJSONParser
 from coverage.serializers import FIELD_ERRORS_SCHEMA
 from policies.models import Payer
 from priorauth import selectors, services
@@ -72,15 +73,8 @@ ERROR_404 = OpenApiResponse(
 )
 
 
-class JSONBodyParser(JSONParser):
-    """DRF's JSON parser, with JSON nested beyond Python's recursion limit refused as a parse error
-    (a 400) rather than escaping as a RecursionError (a 500)."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - nested too deeply") from None
+# The API's one JSON parser (config.parsers): bounded body, storable text, nesting refused as a 400.
+JSONBodyParser = BoundedJSONParser
 
 
 class IsPracticeMember(BasePermission):
