@@ -269,6 +269,21 @@ LETTER_RENDER_DELAY_SECONDS = env.float("LETTER_RENDER_DELAY_SECONDS", default=0
 if PRODUCTION and LETTER_RENDER_DELAY_SECONDS:
     raise ImproperlyConfigured("LETTER_RENDER_DELAY_SECONDS is for tests only")
 
+# Bounds on a letter's editable parts (a 400 names the part beyond one): paragraphs, sentences and
+# items per paragraph, characters of each, enclosures, and the narrative's characters in total.
+LETTER_MAX_PARAGRAPHS = env.int("LETTER_MAX_PARAGRAPHS", default=30)
+LETTER_MAX_SENTENCES = env.int("LETTER_MAX_SENTENCES", default=30)
+LETTER_MAX_SENTENCE_CHARS = env.int("LETTER_MAX_SENTENCE_CHARS", default=2000)
+LETTER_MAX_ITEMS = env.int("LETTER_MAX_ITEMS", default=30)
+LETTER_MAX_ITEM_CHARS = env.int("LETTER_MAX_ITEM_CHARS", default=500)
+LETTER_MAX_ENCLOSURES = env.int("LETTER_MAX_ENCLOSURES", default=30)
+LETTER_MAX_ENCLOSURE_CHARS = env.int("LETTER_MAX_ENCLOSURE_CHARS", default=200)
+LETTER_MAX_TEXT_CHARS = env.int("LETTER_MAX_TEXT_CHARS", default=40_000)
+# Celery time limits of a render: past the soft one the render stops and its job is marked failed
+# with the reason (the physician sees it on the letter); the hard one kills a render stuck in C code.
+LETTER_RENDER_SOFT_TIME_LIMIT = env.int("LETTER_RENDER_SOFT_TIME_LIMIT", default=120)
+LETTER_RENDER_TIME_LIMIT = env.int("LETTER_RENDER_TIME_LIMIT", default=150)
+
 # Redis keeps nothing across a restart, so the LetterJob rows are the record of the renders owed: beat
 # sends again, every LETTER_RESEND_INTERVAL_SECONDS, those queued (or started by a worker that died)
 # more than LETTER_RESEND_AFTER_SECONDS ago. Where there is no beat, cron runs

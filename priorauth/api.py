@@ -40,6 +40,7 @@ from priorauth.serializers import (
     AttachmentUploadInputSerializer,
     AuditEntryOutputSerializer,
     AuditFilterSerializer,
+    NoBodyInputSerializer,
     DecisionInputSerializer,
     DueFilterSerializer,
     DueItemOutputSerializer,
@@ -517,6 +518,7 @@ class RecheckSeenApi(BaseApi):
     def post(self, request: Request, pk: int) -> Response:
         result = selectors.get_visible(selectors.recheck_results_visible_to(request.user), pk)
         require_role(request.user, Role.BILLING)
+        parse(NoBodyInputSerializer, request.data)
         result = services.recheck_result_mark_seen(result=result, by=request.user)
         audit(request, A.UPDATE, result, detail="seen")
         return Response(RecheckResultOutputSerializer(result).data)

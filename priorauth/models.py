@@ -540,9 +540,10 @@ class Letter(models.Model):
 
 
 def letter_pdf_path(revision: LetterRevision, stage: str) -> str:
-    """One fixed name per revision and stage (no PHI): a render that runs twice overwrites it."""
+    """A new unguessable name for each render (no PHI, no sequence to walk): the PDF is only ever
+    reached through the revision that records it, by a permission-checked download."""
     letter = revision.letter
-    return f"letters/{letter.request.practice_id}/{letter.pk}/r{revision.number}-{stage}.pdf"
+    return f"letters/{letter.request.practice_id}/{letter.pk}/{uuid.uuid4().hex}-{stage}.pdf"
 
 
 class LetterRevision(models.Model):
