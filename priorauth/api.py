@@ -32,7 +32,7 @@ from config.exceptions import DATABASE_UNAVAILABLE
 from config.parsers import BoundedJSONParser
 from coverage.serializers import FIELD_ERRORS_SCHEMA
 from policies.models import Payer
-from priorauth import selectors, services
+from priorauth import selectors, services, stored_files
 from priorauth.models import Attachment, AuditEntry, AuthorizationRequest, Patient, RecheckResult, Role
 from priorauth.serializers import (
     AppealStartInputSerializer,
@@ -200,7 +200,8 @@ class BaseApi(APIView):
         if request.method in SAFE_METHODS:
             return super().dispatch(request, *args, **kwargs)
         try:
-            with transaction.atomic():
+            # A file written by the change (an attachment) is deleted too if it rolls back.
+            with stored_files.deleted_on_rollback():
                 response = super().dispatch(request, *args, **kwargs)
                 if response.status_code >= 400:
                     transaction.set_rollback(True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from pathlib import PurePath
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -353,9 +352,15 @@ class PayerDecision(models.Model):
         return f"{self.request}: {self.decision} ({self.received_at:%Y-%m-%d})"
 
 
+# The extension a stored attachment gets, from its checked type: never the uploader's own (a
+# "report.pdf.html" or ".svg" stored as such could be served as something else).
+ATTACHMENT_SUFFIXES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png", "image/tiff": ".tif"}
+
+
 def attachment_path(instance: Attachment, filename: str) -> str:
-    # No part of the original name (it may hold a patient's name) goes into the stored path.
-    suffix = PurePath(filename).suffix.lower()[:8]
+    # No part of the original name (it may hold a patient's name) goes into the stored path, and a
+    # random name leaves nothing to guess.
+    suffix = ATTACHMENT_SUFFIXES.get(instance.content_type, "")
     return f"priorauth/{instance.request.practice_id}/{instance.request_id}/{uuid.uuid4().hex}{suffix}"
 
 
