@@ -28,9 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.project import machine, machine_line, require_seeded_registry, seeded_database, setup_django  # noqa: E402
+from bench.project import (
+    machine,
+    machine_line,
+    require_seeded_registry,
+    seeded_database,
+    setup_django,
+)
 
-WORDS = "lumbar spinal stenosis with neurogenic claudication failed conservative care documented by MRI ".split()
+WORDS = ["lumbar", "spinal", "stenosis", "with", "neurogenic", "claudication", "failed", "conservative", "care", "documented", "by", "MRI"]
 
 
 def words(n: int) -> str:

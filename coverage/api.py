@@ -21,7 +21,6 @@ from config.parsers import BodyTooLarge, api_max_body_bytes, check_body_size, te
 from coverage.checker import CaseInvalid, check
 from coverage.serializers import FIELD_ERRORS_SCHEMA, CaseSerializer, DeterminationSerializer
 
-
 BODY_TOO_LARGE_SCHEMA = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
 
 

@@ -28,9 +28,8 @@ from django.utils import timezone
 from coverage.checker import CaseInvalid, check
 from coverage.engine import compile_policy, evaluate
 from coverage.validation import validate_case
-from priorauth import stored_files
-from priorauth.pdf_safety import pdf_active_content
 from policies.models import AppealLevel, DenialCategory, Payer, PolicyVersion, PriorAuthRule
+from priorauth import stored_files
 from priorauth.models import (
     TRANSITIONS,
     UNDECIDED_STATUSES,
@@ -49,6 +48,7 @@ from priorauth.models import (
     Status,
     StatusTransition,
 )
+from priorauth.pdf_safety import pdf_active_content
 from priorauth.selectors import next_appeal_level
 
 logger = logging.getLogger(__name__)

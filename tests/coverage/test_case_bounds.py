@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from coverage.validation import MAX_DIAGNOSES, MAX_LIST, MAX_OPEN_KEYS, MAX_STRING, validate_case
+from coverage.validation import (
+    MAX_DIAGNOSES,
+    MAX_LIST,
+    MAX_OPEN_KEYS,
+    MAX_STRING,
+    validate_case,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
 PAYERS = frozenset({"medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial"})

@@ -11,7 +11,13 @@ from factories import advance, draft_for, entered_case
 
 from policies.models import PolicyVersion
 from priorauth import letter_services
-from priorauth.models import AuthorizationRequest, Patient, RecheckResult, RecheckRun, Status
+from priorauth.models import (
+    AuthorizationRequest,
+    Patient,
+    RecheckResult,
+    RecheckRun,
+    Status,
+)
 
 # endpoint -> (method, URL template, persona, a valid body or None when it takes none)
 WRITES = {
