@@ -188,6 +188,15 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": 1 if env.bool("TRUST_X_FORWARDED_FOR", default=False) else 0,
 }
 
+# Every API body is read by config.parsers.BoundedJSONParser (DRF's own JSON parser ignores
+# DATA_UPLOAD_MAX_MEMORY_SIZE): at most API_MAX_BODY_BYTES, a JSON 413 naming the limit beyond it.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "config.parsers.BoundedJSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "mild® prior-authorization API",
     "DESCRIPTION": "Coverage checks of mild® (CPT 0275T) cases against payer policies, and prior-authorization requests.",
@@ -282,6 +291,21 @@ LETTER_PDF_VARIANT = env.str("LETTER_PDF_VARIANT", default="pdf/ua-1")
 LETTER_RENDER_DELAY_SECONDS = env.float("LETTER_RENDER_DELAY_SECONDS", default=0.0)
 if PRODUCTION and LETTER_RENDER_DELAY_SECONDS:
     raise ImproperlyConfigured("LETTER_RENDER_DELAY_SECONDS is for tests only")
+
+# Bounds on a letter's editable parts (a 400 names the part beyond one): paragraphs, sentences and
+# items per paragraph, characters of each, enclosures, and the narrative's characters in total.
+LETTER_MAX_PARAGRAPHS = env.int("LETTER_MAX_PARAGRAPHS", default=30)
+LETTER_MAX_SENTENCES = env.int("LETTER_MAX_SENTENCES", default=30)
+LETTER_MAX_SENTENCE_CHARS = env.int("LETTER_MAX_SENTENCE_CHARS", default=2000)
+LETTER_MAX_ITEMS = env.int("LETTER_MAX_ITEMS", default=30)
+LETTER_MAX_ITEM_CHARS = env.int("LETTER_MAX_ITEM_CHARS", default=500)
+LETTER_MAX_ENCLOSURES = env.int("LETTER_MAX_ENCLOSURES", default=30)
+LETTER_MAX_ENCLOSURE_CHARS = env.int("LETTER_MAX_ENCLOSURE_CHARS", default=200)
+LETTER_MAX_TEXT_CHARS = env.int("LETTER_MAX_TEXT_CHARS", default=40_000)
+# Celery time limits of a render: past the soft one the render stops and its job is marked failed
+# with the reason (the physician sees it on the letter); the hard one kills a render stuck in C code.
+LETTER_RENDER_SOFT_TIME_LIMIT = env.int("LETTER_RENDER_SOFT_TIME_LIMIT", default=120)
+LETTER_RENDER_TIME_LIMIT = env.int("LETTER_RENDER_TIME_LIMIT", default=150)
 
 # Redis keeps nothing across a restart, so the LetterJob rows are the record of the renders owed: beat
 # sends again, every LETTER_RESEND_INTERVAL_SECONDS, those queued (or started by a worker that died)

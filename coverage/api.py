@@ -8,6 +8,7 @@ the case it takes is PHI: only a signed-in member of a practice may check one, t
 import json
 from array import array
 
+from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
@@ -17,8 +18,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.throttling import ScopedUserThrottle
+from config.parsers import BodyTooLarge, api_max_body_bytes, check_body_size, text_errors
 from coverage.checker import CaseInvalid, check
 from coverage.serializers import FIELD_ERRORS_SCHEMA, CaseSerializer, DeterminationSerializer
+
+BODY_TOO_LARGE_SCHEMA = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
 
 
 class CheckRateThrottle(ScopedUserThrottle):
@@ -65,7 +69,12 @@ class CoverageCheckApi(APIView):
     def initial(self, request: Request, *args, **kwargs) -> None:
         # Keep the raw body before authentication: for a signed-in browser (session auth), DRF's
         # CSRF check reads request.POST, which consumes the stream that post() parses as JSON.
-        request._request.body  # noqa: B018 (reading it caches it)
+        # The body limit is checked first: a body over it is never read (a JSON 413 naming it).
+        check_body_size(request.META)
+        try:
+            request._request.body  # noqa: B018 (reading it caches it)
+        except RequestDataTooBig:  # Django's own limit, when it is the lower one
+            raise BodyTooLarge(api_max_body_bytes()) from None
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
@@ -77,6 +86,7 @@ class CoverageCheckApi(APIView):
             400: OpenApiResponse(response=FIELD_ERRORS_SCHEMA, description="invalid fields, by dotted path"),
             403: OpenApiResponse(description="not signed in, or not a member of a practice"),
             429: OpenApiResponse(description="over THROTTLE_COVERAGE_CHECK for this user"),
+            413: OpenApiResponse(response=BODY_TOO_LARGE_SCHEMA, description="a body over API_MAX_BODY_BYTES"),
         },
         examples=[OpenApiExample("invalid NPI", value={"provider.npi": ["invalid NPI check digit"]}, response_only=True, status_codes=["400"])],
     )
@@ -87,6 +97,11 @@ class CoverageCheckApi(APIView):
             return Response({"(root)": [f"invalid JSON: {exc}"]}, status=status.HTTP_400_BAD_REQUEST)
         except RecursionError:  # the decoder's own limit on nesting
             return Response({"(root)": ["invalid JSON: nested too deeply"]}, status=status.HTTP_400_BAD_REQUEST)
+        # A NUL or a lone surrogate can only come spelled as a \u escape; a body without one skips the walk.
+        if b"\\u" in request.body:
+            errors = text_errors(data)
+            if errors:
+                return Response(errors, status=status.HTTP_400_BAD_REQUEST)
         try:
             return Response(check(data))
         except CaseInvalid as exc:

@@ -5,16 +5,16 @@ from rest_framework import serializers
 
 
 class PatientSerializer(serializers.Serializer):
-    first_name = serializers.CharField(required=False)
-    last_name = serializers.CharField(required=False)
-    birth_date = serializers.DateField(required=False, help_text="ISO date in the past")
+    first_name = serializers.CharField(required=False, max_length=200)
+    last_name = serializers.CharField(required=False, max_length=200)
+    birth_date = serializers.DateField(required=False, help_text="ISO date in the past, on or after 1900-01-01")
     sex = serializers.ChoiceField(choices=["F", "M", "X", "U"], required=False)
-    member_id = serializers.CharField(required=False)
+    member_id = serializers.CharField(required=False, max_length=200)
 
 
 class ProviderSerializer(serializers.Serializer):
     npi = serializers.RegexField(r"^\d{10}$", required=False, help_text="10 digits with a valid NPI check digit")
-    name = serializers.CharField(required=False)
+    name = serializers.CharField(required=False, max_length=200)
 
 
 class ProcedureSerializer(serializers.Serializer):
@@ -30,7 +30,7 @@ class SymptomsSerializer(serializers.Serializer):
     )
     locations = serializers.ListField(child=serializers.ChoiceField(choices=["back", "legs", "buttocks"]), required=False)
     with_standing_or_walking = serializers.BooleanField(required=False)
-    duration_months = serializers.FloatField(min_value=0, required=False)
+    duration_months = serializers.FloatField(min_value=0, max_value=1200, required=False)
 
 
 class ImagingSerializer(serializers.Serializer):
@@ -43,13 +43,13 @@ class ConservativeCareSerializer(serializers.Serializer):
     type = serializers.ChoiceField(
         choices=["physical_therapy", "home_exercise", "oral_analgesics", "epidural_steroid_injection", "chiropractic", "other"]
     )
-    weeks = serializers.FloatField(min_value=0, required=False)
+    weeks = serializers.FloatField(min_value=0, max_value=5200, required=False)
     outcome = serializers.ChoiceField(choices=["failed", "partial", "improved"], required=False)
 
 
 class PriorSurgerySerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["laminectomy", "laminotomy", "fusion", "interspinous_device", "mild", "other"])
-    months_ago = serializers.FloatField(min_value=0, required=False)
+    months_ago = serializers.FloatField(min_value=0, max_value=1200, required=False)
 
 
 class PainSerializer(serializers.Serializer):
@@ -75,7 +75,7 @@ class IhsPrcSerializer(serializers.Serializer):
 
 class AdministrativeSerializer(serializers.Serializer):
     clinical_study_nct = serializers.RegexField(r"^NCT\d{8}$", required=False)
-    referral_number = serializers.CharField(required=False)
+    referral_number = serializers.CharField(required=False, max_length=200)
     expedited = serializers.BooleanField(required=False)
     ihs_prc = IhsPrcSerializer(required=False)
 

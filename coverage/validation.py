@@ -62,6 +62,28 @@ _CPT_RE = re.compile(r"[0-9]{4}[0-9FTU]|[A-V][0-9]{4}")
 _NCT_RE = re.compile(r"NCT[0-9]{8}")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
+# ------------------------------------------------------------------ bounds (README "Input limits")
+# Every string, list and number of a case is bounded, so that a case can be neither huge nor absurd:
+# these bounds are far beyond any real case and are part of the contract's "invalid input".
+MAX_STRING = 200  # characters of a free text (names, member id, referral number, ...)
+MAX_LIST = 50  # items of a list, unless its own bound below is lower
+MAX_DIAGNOSES = 25
+MAX_MONTHS = 1200  # 100 years: symptom duration, months since a surgery
+MAX_WEEKS = 5200  # 100 years of conservative care
+EARLIEST_DATE = date(1900, 1, 1)  # a birth date (and any other date of the case) on or after this
+LATEST_DATE = date(2199, 12, 31)
+MAX_OPEN_KEYS = 50  # keys of the open `administrative` object (and of each object inside it)
+MAX_OPEN_DEPTH = 4  # objects and lists nested inside `administrative`
+MAX_KEY = 100  # characters of a key inside `administrative`
+# NUL and UTF-16 surrogates: PostgreSQL stores neither in text (a stored case is jsonb).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_UNSTORABLE_MESSAGE = "must not contain NUL characters or lone surrogates"
+
+
+def _unstorable(text: str) -> bool:
+    # isascii() is a fast exit for surrogates only: NUL is ASCII.
+    return "\x00" in text or (not text.isascii() and _UNSTORABLE.search(text) is not None)
+
 
 def npi_is_valid(npi: str) -> bool:
     """10 ASCII digits whose last is the Luhn check digit over "80840" + the first 9."""
@@ -171,6 +193,10 @@ def _check_string(value, parent, key, errors, ctx):
         errors.append(FieldError(_path(parent, key), "must be a string"))
     elif not value or value.isspace():
         errors.append(FieldError(_path(parent, key), "must not be empty"))
+    elif len(value) > MAX_STRING:
+        errors.append(FieldError(_path(parent, key), f"must be at most {MAX_STRING} characters"))
+    elif _unstorable(value):
+        errors.append(FieldError(_path(parent, key), _UNSTORABLE_MESSAGE))
 
 
 def _check_boolean(value, parent, key, errors, ctx):
@@ -181,9 +207,15 @@ def _check_boolean(value, parent, key, errors, ctx):
 _DATE_MESSAGE = "must be an ISO date (YYYY-MM-DD)"
 
 
+_DATE_RANGE_MESSAGE = f"must be between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}"
+
+
 def _check_date(value, parent, key, errors, ctx):
-    if _parse_date(value) is None:
+    parsed = _parse_date(value)
+    if parsed is None:
         errors.append(FieldError(_path(parent, key), _DATE_MESSAGE))
+    elif not EARLIEST_DATE <= parsed <= LATEST_DATE:
+        errors.append(FieldError(_path(parent, key), _DATE_RANGE_MESSAGE))
 
 
 def _check_past_date(value, parent, key, errors, ctx):
@@ -192,6 +224,8 @@ def _check_past_date(value, parent, key, errors, ctx):
         errors.append(FieldError(_path(parent, key), _DATE_MESSAGE))
     elif parsed >= ctx.today:
         errors.append(FieldError(_path(parent, key), "must be a date in the past"))
+    elif parsed < EARLIEST_DATE:
+        errors.append(FieldError(_path(parent, key), f"must be on or after {EARLIEST_DATE.isoformat()}"))
 
 
 def _number_check(lo: float | None, hi: float | None, *, integer: bool = False) -> Check:
@@ -304,23 +338,71 @@ def _object(fields: dict[str, _Node], *, closed: bool = True) -> _Node:
             errors.append(FieldError(_path(parent, key), "must be an object"))
             return
         path = _path(parent, key)
+        if not closed and len(value) > MAX_OPEN_KEYS:
+            errors.append(FieldError(path, f"must have at most {MAX_OPEN_KEYS} fields"))
+            return
         for name, field_value in value.items():
             field_check = get(name)
             if field_check is None:
                 if closed:
-                    errors.append(FieldError(_path(path, name), "unknown field"))
+                    errors.append(FieldError(_path(path, _key_name(name)), "unknown field"))
+                else:  # an open object's own keys: any JSON, bounded and storable
+                    _check_open(field_value, path, name, errors, 1)
             elif field_value is not None:  # null counts as absent
                 field_check(field_value, path, name, errors, ctx)
 
     return _Node("object", check, fields=fields, closed=closed)
 
 
-def _list(item: _Node) -> _Node:
+def _key_name(name: Any) -> str:
+    """A key as an error can name it: unstorable characters (which the JSON answer could not
+    carry) as their escapes, and a very long key cut short."""
+    text = str(name)
+    if _unstorable(text):
+        text = text.encode("utf-8", "backslashreplace").decode("ascii").replace("\x00", "\\x00")
+    return text if len(text) <= MAX_KEY else text[: MAX_KEY - 3] + "..."
+
+
+def _check_open(value, parent, key, errors, depth) -> None:
+    """A value under the open `administrative` object: any JSON, within the bounds."""
+    if isinstance(key, str) and (len(key) > MAX_KEY or _unstorable(key)):  # list indexes are ints
+        problem = f"must be at most {MAX_KEY} characters" if len(key) > MAX_KEY else _UNSTORABLE_MESSAGE
+        errors.append(FieldError(_path(parent, _key_name(key)), "field name " + problem))
+        return
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            errors.append(FieldError(_path(parent, key), f"must be at most {MAX_STRING} characters"))
+        elif _unstorable(value):
+            errors.append(FieldError(_path(parent, key), _UNSTORABLE_MESSAGE))
+    elif isinstance(value, float) and not math.isfinite(value):
+        errors.append(FieldError(_path(parent, key), "must be a finite number"))
+    elif isinstance(value, (dict, list)):
+        path = _path(parent, key)
+        if depth >= MAX_OPEN_DEPTH:
+            errors.append(FieldError(path, f"must not nest more than {MAX_OPEN_DEPTH} levels"))
+        elif isinstance(value, dict):
+            if len(value) > MAX_OPEN_KEYS:
+                errors.append(FieldError(path, f"must have at most {MAX_OPEN_KEYS} fields"))
+                return
+            for child_key, child in value.items():
+                _check_open(child, path, child_key, errors, depth + 1)
+        elif len(value) > MAX_LIST:
+            errors.append(FieldError(path, f"must have at most {MAX_LIST} items"))
+        else:
+            for index, child in enumerate(value):
+                _check_open(child, path, index, errors, depth + 1)
+
+
+def _list(item: _Node, max_items: int = MAX_LIST) -> _Node:
     item_check = item.check
+    too_many = f"must have at most {max_items} items"
 
     def check(value, parent, key, errors, ctx):
         if not isinstance(value, list):
             errors.append(FieldError(_path(parent, key), "must be a list"))
+            return
+        if len(value) > max_items:
+            errors.append(FieldError(_path(parent, key), too_many))
             return
         if value:
             path = _path(parent, key)
@@ -346,7 +428,6 @@ _LEVEL_SET = frozenset(SPINAL_LEVELS)
 _STRING = _leaf("string", _check_string)
 _DATE = _leaf("date", _check_date)
 _BOOLEAN = _leaf("boolean", _check_boolean)
-_NON_NEGATIVE = _leaf("number", _number_check(0, None))
 
 _SCHEMA = _object(
     {
@@ -372,12 +453,12 @@ _SCHEMA = _object(
                     "string",
                     _pattern_check(_CPT_RE, "must be a CPT/HCPCS code, e.g. 0275T or G0276"),
                 ),
-                "levels": _list(_Node("string", _check_level, enum=SPINAL_LEVELS)),
+                "levels": _list(_Node("string", _check_level, enum=SPINAL_LEVELS), len(SPINAL_LEVELS)),
                 "planned_date": _DATE,
                 "setting": _enum("hospital_outpatient", "asc", "office"),
             }
         ),
-        "diagnoses": _list(_leaf("string", _check_icd10)),
+        "diagnoses": _list(_leaf("string", _check_icd10), MAX_DIAGNOSES),
         "clinical": _object(
             {
                 "symptoms": _object(
@@ -385,7 +466,7 @@ _SCHEMA = _object(
                         "types": _list(_enum("pain", "numbness", "tingling", "heaviness")),
                         "locations": _list(_enum("back", "legs", "buttocks")),
                         "with_standing_or_walking": _BOOLEAN,
-                        "duration_months": _NON_NEGATIVE,
+                        "duration_months": _leaf("number", _number_check(0, MAX_MONTHS)),
                     }
                 ),
                 "imaging": _object(
@@ -407,7 +488,7 @@ _SCHEMA = _object(
                                 "chiropractic",
                                 "other",
                             ),
-                            "weeks": _NON_NEGATIVE,
+                            "weeks": _leaf("number", _number_check(0, MAX_WEEKS)),
                             "outcome": _enum("failed", "partial", "improved"),
                         }
                     )
@@ -423,7 +504,7 @@ _SCHEMA = _object(
                                 "mild",
                                 "other",
                             ),
-                            "months_ago": _NON_NEGATIVE,
+                            "months_ago": _leaf("number", _number_check(0, MAX_MONTHS)),
                         }
                     )
                 ),
@@ -527,7 +608,7 @@ def validate_case(
     for name, value in data.items():
         check = get(name)
         if check is None:
-            errors.append(FieldError(_path("", name), "unknown field"))
+            errors.append(FieldError(_path("", _key_name(name)), "unknown field"))
         elif value is not None:  # null counts as absent
             check(value, "", name, errors, ctx)
     return errors

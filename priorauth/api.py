@@ -23,16 +23,17 @@ from rest_framework import serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import NotFound, ParseError, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.exceptions import DATABASE_UNAVAILABLE
+from config.parsers import BoundedJSONParser
 from coverage.serializers import FIELD_ERRORS_SCHEMA
 from policies.models import Payer
-from priorauth import access_audit, selectors, services
+from priorauth import access_audit, selectors, services, stored_files
 from priorauth.models import Attachment, AuditEntry, AuthorizationRequest, Patient, RecheckResult, Role
 from priorauth.serializers import (
     AppealStartInputSerializer,
@@ -40,6 +41,7 @@ from priorauth.serializers import (
     AttachmentUploadInputSerializer,
     AuditEntryOutputSerializer,
     AuditFilterSerializer,
+    NoBodyInputSerializer,
     DecisionInputSerializer,
     DueFilterSerializer,
     DueItemOutputSerializer,
@@ -73,15 +75,8 @@ ERROR_404 = OpenApiResponse(
 )
 
 
-class JSONBodyParser(JSONParser):
-    """DRF's JSON parser, with JSON nested beyond Python's recursion limit refused as a parse error
-    (a 400) rather than escaping as a RecursionError (a 500)."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - nested too deeply") from None
+# The API's one JSON parser (config.parsers): bounded body, storable text, nesting refused as a 400.
+JSONBodyParser = BoundedJSONParser
 
 
 class IsPracticeMember(BasePermission):
@@ -251,7 +246,8 @@ class BaseApi(APIView):
         if request.method in SAFE_METHODS:
             return super().dispatch(request, *args, **kwargs)
         try:
-            with transaction.atomic():
+            # A file written by the change (an attachment) is deleted too if it rolls back.
+            with stored_files.deleted_on_rollback():
                 response = super().dispatch(request, *args, **kwargs)
                 if response.status_code >= 400:
                     transaction.set_rollback(True)
@@ -590,6 +586,7 @@ class RecheckSeenApi(BaseApi):
     def post(self, request: Request, pk: int) -> Response:
         result = selectors.get_visible(selectors.recheck_results_visible_to(request.user), pk)
         require_role(request.user, Role.BILLING)
+        parse(NoBodyInputSerializer, request.data)
         result = services.recheck_result_mark_seen(result=result, by=request.user)
         audit(request, A.UPDATE, result, detail="seen")
         return Response(RecheckResultOutputSerializer(result).data)

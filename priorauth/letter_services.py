@@ -149,11 +149,68 @@ def letter_request_draft(*, request: AuthorizationRequest, kind: str, by, appeal
     return letter, True
 
 
+# Bounds on what a physician may write into a letter (settings LETTER_MAX_*; README "Input limits").
+# WeasyPrint's layout time grows faster than the text (a 100,000-character item took 11 minutes), so
+# every part is bounded in number and length, and the whole narrative in total.
+LETTER_LIMIT_DEFAULTS = {
+    "LETTER_MAX_PARAGRAPHS": 30,
+    "LETTER_MAX_SENTENCES": 30,  # per paragraph
+    "LETTER_MAX_SENTENCE_CHARS": MAX_SENTENCE,
+    "LETTER_MAX_ITEMS": 30,  # per paragraph
+    "LETTER_MAX_ITEM_CHARS": 500,
+    "LETTER_MAX_HEADING_CHARS": 200,
+    "LETTER_MAX_CITATIONS": 20,  # per sentence
+    "LETTER_MAX_ENCLOSURES": 30,
+    "LETTER_MAX_ENCLOSURE_CHARS": 200,
+    "LETTER_MAX_TEXT_CHARS": 40_000,  # headings, sentences, items and enclosures together
+}
+
+
+def letter_limits() -> dict[str, int]:
+    return {name: getattr(settings, name, default) for name, default in LETTER_LIMIT_DEFAULTS.items()}
+
+
+def _unstorable(text: str) -> bool:
+    """NUL or a lone surrogate: PostgreSQL stores neither (the narrative is jsonb)."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+UNSTORABLE = "Must not contain NUL characters or lone surrogates."
+
+
+def _text_error(value: Any, limit: int, *, blank: bool = False) -> str | None:
+    """The problem of one text of the narrative, or None."""
+    if not isinstance(value, str) or (not blank and not value.strip()):
+        return "Must be a non-empty text." if not blank else "Must be a text."
+    if len(value) > limit:
+        return f"Must be at most {limit} characters."
+    if _unstorable(value):
+        return UNSTORABLE
+    return None
+
+
+def _list_error(value: Any, limit: int, what: str) -> str | None:
+    if not isinstance(value, list):
+        return f"Must be a list of {what}."
+    if len(value) > limit:
+        return f"Must have at most {limit} {what}."
+    return None
+
+
 def paragraphs_errors(value: Any, *, known_keys: set[str]) -> dict[str, str]:
     """Problems of an edited narrative, keyed by the field's path (paragraphs[1].sentences[0].text)."""
+    limits = letter_limits()
     errors: dict[str, str] = {}
     if not isinstance(value, list) or not value:
         return {"paragraphs": "Must be a non-empty list of paragraphs."}
+    if len(value) > limits["LETTER_MAX_PARAGRAPHS"]:
+        return {"paragraphs": f"Must have at most {limits['LETTER_MAX_PARAGRAPHS']} paragraphs."}
     seen: set[str] = set()
     for i, p in enumerate(value):
         at = f"paragraphs[{i}]"
@@ -162,21 +219,28 @@ def paragraphs_errors(value: Any, *, known_keys: set[str]) -> dict[str, str]:
             continue
         unknown = set(p) - {"key", "heading", "sentences", "items"}
         if unknown:
-            errors[at] = f"Unknown field(s): {', '.join(sorted(unknown))}."
+            errors[at] = f"Unknown field(s): {', '.join(sorted(map(ascii, unknown)))}."
         key = p.get("key")
-        if not isinstance(key, str) or not _SLUG.match(key):
-            errors[f"{at}.key"] = "Must be a slug (lower-case letters, digits, - and _)."
+        if not isinstance(key, str) or not _SLUG.match(key) or len(key) > 64:
+            errors[f"{at}.key"] = "Must be a slug (lower-case letters, digits, - and _) of at most 64 characters."
         elif key in seen:
             errors[f"{at}.key"] = f"Duplicate paragraph {key!r}."
         seen.add(key)
-        if not isinstance(p.get("heading", ""), str) or len(p.get("heading", "")) > 200:
-            errors[f"{at}.heading"] = "Must be a text of at most 200 characters."
+        if problem := _text_error(p.get("heading", ""), limits["LETTER_MAX_HEADING_CHARS"], blank=True):
+            errors[f"{at}.heading"] = problem
         items = p.get("items", [])
-        if not isinstance(items, list) or not all(isinstance(x, str) and x.strip() for x in items):
-            errors[f"{at}.items"] = "Must be a list of non-empty texts."
+        if problem := _list_error(items, limits["LETTER_MAX_ITEMS"], "items"):
+            errors[f"{at}.items"] = problem
+        else:
+            for k, item in enumerate(items):
+                if problem := _text_error(item, limits["LETTER_MAX_ITEM_CHARS"]):
+                    errors[f"{at}.items[{k}]"] = problem
         sentences = p.get("sentences")
         if not isinstance(sentences, list) or not sentences:
             errors[f"{at}.sentences"] = "Must be a non-empty list of sentences."
+            continue
+        if len(sentences) > limits["LETTER_MAX_SENTENCES"]:
+            errors[f"{at}.sentences"] = f"Must have at most {limits['LETTER_MAX_SENTENCES']} sentences."
             continue
         for j, s in enumerate(sentences):
             sat = f"{at}.sentences[{j}]"
@@ -185,18 +249,37 @@ def paragraphs_errors(value: Any, *, known_keys: set[str]) -> dict[str, str]:
                 continue
             unknown = set(s) - {"text", "citations", "note"}
             if unknown:
-                errors[sat] = f"Unknown field(s): {', '.join(sorted(unknown))}."
-            text = s.get("text")
-            if not isinstance(text, str) or not text.strip():
-                errors[f"{sat}.text"] = "Must be a non-empty text."
-            elif len(text) > MAX_SENTENCE:
-                errors[f"{sat}.text"] = f"Must be at most {MAX_SENTENCE} characters."
+                errors[sat] = f"Unknown field(s): {', '.join(sorted(map(ascii, unknown)))}."
+            if problem := _text_error(s.get("text"), limits["LETTER_MAX_SENTENCE_CHARS"]):
+                errors[f"{sat}.text"] = problem
             cites = s.get("citations", [])
             if not isinstance(cites, list) or not all(isinstance(k, str) for k in cites):
                 errors[f"{sat}.citations"] = "Must be a list of evidence keys."
+            elif len(cites) > limits["LETTER_MAX_CITATIONS"]:
+                errors[f"{sat}.citations"] = f"Must have at most {limits['LETTER_MAX_CITATIONS']} evidence keys."
             elif unknown_keys := [k for k in cites if k not in known_keys]:
-                errors[f"{sat}.citations"] = f"Unknown evidence key(s): {', '.join(unknown_keys)}."
+                errors[f"{sat}.citations"] = f"Unknown evidence key(s): {', '.join(map(ascii, unknown_keys))}."
     return errors
+
+
+def enclosures_errors(value: Any) -> dict[str, str]:
+    """Problems of an edited list of enclosures, keyed like paragraphs_errors."""
+    limits = letter_limits()
+    if problem := _list_error(value, limits["LETTER_MAX_ENCLOSURES"], "enclosures"):
+        return {"enclosures": problem}
+    return {
+        f"enclosures[{k}]": problem
+        for k, item in enumerate(value)
+        if (problem := _text_error(item, limits["LETTER_MAX_ENCLOSURE_CHARS"]))
+    }
+
+
+def narrative_length(paragraphs: list[dict[str, Any]], enclosures: list[str]) -> int:
+    """Characters of a (valid) narrative: headings, sentences, items and enclosures."""
+    return sum(
+        len(p.get("heading", "")) + sum(len(s["text"]) for s in p["sentences"]) + sum(map(len, p.get("items", [])))
+        for p in paragraphs
+    ) + sum(map(len, enclosures))
 
 
 def _with_notes(paragraphs: list[dict[str, Any]], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -222,8 +305,12 @@ def letter_edit(*, letter: Letter, by, paragraphs: Any, enclosures: Any = None) 
     its draft rendered again; a signed one stays as it is and a new revision supersedes it."""
     known = set(EvidenceSource.objects.values_list("key", flat=True))
     errors = paragraphs_errors(paragraphs, known_keys=known)
-    if enclosures is not None and (not isinstance(enclosures, list) or not all(isinstance(x, str) and x.strip() for x in enclosures)):
-        errors["enclosures"] = "Must be a list of non-empty texts."
+    if enclosures is not None:
+        errors.update(enclosures_errors(enclosures))
+    if not errors:
+        limit = letter_limits()["LETTER_MAX_TEXT_CHARS"]
+        if (total := narrative_length(paragraphs, enclosures or [])) > limit:
+            errors["paragraphs"] = f"The letter's text is {total} characters; the limit is {limit}."
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -321,55 +408,99 @@ def _job_start(revision_id: int, stage: str) -> LetterJob | None:
 
 
 def _store(revision: LetterRevision, stage: str, content: bytes) -> tuple[str, str]:
-    """Write the PDF under the revision's fixed name, replacing a file a crashed run left there."""
+    """Write the PDF under a new unguessable name (letter_pdf_path) for the revision and stage."""
     storage = revision._meta.get_field(f"{stage}_pdf").storage
-    name = letter_pdf_path(revision, stage)
-    if storage.exists(name):
-        storage.delete(name)
-    saved = storage.save(name, ContentFile(content))
+    saved = storage.save(letter_pdf_path(revision, stage), ContentFile(content))
     return saved, hashlib.sha256(content).hexdigest()
 
 
-def letter_render(*, revision_id: int, stage: str) -> bool:
-    """Render one stage of one revision, once. True when this call made the PDF."""
-    if _job_start(revision_id, stage) is None:
-        return False
+def _job_done(job: LetterJob) -> None:
+    job.state, job.finished_at = State.DONE, job.finished_at or timezone.now()
+    job.save(update_fields=["state", "finished_at"])
+
+
+def _render_input(revision_id: int, stage: str) -> tuple[LetterRevision, dict[str, Any]] | None:
+    """The revision and its letter's context, read in one short transaction (the first draft's text
+    is composed and saved here, under the revision's row lock so that two deliveries compose it
+    once); None when there is nothing to render."""
     with transaction.atomic():
-        # The row lock makes a second delivery of the same task wait here, then find the PDF made.
         revision = (
-            LetterRevision.objects.select_for_update(of=("self",))
-            .select_related("letter__request__practice", "letter__request__treating_physician", "letter__request__payer", "letter__appeal")
+            LetterRevision.objects.select_related(
+                "letter__request__practice", "letter__request__treating_physician", "letter__request__payer", "letter__appeal"
+            )
             .filter(pk=revision_id)
             .first()
         )
         if revision is None:
-            return False
-        job = LetterJob.objects.select_for_update(of=("self",)).get(revision=revision, stage=stage)
+            return None
         if getattr(revision, f"{stage}_pdf"):
-            job.state, job.finished_at = State.DONE, job.finished_at or timezone.now()
-            job.save(update_fields=["state", "finished_at"])
-            return False
+            job = LetterJob.objects.filter(revision=revision, stage=stage).first()
+            if job is not None:
+                _job_done(job)
+            return None
         if stage == Stage.FINAL and not revision.is_signed:
             raise ValidationError({"revision": "Only a signed revision has a final PDF."})
         letter = revision.letter
-        started = time.perf_counter()
         if revision.paragraphs is None:
-            revision.paragraphs, revision.enclosures = letters.draft_for(letter)
-            revision.save(update_fields=["paragraphs", "enclosures"])
-        content = pdf.render_letter(letter.kind, letters.letter_context(letter, revision, final=stage == Stage.FINAL))
-        delay = settings.LETTER_RENDER_DELAY_SECONDS
-        if delay:
-            time.sleep(delay)  # tests only: lets a test kill the worker in the middle of a render
-        name, digest = _store(revision, stage, content)
-        setattr(revision, f"{stage}_pdf", name)
-        setattr(revision, f"{stage}_sha256", digest)
-        revision.save(update_fields=[f"{stage}_pdf", f"{stage}_sha256"])
-        job.state, job.finished_at, job.render_seconds = State.DONE, timezone.now(), time.perf_counter() - started
-        job.save(update_fields=["state", "finished_at", "render_seconds"])
-        if letter.current_revision_id == revision.pk:
-            letter.status = LetterStatus.DRAFT_READY if stage == Stage.DRAFT else LetterStatus.SIGNED
-            letter.save(update_fields=["status", "updated_at"])
-        return True
+            locked = LetterRevision.objects.select_for_update(of=("self",)).get(pk=revision_id)
+            if locked.paragraphs is None:
+                locked.paragraphs, locked.enclosures = letters.draft_for(letter)
+                locked.save(update_fields=["paragraphs", "enclosures"])
+            revision.paragraphs, revision.enclosures = locked.paragraphs, locked.enclosures
+        return revision, letters.letter_context(letter, revision, final=stage == Stage.FINAL)
+
+
+def letter_render(*, revision_id: int, stage: str) -> bool:
+    """Render one stage of one revision, once. True when this call made the PDF.
+
+    No transaction is open while WeasyPrint works (seconds, up to its time limit): on SQLite an
+    open write transaction locks the whole database for everyone, and on PostgreSQL row locks held
+    that long stall the physician's edits. So: claim the job (its own short transaction), read
+    what the letter needs (another), render with none open, then store the PDF in a last short one
+    that keeps it only if the claim still stands — an edit queued the job again meanwhile (the PDF
+    shows old text) or a later delivery of the task took it over (it stores its own), and a stage
+    already rendered keeps its PDF.
+    """
+    claimed = _job_start(revision_id, stage)
+    if claimed is None:
+        return False
+    loaded = _render_input(revision_id, stage)
+    if loaded is None:
+        return False
+    revision, context = loaded
+    started = time.perf_counter()
+    content = pdf.render_letter(revision.letter.kind, context)
+    delay = settings.LETTER_RENDER_DELAY_SECONDS
+    if delay:
+        time.sleep(delay)  # tests only: lets a test kill the worker in the middle of a render
+    seconds = time.perf_counter() - started
+    name = None
+    try:
+        with transaction.atomic():
+            job = LetterJob.objects.select_for_update(of=("self",)).filter(revision_id=revision_id, stage=stage).first()
+            revision = LetterRevision.objects.select_for_update(of=("self",)).select_related("letter").filter(pk=revision_id).first()
+            if job is None or revision is None:
+                return False
+            if getattr(revision, f"{stage}_pdf"):
+                _job_done(job)
+                return False
+            if job.state != State.RUNNING or job.started_at != claimed.started_at:
+                return False
+            name, digest = _store(revision, stage, content)
+            setattr(revision, f"{stage}_pdf", name)
+            setattr(revision, f"{stage}_sha256", digest)
+            revision.save(update_fields=[f"{stage}_pdf", f"{stage}_sha256"])
+            job.state, job.finished_at, job.render_seconds = State.DONE, timezone.now(), seconds
+            job.save(update_fields=["state", "finished_at", "render_seconds"])
+            letter = revision.letter
+            if letter.current_revision_id == revision.pk:
+                letter.status = LetterStatus.DRAFT_READY if stage == Stage.DRAFT else LetterStatus.SIGNED
+                letter.save(update_fields=["status", "updated_at"])
+    except BaseException:
+        if name is not None:  # written, then not recorded: no PDF of a patient's letter is left behind
+            revision._meta.get_field(f"{stage}_pdf").storage.delete(name)
+        raise
+    return True
 
 
 def letter_jobs_resend(*, older_than: dt.timedelta | None = None, limit: int = 500) -> list[int]:
@@ -397,6 +528,20 @@ def letter_jobs_resend(*, older_than: dt.timedelta | None = None, limit: int = 5
     return [job.pk for job in jobs]
 
 
+def render_failure_reason(error: BaseException) -> str:
+    """What staff and the physician read on the letter: a render past its time limit says so and
+    what to do; anything else is the error's type and message (no PHI)."""
+    from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+
+    if isinstance(error, (SoftTimeLimitExceeded, TimeLimitExceeded)):
+        limit = settings.LETTER_RENDER_SOFT_TIME_LIMIT if isinstance(error, SoftTimeLimitExceeded) else settings.LETTER_RENDER_TIME_LIMIT
+        return (
+            f"The PDF took longer than its time limit of {limit} seconds to render and was stopped. "
+            "Shorten the letter's text and save it again, or retry."
+        )
+    return f"{type(error).__name__}: {error}"
+
+
 def letter_render_failed(*, revision_id: int, stage: str, error: BaseException) -> None:
     """A render that will not be retried: show it to staff, who can retry it."""
     with transaction.atomic():
@@ -404,7 +549,7 @@ def letter_render_failed(*, revision_id: int, stage: str, error: BaseException) 
         if job is None or job.state == State.DONE:
             return
         job.state, job.finished_at = State.FAILED, timezone.now()
-        job.error = f"{type(error).__name__}: {error}"[:1000]
+        job.error = render_failure_reason(error)[:1000]
         job.save(update_fields=["state", "finished_at", "error"])
         letter = job.revision.letter
         if letter.current_revision_id == revision_id:

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from priorauth import letter_services, selectors
 from priorauth.api import A, ERROR_403, ERROR_404, ERROR_415, ERRORS_400, BaseApi, audit, parse
 from priorauth.models import Letter, LetterJob, LetterKind, LetterRevision, Role
+from priorauth.serializers import InputSerializer, NoBodyInputSerializer
 
 TAG = "letters"
 LETTER_ROLES = (Role.BILLING, Role.PHYSICIAN)
@@ -41,12 +42,12 @@ class ParagraphSerializer(serializers.Serializer):
     items = serializers.ListField(child=serializers.CharField(), required=False, default=list)
 
 
-class LetterCreateInputSerializer(serializers.Serializer):
+class LetterCreateInputSerializer(InputSerializer):
     kind = serializers.ChoiceField(choices=LetterKind.choices)
     appeal = serializers.IntegerField(required=False, allow_null=True, min_value=1, help_text="The appeal id (appeal letters).")
 
 
-class LetterEditInputSerializer(serializers.Serializer):
+class LetterEditInputSerializer(InputSerializer):
     paragraphs = serializers.JSONField(help_text="The narrative: a list of {key, heading, sentences: [{text, citations}]}.")
     enclosures = serializers.JSONField(required=False, help_text="Appeal letters: the list of enclosed documents.")
 
@@ -163,6 +164,7 @@ class LetterRequestSignatureApi(BaseApi):
     @extend_schema(tags=[TAG], operation_id="letters_request_signature", summary="Hand a ready draft to the treating physician for signature", request=None,
                    responses={200: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
     def post(self, request: Request, pk: int) -> Response:
+        parse(NoBodyInputSerializer, request.data)
         letter = letter_services.letter_request_signature(letter=selectors.letter_get(user=request.user, pk=pk), by=request.user)
         audit(request, A.UPDATE, letter, detail="request signature")
         return letter_response(request, letter)
@@ -172,6 +174,7 @@ class LetterSignApi(BaseApi):
     @extend_schema(tags=[TAG], operation_id="letters_sign", summary="Sign the current draft (the treating physician only); the final PDF is then rendered", request=None,
                    responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
     def post(self, request: Request, pk: int) -> Response:
+        parse(NoBodyInputSerializer, request.data)
         letter = selectors.letter_get(user=request.user, pk=pk)
         revision = letter_services.letter_sign(letter=letter, by=request.user)
         audit(request, A.UPDATE, letter, detail=f"sign revision {revision.number}")
@@ -182,6 +185,7 @@ class LetterRetryApi(BaseApi):
     @extend_schema(tags=[TAG], operation_id="letters_retry", summary="Queue a failed render again", request=None,
                    responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
     def post(self, request: Request, pk: int) -> Response:
+        parse(NoBodyInputSerializer, request.data)
         letter = selectors.letter_get(user=request.user, pk=pk)
         job = letter_services.letter_retry(letter=letter, by=request.user)
         audit(request, A.UPDATE, letter, detail=f"retry {job.stage}")

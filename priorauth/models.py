@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from pathlib import PurePath
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -373,9 +372,15 @@ class PayerDecision(models.Model):
         return f"{self.request}: {self.decision} ({self.received_at:%Y-%m-%d})"
 
 
+# The extension a stored attachment gets, from its checked type: never the uploader's own (a
+# "report.pdf.html" or ".svg" stored as such could be served as something else).
+ATTACHMENT_SUFFIXES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png", "image/tiff": ".tif"}
+
+
 def attachment_path(instance: Attachment, filename: str) -> str:
-    # No part of the original name (it may hold a patient's name) goes into the stored path.
-    suffix = PurePath(filename).suffix.lower()[:8]
+    # No part of the original name (it may hold a patient's name) goes into the stored path, and a
+    # random name leaves nothing to guess.
+    suffix = ATTACHMENT_SUFFIXES.get(instance.content_type, "")
     return f"priorauth/{instance.request.practice_id}/{instance.request_id}/{uuid.uuid4().hex}{suffix}"
 
 
@@ -567,9 +572,10 @@ class Letter(models.Model):
 
 
 def letter_pdf_path(revision: LetterRevision, stage: str) -> str:
-    """One fixed name per revision and stage (no PHI): a render that runs twice overwrites it."""
+    """A new unguessable name for each render (no PHI, no sequence to walk): the PDF is only ever
+    reached through the revision that records it, by a permission-checked download."""
     letter = revision.letter
-    return f"letters/{letter.request.practice_id}/{letter.pk}/r{revision.number}-{stage}.pdf"
+    return f"letters/{letter.request.practice_id}/{letter.pk}/{uuid.uuid4().hex}-{stage}.pdf"
 
 
 class LetterRevision(models.Model):

@@ -3,6 +3,7 @@ OpenAPI components do not collide. Inputs only parse and type-check; the service
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -43,6 +44,23 @@ class TextField(serializers.CharField):
         return value
 
 
+class InputSerializer(serializers.Serializer):
+    """The base of every API body: a field the endpoint does not know is a 400 naming it, not
+    silently dropped (a misspelt `payer_referance` would otherwise be "saved" as nothing)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = [key for key in data if key not in writable]
+            if unknown:
+                raise serializers.ValidationError({str(key): ["Unknown field."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class NoBodyInputSerializer(InputSerializer):
+    """The body of an action that takes none: any field in it is unknown."""
+
+
 def IdField(**kwargs: Any) -> serializers.IntegerField:
     return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
 
@@ -70,21 +88,21 @@ class CaseField(serializers.JSONField):
 # Inputs
 
 
-class RequestCreateInputSerializer(serializers.Serializer):
+class RequestCreateInputSerializer(InputSerializer):
     patient = IdField(help_text="id of a patient of your practice")
     treating_physician = IdField(help_text="id of a provider of your practice")
     payer = serializers.SlugField(max_length=64, help_text="payer code, e.g. medicare-advantage")
     case = CaseField(required=False, default=dict, help_text="validated against the case contract; may be incomplete")
 
 
-class RequestUpdateInputSerializer(serializers.Serializer):
+class RequestUpdateInputSerializer(InputSerializer):
     patient = IdField(required=False)
     treating_physician = IdField(required=False)
     payer = serializers.SlugField(max_length=64, required=False)
     case = CaseField(required=False, help_text="replaces the entered case")
 
 
-class NoteInputSerializer(serializers.Serializer):
+class NoteInputSerializer(InputSerializer):
     note = TextField(required=False, allow_blank=True, default="", max_length=2000)
 
 
@@ -92,7 +110,7 @@ class RequestSendInputSerializer(NoteInputSerializer):
     sent_at = serializers.DateTimeField(required=False, help_text="when the payer received it; default now")
 
 
-class DecisionInputSerializer(serializers.Serializer):
+class DecisionInputSerializer(InputSerializer):
     decision = serializers.ChoiceField(choices=PayerDecision.Kind.choices)
     received_at = serializers.DateTimeField(help_text="date (and time) of the payer's decision notice")
     payer_reference = TextField(
@@ -114,12 +132,12 @@ class AppealStartInputSerializer(NoteInputSerializer):
     expedited = serializers.BooleanField(required=False, default=False)
 
 
-class AttachmentUploadInputSerializer(serializers.Serializer):
+class AttachmentUploadInputSerializer(InputSerializer):
     kind = serializers.ChoiceField(choices=Attachment.Kind.choices)
     file = serializers.FileField(help_text="PDF, JPEG, PNG or TIFF")
 
 
-class PatientInputSerializer(serializers.Serializer):
+class PatientInputSerializer(InputSerializer):
     first_name = TextField(max_length=100)
     last_name = TextField(max_length=100)
     birth_date = serializers.DateField()

@@ -29,6 +29,7 @@ from coverage.checker import CaseInvalid, check
 from coverage.engine import compile_policy, evaluate
 from coverage.validation import validate_case
 from policies.models import AppealLevel, DenialCategory, Payer, PolicyVersion, PriorAuthRule
+from priorauth import stored_files
 from priorauth.models import (
     TRANSITIONS,
     UNDECIDED_STATUSES,
@@ -47,6 +48,7 @@ from priorauth.models import (
     Status,
     StatusTransition,
 )
+from priorauth.pdf_safety import pdf_active_content
 from priorauth.selectors import next_appeal_level
 
 logger = logging.getLogger(__name__)
@@ -707,30 +709,40 @@ def attachment_add(*, request: AuthorizationRequest, kind: str, upload: Uploaded
         head = upload.read(16)
         if not head.startswith(ATTACHMENT_TYPES[content_type]):
             errors["file"] = f"The file's content is not {content_type}."
+    name = (upload.name or "attachment").replace("\x00", "")[-255:]
+    if not errors and content_type == "application/pdf":
+        upload.seek(0)
+        if found := pdf_active_content(upload.read()):
+            errors["file"] = f"{name!a} carries {found}; attach a PDF without it (print it to a new PDF)."
     if errors:
         raise ValidationError(errors)
     digest = hashlib.sha256()
     for chunk in upload.chunks():
         digest.update(chunk)
     upload.seek(0)
-    name = (upload.name or "attachment").replace("\x00", "")[-255:]
-    with transaction.atomic():
-        attachment = Attachment(
-            request=request,
-            kind=kind,
-            original_name=name,
-            content_type=content_type,
-            size=upload.size,
-            sha256=digest.hexdigest(),
-            uploaded_by=_user_or_none(by),
-        )
-        attachment.file.save(name, upload, save=False)
-        try:
+    attachment, watched = None, False
+    try:
+        with transaction.atomic():
+            attachment = Attachment(
+                request=request,
+                kind=kind,
+                original_name=name,
+                content_type=content_type,
+                size=upload.size,
+                sha256=digest.hexdigest(),
+                uploaded_by=_user_or_none(by),
+            )
+            # Stored under a random name with the extension of the checked type, never the uploader's.
+            attachment.file.save(name, upload, save=False)
+            watched = stored_files.written(attachment.file.storage, attachment.file.name)
             attachment.save()
-        except Exception:
-            attachment.file.delete(save=False)
-            raise
-        return attachment
+    except BaseException:
+        # The file is kept only with its record: deleted here if this transaction failed, or by
+        # the caller's stored_files.deleted_on_rollback() if an outer one rolls back later.
+        if attachment is not None and attachment.file.name and not watched:
+            attachment.file.storage.delete(attachment.file.name)
+        raise
+    return attachment
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ from __future__ import annotations
 import logging
 
 from celery import Task, shared_task
+from celery.exceptions import TimeLimitExceeded
+from celery.worker.request import Request
+from django.conf import settings
 from django.db import DatabaseError, OperationalError
 
 from policies.models import PolicyVersion
@@ -45,6 +48,10 @@ def expire_authorizations() -> int:
 
 LETTER_TASK_OPTIONS = {
     "bind": True,
+    # Past the soft limit the render is interrupted (SoftTimeLimitExceeded, not retried) and its job
+    # marked failed with the reason; past the hard one the pool process is killed (LetterRenderRequest).
+    "soft_time_limit": settings.LETTER_RENDER_SOFT_TIME_LIMIT,
+    "time_limit": settings.LETTER_RENDER_TIME_LIMIT,
     "acks_late": True,
     "reject_on_worker_lost": True,
     "ignore_result": True,
@@ -54,7 +61,22 @@ LETTER_TASK_OPTIONS = {
 }
 
 
+class LetterRenderRequest(Request):
+    """A render killed at its hard time limit never reaches on_failure (the pool process is gone and
+    Celery acknowledges the message): the worker's main process records the failure instead, or the
+    job would stay "running" for letter_jobs_resend to send again, and again."""
+
+    def on_timeout(self, soft: bool, timeout: float) -> None:
+        super().on_timeout(soft, timeout)
+        if not soft:
+            revision_id = self.args[0] if self.args else self.kwargs.get("revision_id")
+            letter_services.letter_render_failed(
+                revision_id=revision_id, stage=self.task.stage, error=TimeLimitExceeded(timeout)
+            )
+
+
 class LetterRenderTask(Task):
+    Request = LetterRenderRequest
     stage = ""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 
 from coverage.checker import CaseInvalid, check
 from policies.models import EvidenceSource
-from priorauth import letter_services, selectors, services
+from priorauth import letter_services, selectors, services, stored_files
 from priorauth.models import (
     TRANSITIONS,
     Attachment,
@@ -71,7 +71,7 @@ def practice_member_required(view: Callable[..., HttpResponse]) -> Callable[...,
             return render(request, "pages/no_practice.html", status=403)
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return view(request, *args, **kwargs)
-        with transaction.atomic():
+        with stored_files.deleted_on_rollback():  # an uploaded file goes too if the POST rolls back
             return view(request, *args, **kwargs)
 
     return wrapped

@@ -487,7 +487,7 @@ def test_it_accepts_a_non_negative_symptom_duration(value):
 
 
 def test_it_rejects_a_negative_symptom_duration():
-    assert_invalid("clinical.symptoms.duration_months", -0.1, "must be at least 0")
+    assert_invalid("clinical.symptoms.duration_months", -0.1, "must be between 0 and 1200")
 
 
 @pytest.mark.parametrize("value", [True, False, "9", [9], {"months": 9}])
@@ -581,7 +581,7 @@ def test_it_rejects_an_unknown_conservative_care_type():
 
 def test_it_rejects_negative_conservative_care_weeks():
     assert_valid("clinical.conservative_care.0.weeks", 0)
-    assert_invalid("clinical.conservative_care.0.weeks", -0.5, "must be at least 0")
+    assert_invalid("clinical.conservative_care.0.weeks", -0.5, "must be between 0 and 5200")
     assert_invalid("clinical.conservative_care.0.weeks", "8", "must be a number")
 
 
@@ -615,7 +615,7 @@ def test_it_rejects_an_unknown_prior_surgery_type_and_negative_months_ago():
     assert messages(data) == [
         "clinical.prior_lumbar_surgeries.0.type: must be one of: laminectomy, laminotomy, "
         "fusion, interspinous_device, mild, other",
-        "clinical.prior_lumbar_surgeries.1.months_ago: must be at least 0",
+        "clinical.prior_lumbar_surgeries.1.months_ago: must be between 0 and 1200",
     ]
 
 

@@ -174,7 +174,7 @@ def test_it_puts_the_contract_errors_next_to_their_fields(client_for, world):
     assert AuthorizationRequest.objects.count() == 0
     assert error_of(html, "id_clinical__imaging__ligamentum_flavum_mm") == "must be between 0 and 30"
     assert error_of(html, "id_diagnoses") == "item 1: 'M48.06' is not a billable ICD-10-CM code"
-    assert error_of(html, "id_care-1-weeks") == "must be at least 0"
+    assert error_of(html, "id_care-1-weeks") == "must be between 0 and 5200"
     assert re.search(r'<input[^>]*name="clinical__imaging__ligamentum_flavum_mm"[^>]*aria-invalid="true"', html)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 
 import pytest
 from factories import advance, draft_for
@@ -64,7 +65,8 @@ def test_it_drafts_the_letter_in_a_task_and_stores_the_pdf_with_its_sha256(draft
     content = read(revision.draft_pdf)
     assert hashlib.sha256(content).hexdigest() == revision.draft_sha256
     assert "Ada Moreno" in pdf_text(content)
-    assert revision.draft_pdf.name == f"letters/{drafted.request.practice_id}/{drafted.pk}/r1-draft.pdf"
+    # An unguessable name (issue 10): no letter id or revision number to walk.
+    assert re.fullmatch(rf"letters/{drafted.request.practice_id}/{drafted.pk}/[0-9a-f]{{32}}-draft\.pdf", revision.draft_pdf.name)
     job = revision.jobs.get()
     assert (job.stage, job.state, job.attempts) == ("draft", "done", 1)
 
@@ -84,7 +86,7 @@ def test_running_a_render_twice_makes_one_pdf(drafted, settings):
     assert revision.jobs.get().attempts == 1
     from pathlib import Path
 
-    assert [p.name for p in (Path(settings.MEDIA_ROOT) / Path(before).parent).iterdir()] == ["r1-draft.pdf"]
+    assert [p.name for p in (Path(settings.MEDIA_ROOT) / Path(before).parent).iterdir()] == [Path(before).name]
 
 
 def test_it_refuses_a_letter_before_submission_and_an_appeal_letter_without_an_appeal(letter_world, run_on_commit):
