@@ -230,6 +230,7 @@ def _apply_payer(entry: dict[str, Any], evidence: dict[str, EvidenceSource]) -> 
                 "expedited_decision_hours": a.get("expedited_decision_hours"),
                 "amount_in_controversy": _decimal(a.get("amount_in_controversy")),
                 "notes": a.get("notes", ""),
+                "provider_files": a.get("provider_files", True),
                 "review_status": a.get("review_status", "unverified"),
                 "review_reason": a.get("review_reason", ""),
             },

@@ -168,13 +168,39 @@ class LetterRequestSignatureApi(BaseApi):
         return letter_response(request, letter)
 
 
+class LetterSignInputSerializer(serializers.Serializer):
+    override_reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000, trim_whitespace=True,
+        help_text="why the letter is signed although required criteria are not met or not documented (kept in the audit trail)",
+    )
+    acknowledge_unverified = serializers.BooleanField(
+        required=False, default=False, help_text="true: the physician checked the draft's statements that rest on unverified sources"
+    )
+
+
+def sign_audit_detail(revision: LetterRevision) -> str:
+    """The audit entry of a signature: the revision, and any override with the physician's reason."""
+    detail = f"sign revision {revision.number}"
+    if revision.unverified_acknowledged:
+        detail += "; unverified sources acknowledged"
+    if revision.sign_overridden:
+        detail += f"; override of {', '.join(revision.sign_overridden)}: "
+        detail += revision.sign_override_reason[: max(0, 500 - len(detail))]
+    return detail[:500]
+
+
 class LetterSignApi(BaseApi):
-    @extend_schema(tags=[TAG], operation_id="letters_sign", summary="Sign the current draft (the treating physician only); the final PDF is then rendered", request=None,
+    @extend_schema(tags=[TAG], operation_id="letters_sign",
+                   summary="Sign the current draft (the treating physician only); the final PDF is then rendered. 400 names each "
+                   "required criterion not met or not documented (override_reason), unacknowledged unverified sources "
+                   "(acknowledge_unverified) and a missing addressee (payer_contact)",
+                   request=LetterSignInputSerializer,
                    responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
     def post(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
-        revision = letter_services.letter_sign(letter=letter, by=request.user)
-        audit(request, A.UPDATE, letter, detail=f"sign revision {revision.number}")
+        data = parse(LetterSignInputSerializer, request.data)
+        revision = letter_services.letter_sign(letter=letter, by=request.user, **data)
+        audit(request, A.UPDATE, letter, detail=sign_audit_detail(revision))
         return letter_response(request, letter, status.HTTP_202_ACCEPTED)
 
 

@@ -277,3 +277,25 @@ def advance(request: AuthorizationRequest, target: str, by, *, at: dt.datetime |
     request.refresh_from_db()
     assert request.status == target
     return request
+
+
+# ---------------------------------------------------------------------------------------------
+# The payer directory (issue 11): a letter is final only with a named addressee
+
+
+def addressed(request: AuthorizationRequest, **fields: Any) -> AuthorizationRequest:
+    """The request with a payer desk chosen, as staff do before a letter is signed."""
+    from policies.models import PayerContact
+
+    defaults = {
+        "kind": PayerContact.Kind.APPEALS,
+        "name": "Example Health Plan",
+        "department": "Appeals and Grievances",
+        "address": "PO Box 1000\nSpringfield, IL 62701",
+        "fax": "217-555-0100",
+        "review_status": "verified",
+    }
+    contact, _ = PayerContact.objects.get_or_create(key=f"test-{request.payer.code}", payer=request.payer, defaults={**defaults, **fields})
+    request.payer_contact = contact
+    request.save(update_fields=["payer_contact"])
+    return request

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 
 from coverage.checker import CaseInvalid, check
 from policies.models import EvidenceSource
-from priorauth import letter_services, selectors, services
+from priorauth import letters, letter_services, selectors, services
 from priorauth.models import (
     TRANSITIONS,
     Attachment,
@@ -628,6 +628,9 @@ def _letter_page(request: HttpRequest, letter: Letter, *, status: int = 200, err
             "can_hand_over": letter.status == LetterStatus.DRAFT_READY and selectors.role_of(request.user) == Role.BILLING,
             "can_retry": letter.status == LetterStatus.FAILED,
             "failed_jobs": [job for job in revision.jobs.all() if job.state == LetterJob.State.FAILED] if revision else [],
+            # The staff's findings (issue 11): what the payer's letter never shows.
+            "findings": letters.staff_findings(letter, revision),
+            "lint": _draft_lint(revision),
             "refresh": refresh,
             "refresh_seconds": LETTER_REFRESH_SECONDS,
             "refresh_url": f"{request.path}?waited={waited + 1}",
@@ -636,6 +639,15 @@ def _letter_page(request: HttpRequest, letter: Letter, *, status: int = 200, err
         },
         status=status,
     )
+
+
+def _draft_lint(revision) -> list[str]:
+    """Internal markers the physician's own edits put into the narrative, shown before signing."""
+    from priorauth.letter_lint import letter_lint
+
+    if revision is None or not revision.paragraphs:
+        return []
+    return letter_lint(" ".join(s.get("text", "") for p in revision.paragraphs for s in p.get("sentences", [])))
 
 
 def _int(value: str | None) -> int:
@@ -713,7 +725,21 @@ def _letter_action(request: HttpRequest, pk: int, action: Callable[..., Any], *,
 @require_POST
 @practice_member_required
 def letter_sign(request: HttpRequest, pk: int) -> HttpResponse:
-    return _letter_action(request, pk, letter_services.letter_sign, detail="sign", done="Signed. The final PDF is being made.")
+    """The sign form carries the signing gate's answers: an override reason when required criteria
+    are not met or not documented, and the acknowledgement of unverified sources."""
+    from priorauth.letters_api import sign_audit_detail
+
+    letter = selectors.letter_get(user=request.user, pk=pk)
+    reason = request.POST.get("override_reason", "").strip()
+    acknowledged = request.POST.get("acknowledge_unverified") in ("on", "true", "1")
+    try:
+        revision = letter_services.letter_sign(letter=letter, by=request.user, override_reason=reason, acknowledge_unverified=acknowledged)
+    except ValidationError as exc:
+        letter.refresh_from_db()
+        return _letter_page(request, letter, status=400, errors=exc.messages)
+    audit(request, A.UPDATE, letter, detail=sign_audit_detail(revision))
+    messages.success(request, "Signed. The final PDF is being made.")
+    return redirect("pages:letter-detail", pk=letter.pk)
 
 
 @require_POST
