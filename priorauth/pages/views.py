@@ -342,7 +342,10 @@ def _request_page(request: HttpRequest, obj: AuthorizationRequest, forms: dict[s
         "can_edit": is_billing and obj.status == Status.DRAFT,
         "send_form": forms.get("send") or SendForm(),
         "withdraw_form": forms.get("withdraw") or NoteForm(prefix="withdraw"),
-        "decision_form": forms.get("decision") or DecisionForm(),
+        "decision_form": forms.get("decision") or DecisionForm(criteria=_criteria_choices(obj)),
+        "payer_contacts": list(obj.payer.contacts.order_by("kind", "name", "key")),
+        "contact_errors": forms.get("contact_errors") or [],
+        "is_billing_here": is_billing,
         "appeal_form": forms.get("appeal") or AppealForm(),
         "attachment_form": forms.get("attachment") or AttachmentForm(),
         "submit_errors": forms.get("submit_errors"),
@@ -420,12 +423,35 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @practice_member_required
+def request_payer_contact(request: HttpRequest, pk: int) -> HttpResponse:
+    """Billing staff choose the payer desk (payer directory) the request's letters go to."""
+    obj = selectors.request_get(user=request.user, pk=pk)
+    require_role(request.user, Role.BILLING)
+    raw = request.POST.get("payer_contact", "").strip()
+    try:
+        chosen = int(raw) if raw else None
+        services.request_choose_payer_contact(request=obj, payer_contact_id=chosen, by=request.user)
+    except (ValueError, ValidationError) as exc:
+        messages_ = exc.messages if isinstance(exc, ValidationError) else ["Choose one of the payer's desks."]
+        return _request_page(request, obj, {"contact_errors": messages_}, status=400)
+    audit(request, A.UPDATE, obj, detail=f"payer contact {chosen}")
+    messages.success(request, "The addressee is recorded.")
+    return redirect("pages:request-detail", pk=obj.pk)
+
+
+def _criteria_choices(obj) -> list[tuple[str, str]]:
+    determination = obj.determination or {}
+    return [(c["key"], c["label"]) for section in ("clinical", "payer_rules") for c in determination.get(section, {}).get("criteria", [])]
+
+
+@require_POST
+@practice_member_required
 def request_decision(request: HttpRequest, pk: int) -> HttpResponse:
     obj = _action(request, pk)
-    form = DecisionForm(request.POST)
+    form = DecisionForm(request.POST, criteria=_criteria_choices(obj))
     if form.is_valid():
         try:
-            services.decision_record(request=obj, by=request.user, **form.cleaned_data)
+            services.decision_record(request=obj, by=request.user, **form.service_kwargs())
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
