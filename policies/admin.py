@@ -16,6 +16,7 @@ from policies.models import (
     Criterion,
     EvidenceSource,
     Payer,
+    PayerContact,
     Policy,
     PolicyVersion,
     PriorAuthRule,
@@ -318,3 +319,17 @@ class RebuttalParagraphAdmin(SimpleHistoryAdmin):
         (None, {"fields": ("key", ("category", "program", "payer", "order"), "heading", "lead", "closing")}),
         ("Patient's evidence and enclosures", {"fields": ("cites_patient_evidence", "lists_enclosures")}),
     )
+
+
+@admin.register(PayerContact)
+class PayerContactAdmin(SimpleHistoryAdmin):
+    """The payer directory: where each payer's prior-authorization requests and appeals go."""
+
+    list_display = ("payer", "kind", "name", "department", "fax", "phone", "review_status", "needs")
+    list_filter = ("payer", "kind", "review_status")
+    search_fields = ("key", "name", "department", "address")
+    fields = ("payer", "key", "kind", "name", "department", "address", "phone", "fax", "portal_url", "notes", "review_status", "review_reason")
+
+    @admin.display(description="still to fill in")
+    def needs(self, obj: PayerContact) -> str:
+        return ", ".join(obj.missing_fields()) or "—"

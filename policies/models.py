@@ -87,6 +87,52 @@ class Payer(models.Model):
         return self.name
 
 
+class PayerContact(Reviewable):
+    """One desk of a payer's directory: where prior-authorization requests or appeals of that payer
+    go (the plan's or contractor's own name, address, fax, phone, portal). Admins keep it; a
+    request names the one its letters are addressed to, and the fax cover sheet reads it too.
+
+    Seeded entries are unverified until an admin confirms them against the payer's notice or site;
+    phone and fax numbers are never seeded, so staff fill them in from the payer's own documents.
+    """
+
+    class Kind(models.TextChoices):
+        PRIOR_AUTHORIZATION = "prior_authorization", "Prior authorization / utilization management"
+        APPEALS = "appeals", "Appeals / reconsideration"
+        REDETERMINATION = "redetermination", "Redetermination (Medicare Administrative Contractor)"
+        COMMUNITY_CARE = "community_care", "Community care office (VA medical center)"
+        PRC = "prc", "Purchased/Referred Care program"
+        EXTERNAL_REVIEW = "external_review", "External review"
+        CLAIMS = "claims", "Claims"
+
+    payer = models.ForeignKey(Payer, on_delete=models.CASCADE, related_name="contacts")
+    key = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    name = models.CharField(max_length=200, blank=True, help_text="The plan's or contractor's own name, as the letter addresses it.")
+    department = models.CharField(max_length=200, blank=True, help_text="The desk, e.g. Appeals and Grievances Department.")
+    address = models.TextField(blank=True, help_text="Mailing address, one line per line.")
+    phone = models.CharField(max_length=32, blank=True)
+    fax = models.CharField(max_length=32, blank=True)
+    portal_url = models.URLField(blank=True, max_length=500)
+    notes = models.TextField(blank=True, help_text="For staff: what to confirm, which form to use.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["payer__code", "kind", "name", "key"]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.payer.name} — {self.get_kind_display()}"
+
+    @property
+    def is_addressable(self) -> bool:
+        """A letter can be final only when it names who receives it and where."""
+        return bool(self.name.strip() and self.address.strip())
+
+    def missing_fields(self) -> list[str]:
+        """What staff must still fill in before a letter or fax can go to this desk."""
+        return [f for f in ("name", "address", "fax", "phone") if not getattr(self, f).strip()]
+
+
 class Policy(Reviewable):
     """The payer's current coverage policy for mild®; one per payer, revised in place with history."""
 
@@ -214,6 +260,9 @@ class AppealLevel(Reviewable):
     expedited_decision_hours = models.PositiveIntegerField(null=True, blank=True)
     amount_in_controversy = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     notes = models.TextField(blank=True)
+    # Medicare Advantage's Independent Review Entity is reached by the plan forwarding the case
+    # itself (42 CFR 422.590): the provider files nothing there, so no letter is drafted for it.
+    provider_files = models.BooleanField(default=True, help_text="Unticked: the payer forwards the case itself; no appeal letter is drafted for this level.")
     citations = models.ManyToManyField(EvidenceSource, blank=True, related_name="appeal_levels")
     history = HistoricalRecords(m2m_fields=[citations])
 
@@ -262,6 +311,9 @@ class DenialCategory(models.TextChoices):
     MISSING_DOCUMENTATION = "missing_documentation", "Missing documentation"
     NOT_COVERED_BENEFIT = "not_covered_benefit", "Not a covered benefit"
     OUT_OF_NETWORK = "out_of_network", "Out of network"
+    # Original Medicare: a claim returned for a missing NCT number, Q0 or Z00.6 is unprocessable,
+    # not denied; it is corrected and resubmitted, never appealed (domain.md §3).
+    CED_CODING = "ced_coding", "Claim returned for CED coding (NCT number, Q0, Z00.6)"
     OTHER = "other", "Other"
 
 

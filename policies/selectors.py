@@ -120,6 +120,8 @@ def payer_entry(policy: Policy) -> dict[str, Any]:
                     "review_status": a.review_status,
                     "review_reason": a.review_reason,
                     "citations": _keys(a.citations),
+                    # Only when unticked, so that snapshots of every other level stay as they were.
+                    **({"provider_files": False} if not a.provider_files else {}),
                 }
                 for a in policy.appeal_levels.all()
             ],

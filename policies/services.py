@@ -24,6 +24,7 @@ from policies.models import (
     EvidenceClaim,
     EvidenceSource,
     Payer,
+    PayerContact,
     Policy,
     PolicyVersion,
     PriorAuthRule,
@@ -230,6 +231,7 @@ def _apply_payer(entry: dict[str, Any], evidence: dict[str, EvidenceSource]) -> 
                 "expedited_decision_hours": a.get("expedited_decision_hours"),
                 "amount_in_controversy": _decimal(a.get("amount_in_controversy")),
                 "notes": a.get("notes", ""),
+                "provider_files": a.get("provider_files", True),
                 "review_status": a.get("review_status", "unverified"),
                 "review_reason": a.get("review_reason", ""),
             },
@@ -379,3 +381,147 @@ def letters_import(*, document: Any, reset: bool = False) -> LettersSeedResult:
 def letters_seed(*, reset: bool = False, path: Path = selectors.LETTERS_SEED_FILE) -> LettersSeedResult:
     """Load the shipped letter texts (after the policies: they cite its evidence and payers)."""
     return letters_import(document=json.loads(path.read_text(encoding="utf-8")), reset=reset)
+
+
+# ---------------------------------------------------------------------------------------------
+# Corrections of shipped content reaching databases seeded before them (issue 11)
+#
+# seed_policies keeps what admins edited. A correction of the shipped content (domain.md's
+# corrections of 2026-12-01) must still reach a database seeded from the old content. So each
+# shipped record is compared with the version shipped before (policies/seed/shipped/): a record
+# still exactly as shipped then was never edited, and takes the new content; an edited one is left
+# as the admin left it (its history shows both). Records new in the shipped content are added.
+
+SHIPPED_BEFORE = selectors.SEED_FILE.parent / "shipped"
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def _merge_records(have: list[dict], old: list[dict], new: list[dict], key: str) -> list[dict]:
+    """The records to keep: unedited ones replaced by the new shipped content, edited ones and the
+    admins' own kept, new shipped ones added, and unedited ones the new content drops removed."""
+    old_by = {r[key]: r for r in old}
+    new_by = {r[key]: r for r in new}
+    out = []
+    for r in have:
+        k = r[key]
+        if k in old_by and _same(r, old_by[k]):
+            if k in new_by:
+                out.append(new_by[k])
+            continue  # unedited and no longer shipped
+        out.append(r)
+    have_keys = {r[key] for r in have}
+    for k, r in new_by.items():
+        if k not in have_keys and k not in old_by:
+            # Placed after the record it follows in the shipped order, so advisory rows stay beside theirs.
+            position = [x[key] for x in new].index(k)
+            before = [x[key] for x in new][:position]
+            at = max((i + 1 for i, x in enumerate(out) if x[key] in before), default=len(out))
+            out.insert(at, r)
+    return out
+
+
+def registry_corrections(*, before: Path | None = None, path: Path = selectors.SEED_FILE) -> ImportResult:
+    """Bring records still as shipped `before` to the shipped content of `path`; see above."""
+    before = before or SHIPPED_BEFORE / "policies-2026-11-25.json"
+    old_doc = json.loads(before.read_text(encoding="utf-8"))
+    new_doc = json.loads(path.read_text(encoding="utf-8"))
+    old_payers = {p["code"]: p for p in old_doc["payers"]}
+    have_evidence = {e.key: selectors.evidence_entry(e) for e in EvidenceSource.objects.all()}
+    old_evidence = {e["key"]: e for e in old_doc["evidence"]}
+    evidence = [
+        e for e in new_doc["evidence"]
+        if e["key"] not in have_evidence
+        or (e["key"] in old_evidence and _same({k: have_evidence[e["key"]].get(k, "") for k in old_evidence[e["key"]]}, old_evidence[e["key"]]))
+    ]
+    payers = []
+    for new in new_doc["payers"]:
+        old = old_payers.get(new["code"])
+        policy = Policy.objects.filter(payer__code=new["code"]).first()
+        if policy is None or old is None:
+            continue  # a payer new to this database: registry_seed adds it whole
+        have = selectors.payer_entry(policy)
+        merged = json.loads(json.dumps(have))
+        if have["name"] == old["name"]:
+            merged["name"] = new["name"]
+        hp, op, np_ = have["policy"], old["policy"], new["policy"]
+        mp = merged["policy"]
+        mp["criteria"] = _merge_records(hp["criteria"], op["criteria"], np_["criteria"], "key")
+        levels = [{**a, "provider_files": a.get("provider_files", True)} for a in hp["appeal_levels"]]
+        old_levels = [{**a, "provider_files": a.get("provider_files", True)} for a in op["appeal_levels"]]
+        new_levels = [{**a, "provider_files": a.get("provider_files", True)} for a in np_["appeal_levels"]]
+        mp["appeal_levels"] = _merge_records(levels, old_levels, new_levels, "order")
+        if hp.get("prior_authorization") is not None and op.get("prior_authorization") is not None and _same(hp["prior_authorization"], op["prior_authorization"]):
+            mp["prior_authorization"] = np_.get("prior_authorization")
+        if not _same(merged, have):
+            payers.append(merged)
+    if not evidence and not payers:
+        return ImportResult()
+    # Evidence the new content cites must exist before the payers that cite it are checked.
+    return registry_import(document={"format": new_doc.get("format"), "evidence": evidence, "payers": payers}, summary="seed_policies: corrections of 2026-12-01")
+
+
+def _claim_entry(c: EvidenceClaim) -> dict[str, Any]:
+    return {
+        "key": c.key, "topic": c.topic, "text": c.text, "in_evidence_summary": c.in_evidence_summary, "order": c.order,
+        "review_status": c.review_status, "review_reason": c.review_reason, "citations": sorted(e.key for e in c.citations.all()),
+    }
+
+
+def _paragraph_entry(p, *names: str) -> dict[str, Any]:
+    out = {n: getattr(p, n) for n in ("key", "order", "heading", "lead", "closing", *names)}
+    out["program"] = p.program
+    out["payer"] = p.payer.code if p.payer_id else None
+    out["claims"] = [link.claim.key for link in p.claim_links.select_related("claim").order_by("order", "id")]
+    return out
+
+
+def letters_corrections(*, before: Path | None = None, path: Path = selectors.LETTERS_SEED_FILE) -> LettersSeedResult:
+    """Letter texts still as shipped `before` take the shipped content of `path`; edited ones stay."""
+    before = before or SHIPPED_BEFORE / "letters-2026-11-25.json"
+    old_doc = json.loads(before.read_text(encoding="utf-8"))
+    new_doc = json.loads(path.read_text(encoding="utf-8"))
+
+    def unedited(model, section: str, entry_of) -> list[dict[str, Any]]:
+        old = {e["key"]: e for e in old_doc.get(section, [])}
+        out = []
+        for e in new_doc.get(section, []):
+            obj = model.objects.filter(key=e["key"]).first()
+            if obj is None or e["key"] not in old:
+                continue
+            have = entry_of(obj)
+            shipped = {k: old[e["key"]].get(k, have.get(k)) for k in have}
+            if section == "claims":
+                shipped["citations"] = sorted(shipped["citations"])
+            if _same(have, shipped) and not _same(have, {k: e.get(k, have.get(k)) for k in have}):
+                out.append(e)
+        return out
+
+    claims = unedited(EvidenceClaim, "claims", _claim_entry)
+    coverage = unedited(CoverageParagraph, "coverage_paragraphs", lambda p: _paragraph_entry(p, "patient_sentence", "patient_fallback"))
+    rebuttals = unedited(RebuttalParagraph, "rebuttals", lambda p: _paragraph_entry(p, "category", "cites_patient_evidence", "lists_enclosures"))
+    # New claims first (a corrected paragraph may cite them), then the corrected records.
+    result = letters_import(document=new_doc, reset=False)
+    if claims or coverage or rebuttals:
+        corrected = letters_import(document={"format": new_doc.get("format"), "claims": claims, "coverage_paragraphs": coverage, "rebuttals": rebuttals}, reset=True)
+        result.updated += corrected.updated
+    return result
+
+
+def contacts_seed(*, path: Path | None = None) -> list[str]:
+    """The payer directory's shipped desks (policies/seed/contacts.json), added where missing; an
+    admin's entries and edits are kept. No phone or fax number is shipped: staff fill them in."""
+    path = path or selectors.SEED_FILE.parent / "contacts.json"
+    created = []
+    with transaction.atomic():
+        for entry in json.loads(path.read_text(encoding="utf-8"))["contacts"]:
+            payer = Payer.objects.filter(code=entry["payer"]).first()
+            if payer is None or PayerContact.objects.filter(key=entry["key"]).exists():
+                continue
+            contact = PayerContact(payer=payer, **{k: v for k, v in entry.items() if k != "payer"})
+            contact.full_clean()
+            contact.save()
+            created.append(contact.key)
+    return created

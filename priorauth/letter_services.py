@@ -131,6 +131,7 @@ def letter_request_draft(*, request: AuthorizationRequest, kind: str, by, appeal
         raise ValidationError({"appeal": "Only an appeal letter names an appeal."})
     if not request.determination or request.policy_version_id is None:
         raise ValidationError({"request": "Submit the request first: a letter cites its stored determination."})
+    _require_instrument(request=request, kind=kind, appeal=appeal)
 
     lookup = {"request": request, "kind": kind, "appeal": appeal}
     existing = Letter.objects.filter(**lookup).first()
@@ -201,6 +202,62 @@ def _list_error(value: Any, limit: int, what: str) -> str | None:
     if len(value) > limit:
         return f"Must have at most {limit} {what}."
     return None
+def _require_instrument(*, request: AuthorizationRequest, kind: str, appeal: Appeal | None) -> None:
+    """Each program's own instrument (domain.md §3, §5): refuse a letter the program has no use for,
+    and say what staff do instead."""
+    from policies.models import AppealLevel, DenialCategory, Payer
+    program = request.payer.program
+    gaps = {g["key"] for g in letters.required_gaps(request.determination or {})}
+    if kind == LetterKind.PRIOR_AUTHORIZATION and program == Payer.Program.MEDICARE:
+        raise ValidationError(
+            {
+                "kind": "Original Medicare has no prior authorization for this procedure: there is no letter to send before it. "
+                "Check the CED conditions on the request instead (enrolled in the CMS-approved study; Q0, Z00.6 and the NCT number ready for the claim). "
+                "After a claim denial, draft the redetermination request (an appeal letter)."
+            }
+        )
+    if kind != LetterKind.APPEAL or appeal is None:
+        return
+    level = AppealLevel.objects.filter(policy__payer=request.payer, order=appeal.level_order).first()
+    if level is not None and not level.provider_files:
+        raise ValidationError(
+            {"appeal": f"{level.name}: the payer forwards the case to this level itself; the provider files nothing, so no letter is drafted."}
+        )
+    if program == Payer.Program.MEDICARE:
+        denial = letters.denial_for(appeal)
+        if denial is not None and denial.reason_category == DenialCategory.CED_CODING:
+            raise ValidationError(
+                {"appeal": "A claim returned for CED coding (NCT number, Q0, Z00.6) is unprocessable, not denied: correct the claim and resubmit it; it is not appealed."}
+            )
+        if "ced_study_enrollment" in gaps:
+            raise ValidationError(
+                {
+                    "appeal": "The patient is not enrolled in a CMS-approved study, so Medicare does not cover the procedure for them and an appeal cannot succeed. "
+                    "The routes are enrolment at a study site, or an Advance Beneficiary Notice (CMS-R-131) signed before the service and modifier GA on the claim."
+                }
+            )
+def sign_blockers(letter: Letter, revision: LetterRevision, *, override_reason: str, acknowledge_unverified: bool) -> dict[str, str]:
+    """Why this revision cannot be signed yet, by the field of the sign call that answers it."""
+    errors: dict[str, str] = {}
+    findings = letters.staff_findings(letter, revision)
+    if findings["addressee_missing"]:
+        errors["payer_contact"] = (
+            "No letter is final without a named addressee: choose the payer's desk on the request "
+            "(its entry in the payer directory needs a name and an address)."
+        )
+    gaps = findings["gaps"]
+    if gaps and not override_reason.strip():
+        named = "; ".join(f"{g['label']} ({'not met' if g['status'] == 'not_met' else 'not documented'})" for g in gaps)
+        errors["override_reason"] = (
+            f"Required criteria not met or not documented: {named}. Document them on the request, or sign with an "
+            "override_reason saying why the letter should go as it is (the audit trail keeps it)."
+        )
+    if findings["unverified"] and not acknowledge_unverified:
+        errors["acknowledge_unverified"] = (
+            f"The draft has {len(findings['unverified'])} statement(s) resting on unverified sources (listed on the draft page): "
+            "check them and sign with acknowledge_unverified set to true."
+        )
+    return errors
 
 
 def paragraphs_errors(value: Any, *, known_keys: set[str]) -> dict[str, str]:
@@ -362,16 +419,32 @@ def letter_request_signature(*, letter: Letter, by) -> Letter:
         return letter
 
 
-def letter_sign(*, letter: Letter, by) -> LetterRevision:
-    """The treating physician signs the current draft; the final PDF is rendered from it."""
+def letter_sign(*, letter: Letter, by, override_reason: str = "", acknowledge_unverified: bool = False) -> LetterRevision:
+    """The treating physician signs the current draft; the final PDF is rendered from it.
+
+    The signing gate (issue 11): refused, naming each reason, while the request names no addressee,
+    while a required criterion is not met or not documented (unless override_reason says why the
+    physician signs anyway), and while the draft rests on unverified sources the physician has not
+    acknowledged. The override and the acknowledgement stay on the signed revision."""
+    if not isinstance(override_reason, str) or len(override_reason) > 2000:
+        raise ValidationError({"override_reason": "Must be a text of at most 2000 characters."})
+    if not isinstance(acknowledge_unverified, bool):
+        raise ValidationError({"acknowledge_unverified": "Must be true or false."})
     with transaction.atomic():
         letter = _locked_letter(letter)
         _require(_may_sign(by, letter.request), "Only the treating physician may sign this letter.")
         if letter.status not in (LetterStatus.DRAFT_READY, LetterStatus.AWAITING_SIGNATURE):
             raise ValidationError({"status": f"Only a ready draft can be signed (the letter is {letter.get_status_display().lower()})."})
         revision = LetterRevision.objects.select_for_update(of=("self",)).get(pk=letter.current_revision_id)
+        errors = sign_blockers(letter, revision, override_reason=override_reason, acknowledge_unverified=acknowledge_unverified)
+        if errors:
+            raise ValidationError(errors)
+        gaps = letters.required_gaps(letter.request.determination or {})
         revision.signed_by, revision.signed_at = by, timezone.now()
-        revision.save(update_fields=["signed_by", "signed_at"])
+        revision.sign_override_reason = override_reason.strip() if gaps else ""
+        revision.sign_overridden = [g["key"] for g in gaps]
+        revision.unverified_acknowledged = bool(acknowledge_unverified)
+        revision.save(update_fields=["signed_by", "signed_at", "sign_override_reason", "sign_overridden", "unverified_acknowledged"])
         letter.status = LetterStatus.SIGNING
         letter.save(update_fields=["status", "updated_at"])
         _queue_job(revision, Stage.FINAL)

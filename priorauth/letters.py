@@ -13,83 +13,57 @@ is set while the claim is unverified, and drafts show it for the physician to ch
 
 from __future__ import annotations
 
-import datetime as dt
-from functools import cache
 from typing import Any
 
 from coverage.operators import render_template_paths
 from policies import selectors as registry
 from policies.models import EvidenceClaim, EvidenceSource, Payer
+from priorauth import letter_facts as facts
 
 PRIOR_AUTHORIZATION, APPEAL = "prior_authorization", "appeal"
 TITLES = {
     PRIOR_AUTHORIZATION: "Prior authorization request and letter of medical necessity",
     APPEAL: "Appeal of a denied prior authorization",
 }
-STATUS_LABELS = {"met": "Met", "not_met": "Not met", "missing": "Not documented"}
-CARE_NAMES = {
-    "physical_therapy": "Physical therapy",
-    "home_exercise": "A home exercise program",
-    "oral_analgesics": "Oral analgesics",
-    "epidural_steroid_injection": "Epidural steroid injection",
-    "chiropractic": "Chiropractic care",
-    "other": "Other conservative care",
+# Each program's own instrument (domain.md §3, §5). Original Medicare has no prior-authorization
+# letter at all (letter_services refuses it); its appeals are claim appeals.
+PA_TITLES = {
+    "medicare_advantage": "Request for an organization determination (prior authorization)",
+    "va": "Request for Service: mild® Procedure",
+    "tricare": "Request for prior authorization",
+    "ihs": "Request for Purchased/Referred Care approval",
+    "commercial": "Prior authorization request and letter of medical necessity",
 }
-CARE_OUTCOMES = {"failed": "did not relieve the symptoms", "partial": "gave only partial relief", "improved": "improved the symptoms"}
+PA_REQUEST_WORDS = {
+    "medicare_advantage": "an organization determination approving",
+    "va": "authorization by VA of",
+    "ihs": "Purchased/Referred Care approval of",
+}
+APPEAL_OPENINGS = {
+    "medicare": "I request a redetermination of the initial determination on the claim identified above, under 42 CFR 405.944(b), for the reasons below.",
+    "medicare_advantage": "I request a plan reconsideration of the adverse organization determination identified above, for the reasons below.",
+    "tricare": "I request a reconsideration of the determination identified above under 32 CFR 199.10, for the reasons below.",
+    "va": "I ask the community care office to reconsider the decision identified above and to authorize the care requested, for the reasons below.",
+    "ihs": "I request a reconsideration of the Purchased/Referred Care denial identified above under 42 CFR 136.25, for the reasons below.",
+    "commercial": "I request {level} of the adverse benefit determination identified above, for the reasons below.",
+}
+# A peer-to-peer discussion with the plan's reviewer exists in Medicare Advantage and commercial
+# plans; Original Medicare appeals (42 CFR 405 subpart I) and the federal programs have none.
+PEER_TO_PEER_PROGRAMS = {"medicare_advantage", "commercial"}
 # Request-details rows whose value repeats in every page's header or footer (print.css).
-RUNNING = {"Patient": "patient", "Reference": "reference"}
+RUNNING = {"Patient": "patient", "Reference": "reference", "Beneficiary": "patient"}
 SETTINGS = {"hospital_outpatient": "hospital outpatient department", "asc": "ambulatory surgery center", "office": "office"}
+CARE_NAMES = facts.CARE_NAMES
 
-
-# ---------------------------------------------------------------------------------------------
-# Small readers of the case
-
-
-def _get(data: Any, path: str, default: Any = None) -> Any:
-    for part in path.split("."):
-        if not isinstance(data, dict) or part not in data:
-            return default
-        data = data[part]
-    return default if data is None else data
-
-
-def long_date(value: Any) -> str:
-    if isinstance(value, str):
-        try:
-            value = dt.date.fromisoformat(value[:10])
-        except ValueError:
-            return value
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if isinstance(value, dt.date):
-        return f"{value:%B} {value.day}, {value.year}"
-    return "not documented"
-
-
-def _join(items: list[str]) -> str:
-    items = [i for i in items if i]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-@cache
-def _icd10_description(code: str) -> str:
-    import simple_icd_10_cm  # slow to import (it parses its code tables): only when a letter needs it
-
-    try:
-        return simple_icd_10_cm.get_description(code)
-    except ValueError:
-        return ""
+_get = facts.get
+long_date = facts.long_date
+_join = facts.join
+patient_name = facts.patient_name
 
 
 def diagnoses_text(case: dict[str, Any]) -> str:
     codes = _get(case, "diagnoses", [])
-    return "; ".join(f"{c} {_icd10_description(c)}".strip() for c in codes) or "not documented"
-
-
-def patient_name(case: dict[str, Any]) -> str:
-    return f"{_get(case, 'patient.first_name', '')} {_get(case, 'patient.last_name', '')}".strip()
+    return "; ".join(f"{c} {facts.icd10_description(c)}".strip() for c in codes)
 
 
 def _sentence(text: str, citations: list[str] | tuple[str, ...] = (), note: str = "") -> dict[str, Any]:
@@ -118,65 +92,18 @@ def _record_claims(record) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Drafting the narrative
+# Drafting the narrative: only the patient's documented facts and the evidence (issue 11)
 
 
 def clinical_summary(case: dict[str, Any]) -> dict[str, Any]:
-    name = patient_name(case)
-    s = []
-    types = _get(case, "clinical.symptoms.types", [])
-    locations = _get(case, "clinical.symptoms.locations", [])
-    if types or locations:
-        when = " when standing or walking" if _get(case, "clinical.symptoms.with_standing_or_walking") is True else ""
-        months = _get(case, "clinical.symptoms.duration_months")
-        since = f" for {months:g} months" if isinstance(months, (int, float)) else ""
-        s.append(_sentence(f"{name} has {_join(types) or 'symptoms'} in the {_join(locations) or 'lower back or legs'}{when}{since}."))
-    # A fact sent as null is absent, as the contract says: each one is read with _get.
-    vas, nprs, odi = (_get(case, f"clinical.pain.{key}") for key in ("vas_leg", "nprs", "odi"))
-    scores = []
-    if vas is not None:
-        scores.append(f"leg pain of {vas:g}/100 on the visual analogue scale")
-    if nprs is not None:
-        scores.append(f"a numeric pain rating of {nprs:g}/10")
-    if odi is not None:
-        scores.append(f"an Oswestry Disability Index of {odi:g}%")
-    if scores:
-        s.append(_sentence(f"The patient reports {_join(scores)}."))
-    imaging = _get(case, "clinical.imaging", {})
-    if imaging:
-        parts = [f"{_get(imaging, 'modality', 'Imaging')} of {long_date(_get(imaging, 'date'))}"]
-        flavum = _get(imaging, "ligamentum_flavum_mm")
-        if flavum is not None:
-            parts.append(f"shows hypertrophic ligamentum flavum of {flavum:g} mm")
-        levels = _get(case, "procedure.levels", [])
-        level_text = f" at {_join(levels)}" if levels else ""
-        s.append(_sentence(" ".join(parts) + f" with lumbar spinal stenosis{level_text}."))
-    grade = _get(case, "clinical.spondylolisthesis_grade")
-    if grade is not None:
-        s.append(_sentence("There is no spondylolisthesis." if grade == 0 else f"Spondylolisthesis is Meyerding grade {grade}."))
-    surgeries = _get(case, "clinical.prior_lumbar_surgeries")
-    if surgeries == []:
-        s.append(_sentence("There has been no prior lumbar surgery."))
-    elif surgeries:
-        done = [f"{_get(x, 'type', 'surgery').replace('_', ' ')} {_get(x, 'months_ago', '?')} months ago" for x in surgeries]
-        s.append(_sentence(f"Prior lumbar surgery: {_join(done)}."))
-    s.append(_sentence(f"The diagnosis is {diagnoses_text(case)}."))
-    return _paragraph("clinical_summary", "Clinical summary", s)
+    return _paragraph("clinical_summary", "Clinical summary", facts.clinical_facts(case))
 
 
-def conservative_care(case: dict[str, Any]) -> dict[str, Any]:
-    care = _get(case, "clinical.conservative_care")
-    if not care:
-        return _paragraph("conservative_care", "Conservative care", [_sentence("No conservative care is documented.")])
-    s = []
-    for item in care:
-        name = CARE_NAMES.get(item.get("type"), "Conservative care")
-        weeks = item.get("weeks")
-        span = f" for {weeks:g} weeks" if isinstance(weeks, (int, float)) else ""
-        s.append(_sentence(f"{name}{span} {CARE_OUTCOMES.get(item.get('outcome'), 'had an undocumented outcome')}."))
-    if any(i.get("outcome") in ("failed", "partial") for i in care):
-        s.append(_sentence("The symptoms persist despite this care."))
-    return _paragraph("conservative_care", "Conservative care tried and failed", s)
+def conservative_care(case: dict[str, Any]) -> dict[str, Any] | None:
+    """The care tried and what it did; None when the case records none (staff see that finding;
+    the payer's letter says nothing it cannot show)."""
+    sentences = facts.conservative_care(case, facts.Person(case))
+    return _paragraph("conservative_care", "Conservative care", sentences) if sentences else None
 
 
 def _claims(keys: list[str]) -> list[dict[str, Any]]:
@@ -184,105 +111,175 @@ def _claims(keys: list[str]) -> list[dict[str, Any]]:
     return [claim_sentence(claims[k]) for k in keys if k in claims]
 
 
-def coverage_paragraphs(case: dict[str, Any], payer: Payer) -> list[dict[str, Any]]:
+def _criterion(determination: dict[str, Any], key: str) -> dict[str, Any] | None:
+    for section in ("clinical", "payer_rules"):
+        for c in determination.get(section, {}).get("criteria", []):
+            if c.get("key") == key:
+                return c
+    return None
+
+
+def _study_sentences(case: dict[str, Any], determination: dict[str, Any]) -> list[dict[str, Any]]:
+    """The CED sentence, only when the policy's study-enrollment criterion is met by this case (the
+    approved study list is the criterion's value in the registry, not a literal here)."""
+    c = _criterion(determination, "ced_study_enrollment")
+    if c is None or c.get("status") != "met":
+        return []
+    return facts.study_enrollment(case, facts.Person(case), study=_get(case, "administrative.clinical_study_nct", ""))
+
+
+def _patient_sentence(record, case: dict[str, Any]) -> list[dict[str, Any]]:
+    """A coverage paragraph's sentence about the case, only when the case has every field it names:
+    its fallback is for staff, never printed to the payer."""
+    if not record.patient_sentence:
+        return []
+    absent = "\x00absent\x00"
+    text = render_template_paths(record.patient_sentence, case, absent)
+    return [] if absent in text else [_sentence(text)]
+
+
+def coverage_paragraphs(case: dict[str, Any], payer: Payer, determination: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     out = []
     for record in registry.coverage_paragraphs_for(payer):
         sentences = [_sentence(record.lead)] if record.lead else []
         sentences += _record_claims(record)
-        if record.patient_sentence:
-            sentences.append(_sentence(render_template_paths(record.patient_sentence, case, record.patient_fallback)))
+        sentences += _patient_sentence(record, case)
         if record.closing:
             sentences.append(_sentence(record.closing))
         out.append(_paragraph(f"coverage_{record.key}", record.heading or "Coverage basis", sentences))
+    study = _study_sentences(case, determination or {})
+    if study and out:
+        out[0]["sentences"] += study
     return out
 
 
-def patient_evidence(determination: dict[str, Any]) -> list[dict[str, Any]]:
-    """One sentence per required criterion the patient's records meet, in the policy's own words."""
-    out = []
-    for section in ("clinical", "payer_rules"):
-        for c in determination.get(section, {}).get("criteria", []):
-            if c.get("required") and c.get("status") == "met":
-                out.append(_sentence(f"{c['label']}: {c['reason'].rstrip('.')}."))
-    return out
+def patient_evidence(case: dict[str, Any], determination: dict[str, Any]) -> list[dict[str, Any]]:
+    """The patient's own facts (composed from the case), for a rebuttal that cites them."""
+    sentences = facts.clinical_facts(case) + facts.conservative_care(case, facts.Person(case))
+    return sentences
+
+
+def _program(payer: Payer) -> str:
+    return payer.program
+
+
+def _peer_to_peer(payer: Payer) -> bool:
+    return _program(payer) in PEER_TO_PEER_PROGRAMS
 
 
 def prior_authorization_paragraphs(*, case: dict[str, Any], determination: dict[str, Any], payer: Payer, facility: str) -> list[dict[str, Any]]:
     name = patient_name(case)
+    who = facts.Person(case)
     cpt = _get(case, "procedure.cpt", "0275T")
-    levels = _join(_get(case, "procedure.levels", []))
+    levels = facts.level_text(_get(case, "procedure.levels", []))
+    planned = long_date(_get(case, "procedure.planned_date"))
+    request_words = PA_REQUEST_WORDS.get(_program(payer), "prior authorization of")
     opening = _paragraph(
         "opening",
         "",
         [
             _sentence(
-                f"I am writing on behalf of my patient, {name}, to request prior authorization of the mild® Procedure "
-                f"(percutaneous image-guided lumbar decompression, CPT {cpt}){' at ' + levels if levels else ''}, "
-                f"planned for {long_date(_get(case, 'procedure.planned_date'))} at {facility}."
+                f"I am writing on behalf of my patient, {name}, to request {request_words} the mild® Procedure "
+                f"(percutaneous image-guided lumbar decompression, CPT {cpt}){' at ' + levels if levels else ''}"
+                f"{', planned for ' + planned if planned else ''} at {facility}."
             ),
-            _sentence("This letter sets out the patient's history, how each coverage criterion is met, and the coverage basis for this plan."),
         ],
     )
-    necessity = [
-        _sentence(f"Conservative care has not controlled {name}'s symptoms, and the procedure is the next step before any open surgery or implant."),
-        *_claims(["ps-algorithm", "ps-selection"]),
-    ]
-    if determination.get("clinical", {}).get("decision") == "meets_criteria":
-        necessity.append(_sentence("Each of these criteria is met, as the table above shows."))
-    coverage = coverage_paragraphs(case, payer)
-    # The summary leaves out what the coverage basis or the necessity paragraph already says.
+    paragraphs = [opening, clinical_summary(case)]
+    care = conservative_care(case)
+    if care is not None:
+        paragraphs.append(care)
+    necessity: list[dict[str, Any]] = []
+    if facts.care_failed(case):
+        necessity.append(_sentence(f"Conservative care has not controlled {who.possessive} symptoms, and the mild® Procedure is the next step before open surgery or an implant."))
+        necessity += _claims(["ps-algorithm"])
+    if necessity:
+        paragraphs.append(_paragraph("medical_necessity", "Why this procedure now", necessity))
+    coverage = coverage_paragraphs(case, payer, determination)
     said = {s["text"] for p in coverage for s in p["sentences"]} | {s["text"] for s in necessity}
     evidence = [s for s in (claim_sentence(c) for c in registry.evidence_summary_claims()) if s["text"] not in said]
-    closing = _paragraph(
-        "closing",
-        "",
-        [
-            _sentence("I ask that this request be approved."),
-            _sentence("If any question remains, I request a peer-to-peer discussion with the reviewing physician before a decision is made."),
-        ],
-    )
-    return [
-        opening,
-        clinical_summary(case),
-        conservative_care(case),
-        _paragraph("medical_necessity", "Why this procedure now", necessity),
-        *coverage,
-        _paragraph("evidence", "Evidence and the NYSIPP position statement", evidence),
-        closing,
-    ]
+    closing = [_sentence("I ask that this request be approved.")]
+    if _peer_to_peer(payer):
+        closing.append(_sentence("If any question remains, I request a peer-to-peer discussion with the reviewing physician before a decision is made."))
+    return [*paragraphs, *coverage, _paragraph("evidence", "Evidence", evidence), _paragraph("closing", "", closing)]
 
 
-def appeal_paragraphs(*, case: dict[str, Any], determination: dict[str, Any], payer: Payer, category: str) -> list[dict[str, Any]]:
+def _point_paragraphs(case: dict[str, Any], deficiencies: list[dict[str, Any]], determination: dict[str, Any]) -> list[dict[str, Any]]:
+    """One paragraph per deficiency the denial names: its words, this patient's facts that answer
+    it, and the enclosure that proves them."""
     out = []
+    labels = {c.get("key"): c.get("label", "") for s in ("clinical", "payer_rules") for c in determination.get(s, {}).get("criteria", [])}
+    for n, d in enumerate(deficiencies, start=1):
+        key = d.get("criterion") or ""
+        said = (d.get("text") or "").strip()
+        sentences = []
+        if said:
+            sentences.append(_sentence(f"The notice states: \u201c{said.rstrip('.')}.\u201d"))
+        answer = facts.criterion_facts(case, key) if key else []
+        sentences += answer
+        enclosure = facts.criterion_enclosure(key, case) if key else ""
+        if answer and enclosure:
+            sentences.append(_sentence(f"This is documented in {enclosure}, enclosed."))
+        if len(sentences) <= (1 if said else 0):
+            continue  # nothing in the record answers it: the physician writes the answer
+        heading = f"Point {n}: {labels.get(key) or (said[:80] + ('…' if len(said) > 80 else ''))}" if (labels.get(key) or said) else f"Point {n}"
+        out.append(_paragraph(f"point_{n}", heading, sentences))
+    return out
+
+
+def appeal_paragraphs(
+    *,
+    case: dict[str, Any],
+    determination: dict[str, Any],
+    payer: Payer,
+    category: str,
+    deficiencies: list[dict[str, Any]] | None = None,
+    level_name: str = "",
+) -> list[dict[str, Any]]:
+    name = patient_name(case)
+    out = []
+    opening = APPEAL_OPENINGS.get(_program(payer), "I ask for {level} of the denial described above.")
+    out.append(_paragraph("opening", "", [_sentence(opening.format(level=(level_name or "review").lower()))]))
+    out += _point_paragraphs(case, deficiencies or [], determination)
     for record in registry.rebuttal_paragraphs_for(payer, category):
         extra = []
-        if record.cites_patient_evidence:
-            extra += patient_evidence(determination)
+        if record.cites_patient_evidence and not deficiencies:
+            extra += patient_evidence(case, determination)
         if record.lists_enclosures:
             extra.append(_sentence("The enclosed documents are listed at the end of this letter."))
         out.append(_framed(f"rebuttal_{record.key}", record, _record_claims(record), extra))
     for p in out:
-        p["heading"] = p["heading"] or "Why the denial should be reversed"
-    out.append(
-        _paragraph(
-            "peer_to_peer",
-            "Request for peer-to-peer review",
-            [_sentence("I request a peer-to-peer review with a physician reviewer of the same or a similar specialty before a decision is made on this appeal.")],
+        if p["key"].startswith("rebuttal_"):
+            p["heading"] = p["heading"] or "Why the denial should be reversed"
+    keys = {p["key"] for p in out}
+    if "rebuttal_criteria-not-met" not in keys and not any(k.startswith("point_") for k in keys):
+        out.append(clinical_summary(case))
+        care = conservative_care(case)
+        if care is not None:
+            out.append(care)
+    if _peer_to_peer(payer):
+        out.append(
+            _paragraph(
+                "peer_to_peer",
+                "Request for peer-to-peer review",
+                [_sentence("I request a peer-to-peer discussion with a physician reviewer of the same or a similar specialty before a decision is made on this appeal.")],
+            )
         )
-    )
-    out.append(_paragraph("closing", "", [_sentence(f"I ask that the denial be reversed and the mild® Procedure authorized for {patient_name(case)}.")]))
+    out.append(_paragraph("closing", "", [_sentence(f"I ask that the denial be reversed and the mild® Procedure covered for {name}.")]))
     return out
 
 
 def default_enclosures(*, case: dict[str, Any], denial_date: Any) -> list[str]:
-    items = [f"Denial notice of {long_date(denial_date)}"]
+    when = long_date(denial_date)
+    items = [f"Denial notice of {when}" if when else "Denial notice"]
     items.append("Office notes documenting the symptoms, their duration and the pain and function scores")
-    imaging = _get(case, "clinical.imaging", {})
-    if imaging:
-        items.append(f"{_get(imaging, 'modality', 'Imaging')} report of {long_date(_get(imaging, 'date'))}")
+    img = _get(case, "clinical.imaging", {})
+    if img:
+        date = long_date(_get(img, "date"))
+        items.append(f"{_get(img, 'modality', 'Imaging')} report" + (f" of {date}" if date else ""))
     care = _get(case, "clinical.conservative_care", [])
     if care:
-        items.append("Records of conservative care: " + _join([CARE_NAMES.get(i.get("type"), "other").lower() for i in care]))
+        items.append("Records of conservative care: " + _join([facts.CARE_NAMES.get(i.get("type"), "other") for i in care]))
     items.append('NYSIPP Position Statement, "mild® Procedure", January 31, 2024')
     items.append("Copies of the references cited")
     return items
@@ -335,32 +332,6 @@ def _render_sentences(sentences: list[dict[str, Any]], refs: _References, unveri
     return out
 
 
-def _criteria_block(determination: dict[str, Any], short_to_key: dict[str, str], refs: _References) -> dict[str, Any]:
-    sections = []
-    for name, title in (("clinical", "Clinical criteria (NYSIPP patient selection)"), ("payer_rules", "This payer's rules")):
-        rows = []
-        for c in determination.get(name, {}).get("criteria", []):
-            keys = [short_to_key.get(s, s) for s in c.get("citations", [])]
-            rows.append(
-                {
-                    "label": c["label"],
-                    "status": c["status"],
-                    "status_label": STATUS_LABELS.get(c["status"], c["status"]),
-                    "evidence": c.get("reason", ""),
-                    "required": c.get("required", True),
-                    "refs": refs.cite(keys),
-                }
-            )
-        if rows:
-            sections.append({"title": title, "criteria": rows})
-    return {
-        "type": "criteria",
-        "heading": "Coverage criteria and this patient's evidence",
-        "intro": f"Each criterion of {determination.get('policy', {}).get('code', 'the policy')} with the evidence in the patient's records:",
-        "sections": sections,
-    }
-
-
 def evidence_entries(snapshot: dict[str, Any] | None, keys: set[str]) -> dict[str, dict[str, Any]]:
     """Citation texts: the policy version's frozen evidence, and the registry's for the rest."""
     evidence = dict((snapshot or {}).get("evidence", {}))
@@ -382,7 +353,7 @@ def build_context(
     determination: dict[str, Any],
     snapshot: dict[str, Any] | None,
     paragraphs: list[dict[str, Any]],
-    payer: dict[str, str],
+    payer: dict[str, Any],
     practice: dict[str, str],
     physician: dict[str, str],
     facility: str,
@@ -394,64 +365,70 @@ def build_context(
     denial: dict[str, Any] | None = None,
     appeal: dict[str, Any] | None = None,
     enclosures: list[str] | None = None,
+    addressee: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    snapshot_evidence = (snapshot or {}).get("evidence", {})
-    short_to_key = {v.get("short"): k for k, v in snapshot_evidence.items()}
+    """The payer-facing letter's context: the addressee, the request details, the narrative (the
+    patient's facts and the evidence), the appeal level for an appeal, references. Nothing a check
+    finds for staff (statuses, unverified notes) is in it: those are `staff_findings`."""
     evidence = evidence_entries(snapshot, paragraph_citation_keys(paragraphs))
     refs = _References(evidence)
     unverified: list[dict[str, Any]] = []
+    program = payer.get("program", "")
 
     def paragraph_block(p: dict[str, Any]) -> dict[str, Any]:
         return {"type": "paragraph", "key": p["key"], "heading": p.get("heading", ""),
                 "sentences": _render_sentences(p.get("sentences", []), refs, unverified), "items": p.get("items", [])}
 
-    by_key = {p["key"]: p for p in paragraphs}
     blocks: list[dict[str, Any]] = []
     if kind == APPEAL:
         blocks.append(denial_block(denial or {}, payer=payer, case=case))
-        blocks += [paragraph_block(p) for p in paragraphs if p["key"].startswith("rebuttal_")]
-        blocks.append(_criteria_block(determination, short_to_key, refs))
+        blocks += [paragraph_block(p) for p in paragraphs if p["key"] != "closing"]
         blocks.append(appeal_level_block(appeal or {}, refs, unverified))
-        blocks += [paragraph_block(p) for p in paragraphs if not p["key"].startswith("rebuttal_")]
+        blocks += [paragraph_block(p) for p in paragraphs if p["key"] == "closing"]
     else:
-        # The criteria table follows the clinical summary; the order of the rest is the draft's.
-        for p in paragraphs:
-            blocks.append(paragraph_block(p))
-            if p["key"] == "clinical_summary":
-                blocks.append(_criteria_block(determination, short_to_key, refs))
-        if "clinical_summary" not in by_key:
-            blocks.insert(min(1, len(blocks)), _criteria_block(determination, short_to_key, refs))
+        blocks = [paragraph_block(p) for p in paragraphs]
 
     name = patient_name(case)
-    facts = [
-        ("Patient", name),
+    levels = facts.level_text(_get(case, "procedure.levels", []))
+    procedure = f"mild® Procedure, CPT {_get(case, 'procedure.cpt', '0275T')}" + (f", {levels}" if levels else "")
+    medicare_claim = kind == APPEAL and program == "medicare"
+    rows = [
+        ("Beneficiary" if medicare_claim else "Patient", name),
         ("Date of birth", long_date(_get(case, "patient.birth_date"))),
-        ("Member ID", _get(case, "patient.member_id", "not documented")),
-        ("Payer", f"{payer['name']} — {determination.get('policy', {}).get('code', '')}".rstrip(" —")),
+        ("Medicare number (MBI)" if medicare_claim else "Member ID", _get(case, "patient.member_id", "")),
+        ("Payer", (addressee or {}).get("name") or payer.get("name", "")),
         ("Treating physician", f"{physician['name']}, NPI {physician['npi']}"),
         ("Facility", facility),
-        ("Planned date", long_date(_get(case, "procedure.planned_date"))),
-        ("Procedure", f"CPT {_get(case, 'procedure.cpt', 'not documented')}, mild® Procedure" + (f", {_join(_get(case, 'procedure.levels', []))}" if _get(case, "procedure.levels") else "")),
+        ("Service" if medicare_claim else "Procedure", procedure),
+        ("Date of service" if medicare_claim else "Planned date", long_date(_get(case, "administrative.date_of_service") or _get(case, "procedure.planned_date"))),
         ("ICD-10-CM", diagnoses_text(case)),
-        ("Reference", reference),
     ]
     if kind == APPEAL and denial:
-        facts += [
-            ("Denial", f"{long_date(denial.get('date'))}" + (f", no. {denial['number']}" if denial.get("number") else "")),
-            ("Appeal level", f"{appeal.get('order', '')}. {appeal.get('name', '')}".strip(". ") if appeal else "not documented"),
-        ]
+        number = denial.get("number", "")
+        rows.append(("Claim number" if medicare_claim else "Denial reference", number))
+        rows.append(("Denial date", long_date(denial.get("date"))))
+        if appeal and appeal.get("name"):
+            rows.append(("Appeal level", appeal["name"]))
+    rows.append(("Our reference", reference))
+    title = TITLES[kind]
+    if kind == PRIOR_AUTHORIZATION:
+        title = PA_TITLES.get(program, title)
+    elif appeal and appeal.get("name"):
+        title = f"Request for {appeal['name'][0].lower() + appeal['name'][1:]}"
     return {
         "kind": kind,
-        "title": TITLES[kind],
+        "title": title,
         "draft": draft,
         "revision_number": revision_number,
         "letter_date": long_date(letter_date),
         "patient": {"name": name, "birth_date": long_date(_get(case, "patient.birth_date"))},
         "payer": payer,
+        "addressee": addressee or {},
         "practice": practice,
         "physician": physician,
         "reference": reference,
-        "facts": [{"label": label, "value": value, "running": RUNNING.get(label, "")} for label, value in facts],
+        # A row the case leaves empty is left out, never printed as "not documented".
+        "facts": [{"label": label, "value": value, "running": RUNNING.get(label, "") if label != "Our reference" else "reference"} for label, value in rows if value],
         "blocks": blocks,
         "references": refs.listing(),
         "unverified": unverified,
@@ -461,33 +438,86 @@ def build_context(
     }
 
 
-def denial_block(denial: dict[str, Any], *, payer: dict[str, str], case: dict[str, Any]) -> dict[str, Any]:
-    number = f" (denial no. {denial['number']})" if denial.get("number") else ""
+def denial_block(denial: dict[str, Any], *, payer: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
+    when = long_date(denial.get("date"))
+    number = f" (reference {denial['number']})" if denial.get("number") else ""
+    code = denial.get("code", "")
     return {
         "type": "denial",
-        "text": f"On {long_date(denial.get('date'))}, {payer['name']} denied the request for the mild® Procedure for {patient_name(case)}{number}. This letter appeals that decision.",
+        "text": f"{'On ' + when + ', ' if when else ''}{payer.get('name', 'the plan')} denied coverage of the mild® Procedure for {patient_name(case)}{number}.",
         "stated_reason": denial.get("stated_reason", ""),
-        "category": denial.get("category", ""),
+        "code": code,
     }
 
 
 def appeal_level_block(appeal: dict[str, Any], refs: _References, unverified: list[dict[str, Any]]) -> dict[str, Any]:
-    """The level, who decides it and its deadlines, from the policy's appeal level (with its sources)."""
+    """The level, who decides it and its deadlines, from the policy's appeal level (with its sources).
+    Only what the level's record states; nothing is said where it gives no figure."""
     keys = appeal.get("citations", [])
     note = appeal.get("review_reason", "") if appeal.get("review_status") == "unverified" else ""
-    sentences = [_sentence(f"This is a request for {appeal.get('name', 'appeal')}" + (f", decided by {appeal['decided_by']}" if appeal.get("decided_by") else "") + f" (appeal level {appeal.get('order', '')}).", keys, note)]
+    name = appeal.get("name", "")
+    sentences = []
+    if name:
+        sentences.append(_sentence(f"This is a request for {name[0].lower() + name[1:]}" + (f", decided by {appeal['decided_by']}" if appeal.get("decided_by") else "") + ".", keys, note))
     if appeal.get("filing_deadline_days"):
         due = f", that is by {long_date(appeal['filing_deadline'])}" if appeal.get("filing_deadline") else ""
-        sentences.append(_sentence(f"It must be filed within {appeal['filing_deadline_days']} days of the denial notice{due}.", keys))
-    elif appeal.get("filing_deadline"):
-        sentences.append(_sentence(f"It is to be filed by {long_date(appeal['filing_deadline'])}."))
-    else:
-        sentences.append(_sentence("No fixed filing deadline applies to this level; it is filed promptly.", keys))
+        sentences.append(_sentence(f"It is filed within {appeal['filing_deadline_days']} days of the denial notice{due}.", keys, note))
     if appeal.get("expedited") and appeal.get("expedited_decision_hours"):
-        sentences.append(_sentence(f"Expedited review is requested: the decision is due within {appeal['expedited_decision_hours']} hours.", keys))
+        sentences.append(_sentence(f"I ask for an expedited decision: applying the standard time frame could seriously jeopardize {PATIENT_HEALTH}, and an expedited decision is due within {appeal['expedited_decision_hours']} hours.", keys, note))
     elif appeal.get("decision_deadline_days"):
-        sentences.append(_sentence(f"A decision is due within {appeal['decision_deadline_days']} days.", keys))
+        sentences.append(_sentence(f"A decision is due within {appeal['decision_deadline_days']} days.", keys, note))
     return {"type": "appeal_level", "heading": "Appeal level and deadline", "sentences": _render_sentences(sentences, refs, unverified)}
+
+
+PATIENT_HEALTH = "the patient's health or ability to regain maximum function"
+
+
+# ---------------------------------------------------------------------------------------------
+# What staff and the physician see (never the payer): the signing gate's findings
+
+
+def required_gaps(determination: dict[str, Any]) -> list[dict[str, str]]:
+    """Each required criterion the stored determination finds not met or not documented."""
+    out = []
+    for section in ("clinical", "payer_rules"):
+        for c in determination.get(section, {}).get("criteria", []):
+            if c.get("required", True) and c.get("status") in ("not_met", "missing"):
+                out.append({"key": c.get("key", ""), "label": c.get("label", ""), "status": c["status"], "reason": c.get("reason", "")})
+    return out
+
+
+def advisory_findings(determination: dict[str, Any]) -> list[dict[str, str]]:
+    out = []
+    for section in ("clinical", "payer_rules"):
+        for c in determination.get(section, {}).get("criteria", []):
+            if not c.get("required", True) and c.get("status") in ("not_met", "missing"):
+                out.append({"key": c.get("key", ""), "label": c.get("label", ""), "status": c["status"], "reason": c.get("reason", "")})
+    return out
+
+
+def unverified_in(letter, paragraphs: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The draft's statements that rest on unverified sources: its sentences' notes, and the appeal
+    level when its record is unverified."""
+    out = [{"text": s["text"], "note": s["note"]} for p in paragraphs or [] for s in p.get("sentences", []) if s.get("note")]
+    if letter.kind == APPEAL and letter.appeal_id:
+        entry = _appeal_entry(letter.appeal)
+        if entry.get("review_status") == "unverified":
+            out.append({"text": f"Appeal level: {entry.get('name', '')}", "note": entry.get("review_reason", "")})
+    return out
+
+
+def staff_findings(letter, revision) -> dict[str, Any]:
+    """What the request and draft pages show before signing."""
+    request = letter.request
+    determination = request.determination or {}
+    contact = request.payer_contact
+    return {
+        "gaps": required_gaps(determination),
+        "advisory": advisory_findings(determination),
+        "unverified": unverified_in(letter, (revision.paragraphs if revision else None) or []),
+        "addressee_missing": contact is None or not contact.is_addressable,
+        "contact_needs": contact.missing_fields() if contact is not None else [],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,12 +533,13 @@ def denial_for(appeal):
     )
 
 
-def _facility(case: dict[str, Any], practice_name: str) -> str:
+def _facility(case: dict[str, Any], practice) -> str:
     named = _get(case, "administrative.facility")
     if isinstance(named, str) and named.strip():
         return named.strip()
+    name = practice.letterhead_name if hasattr(practice, "letterhead_name") else str(practice)
     setting = SETTINGS.get(_get(case, "procedure.setting"), "")
-    return f"{practice_name}, {setting}" if setting else practice_name
+    return f"{name}, {setting}" if setting else name
 
 
 def draft_for(letter) -> tuple[list[dict[str, Any]], list[str]]:
@@ -517,8 +548,14 @@ def draft_for(letter) -> tuple[list[dict[str, Any]], list[str]]:
     case, determination = request.case, request.determination or {}
     if letter.kind == APPEAL:
         denial = denial_for(letter.appeal)
+        deficiencies = (denial.deficiencies if denial else None) or []
         paragraphs = appeal_paragraphs(
-            case=case, determination=determination, payer=request.payer, category=(denial.reason_category if denial else "") or "other"
+            case=case,
+            determination=determination,
+            payer=request.payer,
+            category=(denial.reason_category if denial else "") or "other",
+            deficiencies=deficiencies,
+            level_name=letter.appeal.level_name,
         )
         enclosures = default_enclosures(case=case, denial_date=denial.received_at if denial else None)
         enclosures += [
@@ -526,7 +563,7 @@ def draft_for(letter) -> tuple[list[dict[str, Any]], list[str]]:
         ]
         return paragraphs, enclosures
     return prior_authorization_paragraphs(
-        case=case, determination=determination, payer=request.payer, facility=_facility(case, request.practice.name)
+        case=case, determination=determination, payer=request.payer, facility=_facility(case, request.practice)
     ), []
 
 
@@ -555,13 +592,37 @@ def _appeal_entry(appeal) -> dict[str, Any]:
     return entry
 
 
-def _practice_address(practice) -> str:
-    parts = [" ".join(practice.address.split())]
+def _letterhead(practice) -> dict[str, Any]:
+    lines = [line.strip() for line in (practice.address or "").splitlines() if line.strip()]
+    contact = []
     if practice.phone:
-        parts.append(f"Phone {practice.phone}")
+        contact.append(f"Phone {practice.phone}")
     if practice.fax:
-        parts.append(f"Fax {practice.fax}")
-    return " · ".join(p for p in parts if p)
+        contact.append(f"Fax {practice.fax}")
+    ids = []
+    if practice.npi:
+        ids.append(f"NPI {practice.npi}")
+    if getattr(practice, "tin", ""):
+        ids.append(f"TIN {practice.tin}")
+    return {
+        "name": practice.letterhead_name if hasattr(practice, "letterhead_name") else practice.name,
+        "address": " · ".join(lines),
+        "address_lines": lines,
+        "contact": " · ".join(contact),
+        "ids": " · ".join(ids),
+    }
+
+
+def _addressee(contact) -> dict[str, Any]:
+    if contact is None:
+        return {}
+    return {
+        "name": contact.name.strip(),
+        "department": contact.department.strip(),
+        "address_lines": [line.strip() for line in contact.address.splitlines() if line.strip()],
+        "fax": contact.fax.strip(),
+        "phone": contact.phone.strip(),
+    }
 
 
 def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
@@ -590,19 +651,21 @@ def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
                 "number": decision.payer_reference,
                 "stated_reason": decision.stated_reason,
                 "category": decision.reason_category,
+                "code": decision.denial_code,
             }
         appeal = _appeal_entry(letter.appeal)
     signed_at = timezone.localtime(revision.signed_at) if revision.signed_at else None
+    letterhead = _letterhead(request.practice)
     return build_context(
         kind=letter.kind,
         case=request.case,
         determination=request.determination or {},
         snapshot=request.policy_version.snapshot if request.policy_version_id else None,
         paragraphs=revision.paragraphs or [],
-        payer={"code": request.payer.code, "name": request.payer.name},
-        practice={"name": request.practice.name, "address": _practice_address(request.practice)},
+        payer={"code": request.payer.code, "name": request.payer.name, "program": request.payer.program},
+        practice=letterhead,
         physician=physician,
-        facility=_facility(request.case, request.practice.name),
+        facility=_facility(request.case, request.practice),
         reference=request.reference,
         letter_date=signed_at.date() if final and signed_at else timezone.localdate(),
         draft=not final,
@@ -611,4 +674,5 @@ def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
         denial=denial,
         appeal=appeal,
         enclosures=revision.enclosures,
+        addressee=_addressee(request.payer_contact),
     )

@@ -170,14 +170,40 @@ class LetterRequestSignatureApi(BaseApi):
         return letter_response(request, letter)
 
 
+class LetterSignInputSerializer(serializers.Serializer):
+    override_reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000, trim_whitespace=True,
+        help_text="why the letter is signed although required criteria are not met or not documented (kept in the audit trail)",
+    )
+    acknowledge_unverified = serializers.BooleanField(
+        required=False, default=False, help_text="true: the physician checked the draft's statements that rest on unverified sources"
+    )
+
+
+def sign_audit_detail(revision: LetterRevision) -> str:
+    """The audit entry of a signature: the revision, and any override with the physician's reason."""
+    detail = f"sign revision {revision.number}"
+    if revision.unverified_acknowledged:
+        detail += "; unverified sources acknowledged"
+    if revision.sign_overridden:
+        detail += f"; override of {', '.join(revision.sign_overridden)}: "
+        detail += revision.sign_override_reason[: max(0, 500 - len(detail))]
+    return detail[:500]
+
+
 class LetterSignApi(BaseApi):
-    @extend_schema(tags=[TAG], operation_id="letters_sign", summary="Sign the current draft (the treating physician only); the final PDF is then rendered", request=None,
+    @extend_schema(tags=[TAG], operation_id="letters_sign",
+                   summary="Sign the current draft (the treating physician only); the final PDF is then rendered. 400 names each "
+                   "required criterion not met or not documented (override_reason), unacknowledged unverified sources "
+                   "(acknowledge_unverified) and a missing addressee (payer_contact)",
+                   request=LetterSignInputSerializer,
                    responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
     def post(self, request: Request, pk: int) -> Response:
         parse(NoBodyInputSerializer, request.data)
         letter = selectors.letter_get(user=request.user, pk=pk)
-        revision = letter_services.letter_sign(letter=letter, by=request.user)
-        audit(request, A.UPDATE, letter, detail=f"sign revision {revision.number}")
+        data = parse(LetterSignInputSerializer, request.data)
+        revision = letter_services.letter_sign(letter=letter, by=request.user, **data)
+        audit(request, A.UPDATE, letter, detail=sign_audit_detail(revision))
         return letter_response(request, letter, status.HTTP_202_ACCEPTED)
 
 
@@ -221,3 +247,50 @@ class LetterPdfApi(BaseApi):
         response["Cache-Control"] = "private, no-store"
         response["X-Content-SHA256"] = getattr(revision, f"{stage}_sha256")
         return response
+
+
+# ---------------------------------------------------------------------------------------------
+# The addressee: the payer directory's desks a request's letters can go to (issue 11)
+
+
+class PayerContactOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    kind_label = serializers.CharField(source="get_kind_display")
+    name = serializers.CharField()
+    department = serializers.CharField()
+    address = serializers.CharField()
+    phone = serializers.CharField()
+    fax = serializers.CharField()
+    portal_url = serializers.CharField()
+    review_status = serializers.CharField()
+    missing_fields = serializers.ListField(child=serializers.CharField(), help_text="what staff must still fill in")
+
+
+class PayerContactInputSerializer(serializers.Serializer):
+    payer_contact = serializers.IntegerField(allow_null=True, help_text="the id of one of the payer's entries; null clears it")
+
+
+class RequestPayerContactApi(BaseApi):
+    @extend_schema(tags=[TAG], operation_id="requests_payer_contacts", summary="The payer's desks this request's letters can be addressed to, and the chosen one",
+                   responses={200: OpenApiResponse(description="{chosen: id or null, choices: [payer desks]}"), 403: ERROR_403, 404: ERROR_404})
+    def get(self, request: Request, pk: int) -> Response:
+        from policies.models import PayerContact
+
+        obj = selectors.request_get(user=request.user, pk=pk)
+        audit(request, A.READ, obj, detail="payer contacts")
+        choices = PayerContact.objects.filter(payer_id=obj.payer_id).order_by("kind", "name", "key")
+        return Response({"chosen": obj.payer_contact_id, "choices": PayerContactOutputSerializer(choices, many=True).data})
+
+    @extend_schema(tags=[TAG], operation_id="requests_payer_contact_choose", summary="Choose the payer desk the request's letters are addressed to (billing staff)",
+                   request=PayerContactInputSerializer, responses={200: OpenApiResponse(description="as GET"), 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
+    def put(self, request: Request, pk: int) -> Response:
+        from priorauth import services
+        from priorauth.api import require_role
+
+        obj = selectors.request_get(user=request.user, pk=pk)
+        require_role(request.user, Role.BILLING)
+        data = parse(PayerContactInputSerializer, request.data)
+        services.request_choose_payer_contact(request=obj, payer_contact_id=data["payer_contact"], by=request.user)
+        audit(request, A.UPDATE, obj, detail=f"payer contact {data['payer_contact']}")
+        return self.get(request, pk)

@@ -10,6 +10,7 @@ The status machine is the TRANSITIONS table below; services.py is the only write
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 
@@ -37,6 +38,10 @@ class Practice(models.Model):
     phone = models.CharField(max_length=32, blank=True)
     fax = models.CharField(max_length=32, blank=True)
     npi = models.CharField("group NPI", max_length=10, blank=True)
+    # The facility printed on the letterhead (issue 11): the practice's legal or clinic name as the
+    # payer knows it, and its tax ID, which payers match claims and appeals against.
+    facility_name = models.CharField(max_length=200, blank=True, help_text="As printed on the letterhead; empty: the practice name.")
+    tin = models.CharField("tax ID (TIN)", max_length=10, blank=True, help_text="9 digits, e.g. 12-3456789.")
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -47,8 +52,17 @@ class Practice(models.Model):
         return self.name
 
     def clean(self) -> None:
+        errors = {}
         if self.npi and not npi_is_valid(self.npi):
-            raise ValidationError({"npi": "Must be 10 digits with a valid NPI check digit."})
+            errors["npi"] = "Must be 10 digits with a valid NPI check digit."
+        if self.tin and not re.fullmatch(r"\d{2}-?\d{7}", self.tin):
+            errors["tin"] = "Must be 9 digits (12-3456789)."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def letterhead_name(self) -> str:
+        return self.facility_name.strip() or self.name
 
 
 class Membership(models.Model):
@@ -256,6 +270,11 @@ class AuthorizationRequest(models.Model):
     policy_version = models.ForeignKey(
         "policies.PolicyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="authorization_requests"
     )
+    # The desk the letters are addressed to, from the payer directory (policies.PayerContact); a
+    # letter cannot be signed until one is chosen.
+    payer_contact = models.ForeignKey(
+        "policies.PayerContact", null=True, blank=True, on_delete=models.PROTECT, related_name="authorization_requests"
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -362,6 +381,10 @@ class PayerDecision(models.Model):
     valid_to = models.DateField(null=True, blank=True)
     stated_reason = models.TextField(blank=True, help_text="The payer's own words; for a pend, what it asks for.")
     reason_category = models.CharField(max_length=32, choices=DenialCategory.choices, blank=True)
+    # What the denial says, so the appeal can answer it point by point: the payer's own code or a
+    # CARC (e.g. 50, 56), and each deficiency it names: {"criterion": key or "", "text": words}.
+    denial_code = models.CharField(max_length=32, blank=True, help_text="The payer's reason code or CARC, when the notice gives one.")
+    deficiencies = models.JSONField(default=list, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
@@ -600,6 +623,11 @@ class LetterRevision(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     signed_at = models.DateTimeField(null=True, blank=True)
+    # The signing gate (issue 11): why the physician signed although required criteria were not met
+    # or not documented (which ones in sign_overridden), and that unverified sources were acknowledged.
+    sign_override_reason = models.TextField(blank=True)
+    sign_overridden = models.JSONField(default=list, blank=True)
+    unverified_acknowledged = models.BooleanField(default=False)
     supersedes = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )

@@ -125,6 +125,13 @@ class DecisionInputSerializer(InputSerializer):
     reason_category = serializers.ChoiceField(
         choices=DenialCategory.choices, required=False, allow_blank=True, default="", help_text="required for a denial"
     )
+    denial_code = TextField(
+        required=False, allow_blank=True, default="", max_length=32, help_text="the payer's reason code or CARC, when the notice gives one"
+    )
+    deficiencies = serializers.ListField(
+        child=serializers.DictField(), required=False, default=list, max_length=30,
+        help_text='each deficiency the denial names: {"criterion": a criterion key of the determination, or "", "text": the notice\'s words}',
+    )
 
 
 class AppealStartInputSerializer(NoteInputSerializer):
@@ -242,6 +249,8 @@ class DecisionOutputSerializer(serializers.ModelSerializer):
             "valid_to",
             "stated_reason",
             "reason_category",
+            "denial_code",
+            "deficiencies",
         ]
 
 
@@ -325,6 +334,9 @@ class RequestDetailOutputSerializer(RequestSummaryOutputSerializer):
     attachments = AttachmentOutputSerializer(many=True)
     allowed_transitions = serializers.SerializerMethodField()
     next_appeal_level = serializers.SerializerMethodField()
+    payer_contact = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="the payer desk letters are addressed to (PUT requests/{id}/payer-contact)"
+    )
 
     class Meta(RequestSummaryOutputSerializer.Meta):
         fields = [
@@ -341,6 +353,7 @@ class RequestDetailOutputSerializer(RequestSummaryOutputSerializer):
             "attachments",
             "allowed_transitions",
             "next_appeal_level",
+            "payer_contact",
         ]
 
     def get_allowed_transitions(self, obj: AuthorizationRequest) -> list[str]:

@@ -494,6 +494,27 @@ def _file_by(level: AppealLevel | None, denied_at: dt.datetime) -> dt.date | Non
     return timezone.localdate(denied_at) + dt.timedelta(days=level.filing_deadline_days)
 
 
+def deficiencies_errors(deficiencies: Any, determination: dict[str, Any]) -> dict[str, str]:
+    """Problems of a denial's deficiencies, named by their path (deficiencies[1].criterion)."""
+    if not isinstance(deficiencies, list) or len(deficiencies) > 30:
+        return {"deficiencies": "Must be a list of at most 30 deficiencies."}
+    keys = {c.get("key") for section in ("clinical", "payer_rules") for c in determination.get(section, {}).get("criteria", [])}
+    errors: dict[str, str] = {}
+    for i, d in enumerate(deficiencies):
+        at = f"deficiencies[{i}]"
+        if not isinstance(d, dict) or set(d) - {"criterion", "text"}:
+            errors[at] = "Must be an object with criterion and/or text."
+            continue
+        criterion, text = d.get("criterion") or "", d.get("text") or ""
+        if not isinstance(criterion, str) or (criterion and criterion not in keys):
+            errors[f"{at}.criterion"] = f"Must be one of this request's criteria: {', '.join(sorted(k for k in keys if k))}."
+        if not isinstance(text, str) or len(text) > 2000:
+            errors[f"{at}.text"] = "Must be a text of at most 2000 characters."
+        elif not criterion and not text.strip():
+            errors[at] = "Name the criterion it concerns, or give the notice's words."
+    return errors
+
+
 def decision_record(
     *,
     request: AuthorizationRequest,
@@ -506,8 +527,15 @@ def decision_record(
     valid_to: dt.date | None = None,
     stated_reason: str = "",
     reason_category: str = "",
+    denial_code: str = "",
+    deficiencies: list[dict[str, str]] | None = None,
 ) -> PayerDecision:
-    """The payer's answer to the request, or to the appeal in progress."""
+    """The payer's answer to the request, or to the appeal in progress.
+
+    A denial keeps the payer's words verbatim (stated_reason), its category, the payer's or CARC
+    code when the notice gives one, and each deficiency it names: {"criterion": the key of a
+    criterion of the request's determination, or "", "text": the notice's words} (issue 11), which
+    the appeal letter answers point by point."""
     with transaction.atomic():
         request = _locked(request)
         errors: dict[str, str] = {}
@@ -524,6 +552,13 @@ def decision_record(
                 errors["reason_category"] = f"Must be one of: {', '.join(DenialCategory.values)}."
         elif reason_category:
             errors["reason_category"] = "Only a denial has a reason category."
+        deficiencies = deficiencies or []
+        if decision != PayerDecision.Kind.DENIED and (deficiencies or denial_code):
+            errors["deficiencies" if deficiencies else "denial_code"] = "Only a denial names deficiencies and a reason code."
+        elif deficiencies:
+            errors.update(deficiencies_errors(deficiencies, request.determination or {}))
+        if not isinstance(denial_code, str) or len(denial_code) > 32:
+            errors["denial_code"] = "Must be a text of at most 32 characters (a CARC such as 50, or the payer's own code)."
         if decision != PayerDecision.Kind.APPROVED:
             for name, value in (
                 ("authorization_number", authorization_number),
@@ -560,6 +595,8 @@ def decision_record(
             valid_to=valid_to,
             stated_reason=stated_reason,
             reason_category=reason_category,
+            denial_code=denial_code.strip(),
+            deficiencies=[{"criterion": (d.get("criterion") or "").strip(), "text": (d.get("text") or "").strip()} for d in deficiencies],
             recorded_by=_user_or_none(by),
         )
         if appeal is not None:
@@ -634,6 +671,23 @@ def request_withdraw(*, request: AuthorizationRequest, by, note: str = "") -> Au
         _transition(request, Status.WITHDRAWN, by=by, note=note)
         request.decision_due_at, request.decision_due_basis, request.appeal_file_by = None, "", None
         request.save()
+        return request
+
+
+def request_choose_payer_contact(*, request: AuthorizationRequest, payer_contact_id: int | None, by) -> AuthorizationRequest:
+    """The payer desk (payer directory) the request's letters are addressed to; None clears it.
+    Only an entry of the request's own payer can be chosen."""
+    from policies.models import PayerContact
+
+    with transaction.atomic():
+        request = _locked(request)
+        contact = None
+        if payer_contact_id is not None:
+            contact = PayerContact.objects.filter(pk=payer_contact_id, payer_id=request.payer_id).first()
+            if contact is None:
+                _raise("payer_contact", f"Must be one of {request.payer.name}'s entries in the payer directory.")
+        request.payer_contact = contact
+        request.save(update_fields=["payer_contact", "updated_at"])
         return request
 
 

@@ -45,4 +45,5 @@ urlpatterns += [
     path("letters/<int:pk>/sign", letters_api.LetterSignApi.as_view(), name="letter-sign"),
     path("letters/<int:pk>/retry", letters_api.LetterRetryApi.as_view(), name="letter-retry"),
     path("letters/<int:pk>/pdf", letters_api.LetterPdfApi.as_view(), name="letter-pdf"),
+    path("requests/<int:pk>/payer-contact", letters_api.RequestPayerContactApi.as_view(), name="request-payer-contact"),
 ]

@@ -316,3 +316,23 @@ def signed_in_member(client, username: str = "checker", role: str = Role.BILLING
     every endpoint that takes PHI, needs one)."""
     client.force_login(member(username, PracticeFactory(), role))
     return client
+# ---------------------------------------------------------------------------------------------
+# The payer directory (issue 11): a letter is final only with a named addressee
+
+
+def addressed(request: AuthorizationRequest, **fields: Any) -> AuthorizationRequest:
+    """The request with a payer desk chosen, as staff do before a letter is signed."""
+    from policies.models import PayerContact
+
+    defaults = {
+        "kind": PayerContact.Kind.APPEALS,
+        "name": "Example Health Plan",
+        "department": "Appeals and Grievances",
+        "address": "PO Box 1000\nSpringfield, IL 62701",
+        "fax": "217-555-0100",
+        "review_status": "verified",
+    }
+    contact, _ = PayerContact.objects.get_or_create(key=f"test-{request.payer.code}", payer=request.payer, defaults={**defaults, **fields})
+    request.payer_contact = contact
+    request.save(update_fields=["payer_contact"])
+    return request

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -54,7 +56,30 @@ class DecisionForm(ServiceErrorsMixin, forms.Form):
         label="The payer's stated reason (denial) or what it asks for (pend)",
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Copy the notice's words exactly: the appeal quotes them.",
     )
+    denial_code = forms.CharField(label="Reason code or CARC on the notice (denial)", required=False, max_length=32)
+    deficient_criteria = forms.MultipleChoiceField(
+        label="Criteria the denial says are not met or not documented", required=False, choices=[],
+        help_text="The appeal answers each one with this patient's facts and the document that proves it.",
+    )
+    deficiency_texts = forms.CharField(
+        label="Other deficiencies the notice names (one per line, in its words)", required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args: Any, criteria: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["deficient_criteria"].choices = criteria or []
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """The cleaned form as decision_record takes it: the chosen criteria and the free-text lines
+        become the denial's deficiencies."""
+        data = dict(self.cleaned_data)
+        chosen = data.pop("deficient_criteria", []) or []
+        lines = [line.strip() for line in (data.pop("deficiency_texts", "") or "").splitlines() if line.strip()]
+        data["deficiencies"] = [{"criterion": key, "text": ""} for key in chosen] + [{"criterion": "", "text": line} for line in lines]
+        return data
 
 
 class AppealForm(ServiceErrorsMixin, forms.Form):

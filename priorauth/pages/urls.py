@@ -15,6 +15,7 @@ urlpatterns = [
     path("requests/<int:pk>/submit/", views.request_submit, name="request-submit"),
     path("requests/<int:pk>/send/", views.request_send, name="request-send"),
     path("requests/<int:pk>/withdraw/", views.request_withdraw, name="request-withdraw"),
+    path("requests/<int:pk>/payer-contact/", views.request_payer_contact, name="request-payer-contact"),
     path("requests/<int:pk>/decision/", views.request_decision, name="request-decision"),
     path("requests/<int:pk>/appeal/", views.request_appeal, name="request-appeal"),
     path("requests/<int:pk>/attachments/", views.attachment_upload, name="attachment-upload"),

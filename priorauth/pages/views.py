@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 
 from coverage.checker import CaseInvalid, check
 from policies.models import EvidenceSource
-from priorauth import letter_services, selectors, services, stored_files
+from priorauth import letter_services, letters, selectors, services, stored_files
 from priorauth.models import (
     TRANSITIONS,
     Attachment,
@@ -342,7 +342,10 @@ def _request_page(request: HttpRequest, obj: AuthorizationRequest, forms: dict[s
         "can_edit": is_billing and obj.status == Status.DRAFT,
         "send_form": forms.get("send") or SendForm(),
         "withdraw_form": forms.get("withdraw") or NoteForm(prefix="withdraw"),
-        "decision_form": forms.get("decision") or DecisionForm(),
+        "decision_form": forms.get("decision") or DecisionForm(criteria=_criteria_choices(obj)),
+        "payer_contacts": list(obj.payer.contacts.order_by("kind", "name", "key")),
+        "contact_errors": forms.get("contact_errors") or [],
+        "is_billing_here": is_billing,
         "appeal_form": forms.get("appeal") or AppealForm(),
         "attachment_form": forms.get("attachment") or AttachmentForm(),
         "submit_errors": forms.get("submit_errors"),
@@ -420,12 +423,35 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @practice_member_required
+def request_payer_contact(request: HttpRequest, pk: int) -> HttpResponse:
+    """Billing staff choose the payer desk (payer directory) the request's letters go to."""
+    obj = selectors.request_get(user=request.user, pk=pk)
+    require_role(request.user, Role.BILLING)
+    raw = request.POST.get("payer_contact", "").strip()
+    try:
+        chosen = int(raw) if raw else None
+        services.request_choose_payer_contact(request=obj, payer_contact_id=chosen, by=request.user)
+    except (ValueError, ValidationError) as exc:
+        messages_ = exc.messages if isinstance(exc, ValidationError) else ["Choose one of the payer's desks."]
+        return _request_page(request, obj, {"contact_errors": messages_}, status=400)
+    audit(request, A.UPDATE, obj, detail=f"payer contact {chosen}")
+    messages.success(request, "The addressee is recorded.")
+    return redirect("pages:request-detail", pk=obj.pk)
+
+
+def _criteria_choices(obj) -> list[tuple[str, str]]:
+    determination = obj.determination or {}
+    return [(c["key"], c["label"]) for section in ("clinical", "payer_rules") for c in determination.get(section, {}).get("criteria", [])]
+
+
+@require_POST
+@practice_member_required
 def request_decision(request: HttpRequest, pk: int) -> HttpResponse:
     obj = _action(request, pk)
-    form = DecisionForm(request.POST)
+    form = DecisionForm(request.POST, criteria=_criteria_choices(obj))
     if form.is_valid():
         try:
-            services.decision_record(request=obj, by=request.user, **form.cleaned_data)
+            services.decision_record(request=obj, by=request.user, **form.service_kwargs())
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
@@ -628,6 +654,9 @@ def _letter_page(request: HttpRequest, letter: Letter, *, status: int = 200, err
             "can_hand_over": letter.status == LetterStatus.DRAFT_READY and selectors.role_of(request.user) == Role.BILLING,
             "can_retry": letter.status == LetterStatus.FAILED,
             "failed_jobs": [job for job in revision.jobs.all() if job.state == LetterJob.State.FAILED] if revision else [],
+            # The staff's findings (issue 11): what the payer's letter never shows.
+            "findings": letters.staff_findings(letter, revision),
+            "lint": _draft_lint(revision),
             "refresh": refresh,
             "refresh_seconds": LETTER_REFRESH_SECONDS,
             "refresh_url": f"{request.path}?waited={waited + 1}",
@@ -636,6 +665,15 @@ def _letter_page(request: HttpRequest, letter: Letter, *, status: int = 200, err
         },
         status=status,
     )
+
+
+def _draft_lint(revision) -> list[str]:
+    """Internal markers the physician's own edits put into the narrative, shown before signing."""
+    from priorauth.letter_lint import letter_lint
+
+    if revision is None or not revision.paragraphs:
+        return []
+    return letter_lint(" ".join(s.get("text", "") for p in revision.paragraphs for s in p.get("sentences", [])))
 
 
 def _int(value: str | None) -> int:
@@ -713,7 +751,21 @@ def _letter_action(request: HttpRequest, pk: int, action: Callable[..., Any], *,
 @require_POST
 @practice_member_required
 def letter_sign(request: HttpRequest, pk: int) -> HttpResponse:
-    return _letter_action(request, pk, letter_services.letter_sign, detail="sign", done="Signed. The final PDF is being made.")
+    """The sign form carries the signing gate's answers: an override reason when required criteria
+    are not met or not documented, and the acknowledgement of unverified sources."""
+    from priorauth.letters_api import sign_audit_detail
+
+    letter = selectors.letter_get(user=request.user, pk=pk)
+    reason = request.POST.get("override_reason", "").strip()
+    acknowledged = request.POST.get("acknowledge_unverified") in ("on", "true", "1")
+    try:
+        revision = letter_services.letter_sign(letter=letter, by=request.user, override_reason=reason, acknowledge_unverified=acknowledged)
+    except ValidationError as exc:
+        letter.refresh_from_db()
+        return _letter_page(request, letter, status=400, errors=exc.messages)
+    audit(request, A.UPDATE, letter, detail=sign_audit_detail(revision))
+    messages.success(request, "Signed. The final PDF is being made.")
+    return redirect("pages:letter-detail", pk=letter.pk)
 
 
 @require_POST

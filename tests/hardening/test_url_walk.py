@@ -348,6 +348,7 @@ RULES: dict[str, Rule] = {
     "request-appeal": Rule(at("request-appeal", pk="denied"), ONLY_POST_API),
     "request-withdraw": Rule(at("request-withdraw", pk="draft"), ONLY_POST_API),
     "request-attachments": Rule(at("request-attachments", pk="draft"), api(found(sees_request))),
+    "request-payer-contact": Rule(at("request-payer-contact", pk="draft"), api(found(sees_request))),
     "request-attachment-download": Rule(
         crossed("request-attachment-download"), api(found(sees_request))
     ),
@@ -385,6 +386,7 @@ RULES: dict[str, Rule] = {
     "pages:request-send": Rule(at("pages:request-send", pk="submitted"), post_only),
     "pages:request-withdraw": Rule(at("pages:request-withdraw", pk="draft"), post_only),
     "pages:request-decision": Rule(at("pages:request-decision", pk="sent"), post_only),
+    "pages:request-payer-contact": Rule(at("pages:request-payer-contact", pk="draft"), post_only),
     "pages:request-appeal": Rule(at("pages:request-appeal", pk="denied"), post_only),
     "pages:attachment-upload": Rule(at("pages:attachment-upload", pk="draft"), post_only),
     "pages:attachment-download": Rule(

@@ -78,12 +78,17 @@ def test_it_picks_the_most_specific_rebuttal_and_coverage_paragraph(registry):
     mine = CoverageParagraph.objects.create(key="medicare-own", program="medicare", payer=medicare, heading="Our MAC")
     assert selectors.coverage_paragraphs_for(medicare) == [mine]
     claims = [link.claim.key for link in selectors.coverage_paragraphs_for(commercial)[0].claim_links.all()]
-    assert claims[:2] == ["commercial-labels", "fda-clearance"]
+    # Issue 11: a letter never volunteers other payers' investigational labels (staff knowledge).
+    assert claims[0] == "fda-clearance" and "commercial-labels" not in claims
 
 
-def test_the_position_statement_claims_cite_it_and_are_in_the_evidence_summary(registry):
+def test_the_evidence_summary_cites_the_position_statement_and_the_trials_results(registry):
     summary = selectors.evidence_summary_claims()
-    assert summary and all(c.citations.filter(key="nysipp-2024").exists() for c in summary)
+    assert summary and any(c.citations.filter(key="nysipp-2024").exists() for c in summary)
+    # Issue 11: outcome figures with their trials, and safety/durability claims cite the trials.
+    cited = {e.key for c in summary for e in c.citations.all()}
+    assert {"midas-encore-2yr", "motion-1yr", "mekhail-5yr", "staats-2024-claims"} <= cited
+    assert any("22.7 points" in c.text for c in summary)
     assert [c.order for c in summary] == sorted(c.order for c in summary)
 
 
@@ -92,7 +97,7 @@ def test_the_position_statement_claims_cite_it_and_are_in_the_evidence_summary(r
     [
         (lambda d: d["claims"][0].update(citations=["no-such-source"]), "claims.0.citations"),
         (lambda d: d["claims"][0].update(citations=[]), "claims.0.citations"),
-        (lambda d: d["claims"][24].update(review_status="verified", review_reason=""), "claims.24.review_status"),
+        (lambda d: d["claims"][40].update(review_status="verified", review_reason=""), "claims.40.review_status"),
         (lambda d: d["claims"][1].update(topic="gossip"), "claims.1.topic"),
         (lambda d: d["coverage_paragraphs"][0].update(program="nowhere"), "coverage_paragraphs.0.program"),
         (lambda d: d["coverage_paragraphs"][0].update(patient_sentence="Study {administrative..bad}"), "coverage_paragraphs.0.patient_sentence"),

@@ -9,7 +9,7 @@ import io
 import re
 
 import pytest
-from factories import advance, draft_for
+from factories import addressed, advance, draft_for
 from django.core.exceptions import PermissionDenied, ValidationError
 from letter_helpers import install_letter_texts, pdf_text
 from pypdf import PdfReader
@@ -42,7 +42,8 @@ def run_on_commit(django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def submitted(letter_world):
-    return advance(draft_for(letter_world, payer="medicare"), Status.SUBMITTED, letter_world.alice)
+    # Original Medicare has no prior-authorization letter (issue 11): Medicare Advantage has one.
+    return addressed(advance(draft_for(letter_world, payer="medicare-advantage"), Status.SUBMITTED, letter_world.alice))
 
 
 @pytest.fixture
@@ -113,7 +114,7 @@ def test_only_the_treating_physician_can_sign(letter_world, drafted, who):
 
 def test_the_treating_physician_signs_and_the_final_pdf_is_rendered(letter_world, drafted, run_on_commit):
     letter_services.letter_request_signature(letter=drafted, by=letter_world.alice)
-    revision = run_on_commit(letter_services.letter_sign, letter=drafted, by=letter_world.bob)
+    revision = run_on_commit(letter_services.letter_sign, letter=drafted, by=letter_world.bob, acknowledge_unverified=True)
     drafted.refresh_from_db()
     revision.refresh_from_db()
     assert drafted.status == LetterStatus.SIGNED
@@ -122,11 +123,11 @@ def test_the_treating_physician_signs_and_the_final_pdf_is_rendered(letter_world
     assert hashlib.sha256(content).hexdigest() == revision.final_sha256
     text = pdf_text(content)
     assert "Electronically signed by Bob Baker, MD" in text and "DRAFT" not in text
-    assert PdfReader(io.BytesIO(content)).metadata.title.startswith("Prior authorization request")
+    assert PdfReader(io.BytesIO(content)).metadata.title.startswith("Request for an organization determination (prior authorization)")
 
 
 def test_a_signed_revision_never_changes_and_an_edit_makes_a_new_one(letter_world, drafted, run_on_commit):
-    signed = run_on_commit(letter_services.letter_sign, letter=drafted, by=letter_world.bob)
+    signed = run_on_commit(letter_services.letter_sign, letter=drafted, by=letter_world.bob, acknowledge_unverified=True)
     signed.refresh_from_db()
     final_name, final_sha, draft_sha = signed.final_pdf.name, signed.final_sha256, signed.draft_sha256
 
@@ -239,8 +240,11 @@ def test_the_api_drafts_lists_signs_and_downloads_with_an_audit_entry(letter_wor
     assert detail["status"] == "draft_ready" and detail["paragraphs"][0]["key"] == "opening"
 
     assert api(letter_world.alice).post(f"/api/v1/letters/{letter_id}/sign").status_code == 403
+    # The draft cites unverified sources: the sign call must acknowledge them (issue 11).
+    refused = api(letter_world.bob).post(f"/api/v1/letters/{letter_id}/sign")
+    assert refused.status_code == 400 and "acknowledge_unverified" in refused.json()
     with django_capture_on_commit_callbacks(execute=True):
-        signed = api(letter_world.bob).post(f"/api/v1/letters/{letter_id}/sign")
+        signed = api(letter_world.bob).post(f"/api/v1/letters/{letter_id}/sign", {"acknowledge_unverified": True}, format="json")
     assert signed.status_code == 202
 
     downloads = AuditEntry.objects.filter(action="download").count()
@@ -304,8 +308,9 @@ def test_a_fact_sent_as_null_is_left_out_of_the_draft_not_a_failed_render():
         },
     }
     text = " ".join(s["text"] for s in letters.clinical_summary(case)["sentences"])
-    assert "Imaging of September 1, 2026 with lumbar spinal stenosis at L4-L5." in text
-    assert "The patient reports a numeric pain rating of 7/10." in text
-    assert "Prior lumbar surgery: surgery ? months ago." in text
-    assert "None" not in text
+    # Issue 11: sentences composed from what is there; nothing guessed ("?"), levels kept whole.
+    assert "An imaging study of September 1, 2026 shows lumbar spinal stenosis at L4\u2011L5." in text
+    assert "Ada Moreno reports pain of 7/10 on the numeric rating scale." in text
+    assert "Ada Moreno had lumbar surgery." in text
+    assert "None" not in text and "?" not in text
     assert "Imaging report of September 1, 2026" in letters.default_enclosures(case=case, denial_date=None)

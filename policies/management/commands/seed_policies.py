@@ -4,7 +4,7 @@
 
 from django.core.management.base import BaseCommand
 
-from policies.services import letters_seed, registry_seed
+from policies.services import contacts_seed, letters_corrections, letters_seed, registry_corrections, registry_seed
 
 
 class Command(BaseCommand):
@@ -15,9 +15,15 @@ class Command(BaseCommand):
 
     def handle(self, *args, reset: bool = False, **options) -> None:
         result = registry_seed(reset=reset)
-        letters = letters_seed(reset=reset)
-        created, changed = result.created, result.changed
-        if not created and not changed and not letters.created and not letters.updated:
+        # The corrections of 2026-12-01 reach a database seeded before them, record by record,
+        # wherever an admin has not edited the record (policies.services.registry_corrections).
+        corrected = registry_corrections() if not reset else None
+        letters = letters_seed(reset=reset) if reset else letters_corrections()
+        contacts = contacts_seed()
+        created, changed = result.created, result.changed + (corrected.changed if corrected else [])
+        for code in contacts:
+            self.stdout.write(f"payer desk added: {code}")
+        if not created and not changed and not letters.created and not letters.updated and not contacts:
             self.stdout.write("Policies already seeded: nothing changed.")
             return
         for code in created:
