@@ -255,6 +255,7 @@ def packet_build(*, letter: Letter, attachment_ids: Any, by) -> FaxPacket:
             "to": _recipient(request),
             "sender": _sender(request),
             "date": letters.long_date(timezone.localdate()),
+            "letter_date": letters.long_date(timezone.localtime(revision.signed_at).date()),
             "subject": SUBJECTS.get(letter.kind, letter.get_kind_display()),
             "reference": request.reference,
             "payer_reference": _payer_reference(letter),

@@ -61,7 +61,7 @@ def signed(letter_world, drafted, run_on_commit):
 
 def marker_pdf(marker: str, pages: int) -> bytes:
     html = "".join(f'<p style="break-after: page">{marker} page {n}</p>' for n in range(1, pages + 1))
-    return pdf.html_pdf(f"<html><body>{html}</body></html>")
+    return pdf.html_pdf(f'<html lang="en"><body>{html}</body></html>')
 
 
 def png_bytes() -> bytes:
