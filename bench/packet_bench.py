@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.project import ROOT, machine, machine_line, seeded_database, setup_django  # noqa: E402
+from bench.project import ROOT, machine, machine_line, seeded_database, setup_django
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -27,7 +27,14 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from priorauth import letters, pdf
-from priorauth.models import Attachment, FaxPacket, Letter, LetterKind, LetterStatus, Role
+from priorauth.models import (
+    Attachment,
+    FaxPacket,
+    Letter,
+    LetterKind,
+    LetterStatus,
+    Role,
+)
 from priorauth.selectors import membership_of
 
 # US Letter in PDF points, and the margin an image keeps from the page edge (fax machines crop).
@@ -260,7 +267,7 @@ def packet_build(*, letter: Letter, attachment_ids: Any, by) -> FaxPacket:
             "reference": request.reference,
             "payer_reference": _payer_reference(letter),
         }
-        front, cover_pages, index_pages = front_matter(base=base, letter_pages=len(letter_pages), enclosures=enclosures)
+        front, cover_pages, _index_pages = front_matter(base=base, letter_pages=len(letter_pages), enclosures=enclosures)
         content, page_count = merge(front, cover_pages, letter_pages, enclosures)
 
         packet = FaxPacket(

@@ -13,7 +13,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from priorauth import docx_export, packet, selectors
-from priorauth.api import A, ERROR_403, ERROR_404, ERROR_415, ERRORS_400, BaseApi, audit, parse
+from priorauth.api import (
+    ERROR_403,
+    ERROR_404,
+    ERROR_415,
+    ERRORS_400,
+    A,
+    BaseApi,
+    audit,
+    parse,
+)
 from priorauth.models import FaxPacket
 
 TAG = "letters"
