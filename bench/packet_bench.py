@@ -15,8 +15,10 @@ media go to a temporary directory either way. Tasks run in this process (REDIS_U
 2. Baseline (what a plain script would do): WeasyPrint writing the same final letter HTML with a
    freshly parsed stylesheet, the PNG saved as PDF by Pillow (pypdf cannot read an image), and a
    pypdf merge of the letter and the three files.
-Rounds alternate the two so that machine load falls on both alike; medians and their ratio
-(target at most 1.2x). packet_build alone is reported too: it is what the API request that builds
+Rounds alternate them so that machine load falls on all alike; medians and their ratio (target at
+most 1.2x). A stricter baseline is reported beside it: the same, with the product's parsed
+stylesheet and font configuration reused (a plain script parses its stylesheet each time, which
+the product's cache saves), so the cost of the cover sheet, index and packaging shows undiluted. packet_build alone is reported too: it is what the API request that builds
 a packet waits for (the reason it is synchronous, not a Celery task).
 """
 
@@ -123,7 +125,7 @@ def packet_path(letter, attachments, clerk) -> tuple[float, float, int]:
     return done - started, done - rendered, built.page_count
 
 
-def baseline(html: str, files: list[tuple[str, bytes, str, str]]) -> tuple[float, int]:
+def baseline(html: str, files: list[tuple[str, bytes, str, str]], *, cached_css: bool = False) -> tuple[float, int]:
     import weasyprint
     from PIL import Image
     from pypdf import PdfReader, PdfWriter
@@ -131,9 +133,15 @@ def baseline(html: str, files: list[tuple[str, bytes, str, str]]) -> tuple[float
     from priorauth import pdf
 
     started = time.perf_counter()
-    letter_pdf = weasyprint.HTML(string=html, base_url=str(pdf.TEMPLATE_DIR)).write_pdf(
-        stylesheets=[weasyprint.CSS(filename=str(pdf.STYLESHEET))], pdf_variant=os.environ.get("LETTER_PDF_VARIANT", "pdf/ua-1")
-    )
+    variant = os.environ.get("LETTER_PDF_VARIANT", "pdf/ua-1")
+    if cached_css:  # the strict baseline: the product's parsed stylesheet and fonts, reused
+        letter_pdf = weasyprint.HTML(string=html, base_url=str(pdf.TEMPLATE_DIR)).write_pdf(
+            stylesheets=[pdf.stylesheet()], font_config=pdf.font_config(), pdf_variant=variant
+        )
+    else:
+        letter_pdf = weasyprint.HTML(string=html, base_url=str(pdf.TEMPLATE_DIR)).write_pdf(
+            stylesheets=[weasyprint.CSS(filename=str(pdf.STYLESHEET))], pdf_variant=variant
+        )
     writer = PdfWriter()
     writer.append(PdfReader(io.BytesIO(letter_pdf)))
     for _name, content, content_type, _kind in files:
@@ -165,13 +173,14 @@ def main() -> None:
         packet_path(letter, attachments, clerk)  # warm: fonts, stylesheet, imports
         baseline(html, files)
 
-        product, build_only, bare = [], [], []
+        product, build_only, bare, bare_cached = [], [], [], []
         for _round in range(args.rounds):
             total, build, pages = packet_path(letter, attachments, clerk)
             product.append(total)
             build_only.append(build)
             seconds, bare_pages = baseline(html, files)
             bare.append(seconds)
+            bare_cached.append(baseline(html, files, cached_css=True)[0])
 
         result = {
             "machine": machine(),
@@ -182,6 +191,8 @@ def main() -> None:
             "packet_path_median_s": round(statistics.median(product), 4),
             "baseline_median_s": round(statistics.median(bare), 4),
             "ratio": round(statistics.median(product) / statistics.median(bare), 3),
+            "baseline_cached_css_median_s": round(statistics.median(bare_cached), 4),
+            "ratio_vs_cached_css": round(statistics.median(product) / statistics.median(bare_cached), 3),
             "packet_build_only_s": {"median": round(statistics.median(build_only), 4), "p95": round(percentile(build_only, 0.95), 4)},
         }
     if args.json:
@@ -192,6 +203,10 @@ def main() -> None:
         f"fax packet (letter + 3 attachments, {result['packet_pages']} pages) vs bare WeasyPrint + pypdf merge "
         f"({result['baseline_pages']} pages): {result['packet_path_median_s'] * 1000:.0f} ms vs "
         f"{result['baseline_median_s'] * 1000:.0f} ms median = {result['ratio']:.2f}x (target <= 1.2x)"
+    )
+    print(
+        f"against the strict baseline (the product's parsed stylesheet and fonts reused): "
+        f"{result['baseline_cached_css_median_s'] * 1000:.0f} ms = {result['ratio_vs_cached_css']:.2f}x"
     )
     b = result["packet_build_only_s"]
     print(f"packet_build alone (what the API request waits for): {b['median'] * 1000:.0f} ms median, {b['p95'] * 1000:.0f} ms p95")

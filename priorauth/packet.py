@@ -105,28 +105,29 @@ def _image_pages(content: bytes, at: str) -> list[Any]:
     from pypdf import PageObject, PdfReader, Transformation
 
     try:
+        # WeasyPrint turns on Pillow's LOAD_TRUNCATED_IMAGES for the whole process, which would let a
+        # cut-off scan through half grey; verify() still reads every chunk and refuses it.
+        Image.open(io.BytesIO(content)).verify()
         image = Image.open(io.BytesIO(content))
-        frames = []
+        pages = []
         for index in range(getattr(image, "n_frames", 1)):
             image.seek(index)
             frame = ImageOps.exif_transpose(image.copy())
-            frames.append(frame.convert("L" if frame.mode in ("1", "L", "LA", "I;16") else "RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            frame = frame.convert("L" if frame.mode in ("1", "L", "LA", "I;16") else "RGB")
+            dpi = frame.info.get("dpi") or image.info.get("dpi") or (150, 150)
+            buffer = io.BytesIO()
+            frame.save(buffer, "PDF", resolution=float(dpi[0] or 150))
+            source = PdfReader(buffer).pages[0]
+            width, height = float(source.mediabox.width), float(source.mediabox.height)
+            scale = min((LETTER_WIDTH - 2 * IMAGE_MARGIN) / width, (LETTER_HEIGHT - 2 * IMAGE_MARGIN) / height, 1.0)
+            page = PageObject.create_blank_page(width=LETTER_WIDTH, height=LETTER_HEIGHT)
+            page.merge_transformed_page(
+                source,
+                Transformation().scale(scale).translate((LETTER_WIDTH - width * scale) / 2, (LETTER_HEIGHT - height * scale) / 2),
+            )
+            pages.append(page)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ZeroDivisionError, Image.DecompressionBombError) as exc:
         raise ValidationError({at: f"This image cannot be read ({type(exc).__name__}); upload it again."}) from None
-    pages = []
-    for frame in frames:
-        dpi = frame.info.get("dpi") or image.info.get("dpi") or (150, 150)
-        buffer = io.BytesIO()
-        frame.save(buffer, "PDF", resolution=float(dpi[0] or 150))
-        source = PdfReader(buffer).pages[0]
-        width, height = float(source.mediabox.width), float(source.mediabox.height)
-        scale = min((LETTER_WIDTH - 2 * IMAGE_MARGIN) / width, (LETTER_HEIGHT - 2 * IMAGE_MARGIN) / height, 1.0)
-        page = PageObject.create_blank_page(width=LETTER_WIDTH, height=LETTER_HEIGHT)
-        page.merge_transformed_page(
-            source,
-            Transformation().scale(scale).translate((LETTER_WIDTH - width * scale) / 2, (LETTER_HEIGHT - height * scale) / 2),
-        )
-        pages.append(page)
     return pages
 
 

@@ -264,3 +264,18 @@ def test_a_packet_of_a_superseded_revision_or_a_changed_file_is_not_recorded_as_
     response = api(letter_world.alice).post(f"/api/v1/requests/{signed.request.pk}/send", {"method": "fax", "packet": row.pk}, format="json")
     assert response.status_code == 400 and "edited" in str(response.json()["packet"])
     assert not Sending.objects.exists()
+
+
+def test_each_page_of_a_tiff_becomes_a_letter_page_and_a_broken_image_is_named(letter_world, signed, api):
+    frames = [Image.new("1", (1700, 2200), 1), Image.new("1", (2200, 1700), 0)]
+    out = io.BytesIO()
+    frames[0].save(out, "TIFF", save_all=True, append_images=frames[1:], dpi=(200, 200))
+    tiff = attach(signed.request, letter_world.alice, "fax.tif", out.getvalue(), "image/tiff")
+    body = build(api, letter_world.alice, signed, [tiff]).json()
+    assert body["enclosures"][0]["pages"] == 2
+    pages = PdfReader(FaxPacket.objects.get(pk=body["id"]).file.open("rb")).pages
+    assert all(float(p.mediabox.width) == packet.LETTER_WIDTH and float(p.mediabox.height) == packet.LETTER_HEIGHT for p in pages[-2:])
+
+    broken = attach(signed.request, letter_world.alice, "cut.png", png_bytes()[:200], "image/png")
+    response = api(letter_world.alice).post(f"/api/v1/letters/{signed.pk}/packets", {"attachments": [tiff.pk, broken.pk]}, format="json")
+    assert response.status_code == 400 and "attachments[1]" in response.json(), response.content
