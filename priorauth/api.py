@@ -416,8 +416,15 @@ class RequestSendApi(BaseApi):
         obj = selectors.request_get(user=request.user, pk=pk)
         require_role(request.user, Role.BILLING)
         data = parse(RequestSendInputSerializer, request.data)
-        obj = services.request_send(request=obj, by=request.user, sent_at=data.get("sent_at"), note=data["note"])
-        audit(request, A.UPDATE, obj, detail="send")
+        packet = None
+        if data.get("packet") is not None:
+            packet = selectors.packets_visible_to(request.user).filter(pk=data["packet"], letter__request=obj).first()
+            if packet is None:
+                raise ValidationError({"packet": "No such packet of this request."})
+        obj = services.request_send(
+            request=obj, by=request.user, sent_at=data.get("sent_at"), note=data["note"], method=data["method"], packet=packet
+        )
+        audit(request, A.UPDATE, obj, detail=f"send {data['method'] or '-'}" + (f" packet {packet.pk}" if packet else ""))
         return request_detail(request, obj)
 
 

@@ -702,3 +702,65 @@ class LetterJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.revision} {self.stage}: {self.state}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending: the fax-ready packet of a signed letter (priorauth/packet.py) and the record of each
+# sending of a request to the payer (services.request_send).
+
+
+def packet_pdf_path(packet: FaxPacket, filename: str) -> str:
+    # No PHI in the stored name: the practice, the letter and a random part only.
+    return f"packets/{packet.letter.request.practice_id}/{packet.letter_id}/{uuid.uuid4().hex}.pdf"
+
+
+class FaxPacket(models.Model):
+    """One PDF as it goes to the payer: a cover sheet, the signed letter, an index of the enclosures
+    and the enclosures themselves. Never changed once built (a new choice of attachments builds a
+    new packet); `sha256` is the stored file's, and the send step copies it onto its Sending."""
+
+    letter = models.ForeignKey(Letter, on_delete=models.CASCADE, related_name="packets")
+    revision = models.ForeignKey(LetterRevision, on_delete=models.PROTECT, related_name="packets")
+    file = models.FileField(upload_to=packet_pdf_path, max_length=300)
+    sha256 = models.CharField(max_length=64)
+    page_count = models.PositiveIntegerField(help_text="Including the cover sheet.")
+    # What the index lists and what was merged, from the same list: [{"attachment", "kind", "title",
+    # "content_type", "sha256", "pages", "first_page", "last_page"}], in packet order.
+    enclosures = models.JSONField(default=list, blank=True)
+    recipient = models.JSONField(default=dict, blank=True, help_text="The cover sheet's To: name, department, fax.")
+    build_seconds = models.FloatField(null=True, blank=True)
+    built_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    built_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["letter", "-built_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Packet #{self.pk} of letter #{self.letter_id} r{self.revision.number if self.revision_id else '?'}"
+
+
+class SendMethod(models.TextChoices):
+    FAX = "fax", "Fax"
+    PORTAL = "portal", "Payer portal"
+    MAIL = "mail", "Mail"
+    ELECTRONIC = "electronic", "Electronic (X12 278 / API)"
+
+
+class Sending(models.Model):
+    """One sending of the request (or of what a pend asked for) to the payer: how, when, and the
+    SHA-256 of the packet sent, so the practice can show exactly what the payer received."""
+
+    request = models.ForeignKey(AuthorizationRequest, on_delete=models.CASCADE, related_name="sendings")
+    method = models.CharField(max_length=16, choices=SendMethod.choices, blank=True, help_text="Empty: not recorded.")
+    sent_at = models.DateTimeField()
+    packet = models.ForeignKey(FaxPacket, null=True, blank=True, on_delete=models.PROTECT, related_name="sendings")
+    packet_sha256 = models.CharField(max_length=64, blank=True)
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["request", "sent_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.request}: sent {self.method or '(method not recorded)'} {self.sent_at:%Y-%m-%d %H:%M}"

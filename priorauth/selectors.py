@@ -119,7 +119,7 @@ def request_get(*, user, pk: Any) -> AuthorizationRequest:
 def request_detail_get(*, user, pk: Any) -> AuthorizationRequest:
     """The request with everything its detail shows (history, decisions, appeals, attachments)."""
     qs = requests_visible_to(user).prefetch_related(
-        "transitions__by", "decisions__appeal", "appeals", "attachments__uploaded_by"
+        "transitions__by", "decisions__appeal", "appeals", "attachments__uploaded_by", "sendings"
     )
     return get_visible(qs, pk)
 
@@ -306,3 +306,16 @@ def letters_visible_to(user) -> QuerySet:
 
 def letter_get(*, user, pk: Any):
     return get_visible(letters_visible_to(user), pk)
+
+
+def packets_visible_to(user) -> QuerySet:
+    """Fax packets of the letters the user may see (billing staff and the treating physician)."""
+    from priorauth.models import FaxPacket
+
+    return FaxPacket.objects.filter(letter__in=letters_visible_to(user).values("pk")).select_related(
+        "letter__request", "revision"
+    )
+
+
+def packet_get(*, user, pk: Any):
+    return get_visible(packets_visible_to(user), pk)

@@ -26,6 +26,8 @@ from priorauth.models import (
     PayerDecision,
     Provider,
     RecheckResult,
+    Sending,
+    SendMethod,
     Status,
 )
 from priorauth.selectors import MAX_ID
@@ -108,6 +110,10 @@ class NoteInputSerializer(InputSerializer):
 
 class RequestSendInputSerializer(NoteInputSerializer):
     sent_at = serializers.DateTimeField(required=False, help_text="when the payer received it; default now")
+    method = serializers.ChoiceField(
+        choices=SendMethod.choices, required=False, allow_blank=True, default="", help_text="how it was sent"
+    )
+    packet = IdField(required=False, allow_null=True, help_text="id of the fax packet sent (its SHA-256 is recorded)")
 
 
 class DecisionInputSerializer(InputSerializer):
@@ -324,6 +330,12 @@ class RequestSummaryOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+class SendingOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Sending
+        fields = ["id", "method", "sent_at", "packet", "packet_sha256", "note", "recorded_by", "recorded_at"]
+
+
 class RequestDetailOutputSerializer(RequestSummaryOutputSerializer):
     determination = DeterminationSerializer(allow_null=True, help_text="stored at submission")
     policy_version = PolicyVersionRefSerializer(allow_null=True)
@@ -332,6 +344,7 @@ class RequestDetailOutputSerializer(RequestSummaryOutputSerializer):
     decisions = DecisionOutputSerializer(many=True)
     appeals = AppealOutputSerializer(many=True)
     attachments = AttachmentOutputSerializer(many=True)
+    sendings = SendingOutputSerializer(many=True, help_text="each sending to the payer: how, when, the packet's SHA-256")
     allowed_transitions = serializers.SerializerMethodField()
     next_appeal_level = serializers.SerializerMethodField()
     payer_contact = serializers.PrimaryKeyRelatedField(
@@ -351,6 +364,7 @@ class RequestDetailOutputSerializer(RequestSummaryOutputSerializer):
             "decisions",
             "appeals",
             "attachments",
+            "sendings",
             "allowed_transitions",
             "next_appeal_level",
             "payer_contact",

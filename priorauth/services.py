@@ -37,6 +37,7 @@ from priorauth.models import (
     Attachment,
     AuditEntry,
     AuthorizationRequest,
+    FaxPacket,
     Membership,
     Patient,
     PayerDecision,
@@ -45,6 +46,8 @@ from priorauth.models import (
     RecheckResult,
     RecheckRun,
     Role,
+    Sending,
+    SendMethod,
     Status,
     StatusTransition,
 )
@@ -467,18 +470,38 @@ def _decision_due(*, payer: Payer, start: dt.datetime, expedited: bool) -> tuple
 
 
 def request_send(
-    *, request: AuthorizationRequest, by, sent_at: dt.datetime | None = None, note: str = ""
+    *,
+    request: AuthorizationRequest,
+    by,
+    sent_at: dt.datetime | None = None,
+    note: str = "",
+    method: str = "",
+    packet: FaxPacket | None = None,
 ) -> AuthorizationRequest:
     """Record that the request (or, after a pend, the requested information) reached the payer, and
     set the decision due date: expedited hours or standard calendar days, where the policy sets them.
-    `sent_at` is when the payer received it, which may precede its entry here (a fax sent earlier)."""
+    `sent_at` is when the payer received it, which may precede its entry here (a fax sent earlier).
+    A Sending records how (`method`; empty: not said) and the SHA-256 of the `packet` sent, which
+    must be one of this request's, of its letter's current signed revision, and its file unchanged."""
     with transaction.atomic():
         request = _locked(request)
         now = timezone.now()
         sent_at = sent_at or now
         if sent_at > now:
             _raise("sent_at", "Must not be in the future.")
+        if method and method not in SendMethod.values:
+            _raise("method", f"Must be one of: {', '.join(SendMethod.values)}.")
+        packet_sha256 = _sent_packet_sha256(request, packet)
         _transition(request, Status.SENT, by=by, note=note, at=sent_at)
+        Sending.objects.create(
+            request=request,
+            method=method,
+            sent_at=sent_at,
+            packet=packet,
+            packet_sha256=packet_sha256,
+            note=note,
+            recorded_by=_user_or_none(by),
+        )
         request.sent_at = sent_at
         request.first_sent_at = request.first_sent_at or sent_at
         request.decision_due_at, request.decision_due_basis = _decision_due(
@@ -486,6 +509,25 @@ def request_send(
         )
         request.save()
         return request
+
+
+def _sent_packet_sha256(request: AuthorizationRequest, packet: FaxPacket | None) -> str:
+    """The packet's SHA-256, hashed again from the stored file: what is recorded as sent is what
+    the file holds now, and a file changed since it was built is refused."""
+    if packet is None:
+        return ""
+    packet = FaxPacket.objects.select_related("letter").filter(pk=packet.pk).first()
+    if packet is None or packet.letter.request_id != request.pk:
+        _raise("packet", "No such packet of this request.")
+    if packet.letter.current_revision_id != packet.revision_id:
+        _raise("packet", "The letter was edited after this packet was built; build the packet again.")
+    digest = hashlib.sha256()
+    with packet.file.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != packet.sha256:
+        _raise("packet", "The stored packet does not match its recorded SHA-256; build it again.")
+    return packet.sha256
 
 
 def _file_by(level: AppealLevel | None, denied_at: dt.datetime) -> dt.date | None:

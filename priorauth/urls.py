@@ -47,3 +47,13 @@ urlpatterns += [
     path("letters/<int:pk>/pdf", letters_api.LetterPdfApi.as_view(), name="letter-pdf"),
     path("requests/<int:pk>/payer-contact", letters_api.RequestPayerContactApi.as_view(), name="request-payer-contact"),
 ]
+
+# Sending: DOCX drafts and fax packets (priorauth/packet_api.py)
+from priorauth import packet_api  # noqa: E402
+
+urlpatterns += [
+    path("letters/<int:pk>/docx", packet_api.LetterDocxApi.as_view(), name="letter-docx"),
+    path("letters/<int:pk>/packets", packet_api.LetterPacketsApi.as_view(), name="letter-packets"),
+    path("packets/<int:pk>", packet_api.PacketDetailApi.as_view(), name="packet-detail"),
+    path("packets/<int:pk>/pdf", packet_api.PacketPdfApi.as_view(), name="packet-pdf"),
+]

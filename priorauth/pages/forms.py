@@ -11,7 +11,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from policies.models import DenialCategory
-from priorauth.models import Attachment, LetterKind, PayerDecision
+from priorauth.models import Attachment, LetterKind, PayerDecision, SendMethod
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -41,6 +41,16 @@ class SendForm(ServiceErrorsMixin, forms.Form):
         label="Sent to the payer on", required=False, widget=DateTimeInput, help_text="Leave empty for now."
     )
     note = forms.CharField(label="Note (optional)", required=False, max_length=2000)
+    method = forms.ChoiceField(label="Sent by", required=False, choices=[("", "Not said")] + list(SendMethod.choices))
+    packet = forms.TypedChoiceField(label="Fax packet sent", required=False, coerce=int, empty_value=None)
+
+    def __init__(self, *args, packets=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The request's packets, newest first; the one chosen has its SHA-256 recorded with the sending.
+        self.fields["packet"].choices = [("", "None")] + [
+            (p.pk, f"Packet #{p.pk}: {p.letter.get_kind_display()}, revision {p.revision.number}, {p.page_count} pages, SHA-256 {p.sha256[:12]}…")
+            for p in packets
+        ]
 
 
 class DecisionForm(ServiceErrorsMixin, forms.Form):

@@ -35,3 +35,12 @@ urlpatterns = [
     path("policy-changes/", views.policy_changes, name="policy-changes"),
     path("policy-changes/<int:result_id>/seen/", views.recheck_seen, name="recheck-seen"),
 ]
+
+# Sending: DOCX drafts and fax packets (priorauth/pages/packet_views.py)
+from priorauth.pages import packet_views  # noqa: E402
+
+urlpatterns += [
+    path("letters/<int:pk>/r<int:number>/draft.docx", packet_views.letter_docx, name="letter-docx"),
+    path("letters/<int:pk>/packets/", packet_views.letter_packet, name="letter-packet"),
+    path("packets/<int:pk>.pdf", packet_views.packet_pdf, name="packet-pdf"),
+]

@@ -340,7 +340,8 @@ def _request_page(request: HttpRequest, obj: AuthorizationRequest, forms: dict[s
         "can_record_decision": is_billing and (_allowed(obj, Status.APPROVED) or _allowed(obj, Status.APPEAL_APPROVED)),
         "can_appeal": is_billing and _allowed(obj, Status.APPEAL_IN_PROGRESS) and next_level is not None,
         "can_edit": is_billing and obj.status == Status.DRAFT,
-        "send_form": forms.get("send") or SendForm(),
+        "send_form": forms.get("send") or SendForm(packets=_packets_of(request.user, obj)),
+        "sendings": list(obj.sendings.all()),
         "withdraw_form": forms.get("withdraw") or NoteForm(prefix="withdraw"),
         "decision_form": forms.get("decision") or DecisionForm(criteria=_criteria_choices(obj)),
         "payer_contacts": list(obj.payer.contacts.order_by("kind", "name", "key")),
@@ -357,6 +358,10 @@ def _request_page(request: HttpRequest, obj: AuthorizationRequest, forms: dict[s
         "letter_kinds": LetterKind,
     }
     return render(request, "pages/request_detail.html", context, status=status)
+
+
+def _packets_of(user, obj: AuthorizationRequest) -> list:
+    return list(selectors.packets_visible_to(user).filter(letter__request=obj).order_by("-built_at", "-id"))
 
 
 @practice_member_required
@@ -391,14 +396,19 @@ def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
 @practice_member_required
 def request_send(request: HttpRequest, pk: int) -> HttpResponse:
     obj = _action(request, pk)
-    form = SendForm(request.POST)
+    packets = _packets_of(request.user, obj)
+    form = SendForm(request.POST, packets=packets)
     if form.is_valid():
+        packet = next((p for p in packets if p.pk == form.cleaned_data["packet"]), None)
         try:
-            obj = services.request_send(request=obj, by=request.user, sent_at=form.cleaned_data["sent_at"], note=form.cleaned_data["note"])
+            obj = services.request_send(
+                request=obj, by=request.user, sent_at=form.cleaned_data["sent_at"], note=form.cleaned_data["note"],
+                method=form.cleaned_data["method"], packet=packet,
+            )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            audit(request, A.UPDATE, obj, detail="send")
+            audit(request, A.UPDATE, obj, detail=f"send {form.cleaned_data['method'] or '-'}" + (f" packet {packet.pk}" if packet else ""))
             messages.success(request, "Recorded as sent to the payer.")
             return redirect("pages:request-detail", pk=obj.pk)
     return _request_page(request, obj, {"send": form}, status=400)
@@ -662,6 +672,11 @@ def _letter_page(request: HttpRequest, letter: Letter, *, status: int = 200, err
             "refresh_url": f"{request.path}?waited={waited + 1}",
             "gave_up_waiting": letter.status in BUSY and not refresh,
             "errors": errors,
+            # Sending (priorauth/pages/packet_views.py): the letter's packets and, for billing staff
+            # once it is signed, the attachments they may enclose.
+            "packets": list(selectors.packets_visible_to(request.user).filter(letter=letter).order_by("-built_at", "-id")),
+            "can_build_packet": selectors.role_of(request.user) == Role.BILLING and letter.status == LetterStatus.SIGNED,
+            "packet_attachments": list(letter.request.attachments.all()),
         },
         status=status,
     )

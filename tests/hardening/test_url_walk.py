@@ -75,12 +75,13 @@ from policies.models import (
     PolicyVersion,
     RebuttalParagraph,
 )
-from priorauth import letter_services, services
+from priorauth import letter_services, packet, services
 from priorauth.models import (
     Appeal,
     Attachment,
     AuditEntry,
     AuthorizationRequest,
+    FaxPacket,
     Letter,
     LetterJob,
     LetterRevision,
@@ -93,6 +94,7 @@ from priorauth.models import (
     RecheckResult,
     RecheckRun,
     Role,
+    Sending,
     Status,
     StatusTransition,
 )
@@ -371,6 +373,11 @@ RULES: dict[str, Rule] = {
         lambda w: at("letter-pdf", pk="signed_letter")(w) + at("letter-pdf", "?stage=draft", pk="signed_letter")(w),
         api(found(sees_letter)),
     ),
+    # Sending: a letter's DOCX draft and its fax packets are the letter's (billing builds, both download).
+    "letter-docx": Rule(at("letter-docx", pk="signed_letter"), api(found(sees_letter))),
+    "letter-packets": Rule(at("letter-packets", pk="signed_letter"), api(found(sees_letter))),
+    "packet-detail": Rule(at("packet-detail", pk="packet"), api(found(sees_letter))),
+    "packet-pdf": Rule(at("packet-pdf", pk="packet"), api(found(sees_letter))),
     # Signing in and out
     "login": Rule(plain("login"), sign_in_form),
     "logout": Rule(plain("logout"), everyone(405)),
@@ -400,6 +407,12 @@ RULES: dict[str, Rule] = {
     "pages:letter-hand-over": Rule(at("pages:letter-hand-over", pk="signed_letter"), post_only),
     "pages:letter-retry": Rule(at("pages:letter-retry", pk="signed_letter"), post_only),
     "pages:letter-pdf": Rule(letter_pdfs, page(found(sees_letter))),
+    "pages:letter-docx": Rule(
+        lambda w: [(x, reverse("pages:letter-docx", kwargs={"pk": w.of[x].signed_letter.pk, "number": 1})) for x in ("a", "b")],
+        page(found(sees_letter)),
+    ),
+    "pages:letter-packet": Rule(at("pages:letter-packet", pk="signed_letter"), post_only),
+    "pages:packet-pdf": Rule(at("pages:packet-pdf", pk="packet"), page(found(sees_letter))),
     "pages:physician-home": Rule(plain("pages:physician-home"), page(only(Role.PHYSICIAN))),
     "pages:policy-changes": Rule(plain("pages:policy-changes"), page(only(Role.ADMIN, Role.BILLING))),
     "pages:recheck-seen": Rule(at("pages:recheck-seen", result_id="recheck"), post_only),
@@ -653,6 +666,8 @@ def _practice(w: SimpleNamespace, x: str) -> SimpleNamespace:
     with TestCase.captureOnCommitCallbacks(execute=True):
         letter_services.letter_sign(letter=o.signed_letter, by=o.physician)
     letters = [(o.signed_letter, LetterStatus.SIGNED)]
+    o.signed_letter.refresh_from_db()
+    o.packet = packet.packet_build(letter=o.signed_letter, attachment_ids=[], by=o.clerk)
     if x == "a":  # for the writes, which act on practice A's objects
         with TestCase.captureOnCommitCallbacks(execute=True):
             o.ready_letter, _ = letter_services.letter_request_draft(request=o.sent, kind="prior_authorization", by=o.clerk)
@@ -744,7 +759,7 @@ def hidden_sentinels(world: SimpleNamespace, persona: Persona) -> list[str]:
 
 FINGERPRINTED = [
     AuthorizationRequest, Patient, Attachment, Letter, LetterRevision, LetterJob, RecheckResult, StatusTransition,
-    PayerDecision, Appeal, Membership, Provider, Practice, Criterion, Payer, Policy,
+    PayerDecision, Appeal, Membership, Provider, Practice, Criterion, Payer, Policy, FaxPacket, Sending,
 ]  # fmt: skip
 
 
@@ -912,6 +927,10 @@ WRITES = [
     ),
     # Nothing failed, so those who may retry get a 400 and nothing changes either way.
     Write("api retry letter", "post", named("letter-retry", pk="ready_letter"), nothing, api(found(sees_letter, status(400)))),
+    Write(
+        "api build packet", "post", named("letter-packets", pk="signed_letter"), lambda o: {"attachments": []},
+        api(found(sees_letter, only(Role.BILLING, ok=201))),
+    ),
     # The pages
     Write("page new request", "post", lambda o: reverse("pages:request-new"), nothing, page(only(Role.BILLING)), "form", False),
     Write(
@@ -948,6 +967,10 @@ WRITES = [
     ),
     Write("page hand letter over", "post", named("pages:letter-hand-over", pk="ready_letter"), nothing, page(found(sees_letter, status(302))), "form"),
     Write("page retry letter", "post", named("pages:letter-retry", pk="ready_letter"), nothing, page(found(sees_letter, status(400))), "form"),
+    Write(
+        "page build packet", "post", named("pages:letter-packet", pk="signed_letter"), nothing,
+        page(found(sees_letter, only(Role.BILLING, ok=302))), "form",
+    ),
     Write("page recheck seen", "post", named("pages:recheck-seen", result_id="recheck"), nothing, page(BILLING_ON_REQUEST_PAGE), "form"),
     # The admin
     Write(
