@@ -198,15 +198,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @practice_member_required
 def request_list(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
-    statuses = [status] if status in Status.values else None
-    requests = list(selectors.request_list(user=request.user, statuses=statuses)[:200])
-    audit_list(request, requests, what="request list")
-    return render(
-        request,
-        "pages/request_list.html",
-        {"requests": requests, "status": status, "status_choices": Status.choices},
-    )
+    """The worklist: the API's parameters and selector (priorauth.worklist), a page at a time."""
+    from priorauth.pages.worklist_page import worklist_context
+
+    context = worklist_context(request)
+    audit_list(request, context["page"].object_list if context["page"] else [], what="request list")
+    return render(request, "pages/request_list.html", context, status=400 if context["errors"] else 200)
 
 
 def _case_page(request: HttpRequest, formset: CaseFormSet, *, obj: AuthorizationRequest | None) -> HttpResponse:
