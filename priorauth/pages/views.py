@@ -16,7 +16,7 @@ from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -206,9 +206,25 @@ def request_list(request: HttpRequest) -> HttpResponse:
     return render(request, "pages/request_list.html", context, status=400 if context["errors"] else 200)
 
 
+@practice_member_required
+def patient_search(request: HttpRequest) -> JsonResponse:
+    """The new-request page's patient combobox: a few matches (never the whole list), each with its
+    part of the case for the checklist. Billing staff only; the listing is audited by id."""
+    from priorauth.pages.case_form import patient_label
+    from priorauth.worklist import patient_matches
+
+    require_role(request.user, Role.BILLING)
+    matches = patient_matches(user=request.user, q=request.GET.get("q", ""))
+    if matches:
+        audit(request, A.LIST, model=Patient, detail="patient search ids=" + ",".join(str(p.pk) for p in matches))
+    response = JsonResponse(
+        {"results": [{"id": p.pk, "label": patient_label(p), "case": p.case_part()} for p in matches]}
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 def _case_page(request: HttpRequest, formset: CaseFormSet, *, obj: AuthorizationRequest | None) -> HttpResponse:
-    if not formset.form.is_bound:
-        audit(request, A.LIST, model=Patient, detail="patient picker of the case form")
     return render(
         request,
         "pages/request_form.html",

@@ -374,6 +374,7 @@ RULES: dict[str, Rule] = {
     "pages:dashboard": Rule(plain("pages:dashboard"), page(only(Role.BILLING))),
     "pages:request-list": Rule(plain("pages:request-list"), page(allow)),
     "pages:request-new": Rule(plain("pages:request-new"), page(only(Role.BILLING))),
+    "pages:patient-search": Rule(plain("pages:patient-search", "?q=Qu"), page(only(Role.BILLING))),
     "pages:request-detail": Rule(at("pages:request-detail", pk="draft"), page(found(sees_request))),
     "pages:request-edit": Rule(at("pages:request-edit", pk="draft"), page(found(sees_request, only(Role.BILLING)))),
     "pages:request-submit": Rule(at("pages:request-submit", pk="draft"), post_only),

@@ -108,10 +108,17 @@ def test_it_shows_the_case_fields_grouped_with_a_label_for_each(client_for, worl
 
 
 def test_it_offers_only_the_practice_patients_and_physicians(client_for, world):
-    html = client_for(world.alice).get("/requests/new/").content.decode()
-    assert "Moreno, Ada" in html and "Bob Baker, MD" in html
-    assert "Quist" not in html and "Charlie Chen" not in html
-    assert AuditEntry.objects.filter(user=world.alice, action="list", object_type="priorauth.patient").exists()
+    client = client_for(world.alice)
+    html = client.get("/requests/new/").content.decode()
+    # Patients are searched as staff type (the combobox), never all sent with the page.
+    assert "Moreno" not in html and 'role="combobox"' in html
+    assert "Bob Baker, MD" in html and "Charlie Chen" not in html
+    found = client.get("/requests/patients/?q=Mor").json()["results"]
+    assert [p["id"] for p in found] == [world.patient_a.pk] and found[0]["label"].startswith("Moreno, Ada")
+    assert client.get("/requests/patients/?q=Quist").json()["results"] == []
+    assert AuditEntry.objects.filter(
+        user=world.alice, action="list", object_type="priorauth.patient", detail=f"patient search ids={world.patient_a.pk}"
+    ).exists()
 
 
 def test_it_saves_a_draft_and_shows_its_checklist(client_for, world):
@@ -188,7 +195,7 @@ def test_it_refuses_another_practice_patient_or_physician(client_for, world):
     data = form_data(world, patient=str(world.patient_b.pk), provider=str(world.charlie_provider.pk), save="1")
     html = client_for(world.alice).post("/requests/new/", data).content.decode()
     assert AuthorizationRequest.objects.count() == 0
-    assert "Select a valid choice" in error_of(html, "id_patient")
+    assert error_of(html, "id_patient") == "Choose the patient from the list of matches, or leave empty for a new patient."
     assert "Select a valid choice" in error_of(html, "id_provider")
 
 
