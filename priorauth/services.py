@@ -374,10 +374,15 @@ def _criteria_statuses(determination: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def request_submit(*, request: AuthorizationRequest, by, note: str = "") -> AuthorizationRequest:
+def request_submit(
+    *, request: AuthorizationRequest, by, note: str = "", submitted_at: dt.datetime | None = None
+) -> AuthorizationRequest:
     """Check the case under the payer's published policy and store the determination with the
     policy version it used. Submitting does not require `meets_criteria`: the determination shows
-    what is missing or not met, and billing staff decide whether to send."""
+    what is missing or not met, and billing staff decide whether to send. `submitted_at` (default:
+    now) is for a request entered after the fact: its sending must not precede it."""
+    if submitted_at is not None and submitted_at > timezone.now():
+        _raise("submitted_at", "Must not be in the future.")
     with transaction.atomic():
         request = _locked(request)
         if request.status != Status.DRAFT:
@@ -395,7 +400,7 @@ def request_submit(*, request: AuthorizationRequest, by, note: str = "") -> Auth
         version = PolicyVersion.objects.filter(policy__payer=request.payer, revision=revision).first()
         if version is None:
             _raise("payer", "This payer has no published policy version; an admin must publish one first.")
-        now = timezone.now()
+        now = submitted_at or timezone.now()
         _transition(request, Status.SUBMITTED, by=by, note=note, at=now)
         request.determination = determination
         request.decision = determination["decision"]
@@ -434,6 +439,7 @@ def request_send(
         sent_at = sent_at or now
         if sent_at > now:
             _raise("sent_at", "Must not be in the future.")
+        _check_sent_in_order(request, sent_at)
         _transition(request, Status.SENT, by=by, note=note, at=sent_at)
         request.sent_at = sent_at
         request.first_sent_at = request.first_sent_at or sent_at
@@ -442,6 +448,30 @@ def request_send(
         )
         request.save()
         return request
+
+
+def _day(at: dt.datetime) -> str:
+    """A moment as staff read it in a message: the practice's local date and time."""
+    return timezone.localtime(at).strftime("%m/%d/%Y %H:%M")
+
+
+def _check_sent_in_order(request: AuthorizationRequest, sent_at: dt.datetime) -> None:
+    """Submitted ≤ sent ≤ decided: a sending is not before the submission, nor (a re-send after a
+    pend) before the pend it answers; otherwise History would list the steps out of order."""
+    if request.submitted_at and sent_at < request.submitted_at:
+        _raise(
+            "sent_at",
+            f"The date sent ({_day(sent_at)}) is before the request was submitted ({_day(request.submitted_at)}): "
+            "dates run submitted, then sent, then decided.",
+        )
+    if request.status == Status.PENDED:
+        pend = request.decisions.filter(decision=PayerDecision.Kind.PENDED).order_by("-received_at", "-id").first()
+        if pend is not None and sent_at < pend.received_at:
+            _raise(
+                "sent_at",
+                f"The date sent ({_day(sent_at)}) is before the payer's request for more information "
+                f"({_day(pend.received_at)}) that it answers.",
+            )
 
 
 def _file_by(level: AppealLevel | None, denied_at: dt.datetime) -> dt.date | None:
@@ -472,7 +502,10 @@ def decision_record(
         if received_at > timezone.now():
             errors["received_at"] = "Must not be in the future."
         elif request.sent_at and received_at < request.sent_at:
-            errors["received_at"] = "Must not be before the request was sent to the payer."
+            errors["received_at"] = (
+                f"The decision date ({_day(received_at)}) is before the request was sent to the payer "
+                f"({_day(request.sent_at)}): dates run submitted, then sent, then decided."
+            )
         if decision == PayerDecision.Kind.DENIED:
             if not stated_reason.strip():
                 errors["stated_reason"] = "Give the payer's stated reason for the denial."

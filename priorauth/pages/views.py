@@ -172,23 +172,25 @@ def home(request: HttpRequest) -> HttpResponse:
 @practice_member_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     require_role(request.user, Role.BILLING)
+    from priorauth import queues
+
     requests = selectors.request_list(user=request.user)
     counts = dict(requests.order_by().values_list("status").annotate(n=Count("id")))
     by_status = [{"status": value, "label": label, "count": counts.get(value, 0)} for value, label in Status.choices]
-    due = selectors.requests_due(user=request.user, within=DUE_SOON)
-    decisions = [d for d in due if d.kind in ("payer_decision", "appeal_decision")]
-    appeals = [d for d in due if d.kind == "appeal_filing"]
+    # Bounded lists (the first few of each, with counts): a busy practice has thousands open.
+    due = queues.deadlines(user=request.user, within=DUE_SOON)
+    work = queues.billing_queues(user=request.user)
     changes = selectors.recheck_results_visible_to(request.user).filter(seen_at__isnull=True, superseded=False).count()
-    audit_list(request, [d.request for d in due], what="dashboard deadlines")
+    shown = [d.request for key in ("decisions_overdue", "decisions_soon", "appeals_soon") for d in due[key]]
+    audit_list(request, shown, what="dashboard deadlines")
     return render(
         request,
         "pages/dashboard.html",
         {
             "by_status": by_status,
             "total": sum(counts.values()),
-            "decisions_overdue": [d for d in decisions if d.overdue],
-            "decisions_soon": [d for d in decisions if not d.overdue],
-            "appeals_soon": appeals,
+            **due,
+            "queues": work,
             "due_soon_days": DUE_SOON.days,
             "unseen_changes": changes,
             "now": timezone.now(),
@@ -504,10 +506,14 @@ def attachment_download(request: HttpRequest, pk: int, attachment_id: int) -> Fi
 @practice_member_required
 def physician_home(request: HttpRequest) -> HttpResponse:
     """The requests of the physician's patients (the selector keeps them to their own)."""
+    from priorauth import queues
+
     require_role(request.user, Role.PHYSICIAN)
     requests = list(selectors.request_list(user=request.user)[:200])
     audit_list(request, requests, what="physician's requests")
-    return render(request, "pages/physician_home.html", {"requests": requests})
+    return render(
+        request, "pages/physician_home.html", {"requests": requests, "queues": queues.physician_queues(user=request.user)}
+    )
 
 
 # ---------------------------------------------------------------------------------------------

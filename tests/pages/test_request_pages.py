@@ -33,8 +33,9 @@ def submitted(world, **kwargs) -> AuthorizationRequest:
 
 
 def sent(world, *, at: dt.datetime | None = None) -> AuthorizationRequest:
-    request = submitted(world, payer="medicare-advantage")
-    return services.request_send(request=request, by=world.alice, sent_at=at or timezone.now() - dt.timedelta(days=1))
+    at = at or timezone.now() - dt.timedelta(days=1)
+    request = services.request_submit(request=draft(world, payer="medicare-advantage"), by=world.alice, submitted_at=at)
+    return services.request_send(request=request, by=world.alice, sent_at=at)
 
 
 def denied(world, *, days_ago: int = 2) -> AuthorizationRequest:
@@ -353,9 +354,10 @@ def test_the_dashboard_counts_requests_by_status_and_shows_deadlines(client_for,
     )
     html = client_for(world.alice).get("/dashboard/").content.decode()
     assert "(3 in all)" in html
-    assert re.search(r'<span class="n">1</span> Draft', html)
-    assert re.search(r'<span class="n">1</span> Sent to payer', html)
-    assert re.search(r'<span class="n">1</span> Denied', html)
+    # Each status in its words and its own colour class (app.css .st-*).
+    assert re.search(r'<span class="n">1</span> <span class="badge st st-draft">Draft', html)
+    assert re.search(r'<span class="n">1</span> <span class="badge st st-sent">Sent to payer', html)
+    assert re.search(r'<span class="n">1</span> <span class="badge st st-denied">Denied', html)
     overdue_table = html.split("<caption>Overdue</caption>")[1].split("</table>")[0]
     assert overdue.reference in overdue_table and "Overdue since" in overdue_table
     assert 4 <= (appeal_due.appeal_file_by - timezone.localdate()).days <= 6  # 65 days after the denial
