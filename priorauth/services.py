@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
@@ -912,3 +912,30 @@ def recheck_result_mark_seen(*, result: RecheckResult, by) -> RecheckResult:
             result.seen_by = by
             result.save(update_fields=["seen_at", "seen_by"])
         return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Follow-up (the dashboard's queues): when the payer sets no clock, staff set the day to chase it.
+
+
+def request_follow_up_set(*, request: AuthorizationRequest, on: dt.date | None, by) -> AuthorizationRequest:
+    """Set (or clear, with None) the day to follow up with the payer on a request it has and for
+    which its policy sets no decision deadline. Billing staff only; recorded in the request's history."""
+    from priorauth.selectors import role_of
+
+    if role_of(by) != Role.BILLING:
+        raise PermissionDenied("Only billing staff may set a follow-up date.")
+    with transaction.atomic():
+        request = _locked(request)
+        if request.status not in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED):
+            _raise("follow_up_on", "A follow-up date is for a request the payer has (sent, pended or under appeal).")
+        if on is not None and on < timezone.localdate():
+            _raise("follow_up_on", "Must be today or later.")
+        if on is not None and request.decision_due_at and on > timezone.localdate(request.decision_due_at):
+            _raise(
+                "follow_up_on",
+                f"The payer's decision is due by {_day(request.decision_due_at)}; follow up by then.",
+            )
+        request.follow_up_on = on
+        request.save(update_fields=["follow_up_on", "updated_at"])
+        return request

@@ -16,6 +16,7 @@ urlpatterns = [
     path("requests/<int:pk>/submit/", views.request_submit, name="request-submit"),
     path("requests/<int:pk>/send/", views.request_send, name="request-send"),
     path("requests/<int:pk>/withdraw/", views.request_withdraw, name="request-withdraw"),
+    path("requests/<int:pk>/follow-up/", views.request_follow_up, name="request-follow-up"),
     path("requests/<int:pk>/decision/", views.request_decision, name="request-decision"),
     path("requests/<int:pk>/appeal/", views.request_appeal, name="request-appeal"),
     path("requests/<int:pk>/attachments/", views.attachment_upload, name="attachment-upload"),

@@ -43,6 +43,7 @@ from priorauth.models import (
 from priorauth.pages.case_form import CaseFormSet
 from priorauth.pages.forms import (
     AppealForm,
+    FollowUpForm,
     AttachmentForm,
     DecisionForm,
     LetterRequestForm,
@@ -367,6 +368,8 @@ def _request_page(request: HttpRequest, obj: AuthorizationRequest, forms: dict[s
         "can_ask_letter": role in (Role.BILLING, Role.PHYSICIAN) and obj.determination is not None,
         "appeals_without_letter": [a for a in obj.appeals.all() if not a.letters.exists()],
         "letter_kinds": LetterKind,
+        "can_follow_up": is_billing and obj.status in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED),
+        "follow_up_form": forms.get("follow_up") or FollowUpForm(initial={"follow_up_on": obj.follow_up_on}),
     }
     return render(request, "pages/request_detail.html", context, status=status)
 
@@ -417,6 +420,25 @@ def request_send(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+@practice_member_required
+@require_POST
+def request_follow_up(request: HttpRequest, pk: int) -> HttpResponse:
+    obj = _action(request, pk)
+    form = FollowUpForm(request.POST)
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                services.request_follow_up_set(request=obj, on=form.cleaned_data["follow_up_on"], by=request.user)
+                audit(request, A.UPDATE, obj, detail="follow-up date")
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            day = form.cleaned_data["follow_up_on"]
+            messages.success(request, f"Follow-up date set to {day:%m/%d/%Y}." if day else "Follow-up date cleared.")
+            return redirect("pages:request-detail", pk=obj.pk)
+    return _request_page(request, obj, {"follow_up": form}, status=400)
+
+
 @practice_member_required
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     obj = _action(request, pk)
