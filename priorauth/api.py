@@ -33,7 +33,7 @@ from config.exceptions import DATABASE_UNAVAILABLE
 from config.parsers import BoundedJSONParser
 from coverage.serializers import FIELD_ERRORS_SCHEMA
 from policies.models import Payer
-from priorauth import access_audit, selectors, services, stored_files
+from priorauth import access_audit, selectors, services, stored_files, worklist
 from priorauth.models import Attachment, AuditEntry, AuthorizationRequest, Patient, RecheckResult, Role
 from priorauth.serializers import (
     AppealStartInputSerializer,
@@ -55,7 +55,6 @@ from priorauth.serializers import (
     RecheckResultOutputSerializer,
     RequestCreateInputSerializer,
     RequestDetailOutputSerializer,
-    RequestFilterSerializer,
     RequestSendInputSerializer,
     RequestSummaryOutputSerializer,
     RequestUpdateInputSerializer,
@@ -287,7 +286,7 @@ class RequestListCreateApi(BaseApi):
         tags=[TAG],
         operation_id="requests_list",
         summary="List the authorization requests you may see",
-        parameters=[RequestFilterSerializer, *PAGE_PARAMETERS],
+        parameters=[worklist.WorklistFilterSerializer, *PAGE_PARAMETERS],
         responses={
             200: paginated_schema(RequestSummaryOutputSerializer, "PaginatedRequestSummaryList"),
             400: ERRORS_400,
@@ -295,16 +294,9 @@ class RequestListCreateApi(BaseApi):
         },
     )
     def get(self, request: Request) -> Response:
-        filters = parse(RequestFilterSerializer, request.query_params)
-        qs = selectors.request_list(
-            user=request.user,
-            statuses=filters.get("status"),
-            payer=filters.get("payer"),
-            physician=filters.get("physician"),
-            patient=filters.get("patient"),
-            created_since=filters.get("created_since"),
-            created_until=filters.get("created_until"),
-        )
+        # The same parameters and selector as the /requests/ page (priorauth.worklist).
+        filters = parse(worklist.WorklistFilterSerializer, request.query_params)
+        qs = worklist.requests_worklist(user=request.user, **filters)
         return paginate(request, self, qs, RequestSummaryOutputSerializer, model=AuthorizationRequest)
 
     @extend_schema(

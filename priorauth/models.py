@@ -289,6 +289,10 @@ class AuthorizationRequest(models.Model):
     )
     decision_due_basis = models.CharField(max_length=300, blank=True)
     appeal_file_by = models.DateField(null=True, blank=True, help_text="Last day to file the next appeal level.")
+    # Set by staff when the payer sets no clock: the day to chase the payer (the dashboard's queue).
+    follow_up_on = models.DateField(
+        null=True, blank=True, help_text="When to follow up with the payer, if it sets no decision deadline."
+    )
     history = HistoricalRecords(excluded_fields=["criteria_statuses"])
 
     class Meta:
@@ -298,6 +302,8 @@ class AuthorizationRequest(models.Model):
             models.Index(fields=["payer", "status"], name="pa_request_payer_status"),
             models.Index(fields=["status", "decision_due_at"], name="pa_request_status_due"),
             models.Index(fields=["status", "appeal_file_by"], name="pa_request_status_file_by"),
+            # The worklist's default order (newest first) within a practice, read a page at a time.
+            models.Index(fields=["practice", "-created_at", "-id"], name="pa_request_practice_created"),
         ]
 
     def __str__(self) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
@@ -421,10 +421,15 @@ def _criteria_statuses(determination: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def request_submit(*, request: AuthorizationRequest, by, note: str = "") -> AuthorizationRequest:
+def request_submit(
+    *, request: AuthorizationRequest, by, note: str = "", submitted_at: dt.datetime | None = None
+) -> AuthorizationRequest:
     """Check the case under the payer's published policy and store the determination with the
     policy version it used. Submitting does not require `meets_criteria`: the determination shows
-    what is missing or not met, and billing staff decide whether to send."""
+    what is missing or not met, and billing staff decide whether to send. `submitted_at` (default:
+    now) is for a request entered after the fact: its sending must not precede it."""
+    if submitted_at is not None and submitted_at > timezone.now():
+        _raise("submitted_at", "Must not be in the future.")
     with transaction.atomic():
         request = _locked(request)
         if request.status != Status.DRAFT:
@@ -442,7 +447,7 @@ def request_submit(*, request: AuthorizationRequest, by, note: str = "") -> Auth
         version = PolicyVersion.objects.filter(policy__payer=request.payer, revision=revision).first()
         if version is None:
             _raise("payer", "This payer has no published policy version; an admin must publish one first.")
-        now = timezone.now()
+        now = submitted_at or timezone.now()
         _transition(request, Status.SUBMITTED, by=by, note=note, at=now)
         request.determination = determination
         request.decision = determination["decision"]
@@ -492,6 +497,7 @@ def request_send(
         if method and method not in SendMethod.values:
             _raise("method", f"Must be one of: {', '.join(SendMethod.values)}.")
         packet_sha256 = _sent_packet_sha256(request, packet)
+        _check_sent_in_order(request, sent_at)
         _transition(request, Status.SENT, by=by, note=note, at=sent_at)
         Sending.objects.create(
             request=request,
@@ -528,6 +534,28 @@ def _sent_packet_sha256(request: AuthorizationRequest, packet: FaxPacket | None)
     if digest.hexdigest() != packet.sha256:
         _raise("packet", "The stored packet does not match its recorded SHA-256; build it again.")
     return packet.sha256
+def _day(at: dt.datetime) -> str:
+    """A moment as staff read it in a message: the practice's local date and time."""
+    return timezone.localtime(at).strftime("%m/%d/%Y %H:%M")
+
+
+def _check_sent_in_order(request: AuthorizationRequest, sent_at: dt.datetime) -> None:
+    """Submitted ≤ sent ≤ decided: a sending is not before the submission, nor (a re-send after a
+    pend) before the pend it answers; otherwise History would list the steps out of order."""
+    if request.submitted_at and sent_at < request.submitted_at:
+        _raise(
+            "sent_at",
+            f"The date sent ({_day(sent_at)}) is before the request was submitted ({_day(request.submitted_at)}): "
+            "dates run submitted, then sent, then decided.",
+        )
+    if request.status == Status.PENDED:
+        pend = request.decisions.filter(decision=PayerDecision.Kind.PENDED).order_by("-received_at", "-id").first()
+        if pend is not None and sent_at < pend.received_at:
+            _raise(
+                "sent_at",
+                f"The date sent ({_day(sent_at)}) is before the payer's request for more information "
+                f"({_day(pend.received_at)}) that it answers.",
+            )
 
 
 def _file_by(level: AppealLevel | None, denied_at: dt.datetime) -> dt.date | None:
@@ -586,7 +614,10 @@ def decision_record(
         if received_at > timezone.now():
             errors["received_at"] = "Must not be in the future."
         elif request.sent_at and received_at < request.sent_at:
-            errors["received_at"] = "Must not be before the request was sent to the payer."
+            errors["received_at"] = (
+                f"The decision date ({_day(received_at)}) is before the request was sent to the payer "
+                f"({_day(request.sent_at)}): dates run submitted, then sent, then decided."
+            )
         if decision == PayerDecision.Kind.DENIED:
             if not stated_reason.strip():
                 errors["stated_reason"] = "Give the payer's stated reason for the denial."
@@ -1048,3 +1079,30 @@ def recheck_result_mark_seen(*, result: RecheckResult, by) -> RecheckResult:
             result.seen_by = by
             result.save(update_fields=["seen_at", "seen_by"])
         return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Follow-up (the dashboard's queues): when the payer sets no clock, staff set the day to chase it.
+
+
+def request_follow_up_set(*, request: AuthorizationRequest, on: dt.date | None, by) -> AuthorizationRequest:
+    """Set (or clear, with None) the day to follow up with the payer on a request it has and for
+    which its policy sets no decision deadline. Billing staff only; recorded in the request's history."""
+    from priorauth.selectors import role_of
+
+    if role_of(by) != Role.BILLING:
+        raise PermissionDenied("Only billing staff may set a follow-up date.")
+    with transaction.atomic():
+        request = _locked(request)
+        if request.status not in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED):
+            _raise("follow_up_on", "A follow-up date is for a request the payer has (sent, pended or under appeal).")
+        if on is not None and on < timezone.localdate():
+            _raise("follow_up_on", "Must be today or later.")
+        if on is not None and request.decision_due_at and on > timezone.localdate(request.decision_due_at):
+            _raise(
+                "follow_up_on",
+                f"The payer's decision is due by {_day(request.decision_due_at)}; follow up by then.",
+            )
+        request.follow_up_on = on
+        request.save(update_fields=["follow_up_on", "updated_at"])
+        return request

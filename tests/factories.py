@@ -270,7 +270,7 @@ def advance(request: AuthorizationRequest, target: str, by, *, at: dt.datetime |
     for i, step in enumerate(road):
         when = at + dt.timedelta(hours=i)
         if step == "submit":
-            services.request_submit(request=request, by=by)
+            services.request_submit(request=request, by=by, submitted_at=when)
         elif step == "send":
             services.request_send(request=request, by=by, sent_at=when)
         elif step == "approve":

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms import formset_factory
+from django.urls import reverse
 
 from coverage.snapshot import current_snapshot
 from coverage.validation import ENUMS, SPINAL_LEVELS
@@ -166,6 +167,47 @@ class CasePartSelect(forms.Select):
         return option
 
 
+class PatientCombobox(forms.HiddenInput):
+    """The patient picker as a search-as-you-type combobox (WAI-ARIA 1.2 combobox with a listbox
+    popup; combobox.js): a text input that asks the patient search endpoint for a few matches, and
+    the hidden ``patient`` input that carries the chosen id and, in ``data-case``, that patient's
+    part of the case for the checklist. The practice's patients are never all sent to the page."""
+
+    template_name = "pages/widgets/patient_combobox.html"
+
+    def __init__(self, *args, search_url: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.search_url = search_url
+        self.lookup = lambda pk: None  # set by the form: the chosen patient, scoped to the user
+
+    def render(self, name, value, attrs=None, renderer=None):
+        # The project's template (not the form renderer's widget directories, which do not look in
+        # templates/); render_to_string escapes it like any page.
+        from django.template.loader import render_to_string
+        from django.utils.safestring import mark_safe
+
+        return mark_safe(render_to_string(self.template_name, self.get_context(name, value, attrs)))
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        widget = context["widget"]
+        attrs = widget["attrs"]
+        widget["input_id"] = attrs.get("id", "")
+        # The label and the descriptions belong to the visible input; the hidden one keeps the value.
+        widget["describedby"] = attrs.pop("aria-describedby", "")
+        attrs["id"] = f"{widget['input_id']}_value"
+        patient = self.lookup(value) if value not in (None, "") else None
+        widget["chosen_label"] = patient_label(patient) if patient else ""
+        if patient is not None:
+            attrs["data-case"] = json.dumps(patient.case_part(), separators=(",", ":"))
+        widget["search_url"] = self.search_url
+        return context
+
+
+def patient_label(p: Patient) -> str:
+    return f"{p.last_name}, {p.first_name} (born {p.birth_date:%m/%d/%Y}, member {p.member_id})"
+
+
 class ConservativeCareRow(forms.Form):
     type = forms.ChoiceField(label="Treatment", choices=_choices("clinical.conservative_care[].type"), required=False)
     weeks = forms.FloatField(label="Weeks", required=False, widget=forms.NumberInput(attrs={"step": "1", "inputmode": "numeric"}))
@@ -196,8 +238,10 @@ class CaseForm(forms.Form):
 
     payer = forms.ChoiceField(label="Payer", choices=())
     patient = forms.ModelChoiceField(
-        label="Patient", queryset=Patient.objects.none(), required=False, empty_label="A new patient (enter below)",
-        widget=CasePartSelect,
+        label="Patient", queryset=Patient.objects.none(), required=False,
+        help_text="Type two letters of the name, the date of birth (MM/DD/YYYY) or the member ID; leave empty for a new patient.",
+        widget=PatientCombobox,
+        error_messages={"invalid_choice": "Choose the patient from the list of matches, or leave empty for a new patient."},
     )
     patient__first_name = forms.CharField(label="First name", max_length=100, required=False)
     patient__last_name = forms.CharField(label="Last name", max_length=100, required=False)
@@ -263,8 +307,9 @@ class CaseForm(forms.Form):
         patients = selectors.patients_visible_to(user)
         providers = selectors.providers_visible_to(user)
         self.fields["patient"].queryset = patients
-        self.fields["patient"].label_from_instance = lambda p: f"{p.last_name}, {p.first_name} (born {p.birth_date:%m/%d/%Y}, member {p.member_id})"
-        self.fields["patient"].widget.case_parts = {str(p.pk): p.case_part() for p in patients}
+        widget = self.fields["patient"].widget
+        widget.search_url = reverse("pages:patient-search")
+        widget.lookup = lambda pk: patients.filter(pk=int(pk)).first() if str(pk).isdigit() and int(pk) < 2**63 else None
         self.fields["provider"].queryset = providers
         self.fields["provider"].widget.case_parts = {str(p.pk): p.case_part() for p in providers}
         self.extra_admin_paths: list[str] = []

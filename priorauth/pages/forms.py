@@ -212,3 +212,13 @@ def _narrative_field(key: str, form: NarrativeForm) -> str | None:
 class LetterRequestForm(forms.Form):
     kind = forms.ChoiceField(choices=LetterKind.choices, widget=forms.HiddenInput)
     appeal = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class FollowUpForm(ServiceErrorsMixin, forms.Form):
+    follow_up_on = forms.DateField(
+        label="Follow up with the payer on",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="For a payer that sets no decision deadline. Leave empty to clear.",
+        error_messages={"invalid": "Enter a real date, e.g. 12/15/2026."},
+    )

@@ -16,7 +16,7 @@ from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -43,6 +43,7 @@ from priorauth.models import (
 from priorauth.pages.case_form import CaseFormSet
 from priorauth.pages.forms import (
     AppealForm,
+    FollowUpForm,
     AttachmentForm,
     DecisionForm,
     LetterRequestForm,
@@ -172,23 +173,25 @@ def home(request: HttpRequest) -> HttpResponse:
 @practice_member_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     require_role(request.user, Role.BILLING)
+    from priorauth import queues
+
     requests = selectors.request_list(user=request.user)
     counts = dict(requests.order_by().values_list("status").annotate(n=Count("id")))
     by_status = [{"status": value, "label": label, "count": counts.get(value, 0)} for value, label in Status.choices]
-    due = selectors.requests_due(user=request.user, within=DUE_SOON)
-    decisions = [d for d in due if d.kind in ("payer_decision", "appeal_decision")]
-    appeals = [d for d in due if d.kind == "appeal_filing"]
+    # Bounded lists (the first few of each, with counts): a busy practice has thousands open.
+    due = queues.deadlines(user=request.user, within=DUE_SOON)
+    work = queues.billing_queues(user=request.user)
     changes = selectors.recheck_results_visible_to(request.user).filter(seen_at__isnull=True, superseded=False).count()
-    audit_list(request, [d.request for d in due], what="dashboard deadlines")
+    shown = [d.request for key in ("decisions_overdue", "decisions_soon", "appeals_soon") for d in due[key]]
+    audit_list(request, shown, what="dashboard deadlines")
     return render(
         request,
         "pages/dashboard.html",
         {
             "by_status": by_status,
             "total": sum(counts.values()),
-            "decisions_overdue": [d for d in decisions if d.overdue],
-            "decisions_soon": [d for d in decisions if not d.overdue],
-            "appeals_soon": appeals,
+            **due,
+            "queues": work,
             "due_soon_days": DUE_SOON.days,
             "unseen_changes": changes,
             "now": timezone.now(),
@@ -198,20 +201,33 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @practice_member_required
 def request_list(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
-    statuses = [status] if status in Status.values else None
-    requests = list(selectors.request_list(user=request.user, statuses=statuses)[:200])
-    audit_list(request, requests, what="request list")
-    return render(
-        request,
-        "pages/request_list.html",
-        {"requests": requests, "status": status, "status_choices": Status.choices},
+    """The worklist: the API's parameters and selector (priorauth.worklist), a page at a time."""
+    from priorauth.pages.worklist_page import worklist_context
+
+    context = worklist_context(request)
+    audit_list(request, context["page"].object_list if context["page"] else [], what="request list")
+    return render(request, "pages/request_list.html", context, status=400 if context["errors"] else 200)
+
+
+@practice_member_required
+def patient_search(request: HttpRequest) -> JsonResponse:
+    """The new-request page's patient combobox: a few matches (never the whole list), each with its
+    part of the case for the checklist. Billing staff only; the listing is audited by id."""
+    from priorauth.pages.case_form import patient_label
+    from priorauth.worklist import patient_matches
+
+    require_role(request.user, Role.BILLING)
+    matches = patient_matches(user=request.user, q=request.GET.get("q", ""))
+    if matches:
+        audit(request, A.LIST, model=Patient, detail="patient search ids=" + ",".join(str(p.pk) for p in matches))
+    response = JsonResponse(
+        {"results": [{"id": p.pk, "label": patient_label(p), "case": p.case_part()} for p in matches]}
     )
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _case_page(request: HttpRequest, formset: CaseFormSet, *, obj: AuthorizationRequest | None) -> HttpResponse:
-    if not formset.form.is_bound:
-        audit(request, A.LIST, model=Patient, detail="patient picker of the case form")
     return render(
         request,
         "pages/request_form.html",
@@ -356,6 +372,8 @@ def _request_page(request: HttpRequest, obj: AuthorizationRequest, forms: dict[s
         "can_ask_letter": role in (Role.BILLING, Role.PHYSICIAN) and obj.determination is not None,
         "appeals_without_letter": [a for a in obj.appeals.all() if not a.letters.exists()],
         "letter_kinds": LetterKind,
+        "can_follow_up": is_billing and obj.status in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED),
+        "follow_up_form": forms.get("follow_up") or FollowUpForm(initial={"follow_up_on": obj.follow_up_on}),
     }
     return render(request, "pages/request_detail.html", context, status=status)
 
@@ -415,6 +433,25 @@ def request_send(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+@practice_member_required
+@require_POST
+def request_follow_up(request: HttpRequest, pk: int) -> HttpResponse:
+    obj = _action(request, pk)
+    form = FollowUpForm(request.POST)
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                services.request_follow_up_set(request=obj, on=form.cleaned_data["follow_up_on"], by=request.user)
+                audit(request, A.UPDATE, obj, detail="follow-up date")
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            day = form.cleaned_data["follow_up_on"]
+            messages.success(request, f"Follow-up date set to {day:%m/%d/%Y}." if day else "Follow-up date cleared.")
+            return redirect("pages:request-detail", pk=obj.pk)
+    return _request_page(request, obj, {"follow_up": form}, status=400)
+
+
 @practice_member_required
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     obj = _action(request, pk)
@@ -527,10 +564,14 @@ def attachment_download(request: HttpRequest, pk: int, attachment_id: int) -> Fi
 @practice_member_required
 def physician_home(request: HttpRequest) -> HttpResponse:
     """The requests of the physician's patients (the selector keeps them to their own)."""
+    from priorauth import queues
+
     require_role(request.user, Role.PHYSICIAN)
     requests = list(selectors.request_list(user=request.user)[:200])
     audit_list(request, requests, what="physician's requests")
-    return render(request, "pages/physician_home.html", {"requests": requests})
+    return render(
+        request, "pages/physician_home.html", {"requests": requests, "queues": queues.physician_queues(user=request.user)}
+    )
 
 
 # ---------------------------------------------------------------------------------------------

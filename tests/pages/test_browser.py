@@ -60,7 +60,14 @@ def test_billing_staff_fill_a_case_see_the_checklist_follow_and_submit_it(world,
 
     page.get_by_label("Payer (required)").select_option("medicare")
     expect(criterion(page, "ligamentum_flavum")).to_contain_text("Missing")
-    page.get_by_label("Patient", exact=True).select_option(str(world.patient_a.pk))
+    # The patient combobox, by keyboard: type, arrow down to the match, Enter.
+    patient = page.get_by_role("combobox", name="Patient")
+    patient.press_sequentially("Mor")
+    expect(page.get_by_role("option", name=re.compile(r"^Moreno, Ada"))).to_be_visible()
+    patient.press("ArrowDown")
+    expect(patient).to_have_attribute("aria-activedescendant", re.compile(r"_option_0$"))
+    patient.press("Enter")
+    expect(patient).to_have_value(re.compile(r"^Moreno, Ada"))
     expect(page.get_by_label("First name")).to_be_hidden()  # the record supplies the patient's details
     page.get_by_label("Treating physician").select_option(str(world.bob_provider.pk))
 

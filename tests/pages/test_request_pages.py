@@ -33,8 +33,9 @@ def submitted(world, **kwargs) -> AuthorizationRequest:
 
 
 def sent(world, *, at: dt.datetime | None = None) -> AuthorizationRequest:
-    request = submitted(world, payer="medicare-advantage")
-    return services.request_send(request=request, by=world.alice, sent_at=at or timezone.now() - dt.timedelta(days=1))
+    at = at or timezone.now() - dt.timedelta(days=1)
+    request = services.request_submit(request=draft(world, payer="medicare-advantage"), by=world.alice, submitted_at=at)
+    return services.request_send(request=request, by=world.alice, sent_at=at)
 
 
 def denied(world, *, days_ago: int = 2) -> AuthorizationRequest:
@@ -108,10 +109,17 @@ def test_it_shows_the_case_fields_grouped_with_a_label_for_each(client_for, worl
 
 
 def test_it_offers_only_the_practice_patients_and_physicians(client_for, world):
-    html = client_for(world.alice).get("/requests/new/").content.decode()
-    assert "Moreno, Ada" in html and "Bob Baker, MD" in html
-    assert "Quist" not in html and "Charlie Chen" not in html
-    assert AuditEntry.objects.filter(user=world.alice, action="list", object_type="priorauth.patient").exists()
+    client = client_for(world.alice)
+    html = client.get("/requests/new/").content.decode()
+    # Patients are searched as staff type (the combobox), never all sent with the page.
+    assert "Moreno" not in html and 'role="combobox"' in html
+    assert "Bob Baker, MD" in html and "Charlie Chen" not in html
+    found = client.get("/requests/patients/?q=Mor").json()["results"]
+    assert [p["id"] for p in found] == [world.patient_a.pk] and found[0]["label"].startswith("Moreno, Ada")
+    assert client.get("/requests/patients/?q=Quist").json()["results"] == []
+    assert AuditEntry.objects.filter(
+        user=world.alice, action="list", object_type="priorauth.patient", detail=f"patient search ids={world.patient_a.pk}"
+    ).exists()
 
 
 def test_it_saves_a_draft_and_shows_its_checklist(client_for, world):
@@ -188,7 +196,7 @@ def test_it_refuses_another_practice_patient_or_physician(client_for, world):
     data = form_data(world, patient=str(world.patient_b.pk), provider=str(world.charlie_provider.pk), save="1")
     html = client_for(world.alice).post("/requests/new/", data).content.decode()
     assert AuthorizationRequest.objects.count() == 0
-    assert "Select a valid choice" in error_of(html, "id_patient")
+    assert error_of(html, "id_patient") == "Choose the patient from the list of matches, or leave empty for a new patient."
     assert "Select a valid choice" in error_of(html, "id_provider")
 
 
@@ -346,9 +354,10 @@ def test_the_dashboard_counts_requests_by_status_and_shows_deadlines(client_for,
     )
     html = client_for(world.alice).get("/dashboard/").content.decode()
     assert "(3 in all)" in html
-    assert re.search(r'<span class="n">1</span> Draft', html)
-    assert re.search(r'<span class="n">1</span> Sent to payer', html)
-    assert re.search(r'<span class="n">1</span> Denied', html)
+    # Each status in its words and its own colour class (app.css .st-*).
+    assert re.search(r'<span class="n">1</span> <span class="badge st st-draft">Draft', html)
+    assert re.search(r'<span class="n">1</span> <span class="badge st st-sent">Sent to payer', html)
+    assert re.search(r'<span class="n">1</span> <span class="badge st st-denied">Denied', html)
     overdue_table = html.split("<caption>Overdue</caption>")[1].split("</table>")[0]
     assert overdue.reference in overdue_table and "Overdue since" in overdue_table
     assert 4 <= (appeal_due.appeal_file_by - timezone.localdate()).days <= 6  # 65 days after the denial

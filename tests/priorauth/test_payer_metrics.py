@@ -19,7 +19,7 @@ from priorauth.models import AuthorizationRequest
 def sent(w, payer, at, practice="a"):
     request = draft_for(w, practice, payer=payer)
     clerk = w.alice if practice == "a" else w.erin
-    services.request_submit(request=request, by=clerk)
+    services.request_submit(request=request, by=clerk, submitted_at=at)
     services.request_send(request=request, by=clerk, sent_at=at)
     return request
 

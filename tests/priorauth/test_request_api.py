@@ -280,9 +280,10 @@ def test_a_decision_from_the_future_or_before_sending_is_refused(world, api):
         "received_at": ["Must not be in the future."]
     }
     before = (request.sent_at - dt.timedelta(days=1)).isoformat()
-    assert client.post(url, {"decision": "approved", "received_at": before}, format="json").json() == {
-        "received_at": ["Must not be before the request was sent to the payer."]
-    }
+    [message] = client.post(url, {"decision": "approved", "received_at": before}, format="json").json()["received_at"]
+    # The message names both dates in the order they must run.
+    assert message.startswith("The decision date (") and "is before the request was sent to the payer (" in message
+    assert "submitted, then sent, then decided" in message
     assert client.post(
         url,
         {
@@ -293,6 +294,26 @@ def test_a_decision_from_the_future_or_before_sending_is_refused(world, api):
         },
         format="json",
     ).json() == {"valid_to": ["Must not be before valid_from."]}
+
+
+def test_a_sending_before_the_submission_or_before_the_pend_it_answers_is_refused(world, api):
+    request = advance(draft_for(world), Status.SUBMITTED, world.alice)
+    client = api(world.alice)
+    url = f"/api/v1/requests/{request.pk}/send"
+    early = (request.submitted_at - dt.timedelta(days=1)).isoformat()
+    response = client.post(url, {"sent_at": early}, format="json")
+    assert response.status_code == 400
+    [message] = response.json()["sent_at"]
+    assert message.startswith("The date sent (") and "is before the request was submitted (" in message
+    request.refresh_from_db()
+    assert request.status == Status.SUBMITTED and request.sent_at is None  # nothing half-written
+
+    pended = advance(draft_for(world), Status.PENDED, world.alice)
+    pend = pended.decisions.get()
+    response = client.post(
+        f"/api/v1/requests/{pended.pk}/send", {"sent_at": (pend.received_at - dt.timedelta(minutes=5)).isoformat()}, format="json"
+    )
+    assert response.status_code == 400 and "before the payer's request for more information" in response.json()["sent_at"][0]
 
 
 json_values = st.recursive(

@@ -147,10 +147,11 @@ class Command(BaseCommand):
             created += 1
             if target == Status.DRAFT:
                 continue
-            services.request_submit(request=request, by=clerk)
+            sent_at = now - dt.timedelta(days=6 if target == Status.SENT and not expedited else 2 if expedited else 12)
+            # Submitted before it was sent (dates run submitted ≤ sent ≤ decided).
+            services.request_submit(request=request, by=clerk, submitted_at=sent_at if target != Status.SUBMITTED else None)
             if target == Status.SUBMITTED:
                 continue
-            sent_at = now - dt.timedelta(days=6 if target == Status.SENT and not expedited else 2 if expedited else 12)
             services.request_send(request=request, by=clerk, sent_at=sent_at)
             answered = sent_at + dt.timedelta(days=5)
             if target == Status.APPROVED:

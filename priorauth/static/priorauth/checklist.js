@@ -101,7 +101,8 @@
       var type = el.getAttribute("data-type");
       if (el.closest("[data-list-path]") || type === "none-list" || !visible(el)) return;
       if (type === "case-part") { // a record picker: its option carries the record's part of the case
-        var option = el.options[el.selectedIndex];
+        // A <select> keeps the part on its option; the patient combobox on its hidden input.
+        var option = el.options ? el.options[el.selectedIndex] : el;
         if (el.value && option && option.getAttribute("data-case")) setPath(data, path, JSON.parse(option.getAttribute("data-case")));
         return;
       }

@@ -1,0 +1,83 @@
+"""The /requests/ page's part that is not rendering: parse the worklist's parameters (the API's
+serializer), run the one selector, page it, and name each filter's error in words staff use."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.http import HttpRequest
+from django.utils import timezone
+
+from policies.models import Payer
+from priorauth import selectors, worklist
+from priorauth.models import Role, Status
+
+FILTER_NAMES = ("q", "status", "payer", "physician", "due", "sort")
+_LABELS = {
+    "q": "Search",
+    "status": "Status",
+    "payer": "Payer",
+    "physician": "Physician",
+    "due": "Due",
+    "sort": "Order",
+    "page": "Page",
+    "patient": "Patient",
+    "created_since": "Created since",
+    "created_until": "Created until",
+}
+
+
+def _error_text(name: str, messages: list[Any]) -> str:
+    text = " ".join(str(m) for m in messages)
+    # DRF's wording names the value in quotes ('"x" is not a valid choice.'); staff need the filter.
+    return text.replace("is not a valid choice", "is not one of the choices")
+
+
+def worklist_context(request: HttpRequest) -> dict[str, Any]:
+    serializer = worklist.WorklistFilterSerializer(data=request.GET)
+    errors: dict[str, str] = {}
+    filters: dict[str, Any] = {}
+    if serializer.is_valid():
+        filters = dict(serializer.validated_data)
+    else:
+        errors = {name: _error_text(name, msgs) for name, msgs in serializer.errors.items()}
+    page = None
+    paginator = None
+    if not errors:
+        qs = worklist.requests_worklist(user=request.user, **filters)
+        paginator = Paginator(qs, worklist.PAGE_SIZE)
+        try:
+            page = paginator.page(request.GET.get("page") or 1)
+        except PageNotAnInteger:
+            errors["page"] = "Page must be a whole number."
+        except EmptyPage:
+            errors["page"] = f"There is no page {request.GET.get('page')}; the last page is {paginator.num_pages}."
+    # Links to other pages keep the filters.
+    kept = [(name, request.GET.get(name, "")) for name in FILTER_NAMES if request.GET.get(name)]
+    base_query = urlencode(kept)
+    now = timezone.now()
+    rows = []
+    if page is not None:
+        for r in page.object_list:
+            rows.append({"request": r, "days_waiting": worklist.days_waiting(r, now=now), "due": worklist.due_of(r, now=now)})
+    role = selectors.role_of(request.user)
+    return {
+        "page": page,
+        "paginator": paginator,
+        "rows": rows,
+        "errors": errors,
+        "error_labels": {name: _LABELS.get(name, name) for name in errors},
+        "values": {name: request.GET.get(name, "") for name in FILTER_NAMES},
+        "base_query": base_query,
+        "status_choices": Status.choices,
+        "payer_choices": list(Payer.objects.order_by("name").values_list("code", "name")),
+        "physician_choices": (
+            [] if role == Role.PHYSICIAN else list(selectors.providers_visible_to(request.user).values_list("pk", "name"))
+        ),
+        "due_choices": list(worklist.DUE_CHOICES.items()),
+        "sort_choices": list(worklist.SORTS.items()),
+        "filtered": bool(kept),
+        "now": now,
+    }

@@ -1,0 +1,213 @@
+"""The worklist: one selector behind both `/requests/` and `GET /api/v1/requests`, so the page and
+the API take the same parameters and answer the same rows.
+
+Parameters (all optional): ``q`` (a patient's name, date of birth, member ID, our reference or the
+payer's reference), ``status`` (one or several, comma-separated), ``payer`` (code), ``physician``
+(provider id), ``patient`` (id), ``due`` (overdue | this_week), ``sort`` (due | waiting | created,
+``-`` in front for descending), created_since / created_until.
+
+Search on PostgreSQL uses the trigram GIN indexes of migration 0004 (``UPPER(col) LIKE``, which is
+what Django's ``icontains`` asks for there); SQLite runs the same query without them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from rest_framework import serializers
+
+from priorauth import selectors
+from priorauth.models import (
+    APPEALABLE_STATUSES,
+    AWAITING_PAYER_STATUSES,
+    AuthorizationRequest,
+    Patient,
+    PayerDecision,
+    Status,
+)
+
+PAGE_SIZE = 50
+THIS_WEEK = dt.timedelta(days=7)
+# A search matching more patients than this is not narrowed by patient ids in Python (a list that
+# long would be a slower query than the subquery itself).
+_PATIENT_ID_LIMIT = 2000
+_DATE_FORMATS = ("%m/%d/%Y", "%Y-%m-%d", "%m-%d-%Y", "%m/%d/%y")
+
+SORTS: dict[str, str] = {
+    "due": "Due date, soonest first",
+    "-due": "Due date, latest first",
+    "waiting": "Days waiting, longest first",
+    "-waiting": "Days waiting, shortest first",
+    "created": "Created, oldest first",
+    "-created": "Created, newest first",
+}
+DUE_CHOICES: dict[str, str] = {"overdue": "Overdue", "this_week": "Due within 7 days"}
+
+
+class WorklistFilterSerializer(serializers.Serializer):
+    """The worklist's parameters, for the page and the API alike: bad input is a 400 (or an error
+    next to the filter) naming the parameter."""
+
+    q = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, trim_whitespace=True,
+        help_text="patient name, date of birth (MM/DD/YYYY), member ID, our reference or the payer's reference",
+    )
+    status = serializers.CharField(required=False, allow_blank=True, help_text="one status or several, comma-separated")
+    payer = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="payer code")
+    physician = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1, help_text="treating physician's provider id")
+    patient = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
+    due = serializers.ChoiceField(choices=list(DUE_CHOICES.items()), required=False, allow_blank=True)
+    sort = serializers.ChoiceField(choices=list(SORTS.items()), required=False, allow_blank=True)
+    created_since = serializers.DateField(required=False)
+    created_until = serializers.DateField(required=False)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # An empty form field (the page's "Any physician") means "not given", not an error.
+        if hasattr(data, "dict"):
+            data = data.dict()
+        data = {k: v for k, v in dict(data).items() if v not in ("", None)}
+        return super().to_internal_value(data)
+
+    def validate_status(self, value: str) -> list[str]:
+        statuses = [s.strip() for s in value.split(",") if s.strip()]
+        unknown = [s for s in statuses if s not in Status.values]
+        if unknown:
+            labels = ", ".join(label.lower() for label in Status.labels)
+            raise serializers.ValidationError(f"Unknown status {unknown[0]!r}; choose one of: {labels}.")
+        return statuses
+
+
+def _as_date(text: str) -> dt.date | None:
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _search(qs: QuerySet[AuthorizationRequest], *, user, q: str) -> QuerySet[AuthorizationRequest]:
+    q = re.sub(r"\s+", " ", q).strip()
+    if not q:
+        return qs
+    born = _as_date(q)
+    patients = selectors.patients_visible_to(user)
+    if born is not None:
+        return qs.filter(patient__birth_date=born)
+    # "Last, First" or "First Last": every word must match the first or last name.
+    words = [w for w in re.split(r"[\s,]+", q) if w]
+    name_match = Q()
+    for word in words:
+        name_match &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
+    patient_ids = list(patients.filter(name_match | Q(member_id__icontains=q)).values_list("pk", flat=True)[: _PATIENT_ID_LIMIT + 1])
+    if len(patient_ids) > _PATIENT_ID_LIMIT:
+        by_patient = Q(patient__in=patients.filter(name_match | Q(member_id__icontains=q)).values("pk"))
+    else:
+        by_patient = Q(patient_id__in=patient_ids)
+    payer_refs = list(
+        PayerDecision.objects.filter(request__in=qs.values("pk"), payer_reference__icontains=q)
+        .values_list("request_id", flat=True)[:_PATIENT_ID_LIMIT]
+    )
+    return qs.filter(by_patient | Q(reference__icontains=q) | Q(pk__in=payer_refs))
+
+
+def _due_filter(due: str, now: dt.datetime) -> Q:
+    today = timezone.localdate(now)
+    if due == "overdue":
+        return (
+            Q(status__in=AWAITING_PAYER_STATUSES, decision_due_at__lt=now)
+            | Q(status__in=APPEALABLE_STATUSES, appeal_file_by__lt=today)
+            | Q(status__in=AWAITING_PAYER_STATUSES, decision_due_at__isnull=True, follow_up_on__lt=today)
+        )
+    horizon = now + THIS_WEEK
+    last_day = timezone.localdate(horizon)
+    return (
+        Q(status__in=AWAITING_PAYER_STATUSES, decision_due_at__gte=now, decision_due_at__lte=horizon)
+        | Q(status__in=APPEALABLE_STATUSES, appeal_file_by__gte=today, appeal_file_by__lte=last_day)
+        | Q(status__in=AWAITING_PAYER_STATUSES, decision_due_at__isnull=True, follow_up_on__gte=today, follow_up_on__lte=last_day)
+    )
+
+
+def _ordering(sort: str) -> list[Any]:
+    descending = sort.startswith("-")
+    key = sort.lstrip("-") or "created"
+    if key == "due":
+        fields = ["decision_due_at", "appeal_file_by", "follow_up_on"]
+        return [(F(f).desc(nulls_last=True) if descending else F(f).asc(nulls_last=True)) for f in fields] + ["-created_at" if descending else "created_at", "id"]
+    if key == "waiting":
+        # Longest waiting first: the earliest sending; a request never sent has not waited.
+        return [F("sent_at").desc(nulls_last=True) if descending else F("sent_at").asc(nulls_last=True), "id"]
+    return ["-created_at", "-id"] if descending or not sort else ["created_at", "id"]
+
+
+def requests_worklist(
+    *,
+    user,
+    q: str = "",
+    status: list[str] | None = None,
+    payer: str = "",
+    physician: int | None = None,
+    patient: int | None = None,
+    due: str = "",
+    sort: str = "",
+    created_since: dt.date | None = None,
+    created_until: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> QuerySet[AuthorizationRequest]:
+    """The requests the user may see that match, in the asked order (newest first by default)."""
+    qs = selectors.request_list(
+        user=user,
+        statuses=status or None,
+        payer=payer or None,
+        physician=physician,
+        patient=patient,
+        created_since=created_since,
+        created_until=created_until,
+    )
+    if q:
+        qs = _search(qs, user=user, q=q)
+    if due:
+        qs = qs.filter(_due_filter(due, now or timezone.now()))
+    return qs.order_by(*_ordering(sort or "-created"))
+
+
+def days_waiting(request: AuthorizationRequest, *, now: dt.datetime | None = None) -> int | None:
+    """Whole days since the request was (last) sent to the payer, while the payer has it."""
+    if request.sent_at is None or request.status not in AWAITING_PAYER_STATUSES + (Status.PENDED,):
+        return None
+    return ((now or timezone.now()) - request.sent_at).days
+
+
+def patient_matches(*, user, q: str, limit: int = 8) -> list[Patient]:
+    """A few patients for the new-request page's search-as-you-type: name words, date of birth or
+    member ID. Two characters at least, so one keystroke does not list the practice."""
+    q = re.sub(r"\s+", " ", q or "").strip()[:100]
+    if len(q) < 2:
+        return []
+    patients = selectors.patients_visible_to(user)
+    born = _as_date(q)
+    if born is not None:
+        return list(patients.filter(birth_date=born)[:limit])
+    match = Q()
+    for word in re.split(r"[\s,]+", q):
+        if word:
+            match &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
+    return list(patients.filter(match | Q(member_id__icontains=q)).order_by("last_name", "first_name", "id")[:limit])
+
+
+def due_of(request: AuthorizationRequest, *, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """What is due next on the request and when: the payer's decision (its clock), the last day to
+    file the next appeal, or the follow-up day staff set when the payer has no clock."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    if request.status in AWAITING_PAYER_STATUSES and request.decision_due_at:
+        return {"what": "Payer's decision", "on": timezone.localdate(request.decision_due_at), "overdue": request.decision_due_at < now}
+    if request.status in APPEALABLE_STATUSES and request.appeal_file_by:
+        return {"what": "File the appeal by", "on": request.appeal_file_by, "overdue": request.appeal_file_by < today}
+    if request.status in AWAITING_PAYER_STATUSES and request.follow_up_on:
+        return {"what": "Follow up with the payer", "on": request.follow_up_on, "overdue": request.follow_up_on < today}
+    return None
