@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from factories import install_shipped_policies, personas
 from rest_framework.test import APIClient
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"
-
-
-def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
-
 
 @pytest.fixture(autouse=True)
 def _media_root_and_fast_passwords(settings, tmp_path):

@@ -7,33 +7,18 @@ import base64
 import json
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.management import call_command
-from django.utils import timezone
 from factories import advance, draft_for, entered_case
+from pas_helpers import PDF, with_documents
 
 from priorauth.fhir.bundle import PAS, request_bundle
 from priorauth.fhir.validator import validate_bundle
-from priorauth.models import Attachment, AuditEntry, Letter, LetterKind, LetterRevision, Status
+from priorauth.models import AuditEntry, Status
 
-PDF = b"%PDF-1.7\n" + b"0" * 200 + b"\n%%EOF\n"
 
 
 def resources(bundle, kind):
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
-
-
-def with_documents(world):
-    request = draft_for(world)
-    attachment = Attachment(request=request, kind=Attachment.Kind.IMAGING_REPORT, original_name="mri.pdf",
-                            content_type="application/pdf", size=len(PDF), sha256="0" * 64, uploaded_by=world.alice)
-    attachment.file.save("mri.pdf", ContentFile(PDF), save=False)
-    attachment.save()
-    letter = Letter.objects.create(request=request, kind=LetterKind.PRIOR_AUTHORIZATION, created_by=world.alice)
-    revision = LetterRevision(letter=letter, number=1, signed_by=world.bob, signed_at=timezone.now(), created_by=world.alice)
-    revision.final_pdf.save("final.pdf", ContentFile(PDF + b"signed"), save=False)
-    revision.save()
-    return request
 
 
 def test_it_builds_a_collection_with_the_claim_first_and_everything_the_issue_lists(world):
