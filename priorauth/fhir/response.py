@@ -157,17 +157,18 @@ def _outcome_problems(outcome: dict[str, Any], at: str) -> dict[str, str]:
 def read_response(payload: Any) -> PayerAnswer:
     """The payer's answer in a PAS response, or ResponseInvalid naming what is missing or wrong."""
     claim_response, at, by_url = claim_response_of(payload)
+    items = [i for i in claim_response.get("item") or [] if isinstance(i, dict)]
+    ours = [i for i in items if i.get("itemSequence") == 1] or items
+    actions = [a for item in ours for a in _review_actions(item)] or _review_actions(claim_response)
     errors = claim_response.get("error")
-    if claim_response.get("outcome") == "error" or (isinstance(errors, list) and errors):
+    # An error response is outcome "error", or errors with no item decided. A decided response may
+    # still list errors (the kit's approval does, to exercise the must-support error elements).
+    if claim_response.get("outcome") == "error" or (isinstance(errors, list) and errors and not actions):
         problems = {}
         for i, error in enumerate(errors if isinstance(errors, list) else []):
             code = error.get("code") if isinstance(error, dict) else None
             problems[f"{at}.error[{i}]"] = f"the payer rejected the request: {_text(code) or 'unspecified error'} ({', '.join(_codes(code)) or 'no code'})"
         raise ResponseInvalid(problems or {f"{at}.outcome": "the payer answered with outcome error"})
-
-    items = [i for i in claim_response.get("item") or [] if isinstance(i, dict)]
-    ours = [i for i in items if i.get("itemSequence") == 1] or items
-    actions = [a for item in ours for a in _review_actions(item)] or _review_actions(claim_response)
     if not actions:
         raise ResponseInvalid(
             {f"{at}.item.adjudication.extension": "no X12 review action code (extension-reviewAction.reviewActionCode)"}
