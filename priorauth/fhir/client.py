@@ -109,7 +109,6 @@ def submit(*, request: AuthorizationRequest, by, http_request: HttpRequest | Non
         raise PayerUnavailable(f"The payer's PAS endpoint answered HTTP {response.status_code} without a FHIR answer.")
     try:
         return pas_response_record(
-            request=request,
             payload=payload,
             operation=PasExchange.Operation.SUBMIT,
             http_request=http_request,
