@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from priorauth.fhir.models import PasEndpoint, PasExchange
 
@@ -7,6 +8,7 @@ from priorauth.fhir.models import PasEndpoint, PasExchange
 class PasEndpointAdmin(admin.ModelAdmin):
     list_display = ["payer", "base_url", "auth", "enabled", "updated_at"]
     list_filter = ["enabled", "auth"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fields = [
         "payer",
         "base_url",
