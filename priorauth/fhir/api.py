@@ -21,6 +21,7 @@ from priorauth import selectors
 from priorauth.api import (
     ERROR_403,
     ERROR_404,
+    ERROR_415,
     ERRORS_400,
     BaseApi,
     IsPracticeMember,
@@ -84,7 +85,7 @@ class PasResponseApi(BaseApi):
         operation_id="requests_pas_response",
         summary="Record a payer's PAS response Bundle (ClaimResponse) as its decision (billing staff)",
         request={FHIR_JSON: OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
-        responses={200: RequestDetailOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+        responses={200: RequestDetailOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404, 415: ERROR_415},
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
@@ -111,6 +112,7 @@ class PasSubmitApi(APIView):
             400: ERRORS_400,
             403: ERROR_403,
             404: ERROR_404,
+            415: ERROR_415,
             502: OpenApiResponse(description="the payer's endpoint could not be reached or answered unreadably"),
         },
     )
@@ -134,7 +136,7 @@ class PasNotificationApi(APIView):
         operation_id="pas_notifications",
         summary="Receive a PAS subscription notification (full-resource or id-only)",
         request={FHIR_JSON: OpenApiTypes.OBJECT},
-        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 400: ERRORS_400, 403: ERROR_403},
+        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 400: ERRORS_400, 403: ERROR_403, 415: ERROR_415},
     )
     def post(self, request: Request) -> Response:
         require_role(request.user, Role.BILLING)

@@ -16,7 +16,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import NotFound
@@ -35,7 +34,6 @@ from priorauth.models import UNDECIDED_STATUSES, AuditEntry, AuthorizationReques
 
 CRD_COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 PROCEDURE_CODE = "0275T"
-TAG = "CDS Hooks (Da Vinci CRD)"
 
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
@@ -67,7 +65,8 @@ class DiscoveryApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=[TAG], operation_id="cds_services", summary="CDS Hooks discovery", responses={200: OpenApiTypes.OBJECT})
+    # CDS Hooks is its own specification, not part of this product's REST API: not in its OpenAPI schema.
+    @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
         return Response(
             {"services": [{"id": sid, **service, "prefetch": PREFETCH} for sid, service in SERVICES.items()]}
@@ -214,13 +213,7 @@ class HookApi(APIView):
     permission_classes = [IsAuthenticated, IsPracticeMember]
     parser_classes = [JSONBodyParser]
 
-    @extend_schema(
-        tags=[TAG],
-        operation_id="cds_hook",
-        summary="Call a CDS Hooks service (order-sign / order-select)",
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
-    )
+    @extend_schema(exclude=True)
     def post(self, request: Request, service_id: str) -> Response:
         service = SERVICES.get(service_id)
         if service is None:
