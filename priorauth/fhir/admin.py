@@ -26,7 +26,16 @@ class PasEndpointAdmin(admin.ModelAdmin):
 class PasExchangeAdmin(admin.ModelAdmin):
     """The log is read-only: nobody edits what was exchanged."""
 
-    list_display = ["at", "operation", "outcome", "request", "endpoint", "http_status", "duration_ms", "by"]
+    list_display = [
+        "at",
+        "operation",
+        "outcome",
+        "request",
+        "endpoint",
+        "http_status",
+        "duration_ms",
+        "by",
+    ]
     list_filter = ["operation", "outcome"]
     readonly_fields = [f.name for f in PasExchange._meta.fields]
 

@@ -13,6 +13,7 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,7 +37,6 @@ from priorauth.fhir.services import pas_response_record
 from priorauth.fhir.validator import validate_bundle
 from priorauth.models import AuditEntry, Role
 from priorauth.serializers import RequestDetailOutputSerializer
-from rest_framework.permissions import IsAuthenticated
 
 A = AuditEntry.Action
 TAG = "electronic prior authorization (Da Vinci PAS)"
@@ -56,7 +56,11 @@ class PasBundleApi(BaseApi):
         tags=[TAG],
         operation_id="requests_pas_bundle",
         summary="The request as a Da Vinci PAS 2.2.1 request Bundle (application/fhir+json)",
-        responses={(200, FHIR_JSON): OpenApiTypes.OBJECT, 403: ERROR_403, 404: ERROR_404},
+        responses={
+            (200, FHIR_JSON): OpenApiTypes.OBJECT,
+            403: ERROR_403,
+            404: ERROR_404,
+        },
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
         obj = selectors.request_get(user=request.user, pk=pk)
@@ -74,7 +78,9 @@ class PasBundleCheckApi(BaseApi):
     def get(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
         audit(request, A.READ, obj, detail="pas-bundle check")
-        return Response(validate_bundle(request_bundle(obj), must_support=True).as_dict())
+        return Response(
+            validate_bundle(request_bundle(obj), must_support=True).as_dict()
+        )
 
 
 class PasResponseApi(BaseApi):
@@ -84,13 +90,27 @@ class PasResponseApi(BaseApi):
         tags=[TAG],
         operation_id="requests_pas_response",
         summary="Record a payer's PAS response Bundle (ClaimResponse) as its decision (billing staff)",
-        request={FHIR_JSON: OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
-        responses={200: RequestDetailOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404, 415: ERROR_415},
+        request={
+            FHIR_JSON: OpenApiTypes.OBJECT,
+            "application/json": OpenApiTypes.OBJECT,
+        },
+        responses={
+            200: RequestDetailOutputSerializer,
+            400: ERRORS_400,
+            403: ERROR_403,
+            404: ERROR_404,
+            415: ERROR_415,
+        },
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
         require_role(request.user, Role.BILLING)
-        pas_response_record(request=obj, payload=request.data, by=request.user, http_request=request._request)
+        pas_response_record(
+            request=obj,
+            payload=request.data,
+            by=request.user,
+            http_request=request._request,
+        )
         return request_detail(request, obj)
 
 
@@ -113,7 +133,9 @@ class PasSubmitApi(APIView):
             403: ERROR_403,
             404: ERROR_404,
             415: ERROR_415,
-            502: OpenApiResponse(description="the payer's endpoint could not be reached or answered unreadably"),
+            502: OpenApiResponse(
+                description="the payer's endpoint could not be reached or answered unreadably"
+            ),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -136,9 +158,22 @@ class PasNotificationApi(APIView):
         operation_id="pas_notifications",
         summary="Receive a PAS subscription notification (full-resource or id-only)",
         request={FHIR_JSON: OpenApiTypes.OBJECT},
-        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 400: ERRORS_400, 403: ERROR_403, 415: ERROR_415},
+        responses={
+            200: OpenApiTypes.OBJECT,
+            202: OpenApiTypes.OBJECT,
+            400: ERRORS_400,
+            403: ERROR_403,
+            415: ERROR_415,
+        },
     )
     def post(self, request: Request) -> Response:
         require_role(request.user, Role.BILLING)
-        result = notifications.notification_receive(payload=request.data, by=request.user, http_request=request._request)
-        return Response(result, status=status.HTTP_202_ACCEPTED if result["fetch_needed"] else status.HTTP_200_OK)
+        result = notifications.notification_receive(
+            payload=request.data, by=request.user, http_request=request._request
+        )
+        return Response(
+            result,
+            status=status.HTTP_202_ACCEPTED
+            if result["fetch_needed"]
+            else status.HTTP_200_OK,
+        )

@@ -37,20 +37,30 @@ def endpoint_for(request: AuthorizationRequest) -> PasEndpoint:
     endpoint = PasEndpoint.objects.filter(payer=request.payer).first()
     if endpoint is None or not endpoint.enabled:
         raise ValidationError(
-            {"payer": f"{request.payer.name} has no enabled PAS endpoint; an admin must add and enable one first."}
+            {
+                "payer": f"{request.payer.name} has no enabled PAS endpoint; an admin must add and enable one first."
+            }
         )
     return endpoint
 
 
 def _headers(endpoint: PasEndpoint) -> dict[str, str]:
     headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
-    secret = os.environ.get(endpoint.credential_env, "") if endpoint.credential_env else ""
+    secret = (
+        os.environ.get(endpoint.credential_env, "") if endpoint.credential_env else ""
+    )
     if endpoint.auth != PasEndpoint.Auth.NONE and not secret:
-        raise ValidationError({"credential_env": f"The environment variable {endpoint.credential_env} is not set."})
+        raise ValidationError(
+            {
+                "credential_env": f"The environment variable {endpoint.credential_env} is not set."
+            }
+        )
     if endpoint.auth == PasEndpoint.Auth.BEARER:
         headers["Authorization"] = f"Bearer {secret}"
     elif endpoint.auth == PasEndpoint.Auth.BASIC:
-        token = base64.b64encode(f"{endpoint.username}:{secret}".encode()).decode("ascii")
+        token = base64.b64encode(f"{endpoint.username}:{secret}".encode()).decode(
+            "ascii"
+        )
         headers["Authorization"] = f"Basic {token}"
     return headers
 
@@ -64,10 +74,16 @@ def _operation_outcome(payload: Any) -> dict[str, str]:
     return {}
 
 
-def submit(*, request: AuthorizationRequest, by, http_request: HttpRequest | None = None) -> Any:
+def submit(
+    *, request: AuthorizationRequest, by, http_request: HttpRequest | None = None
+) -> Any:
     """Send the request's PAS bundle and record the payer's answer through the workflow services."""
     if request.status != Status.SUBMITTED:
-        raise ValidationError({"status": "Only a submitted request (checked, not yet sent) goes to the payer by PAS."})
+        raise ValidationError(
+            {
+                "status": "Only a submitted request (checked, not yet sent) goes to the payer by PAS."
+            }
+        )
     endpoint = endpoint_for(request)
     bundle = request_bundle(request)
     report = validate_bundle(bundle)
@@ -76,7 +92,12 @@ def submit(*, request: AuthorizationRequest, by, http_request: HttpRequest | Non
     headers = _headers(endpoint)
     started = time.monotonic()
     try:
-        response = requests.post(endpoint.submit_url, json=bundle, headers=headers, timeout=endpoint.timeout_seconds)
+        response = requests.post(
+            endpoint.submit_url,
+            json=bundle,
+            headers=headers,
+            timeout=endpoint.timeout_seconds,
+        )
     except requests.RequestException as exc:
         elapsed = (time.monotonic() - started) * 1000
         exchange_log(
@@ -88,25 +109,40 @@ def submit(*, request: AuthorizationRequest, by, http_request: HttpRequest | Non
             duration_ms=elapsed,
             detail=type(exc).__name__,
         )
-        logger.warning("PAS submit of request %s to endpoint %s failed: %s", request.pk, endpoint.pk, type(exc).__name__)
+        logger.warning(
+            "PAS submit of request %s to endpoint %s failed: %s",
+            request.pk,
+            endpoint.pk,
+            type(exc).__name__,
+        )
         raise PayerUnavailable() from None
     elapsed = (time.monotonic() - started) * 1000
     try:
         payload = response.json()
     except ValueError:
         payload = None
-    log = {"by": by, "request": request, "endpoint": endpoint, "http_status": response.status_code, "duration_ms": elapsed}
+    log = {
+        "by": by,
+        "request": request,
+        "endpoint": endpoint,
+        "http_status": response.status_code,
+        "duration_ms": elapsed,
+    }
     if response.status_code >= 400 or payload is None:
         problems = _operation_outcome(payload)
         exchange_log(
             operation=PasExchange.Operation.SUBMIT,
-            outcome=PasExchange.Outcome.REJECTED if problems else PasExchange.Outcome.FAILED,
+            outcome=PasExchange.Outcome.REJECTED
+            if problems
+            else PasExchange.Outcome.FAILED,
             detail=f"HTTP {response.status_code}, {len(problems)} issue(s)",
             **log,
         )
         if problems:
             raise ValidationError(problems)
-        raise PayerUnavailable(f"The payer's PAS endpoint answered HTTP {response.status_code} without a FHIR answer.")
+        raise PayerUnavailable(
+            f"The payer's PAS endpoint answered HTTP {response.status_code} without a FHIR answer."
+        )
     try:
         return pas_response_record(
             payload=payload,
@@ -118,7 +154,9 @@ def submit(*, request: AuthorizationRequest, by, http_request: HttpRequest | Non
         exchange_log(
             operation=PasExchange.Operation.SUBMIT,
             outcome=PasExchange.Outcome.REJECTED,
-            detail=f"HTTP {response.status_code}, answer not recorded: {', '.join(sorted(exc.message_dict))}"[:300],
+            detail=f"HTTP {response.status_code}, answer not recorded: {', '.join(sorted(exc.message_dict))}"[
+                :300
+            ],
             **log,
         )
         raise

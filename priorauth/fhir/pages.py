@@ -41,7 +41,11 @@ def _summary(bundle: dict) -> list[dict[str, str]]:
         elif kind == "Condition":
             what = "ICD-10-CM " + r["code"]["coding"][0]["code"]
         elif kind == "ServiceRequest":
-            what = "CPT " + r["code"]["coding"][0]["code"] + "".join(f" · {b['text']}" for b in r.get("bodySite", []))
+            what = (
+                "CPT "
+                + r["code"]["coding"][0]["code"]
+                + "".join(f" · {b['text']}" for b in r.get("bodySite", []))
+            )
             if r.get("occurrenceTiming"):
                 what += " · planned " + r["occurrenceTiming"]["event"][0]
         elif kind == "DocumentReference":
@@ -70,7 +74,10 @@ def pas_review(request: HttpRequest, pk: int) -> HttpResponse:
         except APIException as exc:
             messages.error(request, str(exc.detail))
         else:
-            messages.success(request, "Submitted to the payer by PAS; its answer is recorded on the request.")
+            messages.success(
+                request,
+                "Submitted to the payer by PAS; its answer is recorded on the request.",
+            )
         return redirect("request-pas-review", pk=obj.pk)
     bundle = request_bundle(obj)
     report = validate_bundle(bundle, must_support=True)
@@ -84,7 +91,10 @@ def pas_review(request: HttpRequest, pk: int) -> HttpResponse:
             "report": report,
             "bundle_json": json.dumps(bundle, indent=2)[:200_000],
             "endpoint": endpoint,
-            "can_submit": is_billing and endpoint is not None and obj.status == Status.SUBMITTED and report.valid,
+            "can_submit": is_billing
+            and endpoint is not None
+            and obj.status == Status.SUBMITTED
+            and report.valid,
             "exchanges": list(obj.pas_exchanges.select_related("by", "endpoint")[:20]),
         },
     )

@@ -57,19 +57,29 @@ class PayerAnswer:
     valid_to: dt.date | None = None
     stated_reason: str = ""
     reason_category: str = ""
-    identifiers: list[str] = field(default_factory=list)  # what the response says about which request
+    identifiers: list[str] = field(
+        default_factory=list
+    )  # what the response says about which request
 
 
 def _ext(node: Any, url: str) -> list[dict[str, Any]]:
     if not isinstance(node, dict):
         return []
-    return [e for e in node.get("extension") or [] if isinstance(e, dict) and e.get("url") == url]
+    return [
+        e
+        for e in node.get("extension") or []
+        if isinstance(e, dict) and e.get("url") == url
+    ]
 
 
 def _codes(concept: Any) -> list[str]:
     if not isinstance(concept, dict):
         return []
-    return [c["code"] for c in concept.get("coding") or [] if isinstance(c, dict) and isinstance(c.get("code"), str)]
+    return [
+        c["code"]
+        for c in concept.get("coding") or []
+        if isinstance(c, dict) and isinstance(c.get("code"), str)
+    ]
 
 
 def _text(concept: Any) -> str:
@@ -96,7 +106,7 @@ def _datetime(value: Any) -> dt.datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(value)  # Python 3.11 reads a trailing Z
     except ValueError:
         day = _date(value)
         return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) if day else None
@@ -114,27 +124,37 @@ def _review_actions(node: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def claim_response_of(payload: Any) -> tuple[dict[str, Any], str, dict[str, dict[str, Any]]]:
+def claim_response_of(
+    payload: Any,
+) -> tuple[dict[str, Any], str, dict[str, dict[str, Any]]]:
     """The ClaimResponse in a response Bundle (its first entry, or failing that any entry) or a bare
     ClaimResponse, with its FHIR path and the bundle's entries by fullUrl."""
     if not isinstance(payload, dict):
-        raise ResponseInvalid({"$": "must be a JSON object: a FHIR Bundle or ClaimResponse"})
+        raise ResponseInvalid(
+            {"$": "must be a JSON object: a FHIR Bundle or ClaimResponse"}
+        )
     kind = payload.get("resourceType")
     if kind == "ClaimResponse":
         return payload, "ClaimResponse", {}
     if kind == "OperationOutcome":
         raise ResponseInvalid(_outcome_problems(payload, "OperationOutcome"))
     if kind != "Bundle":
-        raise ResponseInvalid({"resourceType": f"must be Bundle or ClaimResponse, found {kind!r}"})
+        raise ResponseInvalid(
+            {"resourceType": f"must be Bundle or ClaimResponse, found {kind!r}"}
+        )
     entries = payload.get("entry")
     if not isinstance(entries, list) or not entries:
-        raise ResponseInvalid({"Bundle.entry": "a response bundle needs at least the ClaimResponse entry"})
+        raise ResponseInvalid(
+            {"Bundle.entry": "a response bundle needs at least the ClaimResponse entry"}
+        )
     by_url = {}
     found = None
     for i, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
-            raise ResponseInvalid({f"Bundle.entry[{i}].resource": "missing or not a resource"})
+            raise ResponseInvalid(
+                {f"Bundle.entry[{i}].resource": "missing or not a resource"}
+            )
         if isinstance(entry.get("fullUrl"), str):
             by_url[entry["fullUrl"]] = resource
         if resource.get("resourceType") == "ClaimResponse" and found is None:
@@ -149,7 +169,12 @@ def _outcome_problems(outcome: dict[str, Any], at: str) -> dict[str, str]:
     for i, issue in enumerate(outcome.get("issue") or []):
         if not isinstance(issue, dict):
             continue
-        text = issue.get("diagnostics") or _text(issue.get("details")) or issue.get("code") or "error"
+        text = (
+            issue.get("diagnostics")
+            or _text(issue.get("details"))
+            or issue.get("code")
+            or "error"
+        )
         problems[f"{at}.issue[{i}]"] = f"the payer answered with an error: {text}"
     return problems or {at: "the payer answered with an OperationOutcome"}
 
@@ -159,19 +184,29 @@ def read_response(payload: Any) -> PayerAnswer:
     claim_response, at, by_url = claim_response_of(payload)
     items = [i for i in claim_response.get("item") or [] if isinstance(i, dict)]
     ours = [i for i in items if i.get("itemSequence") == 1] or items
-    actions = [a for item in ours for a in _review_actions(item)] or _review_actions(claim_response)
+    actions = [a for item in ours for a in _review_actions(item)] or _review_actions(
+        claim_response
+    )
     errors = claim_response.get("error")
     # An error response is outcome "error", or errors with no item decided. A decided response may
     # still list errors (the kit's approval does, to exercise the must-support error elements).
-    if claim_response.get("outcome") == "error" or (isinstance(errors, list) and errors and not actions):
+    if claim_response.get("outcome") == "error" or (
+        isinstance(errors, list) and errors and not actions
+    ):
         problems = {}
         for i, error in enumerate(errors if isinstance(errors, list) else []):
             code = error.get("code") if isinstance(error, dict) else None
-            problems[f"{at}.error[{i}]"] = f"the payer rejected the request: {_text(code) or 'unspecified error'} ({', '.join(_codes(code)) or 'no code'})"
-        raise ResponseInvalid(problems or {f"{at}.outcome": "the payer answered with outcome error"})
+            problems[f"{at}.error[{i}]"] = (
+                f"the payer rejected the request: {_text(code) or 'unspecified error'} ({', '.join(_codes(code)) or 'no code'})"
+            )
+        raise ResponseInvalid(
+            problems or {f"{at}.outcome": "the payer answered with outcome error"}
+        )
     if not actions:
         raise ResponseInvalid(
-            {f"{at}.item.adjudication.extension": "no X12 review action code (extension-reviewAction.reviewActionCode)"}
+            {
+                f"{at}.item.adjudication.extension": "no X12 review action code (extension-reviewAction.reviewActionCode)"
+            }
         )
     codes = [code for code, _ in actions]
     if any(c in PENDED_CODES for c in codes):
@@ -183,11 +218,22 @@ def read_response(payload: Any) -> PayerAnswer:
     elif any(c in DENIED_CODES for c in codes):
         code, decision = "A3", "denied"
     else:
-        raise ResponseInvalid({f"{at}.item.adjudication.extension": f"review action {codes[0]!r} is not one this product records (A1, A2, A3, A4, A6, CT, D)"})
+        raise ResponseInvalid(
+            {
+                f"{at}.item.adjudication.extension": f"review action {codes[0]!r} is not one this product records (A1, A2, A3, A4, A6, CT, D)"
+            }
+        )
     action = next(a for c, a in actions if c == code)
-    item = next((i for i in ours if any(c == code for c, _ in _review_actions(i))), claim_response)
+    item = next(
+        (i for i in ours if any(c == code for c, _ in _review_actions(i))),
+        claim_response,
+    )
 
-    answer = PayerAnswer(decision=decision, action_code=code, created=_datetime(claim_response.get("created")))
+    answer = PayerAnswer(
+        decision=decision,
+        action_code=code,
+        created=_datetime(claim_response.get("created")),
+    )
     for ident in claim_response.get("identifier") or []:
         if isinstance(ident, dict) and isinstance(ident.get("value"), str):
             answer.identifiers.append(ident["value"])
@@ -200,27 +246,45 @@ def read_response(payload: Any) -> PayerAnswer:
             for ident in (claim or {}).get("identifier") or []:
                 if isinstance(ident, dict) and isinstance(ident.get("value"), str):
                     answer.identifiers.append(ident["value"])
-    admin = [e.get("valueString") for e in _ext(item, ADMIN_REFERENCE) if isinstance(e.get("valueString"), str)]
-    answer.payer_reference = (admin[0] if admin else str(claim_response.get("id") or ""))[:64]
+    admin = [
+        e.get("valueString")
+        for e in _ext(item, ADMIN_REFERENCE)
+        if isinstance(e.get("valueString"), str)
+    ]
+    answer.payer_reference = (
+        admin[0] if admin else str(claim_response.get("id") or "")
+    )[:64]
 
     reasons = []
-    for sub in (action.get("extension") or []):
+    for sub in action.get("extension") or []:
         if isinstance(sub, dict) and sub.get("url") == "reasonCode":
             reasons.append(_text(sub.get("valueCodeableConcept")))
     notes = [
         n["text"]
         for n in claim_response.get("processNote") or []
-        if isinstance(n, dict) and isinstance(n.get("text"), str)
+        if isinstance(n, dict)
+        and isinstance(n.get("text"), str)
         and (not item.get("noteNumber") or n.get("number") in item.get("noteNumber"))
     ]
     if decision == "approved":
-        numbers = [e.get("valueString") for e in _ext(item, AUTHORIZATION_NUMBER) if isinstance(e.get("valueString"), str)]
+        numbers = [
+            e.get("valueString")
+            for e in _ext(item, AUTHORIZATION_NUMBER)
+            if isinstance(e.get("valueString"), str)
+        ]
         number = numbers[0] if numbers else claim_response.get("preAuthRef")
         answer.authorization_number = str(number or "")[:64]
-        periods = [e.get("valuePeriod") for e in _ext(item, PREAUTH_PERIOD) if isinstance(e.get("valuePeriod"), dict)]
+        periods = [
+            e.get("valuePeriod")
+            for e in _ext(item, PREAUTH_PERIOD)
+            if isinstance(e.get("valuePeriod"), dict)
+        ]
         period = periods[0] if periods else claim_response.get("preAuthPeriod")
         if isinstance(period, dict):
-            answer.valid_from, answer.valid_to = _date(period.get("start")), _date(period.get("end"))
+            answer.valid_from, answer.valid_to = (
+                _date(period.get("start")),
+                _date(period.get("end")),
+            )
         if code in ("A2", "A6"):
             added = [
                 ", ".join(f"{c}" for c in _codes(add.get("productOrService")))
@@ -229,19 +293,31 @@ def read_response(payload: Any) -> PayerAnswer:
             ]
             answer.stated_reason = (
                 f"Approved with changes (X12 306 {code}, {ACTION_LABELS[code]})"
-                + (f"; the payer authorized: {'; '.join(a for a in added if a)}" if any(added) else "")
+                + (
+                    f"; the payer authorized: {'; '.join(a for a in added if a)}"
+                    if any(added)
+                    else ""
+                )
                 + (f". {' '.join(notes)}" if notes else "")
             )
     elif decision == "denied":
-        answer.stated_reason = "; ".join(r for r in reasons + notes if r) or "Not certified (X12 306 A3); the payer gave no reason."
+        answer.stated_reason = (
+            "; ".join(r for r in reasons + notes if r)
+            or "Not certified (X12 306 A3); the payer gave no reason."
+        )
         answer.reason_category = "other"
     else:
         asked = []
         for ref in claim_response.get("communicationRequest") or []:
             target = by_url.get(ref.get("reference")) if isinstance(ref, dict) else None
             for payload_part in (target or {}).get("payload") or []:
-                if isinstance(payload_part, dict) and isinstance(payload_part.get("contentString"), str):
+                if isinstance(payload_part, dict) and isinstance(
+                    payload_part.get("contentString"), str
+                ):
                     asked.append(payload_part["contentString"])
-        answer.stated_reason = "; ".join(asked + reasons + notes) or f"Pended (X12 306 {code}, {ACTION_LABELS.get(code, code)})."
+        answer.stated_reason = (
+            "; ".join(asked + reasons + notes)
+            or f"Pended (X12 306 {code}, {ACTION_LABELS.get(code, code)})."
+        )
     answer.stated_reason = answer.stated_reason[:2000]
     return answer

@@ -31,8 +31,21 @@ REQUEST_BUNDLE = PAS_SD + "profile-pas-request-bundle"
 RESPONSE_BUNDLE = PAS_SD + "profile-pas-response-bundle"
 
 STRING_TYPES = {
-    "string", "code", "uri", "url", "canonical", "id", "markdown", "oid", "uuid", "base64Binary", "xhtml",
-    "date", "dateTime", "instant", "time",
+    "string",
+    "code",
+    "uri",
+    "url",
+    "canonical",
+    "id",
+    "markdown",
+    "oid",
+    "uuid",
+    "base64Binary",
+    "xhtml",
+    "date",
+    "dateTime",
+    "instant",
+    "time",
     "http://hl7.org/fhirpath/System.String",
 }
 INT_TYPES = {"integer", "positiveInt", "unsignedInt", "integer64"}
@@ -41,7 +54,9 @@ PATTERNS = {
     "dateTime": re.compile(
         r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)))?)?)?$"
     ),
-    "instant": re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"),
+    "instant": re.compile(
+        r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
+    ),
     "id": re.compile(r"^[A-Za-z0-9\-.]{1,64}$"),
     "code": re.compile(r"^[^\s]+( [^\s]+)*$"),
 }
@@ -87,7 +102,10 @@ class Package:
         with tarfile.open(path, "r:gz") as tar:
             for member in tar.getmembers():
                 name = member.name.rsplit("/", 1)[-1]
-                if not member.name.startswith("package/") or "/" in member.name[len("package/"):]:
+                if (
+                    not member.name.startswith("package/")
+                    or "/" in member.name[len("package/") :]
+                ):
                     continue
                 if name.startswith("StructureDefinition-"):
                     sd = json.load(tar.extractfile(member))
@@ -97,11 +115,20 @@ class Package:
                     includes = []
                     for inc in vs.get("compose", {}).get("include", []):
                         concepts = inc.get("concept")
-                        includes.append((inc.get("system", ""), frozenset(c["code"] for c in concepts) if concepts else None))
+                        includes.append(
+                            (
+                                inc.get("system", ""),
+                                frozenset(c["code"] for c in concepts)
+                                if concepts
+                                else None,
+                            )
+                        )
                     self.value_sets[vs["url"]] = includes
         core = json.loads((DATA / "r4-required-codes.json").read_text())
         for url, entry in core["value_sets"].items():
-            self.value_sets.setdefault(url, [(entry["system"], frozenset(entry["codes"]))])
+            self.value_sets.setdefault(
+                url, [(entry["system"], frozenset(entry["codes"]))]
+            )
 
 
 def _compile(sd: dict[str, Any]) -> dict[str, Any]:
@@ -112,12 +139,21 @@ def _compile(sd: dict[str, Any]) -> dict[str, Any]:
     for e in elements[1:]:
         parent, _, last = e["id"].rpartition(".")
         if ":" in last:
-            base = f"{parent}.{last.split(':', 1)[0]}" if parent else last.split(":", 1)[0]
+            base = (
+                f"{parent}.{last.split(':', 1)[0]}" if parent else last.split(":", 1)[0]
+            )
             # A slice of a slice ("a:b/c") is not used by PAS profiles in a way that matters here.
             slices.setdefault(base, []).append(e["id"])
         else:
             children.setdefault(parent, []).append(e["id"])
-    return {"url": sd["url"], "type": sd["type"], "root": elements[0]["id"], "by_id": by_id, "children": children, "slices": slices}
+    return {
+        "url": sd["url"],
+        "type": sd["type"],
+        "root": elements[0]["id"],
+        "by_id": by_id,
+        "children": children,
+        "slices": slices,
+    }
 
 
 @lru_cache(maxsize=1)
@@ -127,9 +163,13 @@ def package() -> Package:
 
 def _pattern_matches(pattern: Any, value: Any) -> bool:
     if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(_pattern_matches(v, value.get(k)) for k, v in pattern.items())
+        return isinstance(value, dict) and all(
+            _pattern_matches(v, value.get(k)) for k, v in pattern.items()
+        )
     if isinstance(pattern, list):
-        return isinstance(value, list) and all(any(_pattern_matches(p, v) for v in value) for p in pattern)
+        return isinstance(value, list) and all(
+            any(_pattern_matches(p, v) for v in value) for p in pattern
+        )
     return pattern == value
 
 
@@ -146,7 +186,13 @@ def _values(obj: dict[str, Any], name: str) -> list[tuple[str, Any]]:
     """(key, value) pairs of element `name` in obj; a choice element `x[x]` matches xString, xDate..."""
     if name.endswith("[x]"):
         prefix = name[:-3]
-        found = [(k, v) for k, v in obj.items() if k.startswith(prefix) and len(k) > len(prefix) and k[len(prefix)].isupper()]
+        found = [
+            (k, v)
+            for k, v in obj.items()
+            if k.startswith(prefix)
+            and len(k) > len(prefix)
+            and k[len(prefix)].isupper()
+        ]
     elif name in obj:
         found = [(name, obj[name])]
     else:
@@ -161,12 +207,18 @@ def _values(obj: dict[str, Any], name: str) -> list[tuple[str, Any]]:
 
 
 def _type_of_choice(element_name: str, key: str) -> str:
-    suffix = key[len(element_name) - 3:]
-    return suffix[0].lower() + suffix[1:] if suffix not in ("CodeableConcept", "Reference", "Quantity", "Period") else suffix
+    suffix = key[len(element_name) - 3 :]
+    return (
+        suffix[0].lower() + suffix[1:]
+        if suffix not in ("CodeableConcept", "Reference", "Quantity", "Period")
+        else suffix
+    )
 
 
 class _Walk:
-    def __init__(self, bundle: dict[str, Any], report: Report, *, must_support: bool) -> None:
+    def __init__(
+        self, bundle: dict[str, Any], report: Report, *, must_support: bool
+    ) -> None:
         self.pkg = package()
         self.bundle = bundle
         self.report = report
@@ -182,7 +234,9 @@ class _Walk:
 
     # -- one element and its children -----------------------------------------------------------
 
-    def walk(self, profile: dict[str, Any], element_id: str, obj: Any, path: str) -> None:
+    def walk(
+        self, profile: dict[str, Any], element_id: str, obj: Any, path: str
+    ) -> None:
         if not isinstance(obj, dict):
             return
         known: set[str] = set()
@@ -198,15 +252,20 @@ class _Walk:
             self.element(profile, child_id, element, name, _values(obj, name), path)
         if child_ids:
             for key in obj:
-                bare = key[1:] if key.startswith("_") else key
+                bare = key.removeprefix("_")
                 if key == "resourceType" or bare in known:
                     continue
-                if any(bare.startswith(c) and len(bare) > len(c) and bare[len(c)].isupper() for c in choices):
+                if any(
+                    bare.startswith(c) and len(bare) > len(c) and bare[len(c)].isupper()
+                    for c in choices
+                ):
                     continue
-                self.error(f"{path}.{key}", f"is not an element of {element_id.split(':')[0]}")
+                self.error(
+                    f"{path}.{key}", f"is not an element of {element_id.split(':')[0]}"
+                )
 
     def element(self, profile, child_id, element, name, values, path) -> None:
-        shown = name[:-3] if name.endswith("[x]") else name
+        shown = name.removesuffix("[x]")
         where = f"{path}.{shown}"
         minimum, maximum = element.get("min", 0), element.get("max", "*")
         if len(values) < minimum:
@@ -233,9 +292,16 @@ class _Walk:
         codes = [t.get("code") for t in types]
         if name.endswith("[x]"):
             actual = _type_of_choice(name, key)
-            allowed = {c if c not in STRING_TYPES or c == "http://hl7.org/fhirpath/System.String" else c for c in codes}
-            if codes and actual not in allowed and actual.lower() not in {c.lower() for c in codes}:
-                self.error(at, f"type {actual} is not allowed here (allowed: {', '.join(codes)})")
+            allowed = set(codes)
+            if (
+                codes
+                and actual not in allowed
+                and actual.lower() not in {c.lower() for c in codes}
+            ):
+                self.error(
+                    at,
+                    f"type {actual} is not allowed here (allowed: {', '.join(codes)})",
+                )
                 return
             codes = [c for c in codes if c.lower() == actual.lower()] or codes
         kind = codes[0] if len(codes) == 1 else None
@@ -249,29 +315,50 @@ class _Walk:
         elif kind == "boolean" and not isinstance(value, bool):
             self.error(at, "must be a boolean")
             return
-        elif kind in INT_TYPES and (not isinstance(value, int) or isinstance(value, bool)):
+        elif kind in INT_TYPES and (
+            not isinstance(value, int) or isinstance(value, bool)
+        ):
             self.error(at, f"must be an {kind}")
             return
-        elif kind == "decimal" and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+        elif kind == "decimal" and (
+            not isinstance(value, (int, float)) or isinstance(value, bool)
+        ):
             self.error(at, "must be a decimal")
             return
-        elif kind and kind[0].isupper() and kind not in ("Resource",) and not isinstance(value, dict):
+        elif (
+            kind
+            and kind[0].isupper()
+            and kind not in ("Resource",)
+            and not isinstance(value, dict)
+        ):
             self.error(at, f"must be a {kind} (a JSON object)")
             return
         rule = _fixed_or_pattern(element)
         if rule is not None:
             how, expected = rule
-            if (how == "fixed" and value != expected) or (how == "pattern" and not _pattern_matches(expected, value)):
-                self.error(at, f"must {'be' if how == 'fixed' else 'match'} {json.dumps(expected)}")
+            if (how == "fixed" and value != expected) or (
+                how == "pattern" and not _pattern_matches(expected, value)
+            ):
+                self.error(
+                    at,
+                    f"must {'be' if how == 'fixed' else 'match'} {json.dumps(expected)}",
+                )
         binding = element.get("binding") or {}
         if binding.get("strength") == "required" and binding.get("valueSet"):
             self.binding(_canonical(binding["valueSet"]), value, at)
         for constraint in element.get("constraint", []):
             self.constraint(constraint["key"], value, at)
         if kind == "Reference" and isinstance(value, dict):
-            targets = [t for t in types if t.get("code") == "Reference" for t in t.get("targetProfile", [])]
+            targets = [
+                t
+                for t in types
+                if t.get("code") == "Reference"
+                for t in t.get("targetProfile", [])
+            ]
             if isinstance(value.get("reference"), str):
-                self.references.append((at, value["reference"], [_canonical(t) for t in targets]))
+                self.references.append(
+                    (at, value["reference"], [_canonical(t) for t in targets])
+                )
         if kind == "Resource" or (isinstance(value, dict) and "resourceType" in value):
             return  # bundle entries are walked by the caller against their own profile
         for t in types:
@@ -284,13 +371,17 @@ class _Walk:
 
     # -- slicing ---------------------------------------------------------------------------------
 
-    def slices(self, profile, element, slice_ids, values, where, name) -> dict[int, str]:
+    def slices(
+        self, profile, element, slice_ids, values, where, name
+    ) -> dict[int, str]:
         discriminators = element["slicing"].get("discriminator", [])
         assigned: dict[int, str] = {}
         decidable = []
         for slice_id in slice_ids:
             slice_element = profile["by_id"][slice_id]
-            matcher = self.matcher(profile, slice_id, slice_element, discriminators, name)
+            matcher = self.matcher(
+                profile, slice_id, slice_element, discriminators, name
+            )
             if matcher is None:
                 continue
             decidable.append(slice_id)
@@ -300,11 +391,20 @@ class _Walk:
                     assigned[i] = slice_id
                     count += 1
             slice_name = slice_id.rpartition(":")[2]
-            minimum, maximum = slice_element.get("min", 0), slice_element.get("max", "*")
+            minimum, maximum = (
+                slice_element.get("min", 0),
+                slice_element.get("max", "*"),
+            )
             if count < minimum:
-                self.error(f"{where}:{slice_name}", f"minimum cardinality is {minimum}, found {count}")
+                self.error(
+                    f"{where}:{slice_name}",
+                    f"minimum cardinality is {minimum}, found {count}",
+                )
             elif maximum != "*" and count > int(maximum):
-                self.error(f"{where}:{slice_name}", f"maximum cardinality is {maximum}, found {count}")
+                self.error(
+                    f"{where}:{slice_name}",
+                    f"maximum cardinality is {maximum}, found {count}",
+                )
         return assigned
 
     def matcher(self, profile, slice_id, slice_element, discriminators, name):
@@ -316,13 +416,20 @@ class _Walk:
                 tests.append(lambda key, value, wanted=wanted: key == wanted)
             elif kind in ("type", "profile") and dpath == "resource":
                 wanted_types = set()
-                for t in profile["by_id"].get(slice_id + ".resource", {}).get("type", []):
+                for t in (
+                    profile["by_id"].get(slice_id + ".resource", {}).get("type", [])
+                ):
                     for p in t.get("profile", []):
                         sub = self.pkg.profiles.get(_canonical(p))
                         wanted_types.add(sub["type"] if sub else t.get("code"))
                     if not t.get("profile"):
                         wanted_types.add(t.get("code"))
-                tests.append(lambda key, value, w=wanted_types: isinstance(value, dict) and (value.get("resource") or {}).get("resourceType") in w)
+                tests.append(
+                    lambda key, value, w=wanted_types: (
+                        isinstance(value, dict)
+                        and (value.get("resource") or {}).get("resourceType") in w
+                    )
+                )
             elif kind in ("value", "pattern") and dpath == "url":
                 url = None
                 fixed = profile["by_id"].get(slice_id + ".url", {})
@@ -333,13 +440,19 @@ class _Walk:
                             url = _canonical(p)
                 if url is None:
                     return None
-                tests.append(lambda key, value, url=url: isinstance(value, dict) and value.get("url") == url)
+                tests.append(
+                    lambda key, value, url=url: (
+                        isinstance(value, dict) and value.get("url") == url
+                    )
+                )
             elif kind in ("value", "pattern") and dpath == "$this":
                 rule = _fixed_or_pattern(slice_element)
                 if rule is None:
                     return None
                 tests.append(lambda key, value, e=rule[1]: _pattern_matches(e, value))
-            elif kind in ("value", "pattern") and re.fullmatch(r"[A-Za-z]+(\.[A-Za-z]+)*", dpath or ""):
+            elif kind in ("value", "pattern") and re.fullmatch(
+                r"[A-Za-z]+(\.[A-Za-z]+)*", dpath or ""
+            ):
                 target = profile["by_id"].get(f"{slice_id}.{dpath}")
                 rule = _fixed_or_pattern(target) if target else None
                 if rule is None:
@@ -354,20 +467,32 @@ class _Walk:
                     return _pattern_matches(e, value)
 
                 tests.append(test)
-            elif kind == "value" and (m := re.fullmatch(r"extension\('([^']+)'\)\.value(\.ofType\(\w+\))?", dpath or "")):
+            elif kind == "value" and (
+                m := re.fullmatch(
+                    r"extension\('([^']+)'\)\.value(\.ofType\(\w+\))?", dpath or ""
+                )
+            ):
                 expected = [
                     _fixed_or_pattern(e)
                     for i, e in profile["by_id"].items()
-                    if i.startswith(slice_id + ".extension:") and i.endswith(".value[x]") and _fixed_or_pattern(e)
+                    if i.startswith(slice_id + ".extension:")
+                    and i.endswith(".value[x]")
+                    and _fixed_or_pattern(e)
                 ]
                 if not expected:
                     return None
                 url, want = m.group(1), expected[0][1]
 
                 def test(key, value, url=url, want=want):
-                    for ext in (value or {}).get("extension", []) if isinstance(value, dict) else []:
+                    for ext in (
+                        (value or {}).get("extension", [])
+                        if isinstance(value, dict)
+                        else []
+                    ):
                         if isinstance(ext, dict) and ext.get("url") == url:
-                            return any(ext.get(k) == want for k in ext if k.startswith("value"))
+                            return any(
+                                ext.get(k) == want for k in ext if k.startswith("value")
+                            )
                     return False
 
                 tests.append(test)
@@ -390,33 +515,73 @@ class _Walk:
                     return
                 allowed |= codes
             if value not in allowed:
-                self.error(at, f"{value!r} is not in the required value set {value_set} ({', '.join(sorted(allowed))})")
+                self.error(
+                    at,
+                    f"{value!r} is not in the required value set {value_set} ({', '.join(sorted(allowed))})",
+                )
             return
-        codings = value.get("coding", []) if isinstance(value, dict) and "coding" in value else [value] if isinstance(value, dict) else []
+        codings = (
+            value.get("coding", [])
+            if isinstance(value, dict) and "coding" in value
+            else [value]
+            if isinstance(value, dict)
+            else []
+        )
         for coding in codings:
             if not isinstance(coding, dict):
                 continue
             for system, codes in includes:
-                if coding.get("system") == system and (codes is None or coding.get("code") in codes):
+                if coding.get("system") == system and (
+                    codes is None or coding.get("code") in codes
+                ):
                     return
         systems = ", ".join(sorted({s for s, _ in includes}))
-        self.error(at, f"no coding from the required value set {value_set} (systems: {systems})")
+        self.error(
+            at,
+            f"no coding from the required value set {value_set} (systems: {systems})",
+        )
 
     def constraint(self, key: str, value: Any, at: str) -> None:
         if key == "FullDateRule":
             if isinstance(value, str) and len(value) != 10:
                 self.error(at, "must be a full date YYYY-MM-DD (FullDateRule)")
         elif key == "self-beneficiary" and isinstance(value, dict):
-            codes = [c.get("code") for c in (value.get("relationship") or {}).get("coding", []) if isinstance(c, dict)]
-            if "18" not in codes and "self" not in codes and not value.get("subscriber"):
-                self.error(at + ".subscriber", "required when the relationship is not self (self-beneficiary)")
+            codes = [
+                c.get("code")
+                for c in (value.get("relationship") or {}).get("coding", [])
+                if isinstance(c, dict)
+            ]
+            if (
+                "18" not in codes
+                and "self" not in codes
+                and not value.get("subscriber")
+            ):
+                self.error(
+                    at + ".subscriber",
+                    "required when the relationship is not self (self-beneficiary)",
+                )
         elif key == "ImmediateLevelOfCare" and isinstance(value, dict):
-            urls = {e.get("url"): e for e in value.get("extension", []) if isinstance(e, dict)}
-            cert = urls.get(PAS_SD + "extension-certificationType", {}).get("valueCodeableConcept", {})
+            urls = {
+                e.get("url"): e
+                for e in value.get("extension", [])
+                if isinstance(e, dict)
+            }
+            cert = urls.get(PAS_SD + "extension-certificationType", {}).get(
+                "valueCodeableConcept", {}
+            )
             if any(c.get("code") == "1" for c in cert.get("coding", [])):
-                claim_level = any(e.get("url") == PAS_SD + "extension-levelOfServiceCode" for e in self.claim_extensions)
-                if not claim_level and PAS_SD + "extension-levelOfServiceCode" not in urls:
-                    self.error(at, "an immediate appeal needs a level of service code (ImmediateLevelOfCare)")
+                claim_level = any(
+                    e.get("url") == PAS_SD + "extension-levelOfServiceCode"
+                    for e in self.claim_extensions
+                )
+                if (
+                    not claim_level
+                    and PAS_SD + "extension-levelOfServiceCode" not in urls
+                ):
+                    self.error(
+                        at,
+                        "an immediate appeal needs a level of service code (ImmediateLevelOfCare)",
+                    )
 
     claim_extensions: list[dict[str, Any]] = []
 
@@ -436,7 +601,9 @@ def _bundle_references(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return index
 
 
-def _profile_for(resource: dict[str, Any], pkg: Package, hinted: str | None) -> dict[str, Any] | None:
+def _profile_for(
+    resource: dict[str, Any], pkg: Package, hinted: str | None
+) -> dict[str, Any] | None:
     for url in (resource.get("meta") or {}).get("profile") or []:
         found = pkg.profiles.get(_canonical(url))
         if found is not None and found["type"] == resource.get("resourceType"):
@@ -448,15 +615,21 @@ def _profile_for(resource: dict[str, Any], pkg: Package, hinted: str | None) -> 
     return None
 
 
-def validate_bundle(bundle: Any, *, kind: str = "request", must_support: bool = False) -> Report:
+def validate_bundle(
+    bundle: Any, *, kind: str = "request", must_support: bool = False
+) -> Report:
     """Check a PAS request (or response) bundle; errors and warnings each name a FHIR path."""
     report = Report()
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-        report.errors.append(Problem("Bundle", "not a FHIR Bundle (resourceType must be Bundle)"))
+        report.errors.append(
+            Problem("Bundle", "not a FHIR Bundle (resourceType must be Bundle)")
+        )
         return report
     pkg = package()
     walk = _Walk(bundle, report, must_support=must_support)
-    bundle_profile = pkg.profiles[REQUEST_BUNDLE if kind == "request" else RESPONSE_BUNDLE]
+    bundle_profile = pkg.profiles[
+        REQUEST_BUNDLE if kind == "request" else RESPONSE_BUNDLE
+    ]
     walk.walk(bundle_profile, "Bundle", bundle, "Bundle")
 
     entries = [e for e in bundle.get("entry") or [] if isinstance(e, dict)]
@@ -465,10 +638,15 @@ def validate_bundle(bundle: Any, *, kind: str = "request", must_support: bool = 
     if first.get("resourceType") != wanted_first:
         rule = "ClaimFirst" if kind == "request" else "ClaimResponseFirst"
         report.errors.append(
-            Problem("Bundle.entry[0].resource", f"the first entry must be the {wanted_first} ({rule}), found {first.get('resourceType') or 'nothing'}")
+            Problem(
+                "Bundle.entry[0].resource",
+                f"the first entry must be the {wanted_first} ({rule}), found {first.get('resourceType') or 'nothing'}",
+            )
         )
     if first.get("resourceType") == "Claim":
-        walk.claim_extensions = [e for e in first.get("extension", []) if isinstance(e, dict)]
+        walk.claim_extensions = [
+            e for e in first.get("extension", []) if isinstance(e, dict)
+        ]
 
     # Each entry against its profile: the one it declares, or the one a reference to it names
     # (the Claim's insurer is a PAS Insurer, its provider a PAS Requestor...).
@@ -488,8 +666,13 @@ def validate_bundle(bundle: Any, *, kind: str = "request", must_support: bool = 
                 continue
             hint = hints.get(i)
             if i == 0 and resource.get("resourceType") == "Claim":
-                uses_update = any("claim-update" in p for p in (resource.get("meta") or {}).get("profile") or [])
-                hint = PAS_SD + ("profile-claim-update" if uses_update else "profile-claim")
+                uses_update = any(
+                    "claim-update" in p
+                    for p in (resource.get("meta") or {}).get("profile") or []
+                )
+                hint = PAS_SD + (
+                    "profile-claim-update" if uses_update else "profile-claim"
+                )
             elif i == 0 and resource.get("resourceType") == "ClaimResponse":
                 hint = PAS_SD + "profile-claimresponse"
             profile = _profile_for(resource, pkg, hint)
@@ -507,13 +690,19 @@ def validate_bundle(bundle: Any, *, kind: str = "request", must_support: bool = 
                 if j is None or j in hints:
                     continue
                 for t in targets:
-                    if t in pkg.profiles and pkg.profiles[t]["type"] == target.get("resourceType"):
+                    if t in pkg.profiles and pkg.profiles[t]["type"] == target.get(
+                        "resourceType"
+                    ):
                         hints[j] = t
                         break
         if len(deferred) == len(pending):
             # Nothing names a profile for these: check their references only.
             for i in deferred:
-                _collect_references(entries[i]["resource"], f"Bundle.entry[{i}].resource", walk.references)
+                _collect_references(
+                    entries[i]["resource"],
+                    f"Bundle.entry[{i}].resource",
+                    walk.references,
+                )
             break
         pending = deferred
 
@@ -525,19 +714,30 @@ def validate_bundle(bundle: Any, *, kind: str = "request", must_support: bool = 
         if target is None and "/" in reference and not reference.startswith("urn:"):
             target = index.get("/".join(reference.rstrip("/").split("/")[-2:]))
         if target is None:
-            problem = Problem(f"{at}.reference", f"{reference!r} does not resolve to an entry of the bundle")
+            problem = Problem(
+                f"{at}.reference",
+                f"{reference!r} does not resolve to an entry of the bundle",
+            )
             # What the first resource (the Claim, the ClaimResponse) points at must travel with it;
             # a reference from another entry may name a resource on the sender's own server.
             if at.startswith("Bundle.entry[0].") and kind == "request":
                 report.errors.append(problem)
             else:
-                report.warnings.append(Problem(problem.path, problem.message, "warning"))
+                report.warnings.append(
+                    Problem(problem.path, problem.message, "warning")
+                )
             continue
-        types = {pkg.profiles[t]["type"] if t in pkg.profiles else t.rsplit("/", 1)[-1] for t in targets}
+        types = {
+            pkg.profiles[t]["type"] if t in pkg.profiles else t.rsplit("/", 1)[-1]
+            for t in targets
+        }
         types = {_core_type(t) for t in types}
         if types and None not in types and target.get("resourceType") not in types:
             report.errors.append(
-                Problem(f"{at}.reference", f"points at a {target.get('resourceType')}, must be one of: {', '.join(sorted(types))}")
+                Problem(
+                    f"{at}.reference",
+                    f"points at a {target.get('resourceType')}, must be one of: {', '.join(sorted(types))}",
+                )
             )
     return report
 
@@ -547,18 +747,35 @@ def _core_type(name: str) -> str | None:
     if name and name[0].isupper():
         return name
     known = {
-        "us-core-patient": "Patient", "us-core-practitioner": "Practitioner", "us-core-organization": "Organization",
-        "us-core-practitionerrole": "PractitionerRole", "us-core-encounter": "Encounter", "us-core-location": "Location",
-        "us-core-condition-encounter-diagnosis": "Condition", "us-core-condition-problems-health-concerns": "Condition",
-        "us-core-documentreference": "DocumentReference", "us-core-coverage": "Coverage", "us-core-relatedperson": "RelatedPerson",
-        "us-core-servicerequest": "ServiceRequest", "us-core-medicationrequest": "MedicationRequest",
+        "us-core-patient": "Patient",
+        "us-core-practitioner": "Practitioner",
+        "us-core-organization": "Organization",
+        "us-core-practitionerrole": "PractitionerRole",
+        "us-core-encounter": "Encounter",
+        "us-core-location": "Location",
+        "us-core-condition-encounter-diagnosis": "Condition",
+        "us-core-condition-problems-health-concerns": "Condition",
+        "us-core-documentreference": "DocumentReference",
+        "us-core-coverage": "Coverage",
+        "us-core-relatedperson": "RelatedPerson",
+        "us-core-servicerequest": "ServiceRequest",
+        "us-core-medicationrequest": "MedicationRequest",
     }
     return known.get(name)
 
 
-def _collect_references(node: Any, at: str, out: list[tuple[str, str, list[str]]]) -> None:
+def _collect_references(
+    node: Any, at: str, out: list[tuple[str, str, list[str]]]
+) -> None:
     if isinstance(node, dict):
-        if isinstance(node.get("reference"), str) and set(node) <= {"reference", "display", "type", "identifier", "extension", "id"}:
+        if isinstance(node.get("reference"), str) and set(node) <= {
+            "reference",
+            "display",
+            "type",
+            "identifier",
+            "extension",
+            "id",
+        }:
             out.append((at, node["reference"], []))
         for key, value in node.items():
             if key != "contained":

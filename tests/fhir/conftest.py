@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from factories import install_shipped_policies, personas
 from rest_framework.test import APIClient
+
 
 @pytest.fixture(autouse=True)
 def _media_root_and_fast_passwords(settings, tmp_path):

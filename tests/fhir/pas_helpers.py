@@ -21,7 +21,9 @@ def fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
 
-def preset(name: str, *, suite: str = "pas_client_v221_run_against_pas_server.json") -> Any:
+def preset(
+    name: str, *, suite: str = "pas_client_v221_run_against_pas_server.json"
+) -> Any:
     """One input of an Inferno preset (the kit's response bundles are JSON inside JSON)."""
     inputs = {i["name"]: i.get("value") for i in fixture(suite)["inputs"]}
     return json.loads(inputs[name])
@@ -32,7 +34,12 @@ def answering(bundle: dict[str, Any], reference: str) -> dict[str, Any]:
     for entry in bundle.get("entry", []):
         resource = entry.get("resource", {})
         if resource.get("resourceType") == "ClaimResponse":
-            resource["identifier"] = [{"system": "https://mildpa.example.org/fhir/prior-authorization-request", "value": reference}]
+            resource["identifier"] = [
+                {
+                    "system": "https://mildpa.example.org/fhir/prior-authorization-request",
+                    "value": reference,
+                }
+            ]
     return bundle
 
 
@@ -49,8 +56,16 @@ def with_documents(world):
     )
     attachment.file.save("mri.pdf", ContentFile(PDF), save=False)
     attachment.save()
-    letter = Letter.objects.create(request=request, kind=LetterKind.PRIOR_AUTHORIZATION, created_by=world.alice)
-    revision = LetterRevision(letter=letter, number=1, signed_by=world.bob, signed_at=timezone.now(), created_by=world.alice)
+    letter = Letter.objects.create(
+        request=request, kind=LetterKind.PRIOR_AUTHORIZATION, created_by=world.alice
+    )
+    revision = LetterRevision(
+        letter=letter,
+        number=1,
+        signed_by=world.bob,
+        signed_at=timezone.now(),
+        created_by=world.alice,
+    )
     revision.final_pdf.save("final.pdf", ContentFile(PDF + b"signed"), save=False)
     revision.save()
     return request

@@ -12,8 +12,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from coverage.checker import check
-from priorauth.fhir.cds_hooks import CRD_COVERAGE_INFORMATION, case_from_hook
 from policies.models import Payer
+from priorauth.fhir.cds_hooks import CRD_COVERAGE_INFORMATION, case_from_hook
 
 SIGN = "/cds-services/mild-0275t-order-sign"
 SELECT = "/cds-services/mild-0275t-order-select"
@@ -25,19 +25,37 @@ def order(code="0275T", oid="sr1"):
         "id": oid,
         "status": "draft",
         "intent": "order",
-        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": code}]},
+        "code": {
+            "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": code}]
+        },
         "subject": {"reference": "Patient/p1"},
         "bodySite": [{"text": "Lumbar level L4-L5"}],
         "occurrenceDateTime": "2026-12-15",
-        "reasonCode": [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M48.062"}]}],
+        "reasonCode": [
+            {
+                "coding": [
+                    {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M48.062"}
+                ]
+            }
+        ],
     }
 
 
-def hook_body(hook="order-sign", orders=None, payer="medicare-advantage", member_id="1EG4TE5MK72", selections=None):
+def hook_body(
+    hook="order-sign",
+    orders=None,
+    payer="medicare-advantage",
+    member_id="1EG4TE5MK72",
+    selections=None,
+):
     context = {
         "userId": "Practitioner/d1",
         "patientId": "p1",
-        "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": o} for o in orders or [order()]]},
+        "draftOrders": {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": o} for o in orders or [order()]],
+        },
     }
     if selections is not None:
         context["selections"] = selections
@@ -46,10 +64,26 @@ def hook_body(hook="order-sign", orders=None, payer="medicare-advantage", member
         "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
         "context": context,
         "prefetch": {
-            "patient": {"resourceType": "Patient", "id": "p1", "name": [{"family": "Moreno", "given": ["Ada"]}], "gender": "female", "birthDate": "1949-03-02"},
+            "patient": {
+                "resourceType": "Patient",
+                "id": "p1",
+                "name": [{"family": "Moreno", "given": ["Ada"]}],
+                "gender": "female",
+                "birthDate": "1949-03-02",
+            },
             "coverage": {
                 "resourceType": "Bundle",
-                "entry": [{"resource": {"resourceType": "Coverage", "id": "c1", "status": "active", "subscriberId": member_id, "payor": [{"identifier": {"value": payer}}]}}],
+                "entry": [
+                    {
+                        "resource": {
+                            "resourceType": "Coverage",
+                            "id": "c1",
+                            "status": "active",
+                            "subscriberId": member_id,
+                            "payor": [{"identifier": {"value": payer}}],
+                        }
+                    }
+                ],
             },
         },
     }
@@ -58,7 +92,9 @@ def hook_body(hook="order-sign", orders=None, payer="medicare-advantage", member
 def ehr(user):
     client = APIClient()
     if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.get_or_create(user=user)[0].key}")
+        client.credentials(
+            HTTP_AUTHORIZATION=f"Bearer {Token.objects.get_or_create(user=user)[0].key}"
+        )
     return client
 
 
@@ -67,8 +103,13 @@ def call(user, url, body):
 
 
 def coverage_info(resource):
-    (ext,) = [e for e in resource.get("extension", []) if e["url"] == CRD_COVERAGE_INFORMATION]
-    return {e["url"]: next(v for k, v in e.items() if k.startswith("value")) for e in ext["extension"]}
+    (ext,) = [
+        e for e in resource.get("extension", []) if e["url"] == CRD_COVERAGE_INFORMATION
+    ]
+    return {
+        e["url"]: next(v for k, v in e.items() if k.startswith("value"))
+        for e in ext["extension"]
+    }
 
 
 def test_discovery_lists_the_order_sign_and_order_select_services(db):
@@ -88,15 +129,28 @@ def test_order_sign_answers_with_coverage_information_from_the_checker(world):
     info = coverage_info(action["resource"])
     payer = Payer.objects.get(code="medicare-advantage")
     determination = check(case_from_hook(order(), hook_body()["prefetch"], payer))
-    assert info["covered"] == {"meets_criteria": "covered", "not_met": "not-covered"}.get(determination["decision"], "conditional")
-    assert info["pa-needed"] == ("auth-needed" if determination["prior_authorization"]["required"] else "no-auth")
-    assert info["doc-needed"] == "clinical"  # the order carries no clinical findings yet
+    assert info["covered"] == {
+        "meets_criteria": "covered",
+        "not_met": "not-covered",
+    }.get(determination["decision"], "conditional")
+    assert info["pa-needed"] == (
+        "auth-needed" if determination["prior_authorization"]["required"] else "no-auth"
+    )
+    assert (
+        info["doc-needed"] == "clinical"
+    )  # the order carries no clinical findings yet
     assert info["coverage"] == {"reference": "Coverage/c1"}
     assert info["reason"]["text"]
-    assert card["summary"].startswith("mild® (0275T) under") and len(card["summary"]) <= 140
+    assert (
+        card["summary"].startswith("mild® (0275T) under")
+        and len(card["summary"]) <= 140
+    )
     assert card["suggestions"][0]["actions"][0]["type"] == "update"
     (link,) = card["links"]
-    assert link["type"] == "absolute" and "/requests/new/?payer=medicare-advantage" in link["url"]
+    assert (
+        link["type"] == "absolute"
+        and "/requests/new/?payer=medicare-advantage" in link["url"]
+    )
 
 
 def test_a_payer_whose_policy_rules_the_procedure_out_is_not_covered(world):
@@ -108,19 +162,29 @@ def test_a_payer_whose_policy_rules_the_procedure_out_is_not_covered(world):
 
 def test_the_link_opens_the_open_request_of_that_patient_here(world):
     request = draft_for(world)
-    body = call(world.alice, SIGN, hook_body(member_id=world.patient_a.member_id)).json()
+    body = call(
+        world.alice, SIGN, hook_body(member_id=world.patient_a.member_id)
+    ).json()
     (link,) = body["cards"][0]["links"]
-    assert request.reference in link["label"] and link["url"].endswith(f"/requests/{request.pk}/")
+    assert request.reference in link["label"] and link["url"].endswith(
+        f"/requests/{request.pk}/"
+    )
 
 
 def test_another_practice_gets_no_link_to_the_request(world):
     draft_for(world)
     body = call(world.erin, SIGN, hook_body(member_id=world.patient_a.member_id)).json()
-    assert "Start the prior-authorization request" == body["cards"][0]["links"][0]["label"]
+    assert (
+        "Start the prior-authorization request" == body["cards"][0]["links"][0]["label"]
+    )
 
 
 def test_order_select_answers_for_the_selected_orders_only(world):
-    body = hook_body(hook="order-select", orders=[order(oid="a"), order(oid="b")], selections=["ServiceRequest/b"])
+    body = hook_body(
+        hook="order-select",
+        orders=[order(oid="a"), order(oid="b")],
+        selections=["ServiceRequest/b"],
+    )
     response = call(world.alice, SELECT, body)
     assert response.status_code == 200
     (action,) = response.json()["systemActions"]

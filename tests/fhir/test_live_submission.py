@@ -4,7 +4,6 @@ endpoint, outcome, timing) without PHI."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,13 +33,17 @@ def payer_server():
     state = StandIn()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's name)
+        def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            state.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            state.received.append(
+                {"path": self.path, "headers": dict(self.headers), "body": body}
+            )
             status, payload = state.answer
             if callable(payload):
                 payload = payload(body)
-            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            data = (
+                payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            )
             self.send_response(status)
             self.send_header("Content-Type", "application/fhir+json")
             self.send_header("Content-Length", str(len(data)))
@@ -101,7 +104,9 @@ def submit(api, user, request):
         ("modification_json_response", Status.APPROVED),
     ],
 )
-def test_it_submits_the_checked_bundle_and_records_the_answer(world, api, payer_server, endpoint, submitted, name, status):
+def test_it_submits_the_checked_bundle_and_records_the_answer(
+    world, api, payer_server, endpoint, submitted, name, status
+):
     payer_server.answer = (200, echo(name))
     response = submit(api, world.alice, submitted)
     assert response.status_code == 200, response.content
@@ -112,7 +117,12 @@ def test_it_submits_the_checked_bundle_and_records_the_answer(world, api, payer_
     assert sent["headers"]["Content-Type"] == "application/fhir+json"
     assert validate_bundle(sent["body"]).valid
     exchange = PasExchange.objects.get()
-    assert (exchange.operation, exchange.endpoint, exchange.by, exchange.http_status) == ("submit", endpoint, world.alice, 200)
+    assert (
+        exchange.operation,
+        exchange.endpoint,
+        exchange.by,
+        exchange.http_status,
+    ) == ("submit", endpoint, world.alice, 200)
     assert exchange.outcome == PayerDecision.objects.get().decision
     assert exchange.duration_ms >= 0 and exchange.request == submitted
 
@@ -122,11 +132,18 @@ def test_the_log_holds_no_phi(world, api, payer_server, endpoint, submitted):
     submit(api, world.alice, submitted)
     row = PasExchange.objects.values().get()
     text = json.dumps(row, default=str)
-    for phi in (world.patient_a.first_name, world.patient_a.last_name, world.patient_a.member_id, "1949-03-02"):
+    for phi in (
+        world.patient_a.first_name,
+        world.patient_a.last_name,
+        world.patient_a.member_id,
+        "1949-03-02",
+    ):
         assert phi not in text
 
 
-def test_live_submission_is_off_unless_an_admin_enabled_the_endpoint(world, api, payer_server, endpoint, submitted):
+def test_live_submission_is_off_unless_an_admin_enabled_the_endpoint(
+    world, api, payer_server, endpoint, submitted
+):
     endpoint.enabled = False
     endpoint.save()
     response = submit(api, world.alice, submitted)
@@ -138,17 +155,30 @@ def test_live_submission_is_off_unless_an_admin_enabled_the_endpoint(world, api,
 def test_an_endpoint_is_off_by_default_and_must_be_https(world):
     from policies.models import Payer
 
-    endpoint = PasEndpoint(payer=Payer.objects.get(code="medicare"), base_url="http://payer.example.com/fhir", credential_env="X")
+    endpoint = PasEndpoint(
+        payer=Payer.objects.get(code="medicare"),
+        base_url="http://payer.example.com/fhir",
+        credential_env="X",
+    )
     assert endpoint.enabled is False
     with pytest.raises(ValidationError) as error:
         endpoint.full_clean()
     assert "base_url" in error.value.message_dict
 
 
-def test_an_operation_outcome_is_logged_and_a_400_naming_it(world, api, payer_server, endpoint, submitted):
+def test_an_operation_outcome_is_logged_and_a_400_naming_it(
+    world, api, payer_server, endpoint, submitted
+):
     payer_server.answer = (
         400,
-        json.loads({i["name"]: i.get("value") for i in fixture("pas_client_v221_run_against_pas_server.json")["inputs"]}["operation_failure_operation_outcome"]),
+        json.loads(
+            {
+                i["name"]: i.get("value")
+                for i in fixture("pas_client_v221_run_against_pas_server.json")[
+                    "inputs"
+                ]
+            }["operation_failure_operation_outcome"]
+        ),
     )
     response = submit(api, world.alice, submitted)
     assert response.status_code == 400
@@ -159,7 +189,9 @@ def test_an_operation_outcome_is_logged_and_a_400_naming_it(world, api, payer_se
     assert submitted.status == Status.SUBMITTED
 
 
-def test_a_processing_error_bundle_is_logged_and_nothing_recorded(world, api, payer_server, endpoint, submitted):
+def test_a_processing_error_bundle_is_logged_and_nothing_recorded(
+    world, api, payer_server, endpoint, submitted
+):
     payer_server.answer = (200, preset("processing_error_response"))
     response = submit(api, world.alice, submitted)
     assert response.status_code == 400
@@ -169,7 +201,9 @@ def test_a_processing_error_bundle_is_logged_and_nothing_recorded(world, api, pa
     assert submitted.status == Status.SUBMITTED and not PayerDecision.objects.exists()
 
 
-def test_an_unreachable_payer_is_a_502_and_logged(world, api, payer_server, endpoint, submitted):
+def test_an_unreachable_payer_is_a_502_and_logged(
+    world, api, payer_server, endpoint, submitted
+):
     endpoint.base_url = "http://127.0.0.1:9/fhir"
     endpoint.save()
     response = submit(api, world.alice, submitted)
@@ -178,14 +212,23 @@ def test_an_unreachable_payer_is_a_502_and_logged(world, api, payer_server, endp
     assert exchange.outcome == "failed" and exchange.http_status is None
 
 
-def test_a_missing_credential_is_named(world, api, payer_server, endpoint, submitted, monkeypatch):
+def test_a_missing_credential_is_named(
+    world, api, payer_server, endpoint, submitted, monkeypatch
+):
     monkeypatch.delenv("PAS_TEST_TOKEN")
     response = submit(api, world.alice, submitted)
-    assert response.status_code == 400 and "PAS_TEST_TOKEN" in response.json()["credential_env"][0]
+    assert (
+        response.status_code == 400
+        and "PAS_TEST_TOKEN" in response.json()["credential_env"][0]
+    )
 
 
-@pytest.mark.parametrize("persona, code", [("charlie", 404), ("dave", 404), ("bob", 403)])
-def test_only_billing_staff_of_the_practice_submit(world, api, payer_server, endpoint, submitted, persona, code):
+@pytest.mark.parametrize(
+    "persona, code", [("charlie", 404), ("dave", 404), ("bob", 403)]
+)
+def test_only_billing_staff_of_the_practice_submit(
+    world, api, payer_server, endpoint, submitted, persona, code
+):
     payer_server.answer = (200, echo("approval_json_response"))
     assert submit(api, getattr(world, persona), submitted).status_code == code
     assert payer_server.received == []
@@ -197,7 +240,9 @@ def test_only_a_submitted_request_goes(world, api, payer_server, endpoint):
     assert response.status_code == 400 and "status" in response.json()
 
 
-def test_staff_submit_from_the_review_page(world, client, payer_server, endpoint, submitted):
+def test_staff_submit_from_the_review_page(
+    world, client, payer_server, endpoint, submitted
+):
     payer_server.answer = (200, echo("approval_json_response"))
     client.force_login(world.alice)
     page = client.get(f"/requests/{submitted.pk}/pas/").content.decode()

@@ -7,53 +7,177 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('policies', '0002_letter_texts'),
-        ('priorauth', '0002_letters'),
+        ("policies", "0002_letter_texts"),
+        ("priorauth", "0002_letters"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PasEndpoint',
+            name="PasEndpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('base_url', models.URLField(help_text="The payer's FHIR base URL; requests go to {base_url}/Claim/$submit. HTTPS.", max_length=300)),
-                ('auth', models.CharField(choices=[('none', 'None'), ('bearer', 'Bearer token'), ('basic', 'HTTP Basic (username + password)')], default='bearer', max_length=8)),
-                ('username', models.CharField(blank=True, help_text='For HTTP Basic only.', max_length=150)),
-                ('credential_env', models.CharField(blank=True, help_text='Name of the environment variable holding the bearer token or the Basic password.', max_length=100)),
-                ('payer_identifier_system', models.URLField(blank=True, help_text='e.g. urn:oid:2.16.840.1.113883.6.300 (NAIC) for the insurer Organization.')),
-                ('payer_identifier_value', models.CharField(blank=True, max_length=64)),
-                ('timeout_seconds', models.PositiveIntegerField(default=30)),
-                ('enabled', models.BooleanField(default=False, help_text='Off by default: staff can submit only when enabled.')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('payer', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='pas_endpoint', to='policies.payer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "base_url",
+                    models.URLField(
+                        help_text="The payer's FHIR base URL; requests go to {base_url}/Claim/$submit. HTTPS.",
+                        max_length=300,
+                    ),
+                ),
+                (
+                    "auth",
+                    models.CharField(
+                        choices=[
+                            ("none", "None"),
+                            ("bearer", "Bearer token"),
+                            ("basic", "HTTP Basic (username + password)"),
+                        ],
+                        default="bearer",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "username",
+                    models.CharField(
+                        blank=True, help_text="For HTTP Basic only.", max_length=150
+                    ),
+                ),
+                (
+                    "credential_env",
+                    models.CharField(
+                        blank=True,
+                        help_text="Name of the environment variable holding the bearer token or the Basic password.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "payer_identifier_system",
+                    models.URLField(
+                        blank=True,
+                        help_text="e.g. urn:oid:2.16.840.1.113883.6.300 (NAIC) for the insurer Organization.",
+                    ),
+                ),
+                ("payer_identifier_value", models.CharField(blank=True, max_length=64)),
+                ("timeout_seconds", models.PositiveIntegerField(default=30)),
+                (
+                    "enabled",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Off by default: staff can submit only when enabled.",
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "payer",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pas_endpoint",
+                        to="policies.payer",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'PAS endpoint',
-                'ordering': ['payer__code'],
+                "verbose_name": "PAS endpoint",
+                "ordering": ["payer__code"],
             },
         ),
         migrations.CreateModel(
-            name='PasExchange',
+            name="PasExchange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('operation', models.CharField(choices=[('submit', 'Claim/$submit'), ('import', 'Response imported'), ('notification', 'Subscription notification')], max_length=16)),
-                ('outcome', models.CharField(choices=[('approved', 'Approved'), ('denied', 'Denied'), ('pended', 'Pended'), ('received', 'Received, no decision'), ('rejected', 'Refused (invalid or error response)'), ('failed', 'Transport failure')], max_length=16)),
-                ('http_status', models.PositiveIntegerField(blank=True, null=True)),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('detail', models.CharField(blank=True, help_text='Non-PHI detail: review action code, error code, problem count.', max_length=300)),
-                ('by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('endpoint', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='exchanges', to='pas.pasendpoint')),
-                ('request', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='pas_exchanges', to='priorauth.authorizationrequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "at",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now
+                    ),
+                ),
+                (
+                    "operation",
+                    models.CharField(
+                        choices=[
+                            ("submit", "Claim/$submit"),
+                            ("import", "Response imported"),
+                            ("notification", "Subscription notification"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("approved", "Approved"),
+                            ("denied", "Denied"),
+                            ("pended", "Pended"),
+                            ("received", "Received, no decision"),
+                            ("rejected", "Refused (invalid or error response)"),
+                            ("failed", "Transport failure"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("http_status", models.PositiveIntegerField(blank=True, null=True)),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                (
+                    "detail",
+                    models.CharField(
+                        blank=True,
+                        help_text="Non-PHI detail: review action code, error code, problem count.",
+                        max_length=300,
+                    ),
+                ),
+                (
+                    "by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="exchanges",
+                        to="pas.pasendpoint",
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="pas_exchanges",
+                        to="priorauth.authorizationrequest",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'PAS exchange',
-                'ordering': ['-at', '-id'],
+                "verbose_name": "PAS exchange",
+                "ordering": ["-at", "-id"],
             },
         ),
     ]

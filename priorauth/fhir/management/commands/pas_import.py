@@ -22,7 +22,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file")
-        parser.add_argument("--request", help="the request's reference (default: the one the response names)")
+        parser.add_argument(
+            "--request",
+            help="the request's reference (default: the one the response names)",
+        )
 
     def fail(self, problems: dict[str, list[str] | str]) -> None:
         for path, messages in problems.items():
@@ -42,7 +45,9 @@ class Command(BaseCommand):
         except (ValueError, RecursionError) as exc:
             self.fail({"$": f"not JSON ({exc})"})
         if request:
-            obj = AuthorizationRequest.objects.filter(reference=request.strip().upper()).first()
+            obj = AuthorizationRequest.objects.filter(
+                reference=request.strip().upper()
+            ).first()
             if obj is None:
                 raise CommandError(f"No request with reference {request!r}.")
         else:
@@ -50,11 +55,19 @@ class Command(BaseCommand):
                 answer = read_response(payload)
             except ResponseInvalid as exc:
                 self.fail(exc.problems)
-            obj = AuthorizationRequest.objects.filter(reference__in=answer.identifiers).first()
+            obj = AuthorizationRequest.objects.filter(
+                reference__in=answer.identifiers
+            ).first()
             if obj is None:
-                self.fail({"ClaimResponse.identifier": "names no request here; give --request REFERENCE"})
+                self.fail(
+                    {
+                        "ClaimResponse.identifier": "names no request here; give --request REFERENCE"
+                    }
+                )
         try:
             decision = pas_response_record(request=obj, payload=payload, by=None)
         except ValidationError as exc:
             self.fail(exc.message_dict)
-        self.stdout.write(f"{obj.reference}: {decision.decision} recorded (decision #{decision.pk}).")
+        self.stdout.write(
+            f"{obj.reference}: {decision.decision} recorded (decision #{decision.pk})."
+        )
