@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "policies",
     "coverage",
     "priorauth",
+    "priorauth.fhir.apps.PasConfig",  # Da Vinci PAS and CDS Hooks (issue 14)
     "axes",
 ]
 

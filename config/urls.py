@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/coverage/", include("coverage.urls")),
     path("api/v1/", include("priorauth.urls")),
+    path("", include("priorauth.fhir.urls")),  # Da Vinci PAS and CDS Hooks (issue 14)
     path("api/v1/health", HealthApi.as_view(), name="health"),
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),

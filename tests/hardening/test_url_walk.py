@@ -76,6 +76,7 @@ from policies.models import (
     RebuttalParagraph,
 )
 from priorauth import letter_services, packet, services
+from priorauth.fhir.models import PasEndpoint, PasExchange
 from priorauth.models import (
     Appeal,
     Attachment,
@@ -442,6 +443,16 @@ RULES: dict[str, Rule] = {
         lambda w: [(label, reverse("admin:app_list", args=[label])) for label in w.admin_apps],
         admin_page(lambda p, label: 200 if p.superuser or label in PRACTICE_ADMIN_APPS else 404),
     ),
+    # Electronic prior authorization (priorauth/fhir): the bundle is read like the request detail;
+    # the CDS Hooks service takes only a Bearer token, so a session is not signed in there (401).
+    "request-pas-bundle": Rule(at("request-pas-bundle", pk="draft"), api(found(sees_request))),
+    "request-pas-check": Rule(at("request-pas-check", pk="draft"), api(found(sees_request))),
+    "request-pas-response": Rule(at("request-pas-response", pk="sent"), ONLY_POST_API),
+    "request-pas-submit": Rule(at("request-pas-submit", pk="submitted"), ONLY_POST_API),
+    "pas-notifications": Rule(plain("pas-notifications"), ONLY_POST_API),
+    "cds-discovery": Rule(plain("cds-discovery"), everyone(200)),
+    "cds-hook": Rule(lambda w: [(None, reverse("cds-hook", args=["mild-0275t-order-sign"]))], everyone(401)),
+    "request-pas-review": Rule(at("request-pas-review", pk="submitted"), page(found(sees_request))),
     # The admin's catch-all: its sign-in form for outsiders, 404 for staff.
     "admin/(?P<url>.*)$": Rule(lambda w: [(None, "/admin/no-such-page/")], admin_page(status(404))),
 }
@@ -503,6 +514,9 @@ ADMIN_MODELS: dict[str, AdminModel] = {
     # Append-only, without PHI: superusers read every practice's.
     "priorauth.auditentry": AdminModel("practice", each("audit_entry"), frozenset({VIEW}), frozenset({VIEW})),
     "priorauth.recheckrun": AdminModel("global", one("recheck_run"), frozenset({VIEW}), frozenset({VIEW})),
+    # Payers' PAS endpoints are kept by superusers; the exchange log is read-only.
+    "pas.pasendpoint": AdminModel("superuser", one("pas_endpoint")),
+    "pas.pasexchange": AdminModel("superuser", one("pas_exchange"), superuser=frozenset({VIEW})),
 }
 
 ADMIN_ROUTE = re.compile(r"^admin/(?P<app>\w+)/(?P<model>\w+)/(?P<view>.*)$")
@@ -712,6 +726,8 @@ def _build_world(media: str) -> SimpleNamespace:
         if not record.history.exists():  # bulk-created by the seed: give its history page a version
             record.save()
     w.group = Group.objects.get(name=services.PRACTICE_ADMIN_GROUP)
+    w.pas_endpoint = PasEndpoint.objects.create(payer=w.payer, base_url="https://payer.example.com/fhir", credential_env="PAS_TOKEN")
+    w.pas_exchange = PasExchange.objects.create(operation="import", outcome="received")
     AuthToken.objects.create(w.erin)
     # The token admin names a token by its digest.
     w.token, _ = AuthToken.objects.create(w.alice)
@@ -974,6 +990,28 @@ WRITES = [
         page(found(sees_letter, only(Role.BILLING, ok=302))), "form",
     ),
     Write("page recheck seen", "post", named("pages:recheck-seen", result_id="recheck"), nothing, page(BILLING_ON_REQUEST_PAGE), "form"),
+    # Electronic prior authorization: a pend answered by PAS; a submission with no enabled endpoint
+    # (refused 400, nothing sent); a handshake notification (logged only); a hook without a token.
+    Write(
+        "api pas response", "post", named("request-pas-response", pk="sent"),
+        lambda o: {
+            "resourceType": "ClaimResponse", "identifier": [{"value": o.sent.reference}],
+            "item": [{"itemSequence": 1, "adjudication": [{"extension": [{
+                "url": "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewAction",
+                "extension": [{"url": "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewActionCode",
+                               "valueCodeableConcept": {"coding": [{"code": "A4"}]}}],
+            }]}]}],
+        },
+        api(BILLING_ON_REQUEST),
+    ),
+    Write("api pas submit", "post", named("request-pas-submit", pk="submitted"), nothing, api(found(sees_request, only(Role.BILLING, ok=400)))),
+    Write(
+        "api pas notification", "post", lambda o: reverse("pas-notifications"),
+        lambda o: {"resourceType": "Bundle", "type": "history", "entry": [{"resource": {"resourceType": "Parameters", "parameter": [{"name": "type", "valueCode": "handshake"}]}}]},
+        api(only(Role.BILLING)), changes_when_granted=False,
+    ),
+    Write("cds hook", "post", lambda o: reverse("cds-hook", args=["mild-0275t-order-sign"]), nothing, everyone(401), changes_when_granted=False),
+    Write("page pas submit", "post", named("request-pas-review", pk="submitted"), nothing, page(BILLING_ON_REQUEST_PAGE), "form", False),
     # The admin
     Write(
         "admin edit patient", "post", admin_url("admin:priorauth_patient_change", "patient"),
