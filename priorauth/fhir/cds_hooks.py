@@ -17,7 +17,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -28,6 +27,7 @@ from coverage.checker import CaseInvalid, check
 from policies.models import Payer
 from priorauth import selectors
 from priorauth.api import IsPracticeMember, JSONBodyParser, audit
+from priorauth.api_tokens import AuditedTokenAuthentication
 from priorauth.fhir.bundle import ICD10CM
 from priorauth.fhir.models import PasEndpoint
 from priorauth.models import UNDECIDED_STATUSES, AuditEntry, AuthorizationRequest
@@ -59,8 +59,12 @@ SERVICES = {
 GENDER = {"female": "F", "male": "M", "other": "X", "unknown": "U"}
 
 
-class BearerTokenAuthentication(TokenAuthentication):
-    keyword = "Bearer"
+class BearerTokenAuthentication(AuditedTokenAuthentication):
+    """The EHR sends the practice's API token (expiring, revocable, audited like every other use)
+    as CDS Hooks clients do: `Authorization: Bearer …`."""
+
+    def authenticate_header(self, request: Request) -> str:
+        return "Bearer"
 
 
 class DiscoveryApi(APIView):
@@ -252,7 +256,7 @@ def _reasons(determination: dict[str, Any]) -> list[str]:
 
 
 class HookApi(APIView):
-    authentication_classes = [BearerTokenAuthentication, TokenAuthentication]
+    authentication_classes = [BearerTokenAuthentication, AuditedTokenAuthentication]
     permission_classes = [IsAuthenticated, IsPracticeMember]
     parser_classes = [JSONBodyParser]
 

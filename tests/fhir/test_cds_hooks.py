@@ -8,7 +8,7 @@ import json
 
 import pytest
 from factories import draft_for
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from coverage.checker import check
@@ -93,7 +93,7 @@ def ehr(user):
     client = APIClient()
     if user is not None:
         client.credentials(
-            HTTP_AUTHORIZATION=f"Bearer {Token.objects.get_or_create(user=user)[0].key}"
+            HTTP_AUTHORIZATION=f"Bearer {AuthToken.objects.create(user)[1]}"
         )
     return client
 

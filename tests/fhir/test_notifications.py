@@ -9,8 +9,8 @@ import json
 
 import pytest
 from factories import advance, draft_for
+from knox.models import AuthToken
 from pas_helpers import answering, fixture
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from priorauth.fhir.models import PasExchange
@@ -33,7 +33,7 @@ def notify(user, payload):
     client = APIClient()
     if user is not None:
         client.credentials(
-            HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}"
+            HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user)[1]}"
         )
     return client.post(
         URL, data=json.dumps(payload), content_type="application/fhir+json"
