@@ -322,7 +322,7 @@ def letters_import(*, document: Any, reset: bool = False) -> LettersSeedResult:
         known_claims=set(EvidenceClaim.objects.values_list("key", flat=True)),
     )
     if errors:
-        raise ValidationError({path: message for path, message in errors})
+        raise ValidationError(errors_by_field(errors))
     result = LettersSeedResult()
     payers = {p.code: p for p in Payer.objects.all()}
 

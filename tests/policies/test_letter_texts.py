@@ -132,3 +132,13 @@ def test_the_admin_lists_searches_and_filters_letter_texts(registry, admin_clien
     paragraph = RebuttalParagraph.objects.get(key="investigational")
     page = admin_client.get(f"/admin/policies/rebuttalparagraph/{paragraph.pk}/change/")
     assert page.status_code == 200 and b"fda-clearance" in page.content
+
+
+def test_it_names_every_problem_of_a_field_not_only_the_last(db):
+    registry_seed()
+    document = copy.deepcopy(SHIPPED)
+    document["rebuttals"][0].update(claims=["no-such-claim", "nor-this-one"])
+    with pytest.raises(ValidationError) as caught:
+        letters_import(document=document)
+    problems = caught.value.message_dict["rebuttals.0.claims"]
+    assert len(problems) == 2 and "no-such-claim" in problems[0] and "nor-this-one" in problems[1]
