@@ -231,7 +231,8 @@ def payer_metrics(
     initial: dict[int, tuple[str, dt.datetime]] = {}
     approved_on_appeal: set[int] = set()
     decisions = (
-        PayerDecision.objects.filter(request_id__in=list(sent))
+        # A subquery, not a list of ids: SQLite refuses more than 32,766 parameters in one statement.
+        PayerDecision.objects.filter(request__in=qs.values("pk"))
         .exclude(decision=PayerDecision.Kind.PENDED)
         .order_by("received_at", "id")
         .values_list("request_id", "appeal_id", "decision", "received_at")

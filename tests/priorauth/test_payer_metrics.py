@@ -107,6 +107,17 @@ def test_the_selector_computes_the_figures_for_the_period(dataset, world):
     assert rows == expected()
 
 
+def test_the_selector_reads_decisions_through_a_subquery_not_a_list_of_ids(dataset, world):
+    # A list of ids is one parameter per request: SQLite refuses statements past 32,766 of them.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        selectors.payer_metrics(requests=AuthorizationRequest.objects.filter(practice=world.practice_a), since=dataset)
+    decisions = [q["sql"] for q in queries.captured_queries if "payerdecision" in q["sql"].lower()]
+    assert decisions and all(re.search(r"IN \(SELECT", sql, re.I) for sql in decisions)
+
+
 def test_the_api_gives_the_same_figures_for_the_users_practice_only(dataset, world, api):
     response = api(world.alice).get(f"/api/v1/metrics/payers?since={dataset.isoformat()}")
     assert response.status_code == 200
