@@ -528,9 +528,12 @@ def _sent_packet_sha256(request: AuthorizationRequest, packet: FaxPacket | None)
     if packet.letter.current_revision_id != packet.revision_id:
         _raise("packet", "The letter was edited after this packet was built; build the packet again.")
     digest = hashlib.sha256()
-    with packet.file.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
+    try:
+        with packet.file.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        _raise("packet", "The stored packet cannot be read; build it again.")
     if digest.hexdigest() != packet.sha256:
         _raise("packet", "The stored packet does not match its recorded SHA-256; build it again.")
     return packet.sha256

@@ -202,10 +202,12 @@ def test_an_unreadable_pdf_attachment_is_a_400_naming_it(letter_world, signed, a
 def test_billing_builds_and_the_treating_physician_downloads(letter_world, signed, api):
     assert api(letter_world.bob).post(f"/api/v1/letters/{signed.pk}/packets", {}, format="json").status_code == 403
     row = FaxPacket.objects.get(pk=build(api, letter_world.alice, signed, []).json()["id"])
+    assert AuditEntry.objects.filter(action="create", object_type="priorauth.faxpacket", object_id=str(row.pk), user=letter_world.alice).exists()
     bob = api(letter_world.bob)
     assert bob.get(f"/api/v1/packets/{row.pk}/pdf").status_code == 200
     assert bob.get(f"/api/v1/packets/{row.pk}").status_code == 200
     assert bob.get(f"/api/v1/letters/{signed.pk}/packets").json()[0]["id"] == row.pk
+    assert AuditEntry.objects.filter(action="download", object_type="priorauth.faxpacket", user=letter_world.bob).exists()
 
 
 @pytest.mark.parametrize("persona", ["erin", "charlie", "dave", "adam"])
