@@ -206,7 +206,6 @@ def test_staff_review_the_bundle_on_a_page_before_it_goes(world, client):
 
 def test_must_support_elements_are_sent_when_the_records_hold_the_data(world):
     from policies.models import Payer
-
     from priorauth.fhir.models import PasEndpoint
 
     PasEndpoint.objects.create(

@@ -55,7 +55,7 @@ def payer_server():
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             state.received.append(
                 {"path": self.path, "headers": dict(self.headers), "body": None}
             )
