@@ -240,3 +240,13 @@ def test_must_support_elements_are_sent_when_the_records_hold_the_data(world):
         "Bundle.entry[0].resource.item[0].serviced",
     ):
         assert path not in warned
+
+
+def test_a_draft_with_little_in_its_case_still_builds_from_the_records(world):
+    request = draft_for(world, case={})
+    bundle = request_bundle(request)
+    claim = bundle["entry"][0]["resource"]
+    assert "diagnosis" not in claim and "servicedDate" not in claim["item"][0]
+    (patient,) = resources(bundle, "Patient")
+    assert patient["identifier"][0]["value"] == world.patient_a.member_id
+    assert validate_bundle(bundle).valid
