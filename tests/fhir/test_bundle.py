@@ -250,3 +250,16 @@ def test_a_draft_with_little_in_its_case_still_builds_from_the_records(world):
     (patient,) = resources(bundle, "Patient")
     assert patient["identifier"][0]["value"] == world.patient_a.member_id
     assert validate_bundle(bundle).valid
+
+
+def test_pas_export_refuses_a_bundle_that_does_not_conform_naming_the_path(world, capsys):
+    world.practice_a.phone = world.practice_a.fax = ""
+    world.practice_a.save()
+    request = draft_for(world)
+    with pytest.raises(SystemExit) as exit_:
+        call_command("pas_export", request.reference)
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "(pd-1)" in captured.err and captured.err.startswith("Bundle.entry[")
+    call_command("pas_export", request.reference, "--no-check")
+    assert json.loads(capsys.readouterr().out)["resourceType"] == "Bundle"
