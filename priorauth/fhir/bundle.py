@@ -370,9 +370,11 @@ class _Builder:
                 "resourceType": "PractitionerRole",
                 "practitioner": practitioner,
                 "organization": requestor,
+                # The practice's phone and fax: PAS (pd-1) wants a way to reach the requester;
+                # without either the check names this PractitionerRole.
                 **(
-                    {"telecom": [{"system": "phone", "value": practice.phone}]}
-                    if practice.phone
+                    {"telecom": _telecom(practice.phone, practice.fax)}
+                    if _telecom(practice.phone, practice.fax)
                     else {}
                 ),
             },

@@ -225,12 +225,25 @@ def coverage_information(
     extension: list[dict[str, Any]] = [
         {"url": "coverage", "valueReference": {"reference": coverage_ref}},
         {"url": "covered", "valueCode": covered},
-        {"url": "pa-needed", "valueCode": "auth-needed" if pa_required else "no-auth"},
     ]
+    # CRD's invariants: no pa-needed when not covered (crd-ci-q2); a conditional answer says what
+    # information is needed (crd-ci-q3), and "other" information needs the reason (crd-ci-q6).
+    if covered != "not-covered":
+        extension.append(
+            {
+                "url": "pa-needed",
+                "valueCode": "auth-needed" if pa_required else "no-auth",
+            }
+        )
     if determination.get("missing"):
         extension.append({"url": "doc-needed", "valueCode": "clinical"})
+    if determination.get("missing") or covered == "conditional":
         extension.append({"url": "info-needed", "valueCode": "OTH"})
-    reasons = _reasons(determination)
+    reasons = _reasons(determination) or (
+        ["The payer's policy leaves coverage conditional."]
+        if covered == "conditional"
+        else []
+    )
     if reasons:
         extension.append(
             {

@@ -160,3 +160,43 @@ def submit(
             **log,
         )
         raise
+
+
+def endpoint_serving(url: str) -> PasEndpoint | None:
+    """The enabled endpoint whose base URL the resource URL lies under (an id-only notification's focus)."""
+    for endpoint in PasEndpoint.objects.filter(enabled=True).select_related("payer"):
+        if url.startswith(endpoint.base_url.rstrip("/") + "/"):
+            return endpoint
+    return None
+
+
+def fetch(*, url: str, endpoint: PasEndpoint, by) -> Any:
+    """Read a resource (the ClaimResponse an id-only notification names) from the payer's endpoint;
+    the exchange is logged. None when it cannot be read."""
+    headers = {k: v for k, v in _headers(endpoint).items() if k != "Content-Type"}
+    started = time.monotonic()
+    try:
+        response = requests.get(url, headers=headers, timeout=endpoint.timeout_seconds)
+        payload = response.json() if response.ok else None
+    except (requests.RequestException, ValueError) as exc:
+        exchange_log(
+            operation=PasExchange.Operation.FETCH,
+            outcome=PasExchange.Outcome.FAILED,
+            by=by,
+            endpoint=endpoint,
+            duration_ms=(time.monotonic() - started) * 1000,
+            detail=type(exc).__name__,
+        )
+        return None
+    exchange_log(
+        operation=PasExchange.Operation.FETCH,
+        outcome=PasExchange.Outcome.RECEIVED
+        if payload is not None
+        else PasExchange.Outcome.FAILED,
+        by=by,
+        endpoint=endpoint,
+        http_status=response.status_code,
+        duration_ms=(time.monotonic() - started) * 1000,
+        detail="ClaimResponse read",
+    )
+    return payload

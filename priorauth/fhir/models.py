@@ -94,6 +94,7 @@ class PasExchange(models.Model):
         SUBMIT = "submit", "Claim/$submit"
         IMPORT = "import", "Response imported"
         NOTIFICATION = "notification", "Subscription notification"
+        FETCH = "fetch", "ClaimResponse read (after an id-only notification)"
 
     class Outcome(models.TextChoices):
         APPROVED = "approved", "Approved"

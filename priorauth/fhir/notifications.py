@@ -1,7 +1,8 @@
 """PAS subscription notifications (FHIR R4 Subscriptions Backport): a `history` Bundle whose first
 entry is the SubscriptionStatus Parameters. Full-resource notifications carry the updated
-ClaimResponse, which is recorded like an imported response; id-only ones name it only, and the
-request is marked as having an update to fetch (an exchange of outcome "received")."""
+ClaimResponse, which is recorded like an imported response; id-only ones name it only: it is read
+from the payer's enabled PAS endpoint when its URL lies under one, else the notification is logged
+as an update to fetch (an exchange of outcome "received") and answered 202."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from priorauth import selectors
+from priorauth.fhir import client
 from priorauth.fhir.models import PasExchange
+from priorauth.fhir.response import ResponseInvalid, claim_response_of
 from priorauth.fhir.services import exchange_log, pas_response_record
 
 
@@ -88,6 +91,32 @@ def notification_receive(
         e.get("fullUrl"): e.get("resource") for e in entries if isinstance(e, dict)
     }
     visible = selectors.requests_visible_to(by)
+    # id-only: read each focus from the payer's endpoint where an enabled one serves its URL, before
+    # any transaction (no row held over the network).
+    for event in params.get("notification-event") or []:
+        for part in event.get("part") or []:
+            reference = (
+                ((part or {}).get("valueReference") or {}).get("reference")
+                if part.get("name") == "focus"
+                else None
+            )
+            if (
+                not isinstance(reference, str)
+                or reference in by_url
+                or not reference.startswith(("https://", "http://"))
+            ):
+                continue
+            endpoint = client.endpoint_serving(reference)
+            fetched = (
+                client.fetch(url=reference, endpoint=endpoint, by=by)
+                if endpoint
+                else None
+            )
+            if fetched is not None:
+                try:
+                    by_url[reference] = claim_response_of(fetched)[0]
+                except ResponseInvalid as exc:
+                    raise ValidationError(exc.problems) from None
     with transaction.atomic():
         for n, event in enumerate(params.get("notification-event") or []):
             at = f"Bundle.entry[0].resource.parameter.notification-event[{n}]"

@@ -250,6 +250,11 @@ class _Walk:
             else:
                 known.add(name)
             self.element(profile, child_id, element, name, _values(obj, name), path)
+        if element_id == profile["root"]:
+            for constraint in profile["by_id"][element_id].get("constraint", []):
+                self.constraint(
+                    constraint["key"], obj, path, constraint.get("expression", "")
+                )
         if child_ids:
             for key in obj:
                 bare = key.removeprefix("_")
@@ -347,7 +352,9 @@ class _Walk:
         if binding.get("strength") == "required" and binding.get("valueSet"):
             self.binding(_canonical(binding["valueSet"]), value, at)
         for constraint in element.get("constraint", []):
-            self.constraint(constraint["key"], value, at)
+            self.constraint(
+                constraint["key"], value, at, constraint.get("expression", "")
+            )
         if kind == "Reference" and isinstance(value, dict):
             targets = [
                 t
@@ -541,7 +548,17 @@ class _Walk:
             f"no coding from the required value set {value_set} (systems: {systems})",
         )
 
-    def constraint(self, key: str, value: Any, at: str) -> None:
+    def constraint(self, key: str, value: Any, at: str, expression: str = "") -> None:
+        rule = INVARIANTS.get(key)
+        if isinstance(
+            rule, dict
+        ):  # a key two profiles use for different rules (us-core-6)
+            rule = rule.get(expression)
+        if rule is not None:
+            message = rule(value)
+            if message:
+                self.error(at, f"{message} ({key})")
+            return
         if key == "FullDateRule":
             if isinstance(value, str) and len(value) != 10:
                 self.error(at, "must be a full date YYYY-MM-DD (FullDateRule)")
@@ -551,14 +568,10 @@ class _Walk:
                 for c in (value.get("relationship") or {}).get("coding", [])
                 if isinstance(c, dict)
             ]
-            if (
-                "18" not in codes
-                and "self" not in codes
-                and not value.get("subscriber")
-            ):
+            if "18" not in codes and not value.get("subscriber"):
                 self.error(
                     at + ".subscriber",
-                    "required when the relationship is not self (self-beneficiary)",
+                    "required unless the relationship is X12 18, self (self-beneficiary)",
                 )
         elif key == "ImmediateLevelOfCare" and isinstance(value, dict):
             urls = {
@@ -584,6 +597,179 @@ class _Walk:
                     )
 
     claim_extensions: list[dict[str, Any]] = []
+
+
+def _npi_valid(value: Any) -> bool:
+    from coverage.validation import npi_is_valid
+
+    return isinstance(value, str) and npi_is_valid(value)
+
+
+def _has(node: Any, *names: str) -> bool:
+    return isinstance(node, dict) and any(
+        node.get(n) not in (None, [], {}, "") for n in names
+    )
+
+
+def _entries(bundle: Any) -> list[dict[str, Any]]:
+    return (
+        [e for e in bundle.get("entry") or [] if isinstance(e, dict)]
+        if isinstance(bundle, dict)
+        else []
+    )
+
+
+def _bundle_request_response(bundle: Any) -> str | None:
+    kind = bundle.get("type") if isinstance(bundle, dict) else None
+    for i, entry in enumerate(_entries(bundle)):
+        if ("request" in entry) != (kind in ("batch", "transaction", "history")):
+            return f"entry[{i}].request must be present exactly in batch, transaction and history bundles"
+        if ("response" in entry) != (
+            kind in ("batch-response", "transaction-response", "history")
+        ):
+            return f"entry[{i}].response must be present exactly in batch-response, transaction-response and history bundles"
+    return None
+
+
+def _full_urls_distinct(bundle: Any) -> str | None:
+    if isinstance(bundle, dict) and bundle.get("type") == "history":
+        return None
+    seen = set()
+    for entry in _entries(bundle):
+        if isinstance(entry.get("fullUrl"), str):
+            key = (
+                entry["fullUrl"],
+                ((entry.get("resource") or {}).get("meta") or {}).get("versionId"),
+            )
+            if key in seen:
+                return f"fullUrl {entry['fullUrl']} appears twice"
+            seen.add(key)
+    return None
+
+
+# The FHIRPath invariants of the PAS snapshots that decide conformance, as Python. Each answers the
+# problem (None: satisfied); ClaimFirst / ClaimResponseFirst are checked by validate_bundle itself.
+INVARIANTS: dict[str, Any] = {
+    "pd-1": lambda v: (
+        None
+        if _has(v, "telecom", "endpoint")
+        else "a PractitionerRole needs telecom or an endpoint"
+    ),
+    "us-core-13": lambda v: (
+        None
+        if _has(v, "practitioner", "organization", "healthcareService", "location")
+        else "a PractitionerRole needs a practitioner, organization, healthcare service or location"
+    ),
+    "us-core-15": lambda v: (
+        None
+        if _has(v, "subscriberId")
+        or any(
+            c.get("code") == "MB"
+            and c.get("system") == "http://terminology.hl7.org/CodeSystem/v2-0203"
+            for i in (v.get("identifier") or [] if isinstance(v, dict) else [])
+            if isinstance(i, dict)
+            for c in ((i.get("type") or {}).get("coding") or [])
+            if isinstance(c, dict)
+        )
+        else "a Coverage needs a member identifier (type MB) or a subscriberId"
+    ),
+    "us-core-16": lambda v: (
+        None
+        if re.fullmatch(r"[0-9]{10}", str((v or {}).get("value", "")))
+        else "an NPI is 10 digits"
+    ),
+    "us-core-17": lambda v: (
+        None if _npi_valid((v or {}).get("value")) else "the NPI's check digit is wrong"
+    ),
+    "us-core-18": lambda v: (
+        None
+        if re.fullmatch(r"[0-9]{2}D[0-9]{7}", str((v or {}).get("value", "")))
+        else "a CLIA number is NNDNNNNNNN"
+    ),
+    "us-core-19": lambda v: (
+        None
+        if re.fullmatch(r"[0-9]{5}", str((v or {}).get("value", "")))
+        else "a NAIC code is 5 digits"
+    ),
+    "us-core-6": {
+        "url.exists() or data.exists()": lambda v: (
+            None
+            if _has(v, "url", "data")
+            else "an attachment needs its url or its data"
+        ),
+        "(family.exists() or given.exists()) xor extension.where(url='http://hl7.org/fhir/StructureDefinition/data-absent-reason').exists()": lambda v: (
+            None
+            if _has(v, "family", "given")
+            != any(
+                isinstance(e, dict)
+                and e.get("url")
+                == "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+                for e in (v or {}).get("extension") or []
+            )
+            else "a name needs a family or given name, or else a data-absent-reason"
+        ),
+    },
+    "org-1": lambda v: (
+        None
+        if _has(v, "identifier", "name")
+        else "an Organization needs an identifier or a name"
+    ),
+    "org-2": lambda v: (
+        "an Organization's address may not be a home address"
+        if (v or {}).get("use") == "home"
+        else None
+    ),
+    "org-3": lambda v: (
+        "an Organization's telecom may not be a home one"
+        if (v or {}).get("use") == "home"
+        else None
+    ),
+    "pat-1": lambda v: (
+        None
+        if _has(v, "name", "telecom", "address", "organization")
+        else "a contact needs a name, telecom, address or organization"
+    ),
+    "prr-1": lambda v: (
+        None
+        if not _has(v, "orderDetail") or _has(v, "code")
+        else "orderDetail needs a code"
+    ),
+    "qty-3": lambda v: (
+        "a Quantity with a code needs its system"
+        if _has(v, "code") and not _has(v, "system")
+        else None
+    ),
+    "sqty-1": lambda v: (
+        "a simple Quantity has no comparator" if _has(v, "comparator") else None
+    ),
+    "bdl-1": lambda v: (
+        "total is only for searchset and history bundles"
+        if _has(v, "total") and v.get("type") not in ("searchset", "history")
+        else None
+    ),
+    "bdl-2": lambda v: (
+        "entry.search is only for searchset bundles"
+        if v.get("type") != "searchset" and any("search" in e for e in _entries(v))
+        else None
+    ),
+    "bdl-3": _bundle_request_response,
+    "bdl-5": lambda v: (
+        None
+        if _has(v, "resource", "request", "response")
+        else "an entry needs a resource, request or response"
+    ),
+    "bdl-7": _full_urls_distinct,
+    "bdl-8": lambda v: (
+        "a fullUrl may not name a version (/_history/)"
+        if "/_history/" in str((v or {}).get("fullUrl", ""))
+        else None
+    ),
+    "bdl-9": lambda v: (
+        "a document bundle needs identifier.system and identifier.value"
+        if v.get("type") == "document" and not _has(v.get("identifier"), "system")
+        else None
+    ),
+}
 
 
 def _bundle_references(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -15,8 +15,19 @@ def _media_root_and_fast_passwords(settings, tmp_path):
 
 @pytest.fixture
 def world(db):
+    """The personas, their practices with what a practice's record holds (PAS sends the phone, fax,
+    address and group NPI as the requester's)."""
     install_shipped_policies()
-    return personas()
+    w = personas()
+    for practice, phone in (
+        (w.practice_a, "608-555-0100"),
+        (w.practice_b, "512-555-0190"),
+    ):
+        practice.phone, practice.fax = phone, phone[:-1] + "1"
+        practice.address = "100 Main Street\nMadison, WI 53703"
+        practice.npi = "1234567893"
+        practice.save()
+    return w
 
 
 @pytest.fixture

@@ -202,3 +202,64 @@ def test_staff_review_the_bundle_on_a_page_before_it_goes(world, client):
     assert f"/requests/{request.pk}/pas/" in detail
     client.force_login(world.charlie)
     assert client.get(f"/requests/{request.pk}/pas/").status_code == 404
+
+
+def test_must_support_elements_are_sent_when_the_records_hold_the_data(world):
+    from policies.models import Payer
+    from priorauth.fhir.models import PasEndpoint
+
+    PasEndpoint.objects.create(
+        payer=Payer.objects.get(code="medicare-advantage"),
+        base_url="https://payer.example.com/fhir",
+        credential_env="X",
+        payer_identifier_system="urn:oid:2.16.840.1.113883.6.300",
+        payer_identifier_value="12345",
+    )
+    bundle = request_bundle(with_documents(world))
+    report = validate_bundle(bundle, must_support=True)
+    assert report.valid, report.errors
+    insurer, requestor = resources(bundle, "Organization")
+    assert insurer["identifier"] == [
+        {"system": "urn:oid:2.16.840.1.113883.6.300", "value": "12345"}
+    ]
+    assert requestor["identifier"][0]["value"] == world.practice_a.npi
+    warned = {w.path for w in report.warnings}
+    index = {
+        e["resource"]["resourceType"] + e["resource"].get("name", "")
+        if isinstance(e["resource"].get("name"), str)
+        else e["resource"]["resourceType"]: i
+        for i, e in enumerate(bundle["entry"])
+    }
+    for path in (
+        f"Bundle.entry[{index[insurer['resourceType'] + insurer['name']]}].resource.identifier",
+        f"Bundle.entry[{index[requestor['resourceType'] + requestor['name']]}].resource.identifier",
+        f"Bundle.entry[{index[requestor['resourceType'] + requestor['name']]}].resource.telecom",
+        f"Bundle.entry[{index[requestor['resourceType'] + requestor['name']]}].resource.address",
+        "Bundle.entry[0].resource.supportingInfo",
+        "Bundle.entry[0].resource.diagnosis",
+        "Bundle.entry[0].resource.item[0].serviced",
+    ):
+        assert path not in warned
+
+
+def test_a_draft_with_little_in_its_case_still_builds_from_the_records(world):
+    request = draft_for(world, case={})
+    bundle = request_bundle(request)
+    claim = bundle["entry"][0]["resource"]
+    assert "diagnosis" not in claim and "servicedDate" not in claim["item"][0]
+    (patient,) = resources(bundle, "Patient")
+    assert patient["identifier"][0]["value"] == world.patient_a.member_id
+    assert validate_bundle(bundle).valid
+
+
+def test_pas_export_refuses_a_bundle_that_does_not_conform_naming_the_path(world, capsys):
+    world.practice_a.phone = world.practice_a.fax = ""
+    world.practice_a.save()
+    request = draft_for(world)
+    with pytest.raises(SystemExit) as exit_:
+        call_command("pas_export", request.reference)
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "(pd-1)" in captured.err and captured.err.startswith("Bundle.entry[")
+    call_command("pas_export", request.reference, "--no-check")
+    assert json.loads(capsys.readouterr().out)["resourceType"] == "Bundle"

@@ -157,6 +157,8 @@ def test_a_payer_whose_policy_rules_the_procedure_out_is_not_covered(world):
     body = call(world.alice, SIGN, hook_body(payer="commercial")).json()
     info = coverage_info(body["systemActions"][0]["resource"])
     assert info["covered"] == "not-covered"
+    assert "pa-needed" not in info  # CRD crd-ci-q2
+    assert info["reason"]["text"]
     assert body["cards"][0]["indicator"] == "warning"
 
 

@@ -4,6 +4,7 @@ endpoint, outcome, timing) without PHI."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,10 @@ class StandIn:
 
     def __init__(self) -> None:
         self.answer: tuple[int, object] = (200, None)
+        self.get_answer: tuple[int, object] = (
+            404,
+            {"resourceType": "OperationOutcome"},
+        )
         self.received: list[dict] = []
 
 
@@ -44,6 +49,18 @@ def payer_server():
             data = (
                 payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             )
+            self.send_response(status)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            state.received.append(
+                {"path": self.path, "headers": dict(self.headers), "body": None}
+            )
+            status, payload = state.get_answer
+            data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/fhir+json")
             self.send_header("Content-Length", str(len(data)))
@@ -252,3 +269,45 @@ def test_staff_submit_from_the_review_page(
     submitted.refresh_from_db()
     assert submitted.status == Status.APPROVED
     assert "Claim/$submit" in response.content.decode()  # the exchange is listed
+
+
+def test_an_id_only_notification_is_read_from_the_payers_endpoint_and_recorded(
+    world, payer_server, endpoint
+):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    sent = advance(
+        draft_for(world),
+        Status.SENT,
+        world.alice,
+        at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+    )
+    claim_response = answering(preset("pended_json_response"), sent.reference)["entry"][
+        0
+    ]["resource"]
+    payer_server.get_answer = (200, claim_response)
+    notification = fixture("PAS_notification_example_id_only.json")
+    focus = f"{payer_server.url}/ClaimResponse/{claim_response['id']}"
+    notification["entry"][0]["resource"]["parameter"][5]["part"][2]["valueReference"][
+        "reference"
+    ] = focus
+    client = APIClient()
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=world.alice).key}"
+    )
+    response = client.post(
+        "/api/v1/pas/notifications",
+        data=json.dumps(notification),
+        content_type="application/fhir+json",
+    )
+    assert response.status_code == 200, response.content
+    (read,) = payer_server.received
+    assert read["path"] == f"/fhir/ClaimResponse/{claim_response['id']}"
+    assert read["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    sent.refresh_from_db()
+    assert sent.status == Status.PENDED
+    assert sorted(PasExchange.objects.values_list("operation", flat=True)) == [
+        "fetch",
+        "notification",
+    ]

@@ -195,3 +195,47 @@ def test_the_inferno_fixtures_response_with_the_wrong_first_entry_fails():
 
 def test_fixtures_are_the_shared_material():
     assert (FIXTURES / "LICENSE").is_file()
+
+
+def test_a_practice_without_phone_or_fax_is_named_by_the_pd1_rule(world):
+    world.practice_a.phone = world.practice_a.fax = ""
+    world.practice_a.save()
+    bundle = request_bundle(draft_for(world))
+    index = next(
+        i
+        for i, e in enumerate(bundle["entry"])
+        if e["resource"]["resourceType"] == "PractitionerRole"
+    )
+    problems = paths(validate_bundle(bundle))
+    assert "(pd-1)" in problems[f"Bundle.entry[{index}].resource"]
+
+
+def test_a_practitioner_npi_with_a_bad_check_digit_is_named(good):
+    practitioner = next(
+        e["resource"]
+        for e in good["entry"]
+        if e["resource"]["resourceType"] == "Practitioner"
+    )
+    practitioner["identifier"] = [
+        {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567890"}
+    ]
+    problems = paths(validate_bundle(good))
+    assert any("(us-core-17)" in m for m in problems.values())
+
+
+def test_a_coverage_of_a_dependent_needs_its_subscriber(good):
+    coverage = next(
+        e["resource"]
+        for e in good["entry"]
+        if e["resource"]["resourceType"] == "Coverage"
+    )
+    coverage["relationship"] = {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/subscriber-relationship",
+                "code": "child",
+            }
+        ]
+    }
+    problems = paths(validate_bundle(good))
+    assert any("self-beneficiary" in m for m in problems.values())
