@@ -274,7 +274,7 @@ def test_staff_submit_from_the_review_page(
 def test_an_id_only_notification_is_read_from_the_payers_endpoint_and_recorded(
     world, payer_server, endpoint
 ):
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
     from rest_framework.test import APIClient
 
     sent = advance(
@@ -294,7 +294,7 @@ def test_an_id_only_notification_is_read_from_the_payers_endpoint_and_recorded(
     ] = focus
     client = APIClient()
     client.credentials(
-        HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=world.alice).key}"
+        HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(world.alice)[1]}"
     )
     response = client.post(
         "/api/v1/pas/notifications",
