@@ -47,6 +47,16 @@ def test_refused_access_to_another_practices_object_is_audited(world, api, clien
     assert all(e.practice == world.practice_a for e in refused)
 
 
+def test_another_practices_history_pages_in_the_admin_are_refusals(world, client):
+    client.force_login(world.adam)
+    theirs = world.patient_b
+    version = theirs.history.first()
+    assert client.get(f"/admin/priorauth/patient/{theirs.pk}/history/").status_code == 404
+    assert client.get(f"/admin/priorauth/patient/{theirs.pk}/history/{version.history_id}/").status_code == 404
+    refused = AuditEntry.objects.filter(action=A.REFUSED, user=world.adam)
+    assert [(e.object_type, e.object_id) for e in refused] == [("priorauth.patient", str(theirs.pk))] * 2
+
+
 def test_a_visible_object_the_role_may_not_change_is_a_refusal_too(world, api):
     request = draft_for(world)
     assert api(world.bob).post(f"/api/v1/requests/{request.pk}/withdraw", {}, format="json").status_code == 403
