@@ -48,12 +48,14 @@ def _routed_object(request: HttpRequest) -> tuple[str, str, str] | None:
     if match is None:
         return None
     object_id = next((str(match.kwargs[k]) for k in OBJECT_KWARGS if k in match.kwargs), "")
+    if not object_id and "admin" in match.namespaces and match.args:
+        object_id = str(match.args[0])  # django-simple-history's version page: positional groups
     if not object_id:
         return None
     name = match.url_name or ""
     if "admin" in match.namespaces:
-        app_label, _, rest = name.partition("_")
-        model_name = rest.rsplit("_", 1)[0]
+        # "<app>_<model>_<view>" (model names have no underscore; views may: simple_history).
+        app_label, model_name = (name.split("_") + ["", ""])[:2]
         object_type = f"{app_label}.{model_name}"
     else:
         object_type = ROUTE_OBJECTS.get(name.split("-")[0], f"route {match.view_name}"[:100])

@@ -17,8 +17,8 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from knox.models import AuthToken
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from knox.models import AuthToken
 from rest_framework import serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -187,9 +187,9 @@ class AuthTokenApi(APIView):
     """A username and password for a new API token (django-rest-knox: it expires after
     SESSION_IDLE_TIMEOUT without use and SESSION_COOKIE_AGE after issue; see priorauth/api_tokens.py)."""
 
-    authentication_classes: list[Any] = []
-    permission_classes: list[Any] = []
-    parser_classes = [JSONBodyParser, FormParser, MultiPartParser]
+    authentication_classes = ()
+    permission_classes = ()
+    parser_classes = (JSONBodyParser, FormParser, MultiPartParser)
 
     @extend_schema(
         tags=["auth"],
@@ -212,7 +212,7 @@ class AuthTokenApi(APIView):
 class AuthTokenRevokeApi(APIView):
     """Sign out: the token this call is made with stops working (with /all: every token of the user)."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = (IsAuthenticated,)
     revoke_all = False
 
     @extend_schema(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from knox.auth import TokenAuthentication
 from knox.models import AuthToken
 from rest_framework.request import Request
@@ -37,6 +38,21 @@ class AuditedTokenAuthentication(TokenAuthentication):
                 detail=f"token {token.token_key} {request.method} {request.path}"[:500],
             )
         return result
+
+
+class AuditedTokenScheme(OpenApiAuthenticationExtension):
+    """The schema's description of it: the same header as DRF's tokens had."""
+
+    target_class = "priorauth.api_tokens.AuditedTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": 'An API token from POST /api/v1/auth/token, with the prefix "Token": `Token <token>`.',
+        }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -923,7 +923,8 @@ def audit_record(
         except Membership.DoesNotExist:
             membership = None
     if object_type is None:
-        object_type = (model or type(obj))._meta.label_lower
+        # obj._meta, not type(obj): a signed-in user may still be Django's lazy wrapper of one.
+        object_type = (model._meta if model is not None else obj._meta).label_lower
     if object_id is None:
         object_id = str(obj.pk) if obj is not None and obj.pk is not None else ""
     return AuditEntry.objects.create(

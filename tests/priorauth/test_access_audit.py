@@ -47,6 +47,16 @@ def test_refused_access_to_another_practices_object_is_audited(world, api, clien
     assert all(e.practice == world.practice_a for e in refused)
 
 
+def test_another_practices_history_pages_in_the_admin_are_refusals(world, client):
+    client.force_login(world.adam)
+    theirs = world.patient_b
+    version = theirs.history.first()
+    assert client.get(f"/admin/priorauth/patient/{theirs.pk}/history/").status_code == 404
+    assert client.get(f"/admin/priorauth/patient/{theirs.pk}/history/{version.history_id}/").status_code == 404
+    refused = AuditEntry.objects.filter(action=A.REFUSED, user=world.adam)
+    assert [(e.object_type, e.object_id) for e in refused] == [("priorauth.patient", str(theirs.pk))] * 2
+
+
 def test_a_visible_object_the_role_may_not_change_is_a_refusal_too(world, api):
     request = draft_for(world)
     assert api(world.bob).post(f"/api/v1/requests/{request.pk}/withdraw", {}, format="json").status_code == 403
@@ -71,6 +81,8 @@ def test_sign_ins_and_failed_sign_ins_are_audited(world, client):
     ]
     assert entries[0].ip_address == "203.0.113.9" and entries[0].user is None
     assert "wrong" not in " ".join(e.detail for e in entries)
+    client.post("/accounts/logout/")
+    assert AuditEntry.objects.filter(action=A.SIGN_OUT, user=world.alice).count() == 1
 
 
 def _postgresql_or_skip() -> None:
@@ -96,7 +108,6 @@ def test_postgresql_refuses_to_change_or_remove_audit_entries(world, sql):
         # The test's own transaction has deferred foreign-key checks pending, which TRUNCATE would
         # trip over before the trigger: check them now.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql)
     assert AuditEntry.objects.get(pk=entry.pk).detail == ""

@@ -51,8 +51,10 @@ class FakeLetter:
 
 
 class FakeRevision:
-    def __init__(self, paragraphs, enclosures, number=1, signed_at=None):
+    def __init__(self, paragraphs, enclosures, number=1, signed_at=None, signed_by=None):
         self.paragraphs, self.enclosures, self.number, self.signed_at = paragraphs, enclosures, number, signed_at
+        # The signed letter prints its signer's own provider record (issue 10).
+        self.signed_by, self.signed_by_id = signed_by, getattr(signed_by, "pk", None)
 
 
 def context_for(request, kind="prior_authorization", appeal=None, *, final=False):
@@ -119,7 +121,7 @@ def test_it_flags_unverified_statements_in_the_draft_but_not_in_the_signed_lette
 
     letter = FakeLetter(request, "prior_authorization")
     paragraphs, enclosures = letters.draft_for(letter)
-    final = letters.letter_context(letter, FakeRevision(paragraphs, enclosures, signed_at=timezone.now()), final=True)
+    final = letters.letter_context(letter, FakeRevision(paragraphs, enclosures, signed_at=timezone.now(), signed_by=letter_world.bob), final=True)
     text = pdf_text(pdf.render_letter("prior_authorization", final))
     assert "Check before signing" not in text and "DRAFT" not in text
     assert "Electronically signed by Bob Baker, MD" in text
