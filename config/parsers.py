@@ -34,7 +34,14 @@ __all__ = [
 # A character PostgreSQL cannot store in text: NUL, or a UTF-16 surrogate (json.loads joins a valid
 # escaped pair into one character, so any surrogate left is a lone one).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-UNSTORABLE_MESSAGE = "must not contain NUL characters or lone surrogates (invalid Unicode)"
+# The services' own messages (priorauth.services._text_problems), so a field reads the same wherever
+# it is caught.
+NUL_MESSAGE = "must not contain NUL characters"
+SURROGATE_MESSAGE = "must be valid Unicode text"
+
+
+def unstorable_message(text: str) -> str:
+    return NUL_MESSAGE if "\x00" in text else SURROGATE_MESSAGE
 MAX_REPORTED = 20
 
 
@@ -80,13 +87,13 @@ def text_errors(value: Any, path: str = "", found: dict[str, list[str]] | None =
         item, at = stack.pop()
         if isinstance(item, str):
             if UNSTORABLE.search(item):
-                found[at or "(root)"] = [UNSTORABLE_MESSAGE]
+                found[at or "(root)"] = [unstorable_message(item)]
         elif isinstance(item, dict):
             for key, child in reversed(list(item.items())):
                 name = safe_name(key)
                 child_path = f"{at}.{name}" if at else name
                 if name != key:
-                    found[child_path] = ["field name " + UNSTORABLE_MESSAGE]
+                    found[child_path] = ["field name " + unstorable_message(str(key))]
                 else:
                     stack.append((child, child_path))
         elif isinstance(item, list):

@@ -307,6 +307,8 @@ LETTER_MAX_TEXT_CHARS = env.int("LETTER_MAX_TEXT_CHARS", default=40_000)
 # with the reason (the physician sees it on the letter); the hard one kills a render stuck in C code.
 LETTER_RENDER_SOFT_TIME_LIMIT = env.int("LETTER_RENDER_SOFT_TIME_LIMIT", default=120)
 LETTER_RENDER_TIME_LIMIT = env.int("LETTER_RENDER_TIME_LIMIT", default=150)
+if not 0 < LETTER_RENDER_SOFT_TIME_LIMIT <= LETTER_RENDER_TIME_LIMIT:
+    raise ImproperlyConfigured("LETTER_RENDER_SOFT_TIME_LIMIT must be positive and at most LETTER_RENDER_TIME_LIMIT")
 
 # Redis keeps nothing across a restart, so the LetterJob rows are the record of the renders owed: beat
 # sends again, every LETTER_RESEND_INTERVAL_SECONDS, those queued (or started by a worker that died)

@@ -607,9 +607,12 @@ def render_failure_reason(error: BaseException) -> str:
     from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
     if isinstance(error, (SoftTimeLimitExceeded, TimeLimitExceeded)):
-        limit = settings.LETTER_RENDER_SOFT_TIME_LIMIT if isinstance(error, SoftTimeLimitExceeded) else settings.LETTER_RENDER_TIME_LIMIT
+        if isinstance(error, SoftTimeLimitExceeded):
+            limit = settings.LETTER_RENDER_SOFT_TIME_LIMIT
+        else:  # the worker's own figure when it has one (the sender's setting travels with the task)
+            limit = error.args[0] if error.args and isinstance(error.args[0], (int, float)) else settings.LETTER_RENDER_TIME_LIMIT
         return (
-            f"The PDF took longer than its time limit of {limit} seconds to render and was stopped. "
+            f"The PDF took longer than its time limit of {limit:g} seconds to render and was stopped. "
             "Shorten the letter's text and save it again, or retry."
         )
     return f"{type(error).__name__}: {error}"

@@ -14,7 +14,7 @@ import pytest
 from factories import advance, draft_for
 from letter_helpers import install_letter_texts, pdf_text
 
-from priorauth import letter_services
+from priorauth import letter_services, tasks
 from priorauth.models import Letter, LetterJob, LetterRevision, LetterStatus, Status
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -97,3 +97,36 @@ def test_a_render_killed_with_sigkill_is_redone_once_after_a_restart(world, cele
         job = LetterJob.objects.get(revision=revision)
         assert job.state == "done"
     assert LetterJob.objects.get(revision__letter=first).attempts >= 3
+
+
+@pytest.mark.parametrize(
+    ("soft", "hard"),
+    [
+        (2, 60),  # the soft limit interrupts the render inside the task: on_failure records it
+        # Celery schedules the kill when the soft limit passes: with both at 2 s the pool process is
+        # killed at once, whether or not it recorded its own failure; the main process records it.
+        (2, 2),
+    ],
+    ids=["soft", "hard"],
+)
+def test_a_render_past_its_time_limit_fails_cleanly_with_the_reason(world, celery_worker_process, soft, hard, monkeypatch, settings):
+    install_letter_texts()
+    worker = celery_worker_process
+    # The limits travel in the task's message from the process that sends it (this one; in a
+    # deployment the web process and the worker share one environment); the worker applies them.
+    for task in (tasks.render_letter_draft, tasks.render_letter_final):
+        monkeypatch.setattr(task, "soft_time_limit", soft)
+        monkeypatch.setattr(task, "time_limit", hard)
+        monkeypatch.setattr(task, "_exec_options", None)  # Celery caches them at the first send
+    worker.stop()
+    worker.start(env={"LETTER_RENDER_SOFT_TIME_LIMIT": str(soft), "LETTER_RENDER_TIME_LIMIT": str(hard), "LETTER_RENDER_DELAY_SECONDS": "30"})
+    request = advance(draft_for(world, payer="medicare"), Status.SUBMITTED, world.alice)
+    letter, _ = letter_services.letter_request_draft(request=request, kind="prior_authorization", by=world.alice)
+    wait_for(lambda: letter_status(letter) == LetterStatus.FAILED, timeout=60, what="the render to fail", worker=worker)
+    job = LetterJob.objects.get(revision__letter=letter, stage="draft")
+    assert job.state == "failed"
+    assert job.error.startswith(f"The PDF took longer than its time limit of {soft} seconds to render and was stopped.")
+    revision = LetterRevision.objects.get(letter=letter)
+    assert not revision.draft_pdf
+    time.sleep(3)  # nothing sends it again by itself: it stays failed until someone retries
+    assert LetterJob.objects.get(pk=job.pk).state == "failed"
