@@ -26,8 +26,14 @@ MARKERS: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
-def letter_lint(text: str) -> list[str]:
-    """Each internal marker in a letter's text, as "why: the words found"; [] for a clean letter."""
+def letter_lint(text: str, *, payer_words: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Each internal marker in a letter's text, as "why: the words found"; [] for a clean letter.
+
+    payer_words: the denial's own words, which the appeal quotes verbatim (a payer may well write
+    "criteria not met"); they are the payer's, not ours, and are left out of the check."""
+    for words in payer_words:
+        if words:
+            text = text.replace(words, " ")
     found = []
     for why, pattern in MARKERS:
         for m in pattern.finditer(text):

@@ -171,6 +171,7 @@ def install_shipped_policies() -> None:
                         "review_reason",
                     )
                 },
+                provider_files=a.get("provider_files", True),
                 amount_in_controversy=None
                 if a["amount_in_controversy"] is None
                 else Decimal(str(a["amount_in_controversy"])),
