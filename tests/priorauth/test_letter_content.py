@@ -10,6 +10,8 @@ the denial names.
 
       UPDATE_GOLDEN_LETTERS=1 .venv/bin/python -m pytest tests/priorauth/test_letter_content.py -k golden
 
+  (with LETTER_SAMPLES_DIR=/some/dir the same run also writes each letter's PDF there: docs/letters/)
+
 - lengths: a prior-authorization letter at most 3 pages, an appeal at most 4 with its references,
   counted in the rendered PDF; no level or code split across a line or page.
 """
@@ -201,7 +203,11 @@ def test_golden_text_per_program_and_kind(letter_world, payer, kind):
             letter_world, request, category="criteria_not_met", code="50",
             deficiencies=[{"criterion": "conservative_care", "text": "No 6 months of conservative therapy documented"}, {"criterion": "", "text": "Pain scores not provided."}],
         )
-    text = _normalized(text_of(pdf.letter_html(kind, final_context(request, kind, appeal))))
+    context = final_context(request, kind, appeal)
+    if os.environ.get("LETTER_SAMPLES_DIR"):
+        # docs/letters/: the same letters as PDFs, for `pdftoppm -png -r 60 -f 1 -l 1` (see its README).
+        Path(os.environ["LETTER_SAMPLES_DIR"], f"{payer}-{kind}.pdf").write_bytes(pdf.render_letter(kind, context))
+    text = _normalized(text_of(pdf.letter_html(kind, context)))
     # One sentence or heading a line, so that a diff reads.
     text = re.sub(r"(?<=[.:”]) (?=[A-Z\[“])", "\n", text) + "\n"
     path = GOLDEN / f"{payer}-{kind}.txt"

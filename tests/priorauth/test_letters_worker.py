@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from factories import advance, draft_for
+from factories import addressed, advance, draft_for
 from letter_helpers import install_letter_texts, pdf_text
 
 from priorauth import letter_services
@@ -36,11 +36,11 @@ def letter_status(letter: Letter) -> str:
 
 def test_a_worker_process_drafts_and_after_signing_renders_the_final_pdf(world, celery_worker_process):
     install_letter_texts()
-    request = advance(draft_for(world, payer="medicare"), Status.SUBMITTED, world.alice)
+    request = addressed(advance(draft_for(world, payer="medicare-advantage"), Status.SUBMITTED, world.alice))
     letter, _ = letter_services.letter_request_draft(request=request, kind="prior_authorization", by=world.alice)
     wait_for(lambda: letter_status(letter) == LetterStatus.DRAFT_READY, what="the draft", worker=celery_worker_process)
 
-    letter_services.letter_sign(letter=letter, by=world.bob)
+    letter_services.letter_sign(letter=letter, by=world.bob, acknowledge_unverified=True)
     wait_for(lambda: letter_status(letter) == LetterStatus.SIGNED, what="the final PDF", worker=celery_worker_process)
     revision = LetterRevision.objects.get(letter=letter)
     with revision.final_pdf.open("rb") as f:
