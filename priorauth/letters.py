@@ -210,6 +210,9 @@ def prior_authorization_paragraphs(*, case: dict[str, Any], determination: dict[
     said = {s["text"] for p in coverage for s in p["sentences"]} | {s["text"] for s in necessity}
     evidence = [s for s in (claim_sentence(c) for c in registry.evidence_summary_claims()) if s["text"] not in said]
     closing = [_sentence("I ask that this request be approved.")]
+    if _get(case, "administrative.expedited") is True:
+        # The expedited standard's own words (MA: 42 CFR 422.570; ERISA urgent care: 2560.503-1(m)(1)).
+        closing.insert(0, _sentence(f"I ask for an expedited decision: applying the standard time frame could seriously jeopardize {who.possessive} health or ability to regain maximum function."))
     if _peer_to_peer(payer):
         closing.append(_sentence("If any question remains, I request a peer-to-peer discussion with the reviewing physician before a decision is made."))
     return [*paragraphs, *coverage, _paragraph("evidence", "Evidence", evidence), _paragraph("closing", "", closing)]
@@ -475,7 +478,7 @@ def appeal_level_block(appeal: dict[str, Any], refs: _References, unverified: li
         due = f", that is by {long_date(appeal['filing_deadline'])}" if appeal.get("filing_deadline") else ""
         sentences.append(_sentence(f"It is filed within {appeal['filing_deadline_days']} days of the denial notice{due}.", keys, note))
     if appeal.get("expedited") and appeal.get("expedited_decision_hours"):
-        sentences.append(_sentence(f"I ask for an expedited decision: applying the standard time frame could seriously jeopardize {PATIENT_HEALTH}, and an expedited decision is due within {appeal['expedited_decision_hours']} hours.", keys, note))
+        sentences.append(_sentence(f"I ask for an expedited decision: applying the standard time frame could seriously jeopardize {PATIENT_HEALTH}; an expedited decision is due within {appeal['expedited_decision_hours']} hours.", keys, note))
     elif appeal.get("decision_deadline_days"):
         sentences.append(_sentence(f"A decision is due within {appeal['decision_deadline_days']} days.", keys, note))
     return {"type": "appeal_level", "heading": "Appeal level and deadline", "sentences": _render_sentences(sentences, refs, unverified)}

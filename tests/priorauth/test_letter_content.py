@@ -315,6 +315,8 @@ def test_a_letter_never_claims_what_the_record_does_not_show(letter_world):
     assert "Conservative care has not controlled" not in text and "No conservative care" not in text
     assert "Other payers" not in text and "Anthem" not in text and "Premera" not in text
     assert "Category III" not in text
+    # The case asks for expedited review: the letter asks in the standard's own words.
+    assert "I ask for an expedited decision: applying the standard time frame could seriously jeopardize her health" in text
 
 
 def test_the_tricare_letter_answers_the_reliable_evidence_test_without_quoting_the_exclusion(letter_world):
