@@ -8,7 +8,15 @@ from io import StringIO
 
 from django.core.management import call_command
 
-from policies.models import AppealLevel, Criterion, EvidenceClaim, EvidenceSource, PayerContact, PolicyVersion, PriorAuthRule
+from policies.models import (
+    AppealLevel,
+    Criterion,
+    EvidenceClaim,
+    EvidenceSource,
+    PayerContact,
+    PolicyVersion,
+    PriorAuthRule,
+)
 from policies.services import SHIPPED_BEFORE, letters_seed, registry_seed
 
 

@@ -35,11 +35,10 @@ from pypdf import PdfReader
 from policies.models import DenialCategory, Payer
 from priorauth import letter_services, letters, pdf, services
 from priorauth.letter_lint import letter_lint
-from priorauth.models import Status
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "letters"
 PAYERS = ("medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial")
-SIGNED_AT = dt.datetime(2026, 12, 1, 15, 0, tzinfo=dt.timezone.utc)
+SIGNED_AT = dt.datetime(2026, 12, 1, 15, 0, tzinfo=dt.UTC)
 
 
 def _sparse_case() -> dict:
@@ -97,7 +96,7 @@ def submitted(world, payer: str, case: dict):
 
 def denied_appeal(world, request, *, category: str, deficiencies: list[dict] | None = None, code: str = ""):
     # Fixed dates, so that the golden texts (deadlines, denial dates) do not move with the calendar.
-    at = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)
     services.request_send(request=request, by=world.alice, sent_at=at)
     services.decision_record(
         request=request, by=world.alice, decision="denied", received_at=at + dt.timedelta(hours=1), payer_reference="DN-20261120-7",
