@@ -287,7 +287,7 @@ def test_an_appeal_letter_answers_the_denial_of_its_level(letter_world, run_on_c
     letter = Letter.objects.get(pk=response.json()["id"])
     text = pdf_text(read(letter.current_revision.draft_pdf))
     assert text.index("Experimental/investigational") < text.index("Why the denial should be reversed")
-    assert "For a Medicare Advantage plan, coverage of this procedure is governed as follows" in text
+    assert "A Medicare Advantage plan must apply the national coverage determination" in text  # issue 11 wording
     assert "NCD 150.13" in text and appeal.level_name in text and "peer-to-peer review" in text
 
 
