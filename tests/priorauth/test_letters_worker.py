@@ -63,7 +63,7 @@ def test_a_render_killed_with_sigkill_is_redone_once_after_a_restart(world, cele
     worker.stop()
     worker.start(env=slow)
 
-    requests = [advance(draft_for(world, payer=payer), Status.SUBMITTED, world.alice) for payer in ("medicare", "commercial")]
+    requests = [advance(draft_for(world, payer=payer), Status.SUBMITTED, world.alice) for payer in ("medicare-advantage", "commercial")]
     ours = [letter_services.letter_request_draft(request=r, kind="prior_authorization", by=world.alice)[0] for r in requests]
     first = ours[0]
 
