@@ -330,7 +330,8 @@ def populate(
     for persona in personas:
         if persona.role == Role.PHYSICIAN:
             mine = (r for r in created[persona.practice_id] if r.treating_physician_id == persona.provider_id)
-            request = next((r for r in mine if r.status == Status.SUBMITTED), None)
+            # Original Medicare has no prior-authorization letter (issue 11).
+            request = next((r for r in mine if r.status == Status.SUBMITTED and r.payer.program != "medicare"), None)
             if request is not None:
                 letter_requests.append(request)
     letters = [

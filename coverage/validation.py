@@ -359,7 +359,11 @@ def _key_name(name: Any) -> str:
     carry) as their escapes, and a very long key cut short."""
     text = str(name)
     if _unstorable(text):
-        text = text.encode("utf-8", "backslashreplace").decode("ascii").replace("\x00", "\\x00")
+        # Only NUL and lone surrogates are escaped: other characters, ASCII or not, stay as typed.
+        text = "".join(
+            f"\\x{ord(ch):02x}" if ch == "\x00" else f"\\u{ord(ch):04x}" if 0xD800 <= ord(ch) <= 0xDFFF else ch
+            for ch in text
+        )
     return text if len(text) <= MAX_KEY else text[: MAX_KEY - 3] + "..."
 
 

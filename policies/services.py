@@ -395,8 +395,17 @@ def letters_seed(*, reset: bool = False, path: Path = selectors.LETTERS_SEED_FIL
 SHIPPED_BEFORE = selectors.SEED_FILE.parent / "shipped"
 
 
+def _comparable(value: Any) -> Any:
+    """Citation lists compare as sets: the export lists them sorted, the seed in its own order."""
+    if isinstance(value, dict):
+        return {k: sorted(v) if k in ("citations", "sources") and isinstance(v, list) else _comparable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    return value
+
+
 def _same(a: Any, b: Any) -> bool:
-    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+    return json.dumps(_comparable(a), sort_keys=True, default=str) == json.dumps(_comparable(b), sort_keys=True, default=str)
 
 
 def _merge_records(have: list[dict], old: list[dict], new: list[dict], key: str) -> list[dict]:

@@ -239,30 +239,40 @@ def clinical_facts(case: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-# Which composer answers a denial's point about a criterion, and which document proves it.
+# Which composer answers a denial's point about a criterion, the topic the point is headed by, and
+# which document proves it.
+_SYMPTOMS = (symptoms, "Symptoms and their duration", "office notes documenting the symptoms and their duration")
+_SCORES = (pain_scores, "Pain and function", "office notes with the pain and function scores")
+_IMAGING = (imaging, "Imaging findings", "the imaging report")
+_CARE = (conservative_care, "Conservative care", "records of the conservative care")
 _BY_CRITERION = {
-    "symptoms": (symptoms, "office notes documenting the symptoms and their duration"),
-    "symptom_duration": (symptoms, "office notes documenting the symptoms and their duration"),
-    "neurogenic_claudication": (symptoms, "office notes documenting the symptoms and their duration"),
-    "functional_impairment": (pain_scores, "office notes with the pain and function scores"),
-    "pain_severity": (pain_scores, "office notes with the pain and function scores"),
-    "stenosis_level": (imaging, "the imaging report"),
-    "ligamentum_flavum": (imaging, "the imaging report"),
-    "imaging_recent": (imaging, "the imaging report"),
-    "spondylolisthesis": (spondylolisthesis, "the imaging report"),
-    "conservative_care": (conservative_care, "records of the conservative care"),
-    "study_therapy_pt": (conservative_care, "records of the conservative care"),
-    "study_therapy_home_exercise": (conservative_care, "records of the conservative care"),
-    "study_therapy_analgesics": (conservative_care, "records of the conservative care"),
-    "no_recent_lumbar_surgery": (prior_surgery, "the surgical history in the office notes"),
-    "lss_diagnosis": (diagnosis, "office notes with the diagnosis"),
-    "ced_study_enrollment": (lambda c, w: study_enrollment(c, w, study=get(c, "administrative.clinical_study_nct", "")), "the study enrollment record"),
-    "referral_authorization": (lambda c, w: referral(c, w, label="referral"), "the referral"),
-    "approved_referral": (lambda c, w: referral(c, w, label="VA referral"), "the VA referral"),
-    "prc_eligibility": (ihs_status, "the PRC eligibility record"),
-    "alternate_resources_exhausted": (ihs_status, "the alternate-resources record"),
-    "prc_notified": (ihs_status, "the PRC notification"),
+    "symptoms": _SYMPTOMS,
+    "symptom_duration": _SYMPTOMS,
+    "neurogenic_claudication": _SYMPTOMS,
+    "functional_impairment": _SCORES,
+    "pain_severity": _SCORES,
+    "stenosis_level": _IMAGING,
+    "ligamentum_flavum": _IMAGING,
+    "imaging_recent": _IMAGING,
+    "spondylolisthesis": (spondylolisthesis, "Spinal stability", "the imaging report"),
+    "conservative_care": _CARE,
+    "study_therapy_pt": _CARE,
+    "study_therapy_home_exercise": _CARE,
+    "study_therapy_analgesics": _CARE,
+    "no_recent_lumbar_surgery": (prior_surgery, "Prior lumbar surgery", "the surgical history in the office notes"),
+    "lss_diagnosis": (diagnosis, "Diagnosis", "office notes with the diagnosis"),
+    "ced_study_enrollment": (lambda c, w: study_enrollment(c, w, study=get(c, "administrative.clinical_study_nct", "")), "Study enrollment", "the study enrollment record"),
+    "referral_authorization": (lambda c, w: referral(c, w, label="referral"), "Referral", "the referral"),
+    "approved_referral": (lambda c, w: referral(c, w, label="VA referral"), "VA referral", "the VA referral"),
+    "prc_eligibility": (ihs_status, "Purchased/Referred Care eligibility", "the PRC eligibility record"),
+    "alternate_resources_exhausted": (ihs_status, "Alternate resources", "the alternate-resources record"),
+    "prc_notified": (ihs_status, "Prior notification", "the PRC notification"),
 }
+
+
+def criterion_topic(key: str) -> str:
+    entry = _BY_CRITERION.get(key)
+    return entry[1] if entry else ""
 
 
 def criterion_facts(case: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -274,7 +284,7 @@ def criterion_enclosure(key: str, case: dict[str, Any]) -> str:
     entry = _BY_CRITERION.get(key)
     if entry is None:
         return ""
-    name = entry[1]
+    name = entry[2]
     if name == "the imaging report":
         modality, date = get(case, "clinical.imaging.modality", ""), long_date(get(case, "clinical.imaging.date"))
         if modality:

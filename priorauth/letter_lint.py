@@ -15,19 +15,25 @@ import re
 
 # (why it is refused, pattern). Case-insensitive unless the pattern says otherwise.
 MARKERS: list[tuple[str, re.Pattern[str]]] = [
-    ("a checker status", re.compile(r"\bnot met\b|\bnot[_ ]documented\b|\bmeets_criteria\b|\bdoes_not_meet\b|\bneeds_review\b", re.I)),
-    ("a checker status", re.compile(r"\bmissing\b", re.I)),
-    ("an advisory marker", re.compile(r"\(advisory\)|\badvisory\b", re.I)),
-    ("staff guidance", re.compile(r"manual verification|verification needed|confirm with the|an appeal should|unverified|not verified|review status|review_reason|\bcheck before signing\b|\(check \d+\)", re.I)),
-    ("a template or record name", re.compile(r"\btemplate\b|\.html\b|\{\{|\}\}|\{%|%\}|\{[a-z_]+(\.[a-z_]+)+\}", re.I)),
+    ("a checker status", re.compile(r"\bnot met\b|\bnot[_ ]documented\b|\bmeets_criteria\b|\bdoes_not_meet\b|\bneeds_review\b", re.IGNORECASE)),
+    ("a checker status", re.compile(r"\bmissing\b", re.IGNORECASE)),
+    ("an advisory marker", re.compile(r"\(advisory\)|\badvisory\b", re.IGNORECASE)),
+    ("staff guidance", re.compile(r"manual verification|verification needed|confirm with the|an appeal should|unverified|not verified|review status|review_reason|\bcheck before signing\b|\(check \d+\)", re.IGNORECASE)),
+    ("a template or record name", re.compile(r"\btemplate\b|\.html\b|\{\{|\}\}|\{%|%\}|\{[a-z_]+(\.[a-z_]+)+\}", re.IGNORECASE)),
     ("an ISO date", re.compile(r"\b\d{4}-\d{2}-\d{2}\b")),
-    ("a field path", re.compile(r"\b(clinical|procedure|administrative|patient|provider|payer_rules|diagnoses)\.[a-z_]+", re.I)),
+    ("a field path", re.compile(r"\b(clinical|procedure|administrative|patient|provider|payer_rules|diagnoses)\.[a-z_]+", re.IGNORECASE)),
     ("a snake_case name", re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b")),
 ]
 
 
-def letter_lint(text: str) -> list[str]:
-    """Each internal marker in a letter's text, as "why: the words found"; [] for a clean letter."""
+def letter_lint(text: str, *, payer_words: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Each internal marker in a letter's text, as "why: the words found"; [] for a clean letter.
+
+    payer_words: the denial's own words, which the appeal quotes verbatim (a payer may well write
+    "criteria not met"); they are the payer's, not ours, and are left out of the check."""
+    for words in payer_words:
+        if words:
+            text = text.replace(words, " ")
     found = []
     for why, pattern in MARKERS:
         for m in pattern.finditer(text):

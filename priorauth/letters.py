@@ -61,6 +61,17 @@ _join = facts.join
 patient_name = facts.patient_name
 
 
+def with_article(name: str) -> str:
+    """"an internal appeal", "a redetermination": a level's name inside a sentence."""
+    lowered = name[:1].lower() + name[1:] if not name[:3].isupper() else name
+    return f"{'an' if lowered[:1] in 'aeiou' else 'a'} {lowered}"
+
+
+def _in_sentence(name: str) -> str:
+    """"The health plan" -> "the health plan" after "decided by"."""
+    return name[:1].lower() + name[1:] if name.split(" ", 1)[0] in ("The", "An", "A") else name
+
+
 def diagnoses_text(case: dict[str, Any]) -> str:
     codes = _get(case, "diagnoses", [])
     return "; ".join(f"{c} {facts.icd10_description(c)}".strip() for c in codes)
@@ -199,6 +210,9 @@ def prior_authorization_paragraphs(*, case: dict[str, Any], determination: dict[
     said = {s["text"] for p in coverage for s in p["sentences"]} | {s["text"] for s in necessity}
     evidence = [s for s in (claim_sentence(c) for c in registry.evidence_summary_claims()) if s["text"] not in said]
     closing = [_sentence("I ask that this request be approved.")]
+    if _get(case, "administrative.expedited") is True:
+        # The expedited standard's own words (MA: 42 CFR 422.570; ERISA urgent care: 2560.503-1(m)(1)).
+        closing.insert(0, _sentence(f"I ask for an expedited decision: applying the standard time frame could seriously jeopardize {who.possessive} health or ability to regain maximum function."))
     if _peer_to_peer(payer):
         closing.append(_sentence("If any question remains, I request a peer-to-peer discussion with the reviewing physician before a decision is made."))
     return [*paragraphs, *coverage, _paragraph("evidence", "Evidence", evidence), _paragraph("closing", "", closing)]
@@ -208,7 +222,6 @@ def _point_paragraphs(case: dict[str, Any], deficiencies: list[dict[str, Any]], 
     """One paragraph per deficiency the denial names: its words, this patient's facts that answer
     it, and the enclosure that proves them."""
     out = []
-    labels = {c.get("key"): c.get("label", "") for s in ("clinical", "payer_rules") for c in determination.get(s, {}).get("criteria", [])}
     for n, d in enumerate(deficiencies, start=1):
         key = d.get("criterion") or ""
         said = (d.get("text") or "").strip()
@@ -222,7 +235,9 @@ def _point_paragraphs(case: dict[str, Any], deficiencies: list[dict[str, Any]], 
             sentences.append(_sentence(f"This is documented in {enclosure}, enclosed."))
         if len(sentences) <= (1 if said else 0):
             continue  # nothing in the record answers it: the physician writes the answer
-        heading = f"Point {n}: {labels.get(key) or (said[:80] + ('…' if len(said) > 80 else ''))}" if (labels.get(key) or said) else f"Point {n}"
+        # Headed by the topic in plain words, never by the rule's label (it may carry "(advisory)").
+        topic = facts.criterion_topic(key) if key else ""
+        heading = f"Point {n}: {topic}" if topic else f"Point {n}"
         out.append(_paragraph(f"point_{n}", heading, sentences))
     return out
 
@@ -239,11 +254,11 @@ def appeal_paragraphs(
     name = patient_name(case)
     out = []
     opening = APPEAL_OPENINGS.get(_program(payer), "I ask for {level} of the denial described above.")
-    out.append(_paragraph("opening", "", [_sentence(opening.format(level=(level_name or "review").lower()))]))
+    out.append(_paragraph("opening", "", [_sentence(opening.format(level=with_article(level_name or "review")))]))
     out += _point_paragraphs(case, deficiencies or [], determination)
     for record in registry.rebuttal_paragraphs_for(payer, category):
         extra = []
-        if record.cites_patient_evidence and not deficiencies:
+        if record.cites_patient_evidence:
             extra += patient_evidence(case, determination)
         if record.lists_enclosures:
             extra.append(_sentence("The enclosed documents are listed at the end of this letter."))
@@ -381,7 +396,7 @@ def build_context(
 
     blocks: list[dict[str, Any]] = []
     if kind == APPEAL:
-        blocks.append(denial_block(denial or {}, payer=payer, case=case))
+        blocks.append(denial_block(denial or {}, payer={**payer, "name": (addressee or {}).get("name") or payer.get("name", "")}, case=case))
         blocks += [paragraph_block(p) for p in paragraphs if p["key"] != "closing"]
         blocks.append(appeal_level_block(appeal or {}, refs, unverified))
         blocks += [paragraph_block(p) for p in paragraphs if p["key"] == "closing"]
@@ -414,7 +429,7 @@ def build_context(
     if kind == PRIOR_AUTHORIZATION:
         title = PA_TITLES.get(program, title)
     elif appeal and appeal.get("name"):
-        title = f"Request for {appeal['name'][0].lower() + appeal['name'][1:]}"
+        title = f"Request for {with_article(appeal['name'])}"
     return {
         "kind": kind,
         "title": title,
@@ -458,12 +473,12 @@ def appeal_level_block(appeal: dict[str, Any], refs: _References, unverified: li
     name = appeal.get("name", "")
     sentences = []
     if name:
-        sentences.append(_sentence(f"This is a request for {name[0].lower() + name[1:]}" + (f", decided by {appeal['decided_by']}" if appeal.get("decided_by") else "") + ".", keys, note))
+        sentences.append(_sentence(f"This is a request for {with_article(name)}" + (f", decided by {_in_sentence(appeal['decided_by'])}" if appeal.get("decided_by") else "") + ".", keys, note))
     if appeal.get("filing_deadline_days"):
         due = f", that is by {long_date(appeal['filing_deadline'])}" if appeal.get("filing_deadline") else ""
         sentences.append(_sentence(f"It is filed within {appeal['filing_deadline_days']} days of the denial notice{due}.", keys, note))
     if appeal.get("expedited") and appeal.get("expedited_decision_hours"):
-        sentences.append(_sentence(f"I ask for an expedited decision: applying the standard time frame could seriously jeopardize {PATIENT_HEALTH}, and an expedited decision is due within {appeal['expedited_decision_hours']} hours.", keys, note))
+        sentences.append(_sentence(f"I ask for an expedited decision: applying the standard time frame could seriously jeopardize {PATIENT_HEALTH}; an expedited decision is due within {appeal['expedited_decision_hours']} hours.", keys, note))
     elif appeal.get("decision_deadline_days"):
         sentences.append(_sentence(f"A decision is due within {appeal['decision_deadline_days']} days.", keys, note))
     return {"type": "appeal_level", "heading": "Appeal level and deadline", "sentences": _render_sentences(sentences, refs, unverified)}

@@ -31,3 +31,13 @@ def due_label(value: str) -> str:
 @register.filter
 def get_item(mapping: dict, key: str):
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def criterion_label(key: str, determination) -> str:
+    """A criterion's label in the stored determination (the denial's deficiencies name keys)."""
+    for section in ("clinical", "payer_rules"):
+        for c in ((determination or {}).get(section) or {}).get("criteria", []):
+            if c.get("key") == key:
+                return c.get("label", key)
+    return key

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from factories import signed_in_member
 
 from coverage.validation import (
     MAX_DIAGNOSES,
@@ -30,6 +31,13 @@ def example(name: str = "medicare-meets-criteria") -> dict:
 
 def problems(case: dict) -> list[str]:
     return [str(e) for e in validate_case(case, payer_codes=PAYERS, today=date(2026, 11, 25))]
+
+
+
+@pytest.fixture
+def client(client, db):
+    """The check takes PHI: only a signed-in practice member may call it (issue 10)."""
+    return signed_in_member(client)
 
 
 def post_raw(client, body: str | bytes):

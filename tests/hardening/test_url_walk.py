@@ -55,6 +55,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 from factories import (
     UserFactory,
+    addressed,
     advance,
     draft_for,
     entered_case,
@@ -502,6 +503,7 @@ ADMIN_MODELS: dict[str, AdminModel] = {
     "policies.evidenceclaim": AdminModel("global", one("claim"), frozenset({VIEW})),
     "policies.coverageparagraph": AdminModel("global", one("coverage_paragraph"), frozenset({VIEW})),
     "policies.rebuttalparagraph": AdminModel("global", one("rebuttal_paragraph"), frozenset({VIEW})),
+    "policies.payercontact": AdminModel("global", one("payer_contact"), frozenset({VIEW})),
     "priorauth.practice": AdminModel("practice", each("practice"), frozenset({VIEW, CHANGE})),
     "priorauth.membership": AdminModel("practice", each("membership"), frozenset({VIEW, ADD, CHANGE})),
     "priorauth.provider": AdminModel("practice", each("provider"), frozenset({VIEW, ADD, CHANGE})),
@@ -665,8 +667,10 @@ def _practice(w: SimpleNamespace, x: str) -> SimpleNamespace:
         return advance(draft_for(w, x, payer=payer), state, o.clerk)
 
     o.draft = request(Status.DRAFT)
-    o.submitted = request(Status.SUBMITTED, "medicare")
-    o.sent = request(Status.SENT, "medicare")
+    # Medicare Advantage: Original Medicare has no prior-authorization letter (issue 11); a letter is
+    # signed only with a named addressee.
+    o.submitted = addressed(request(Status.SUBMITTED))
+    o.sent = addressed(request(Status.SENT))
     o.denied = request(Status.DENIED)
     o.attachment = services.attachment_add(
         request=o.draft,
@@ -680,7 +684,7 @@ def _practice(w: SimpleNamespace, x: str) -> SimpleNamespace:
     with TestCase.captureOnCommitCallbacks(execute=True):
         o.signed_letter, _ = letter_services.letter_request_draft(request=o.submitted, kind="prior_authorization", by=o.clerk)
     with TestCase.captureOnCommitCallbacks(execute=True):
-        letter_services.letter_sign(letter=o.signed_letter, by=o.physician)
+        letter_services.letter_sign(letter=o.signed_letter, by=o.physician, acknowledge_unverified=True)
     letters = [(o.signed_letter, LetterStatus.SIGNED)]
     o.signed_letter.refresh_from_db()
     o.packet = packet.packet_build(letter=o.signed_letter, attachment_ids=[], by=o.clerk)
@@ -722,6 +726,9 @@ def _build_world(media: str) -> SimpleNamespace:
     w.claim = EvidenceClaim.objects.order_by("pk").first()
     w.coverage_paragraph = CoverageParagraph.objects.order_by("pk").first()
     w.rebuttal_paragraph = RebuttalParagraph.objects.order_by("pk").first()
+    from policies.models import PayerContact
+
+    w.payer_contact = PayerContact.objects.create(payer=w.policy.payer, key="walk-desk", kind="appeals", name="Walk plan", review_status="verified")
     for record in (w.evidence, w.claim, w.coverage_paragraph, w.rebuttal_paragraph):
         if not record.history.exists():  # bulk-created by the seed: give its history page a version
             record.save()
@@ -940,7 +947,7 @@ WRITES = [
     ),
     Write("api hand letter over", "post", named("letter-request-signature", pk="ready_letter"), nothing, api(found(sees_letter))),
     Write(
-        "api sign letter", "post", named("letter-sign", pk="ready_letter"), nothing,
+        "api sign letter", "post", named("letter-sign", pk="ready_letter"), lambda o: {"acknowledge_unverified": True},
         api(found(sees_letter, lambda p, x: 202 if p.treating else 403)),
     ),
     # Nothing failed, so those who may retry get a 400 and nothing changes either way.
@@ -980,7 +987,7 @@ WRITES = [
         page(found(sees_letter, lambda p, x: 302 if p.treating else 403)), "form",
     ),
     Write(
-        "page sign letter", "post", named("pages:letter-sign", pk="ready_letter"), nothing,
+        "page sign letter", "post", named("pages:letter-sign", pk="ready_letter"), lambda o: {"acknowledge_unverified": "on"},
         page(found(sees_letter, lambda p, x: 302 if p.treating else 403)), "form",
     ),
     Write("page hand letter over", "post", named("pages:letter-hand-over", pk="ready_letter"), nothing, page(found(sees_letter, status(302))), "form"),

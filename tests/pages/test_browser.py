@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from factories import entered_case
+from factories import addressed, entered_case
 from playwright.sync_api import expect
 
 from policies.models import Criterion, Payer
@@ -171,10 +171,11 @@ def test_a_user_of_another_practice_is_refused(world, page_as, screenshot):
 def test_a_letter_is_asked_for_then_the_physician_edits_signs_and_downloads_it(letter_texts, page_as, screenshot, eager_tasks):
     world = letter_texts
     request = services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
+        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare-advantage"),
         treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
     )
-    services.request_submit(request=request, by=world.alice)
+    # Original Medicare has no prior-authorization letter; a letter is signed only with an addressee (issue 11).
+    addressed(services.request_submit(request=request, by=world.alice))
 
     page = page_as(world.alice)
     page.goto(f"/requests/{request.pk}/")

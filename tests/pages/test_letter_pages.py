@@ -7,7 +7,7 @@ import html as html_module
 import re
 
 import pytest
-from factories import entered_case
+from factories import addressed, entered_case
 
 from policies.models import Payer
 from priorauth import services
@@ -24,11 +24,12 @@ def _renders_in_process(eager_tasks):
 @pytest.fixture
 def submitted(letter_texts):
     world = letter_texts
+    # Original Medicare has no prior-authorization letter (issue 11): Medicare Advantage has one.
     request = services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
+        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare-advantage"),
         treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
     )
-    return services.request_submit(request=request, by=world.alice)
+    return addressed(services.request_submit(request=request, by=world.alice))
 
 
 @pytest.fixture
@@ -121,7 +122,7 @@ def test_only_the_treating_physician_edits_and_signs(client_for, world, letter):
 def test_the_physician_signs_and_downloads_both_pdfs(client_for, world, letter, django_capture_on_commit_callbacks):
     client = client_for(world.bob)
     with django_capture_on_commit_callbacks(execute=True):
-        assert client.post(f"/letters/{letter.pk}/sign/").status_code == 302
+        assert client.post(f"/letters/{letter.pk}/sign/", {"acknowledge_unverified": "on"}).status_code == 302
     letter.refresh_from_db()
     assert letter.status == LetterStatus.SIGNED
     html = client.get(f"/letters/{letter.pk}/").content.decode()
@@ -139,8 +140,8 @@ def test_the_physician_signs_and_downloads_both_pdfs(client_for, world, letter, 
 def test_signing_twice_is_refused_with_the_reason(client_for, world, letter, django_capture_on_commit_callbacks):
     client = client_for(world.bob)
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(f"/letters/{letter.pk}/sign/")
-    response = client.post(f"/letters/{letter.pk}/sign/")
+        client.post(f"/letters/{letter.pk}/sign/", {"acknowledge_unverified": "on"})
+    response = client.post(f"/letters/{letter.pk}/sign/", {"acknowledge_unverified": "on"})
     assert response.status_code == 400
     assert "Only a ready draft can be signed" in response.content.decode()
 
@@ -176,3 +177,72 @@ def test_another_practice_finds_no_letter(client_for, world, letter, outsider):
 def test_admins_see_no_letters(client_for, world, letter):
     assert client_for(world.adam).get("/letters/").status_code == 403
     assert client_for(world.adam).get(f"/letters/{letter.pk}/").status_code == 404
+
+
+def test_the_draft_page_shows_the_staff_findings_and_the_sign_form_asks_for_what_the_gate_needs(client_for, world, letter, django_capture_on_commit_callbacks):
+    # Issue 11: unverified sources are listed for the physician, and signing without acknowledging
+    # them is refused with the reason; the payer's PDF never shows them.
+    request = services.request_create(
+        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="tricare"),
+        treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+    )
+    request = addressed(services.request_submit(request=request, by=world.alice))
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(world.alice).post(f"/requests/{request.pk}/letters/", {"kind": "prior_authorization"})
+    letter = Letter.objects.get(request=request)
+    client = client_for(world.bob)
+    html = client.get(f"/letters/{letter.pk}/").content.decode()
+    assert "Before signing" in html and "Statements resting on unverified sources" in html
+    assert 'name="acknowledge_unverified"' in html
+    response = client.post(f"/letters/{letter.pk}/sign/")
+    assert response.status_code == 400 and "unverified sources" in response.content.decode()
+    letter.refresh_from_db()
+    assert letter.status == LetterStatus.DRAFT_READY
+
+
+def test_a_required_criterion_not_met_needs_an_override_reason_which_the_audit_trail_keeps(client_for, world, letter_texts, django_capture_on_commit_callbacks):
+    request = services.request_create(
+        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="commercial"),
+        treating_physician=world.bob_provider, case=entered_case("commercial-investigational"), by=world.alice,
+    )
+    request = addressed(services.request_submit(request=request, by=world.alice))
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(world.alice).post(f"/requests/{request.pk}/letters/", {"kind": "prior_authorization"})
+    letter = Letter.objects.get(request=request)
+    client = client_for(world.bob)
+    html = client.get(f"/letters/{letter.pk}/").content.decode()
+    assert "Required criteria not met or not documented" in html and 'name="override_reason"' in html
+    refused = client.post(f"/letters/{letter.pk}/sign/", {"acknowledge_unverified": "on"})
+    assert refused.status_code == 400 and "Required criteria not met or not documented" in refused.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        signed = client.post(f"/letters/{letter.pk}/sign/", {"acknowledge_unverified": "on", "override_reason": "The appeal rebuts the investigational label."})
+    assert signed.status_code == 302
+    revision = letter.revisions.get()
+    assert revision.sign_override_reason == "The appeal rebuts the investigational label." and revision.sign_overridden
+    entry = AuditEntry.objects.filter(user=world.bob, object_type="priorauth.letter", detail__startswith="sign revision 1").get()
+    assert "override of" in entry.detail and "rebuts the investigational label" in entry.detail
+
+
+def test_a_letter_is_not_signed_without_a_named_addressee(client_for, world, letter):
+    request = letter.request
+    request.payer_contact = None
+    request.save(update_fields=["payer_contact"])
+    response = client_for(world.bob).post(f"/letters/{letter.pk}/sign/", {"acknowledge_unverified": "on"})
+    assert response.status_code == 400 and "named addressee" in response.content.decode()
+
+
+def test_billing_staff_choose_the_addressee_among_the_payers_desks(client_for, world, submitted, letter_texts):
+    from policies.models import PayerContact
+    from policies.services import contacts_seed
+
+    contacts_seed()
+    desk = PayerContact.objects.get(key="ma-plan-reconsideration")
+    other = PayerContact.objects.get(key="commercial-appeals")
+    client = client_for(world.alice)
+    assert "Addressee of the letters" in client.get(f"/requests/{submitted.pk}/").content.decode()
+    assert client.post(f"/requests/{submitted.pk}/payer-contact/", {"payer_contact": other.pk}).status_code == 400
+    assert client.post(f"/requests/{submitted.pk}/payer-contact/", {"payer_contact": desk.pk}).status_code == 302
+    submitted.refresh_from_db()
+    assert submitted.payer_contact == desk
+    assert "Still to fill in" in client.get(f"/requests/{submitted.pk}/").content.decode()  # no name, address, fax seeded
+    assert client_for(world.bob).post(f"/requests/{submitted.pk}/payer-contact/", {"payer_contact": desk.pk}).status_code == 403

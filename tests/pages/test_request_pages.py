@@ -284,13 +284,21 @@ def test_it_records_sending_and_the_payer_answer(client_for, world):
     assert error_of(html, "id_stated_reason") == "Give the payer's stated reason for the denial."
     assert error_of(html, "id_reason_category").startswith("Must be one of: investigational, criteria_not_met")
 
+    # Issue 11: the notice's code and the deficiencies it names (criteria and its own words).
     client.post(
         f"/requests/{request.pk}/decision/",
-        {"decision": "denied", "received_at": now, "stated_reason": "Investigational", "reason_category": "investigational"},
+        {
+            "decision": "denied", "received_at": now, "stated_reason": "Investigational", "reason_category": "investigational",
+            "denial_code": "CO-50", "deficient_criteria": ["conservative_care"], "deficiency_texts": "No PT notes received\n",
+        },
     )
     request.refresh_from_db()
     assert request.status == Status.DENIED
+    denial = request.decisions.get()
+    assert denial.denial_code == "CO-50"
+    assert denial.deficiencies == [{"criterion": "conservative_care", "text": ""}, {"criterion": "", "text": "No PT notes received"}]
     html = client.get(f"/requests/{request.pk}/").content.decode()
+    assert "(code CO-50)" in html and "No PT notes received" in html
     assert "Appeal:" in html and "Start the appeal" in html
 
     response = client.post(f"/requests/{request.pk}/appeal/", {"filed_at": "", "note": ""}, follow=True)

@@ -44,7 +44,7 @@ def broker_down(monkeypatch):
 @pytest.fixture
 def submitted(world):
     install_letter_texts()
-    return advance(draft_for(world, payer="medicare"), Status.SUBMITTED, world.alice)
+    return advance(draft_for(world, payer="medicare-advantage"), Status.SUBMITTED, world.alice)
 
 
 def ask(world, request, django_capture_on_commit_callbacks):

@@ -240,9 +240,6 @@ def test_the_api_drafts_lists_signs_and_downloads_with_an_audit_entry(letter_wor
     assert detail["status"] == "draft_ready" and detail["paragraphs"][0]["key"] == "opening"
 
     assert api(letter_world.alice).post(f"/api/v1/letters/{letter_id}/sign").status_code == 403
-    # The draft cites unverified sources: the sign call must acknowledge them (issue 11).
-    refused = api(letter_world.bob).post(f"/api/v1/letters/{letter_id}/sign")
-    assert refused.status_code == 400 and "acknowledge_unverified" in refused.json()
     with django_capture_on_commit_callbacks(execute=True):
         signed = api(letter_world.bob).post(f"/api/v1/letters/{letter_id}/sign", {"acknowledge_unverified": True}, format="json")
     assert signed.status_code == 202
@@ -290,7 +287,7 @@ def test_an_appeal_letter_answers_the_denial_of_its_level(letter_world, run_on_c
     letter = Letter.objects.get(pk=response.json()["id"])
     text = pdf_text(read(letter.current_revision.draft_pdf))
     assert text.index("Experimental/investigational") < text.index("Why the denial should be reversed")
-    assert "For a Medicare Advantage plan, coverage of this procedure is governed as follows" in text
+    assert "A Medicare Advantage plan must apply the national coverage determination" in text  # issue 11 wording
     assert "NCD 150.13" in text and appeal.level_name in text and "peer-to-peer review" in text
 
 
@@ -314,3 +311,24 @@ def test_a_fact_sent_as_null_is_left_out_of_the_draft_not_a_failed_render():
     assert "Ada Moreno had lumbar surgery." in text
     assert "None" not in text and "?" not in text
     assert "Imaging report of September 1, 2026" in letters.default_enclosures(case=case, denial_date=None)
+
+
+def test_signing_names_each_gap_and_unverified_sources_until_overridden_and_acknowledged(letter_world, run_on_commit):
+    """Issue 11: the sign call answers 400 naming each required criterion not met or not documented
+    (override_reason) and the unverified sources (acknowledge_unverified); both are kept."""
+    from factories import entered_case
+
+    request = addressed(advance(draft_for(letter_world, payer="tricare", case=entered_case()), Status.SUBMITTED, letter_world.alice))
+    letter, _ = run_on_commit(letter_services.letter_request_draft, request=request, kind="prior_authorization", by=letter_world.alice)
+    letter.refresh_from_db()
+    with pytest.raises(ValidationError) as caught:
+        letter_services.letter_sign(letter=letter, by=letter_world.bob)
+    errors = caught.value.message_dict
+    assert set(errors) == {"override_reason", "acknowledge_unverified"}
+    assert "Covered as a Category III exception" in errors["override_reason"][0] or "not documented" in errors["override_reason"][0]
+    revision = run_on_commit(
+        letter_services.letter_sign, letter=letter, by=letter_world.bob, acknowledge_unverified=True,
+        override_reason="The referral and the exception are being requested from the contractor with this letter.",
+    )
+    revision.refresh_from_db()
+    assert revision.unverified_acknowledged and revision.sign_overridden and revision.sign_override_reason.startswith("The referral")

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from factories import advance, draft_for
+from factories import addressed, advance, draft_for
 from letter_helpers import install_letter_texts, pdf_text
 
 from priorauth import letter_services, tasks
@@ -36,11 +36,11 @@ def letter_status(letter: Letter) -> str:
 
 def test_a_worker_process_drafts_and_after_signing_renders_the_final_pdf(world, celery_worker_process):
     install_letter_texts()
-    request = advance(draft_for(world, payer="medicare"), Status.SUBMITTED, world.alice)
+    request = addressed(advance(draft_for(world, payer="medicare-advantage"), Status.SUBMITTED, world.alice))
     letter, _ = letter_services.letter_request_draft(request=request, kind="prior_authorization", by=world.alice)
     wait_for(lambda: letter_status(letter) == LetterStatus.DRAFT_READY, what="the draft", worker=celery_worker_process)
 
-    letter_services.letter_sign(letter=letter, by=world.bob)
+    letter_services.letter_sign(letter=letter, by=world.bob, acknowledge_unverified=True)
     wait_for(lambda: letter_status(letter) == LetterStatus.SIGNED, what="the final PDF", worker=celery_worker_process)
     revision = LetterRevision.objects.get(letter=letter)
     with revision.final_pdf.open("rb") as f:
@@ -63,7 +63,7 @@ def test_a_render_killed_with_sigkill_is_redone_once_after_a_restart(world, cele
     worker.stop()
     worker.start(env=slow)
 
-    requests = [advance(draft_for(world, payer=payer), Status.SUBMITTED, world.alice) for payer in ("medicare", "commercial")]
+    requests = [advance(draft_for(world, payer=payer), Status.SUBMITTED, world.alice) for payer in ("medicare-advantage", "commercial")]
     ours = [letter_services.letter_request_draft(request=r, kind="prior_authorization", by=world.alice)[0] for r in requests]
     first = ours[0]
 
