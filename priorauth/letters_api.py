@@ -170,7 +170,7 @@ class LetterRequestSignatureApi(BaseApi):
         return letter_response(request, letter)
 
 
-class LetterSignInputSerializer(serializers.Serializer):
+class LetterSignInputSerializer(InputSerializer):
     override_reason = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=2000, trim_whitespace=True,
         help_text="why the letter is signed although required criteria are not met or not documented (kept in the audit trail)",
@@ -199,7 +199,6 @@ class LetterSignApi(BaseApi):
                    request=LetterSignInputSerializer,
                    responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
     def post(self, request: Request, pk: int) -> Response:
-        parse(NoBodyInputSerializer, request.data)
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(LetterSignInputSerializer, request.data)
         revision = letter_services.letter_sign(letter=letter, by=request.user, **data)

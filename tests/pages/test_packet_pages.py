@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from factories import entered_case
+from factories import addressed, entered_case
 
 from policies.models import Payer
 from priorauth import letter_services, pdf, services
@@ -25,15 +25,15 @@ def _renders_in_process(eager_tasks):
 def signed(letter_texts, django_capture_on_commit_callbacks):
     world = letter_texts
     request = services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
+        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare-advantage"),
         treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
     )
-    request = services.request_submit(request=request, by=world.alice)
+    request = addressed(services.request_submit(request=request, by=world.alice))
     with django_capture_on_commit_callbacks(execute=True):
         letter, _ = letter_services.letter_request_draft(request=request, kind="prior_authorization", by=world.alice)
     letter.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        letter_services.letter_sign(letter=letter, by=world.bob)
+        letter_services.letter_sign(letter=letter, by=world.bob, acknowledge_unverified=True)
     letter.refresh_from_db()
     assert letter.status == "signed"
     content = pdf.html_pdf('<html lang="en"><body><p>Therapy notes</p></body></html>')

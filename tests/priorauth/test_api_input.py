@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from factories import advance, draft_for, entered_case
+from factories import addressed, advance, draft_for, entered_case
 
 from policies.models import PolicyVersion
 from priorauth import letter_services
@@ -41,7 +41,7 @@ WRITES = {
 
 @pytest.fixture
 def objects(world):
-    submitted = advance(draft_for(world, payer="medicare"), Status.SUBMITTED, world.alice)
+    submitted = addressed(advance(draft_for(world, payer="medicare-advantage"), Status.SUBMITTED, world.alice))
     letter, _ = letter_services.letter_request_draft(request=submitted, kind="prior_authorization", by=world.alice)
     sent = advance(draft_for(world), Status.SENT, world.alice)
     run, _ = RecheckRun.objects.get_or_create(version=PolicyVersion.objects.get(policy__payer__code="medicare-advantage"))

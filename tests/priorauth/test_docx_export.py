@@ -8,7 +8,7 @@ import re
 
 import docx
 import pytest
-from factories import advance, draft_for
+from factories import addressed, advance, draft_for
 from letter_helpers import install_letter_texts
 from lxml import html as lxml_html
 
@@ -28,7 +28,7 @@ def _tasks_in_process():
 @pytest.fixture
 def drafted(world, django_capture_on_commit_callbacks):
     install_letter_texts()
-    request = advance(draft_for(world, payer="medicare"), Status.SUBMITTED, world.alice)
+    request = addressed(advance(draft_for(world, payer="medicare-advantage"), Status.SUBMITTED, world.alice))
     with django_capture_on_commit_callbacks(execute=True):
         letter, _ = letter_services.letter_request_draft(request=request, kind="prior_authorization", by=world.alice)
     letter.refresh_from_db()
@@ -71,7 +71,8 @@ def test_it_downloads_the_draft_as_docx_with_the_drafts_content(world, drafted, 
     references = letters.letter_context(drafted, revision, final=False)["references"]
     assert references
     for ref in references:
-        assert any(squash(p.text).startswith(f"{ref['number']}. {ref['short']}") for p in document.paragraphs)
+        printed = squash(ref.get("citation") or ref["short"])  # the letter prints the full citation
+        assert any(squash(p.text).startswith(f"{ref['number']}. {printed}") for p in document.paragraphs)
     # The request-details table, cell by cell.
     facts = [t for t in document.tables if t.rows[0].cells[0].text == "Patient"]
     assert facts and facts[0].rows[0].cells[1].text == "Ada Moreno"
@@ -109,7 +110,8 @@ def test_anyone_else_gets_404(world, drafted, api, client, persona):
     assert api(user).get(f"/api/v1/letters/{drafted.pk}/docx").status_code == 404
     client.force_login(user)
     assert client.get(f"/letters/{drafted.pk}/r1/draft.docx").status_code == 404
-    assert not AuditEntry.objects.filter(detail__endswith="docx").exists()
+    # Only the refusals are recorded (issue 10), never a download.
+    assert not AuditEntry.objects.filter(detail__endswith="docx").exclude(action="refused").exists()
 
 
 def test_a_bad_revision_is_a_400_naming_it_and_an_unknown_one_404(world, drafted, api):

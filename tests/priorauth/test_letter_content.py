@@ -80,6 +80,8 @@ class FakeLetter:
 class FakeRevision:
     def __init__(self, paragraphs, enclosures):
         self.paragraphs, self.enclosures, self.number, self.signed_at = paragraphs, enclosures, 1, SIGNED_AT
+        # Not signed by a user: the letter prints the treating physician (issue 10 prints a signer's own record).
+        self.signed_by = self.signed_by_id = None
 
 
 @pytest.fixture
@@ -90,7 +92,8 @@ def letter_world(world):
 
 def submitted(world, payer: str, case: dict):
     request = draft_for(world, payer=payer, case=case)
-    request = services.request_submit(request=request, by=world.alice)
+    # Submitted before the fixed sending dates below (dates run submitted, sent, decided).
+    request = services.request_submit(request=request, by=world.alice, submitted_at=dt.datetime(2026, 11, 2, 15, 0, tzinfo=dt.UTC))
     return addressed(request, name="Example Health Plan", department="Appeals", address="PO Box 1000\nSpringfield, IL 62701")
 
 

@@ -14,7 +14,7 @@ from unittest import mock
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
-from factories import advance, draft_for
+from factories import addressed, advance, draft_for
 from letter_helpers import install_letter_texts, pdf_text
 
 from config.celery import app
@@ -33,7 +33,7 @@ def _tasks_in_process():
 @pytest.fixture
 def drafted(world, django_capture_on_commit_callbacks):
     install_letter_texts()
-    submitted = advance(draft_for(world, payer="medicare"), Status.SUBMITTED, world.alice)
+    submitted = addressed(advance(draft_for(world, payer="medicare-advantage"), Status.SUBMITTED, world.alice))
     with django_capture_on_commit_callbacks(execute=True):
         letter, _ = letter_services.letter_request_draft(request=submitted, kind="prior_authorization", by=world.alice)
     letter.refresh_from_db()

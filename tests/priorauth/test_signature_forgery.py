@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from factories import advance, draft_for
+from factories import addressed, advance, draft_for
 from letter_helpers import install_letter_texts
 
 from priorauth import letter_services, services
@@ -16,7 +16,7 @@ from priorauth.models import LetterStatus, Provider, Role, Status
 @pytest.fixture
 def drafted(world, django_capture_on_commit_callbacks):
     install_letter_texts()
-    submitted = advance(draft_for(world, payer="medicare"), Status.SUBMITTED, world.alice)
+    submitted = addressed(advance(draft_for(world, payer="medicare-advantage"), Status.SUBMITTED, world.alice))
     with django_capture_on_commit_callbacks(execute=True):
         letter, _ = letter_services.letter_request_draft(request=submitted, kind="prior_authorization", by=world.alice)
     letter.refresh_from_db()
