@@ -266,6 +266,10 @@ class AuthorizationRequest(models.Model):
             models.Index(fields=["status", "appeal_file_by"], name="pa_request_status_file_by"),
             # The worklist's default order (newest first) within a practice, read a page at a time.
             models.Index(fields=["practice", "-created_at", "-id"], name="pa_request_practice_created"),
+            # The dashboard's queues: a practice's requests in one status, soonest due / oldest first.
+            models.Index(fields=["practice", "status", "decision_due_at"], name="pa_request_practice_st_due"),
+            models.Index(fields=["practice", "status", "appeal_file_by"], name="pa_request_practice_st_file"),
+            models.Index(fields=["practice", "status", "created_at"], name="pa_request_practice_st_created"),
         ]
 
     def __str__(self) -> str:

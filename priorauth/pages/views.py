@@ -175,12 +175,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     require_role(request.user, Role.BILLING)
     from priorauth import queues
 
-    requests = selectors.request_list(user=request.user)
-    counts = dict(requests.order_by().values_list("status").annotate(n=Count("id")))
+    counts = queues.status_counts(user=request.user)
     by_status = [{"status": value, "label": label, "count": counts.get(value, 0)} for value, label in Status.choices]
     # Bounded lists (the first few of each, with counts): a busy practice has thousands open.
     due = queues.deadlines(user=request.user, within=DUE_SOON)
-    work = queues.billing_queues(user=request.user)
+    work = queues.billing_queues(user=request.user, by_status=counts)
     changes = selectors.recheck_results_visible_to(request.user).filter(seen_at__isnull=True, superseded=False).count()
     shown = [d.request for key in ("decisions_overdue", "decisions_soon", "appeals_soon") for d in due[key]]
     audit_list(request, shown, what="dashboard deadlines")
@@ -269,6 +268,8 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 formset.add_service_errors(exc)
         else:
             messages.success(request, f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved as a draft."))
+            for note in formset.read_as_notes():
+                messages.info(request, note)
             return redirect("pages:request-detail", pk=obj.pk)
     return _case_page(request, formset, obj=None)
 
@@ -313,6 +314,8 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 formset.add_service_errors(exc)
         else:
             messages.success(request, f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved."))
+            for note in formset.read_as_notes():
+                messages.info(request, note)
             return redirect("pages:request-detail", pk=obj.pk)
     return _case_page(request, formset, obj=obj)
 

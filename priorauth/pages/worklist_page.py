@@ -47,9 +47,11 @@ def worklist_context(request: HttpRequest) -> dict[str, Any]:
     paginator = None
     if not errors:
         qs = worklist.requests_worklist(user=request.user, **filters)
-        paginator = Paginator(qs, worklist.PAGE_SIZE)
+        # Paged over ids (the request table alone); the page's rows are then read with their joins.
+        paginator = Paginator(qs.values_list("pk", flat=True), worklist.PAGE_SIZE)
         try:
             page = paginator.page(request.GET.get("page") or 1)
+            page.object_list = worklist.rows_by_ids(qs, ids=list(page.object_list))
         except PageNotAnInteger:
             errors["page"] = "Page must be a whole number."
         except EmptyPage:
