@@ -651,3 +651,36 @@ class LetterJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.revision} {self.stage}: {self.state}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Notifications (priorauth/notifications.py): what is someone's and due, in the app and by e-mail.
+
+
+class Notification(models.Model):
+    """One in-app notice to one user, and whether it went out by e-mail. `key` makes a notice
+    happen once: the daily digest is `digest:<date>`, a letter waiting for signature
+    `letter-signature:<letter>:<revision>`; a job that runs twice finds the row and sends nothing.
+    `title` names records by reference only (no PHI)."""
+
+    class Kind(models.TextChoices):
+        DIGEST = "digest", "Daily digest"
+        LETTER_SIGNATURE = "letter_signature", "Letter waiting for signature"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    key = models.CharField(max_length=100)
+    title = models.CharField(max_length=300)
+    url = models.CharField(max_length=300, help_text="Where the notice leads (a path in the app).")
+    count = models.PositiveIntegerField(default=0, help_text="Items the notice counts (the digest).")
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="notification_once_per_key")]
+        indexes = [models.Index(fields=["user", "read_at"], name="notification_user_unread")]
+
+    def __str__(self) -> str:
+        return f"Notification #{self.pk} ({self.kind})"

@@ -14,3 +14,17 @@ def recheck_on_policy_published(sender, version, previous=None, **kwargs) -> Non
 
     version_id = version.pk
     transaction.on_commit(lambda: recheck_publish(version_id))
+
+
+# A letter handed to the physician for signature notifies them at once (priorauth.notifications).
+from django.db.models.signals import post_save  # noqa: E402
+
+from priorauth.models import Letter, LetterStatus  # noqa: E402
+
+
+@receiver(post_save, sender=Letter, dispatch_uid="priorauth.notify_letter_awaiting_signature")
+def notify_letter_awaiting_signature(sender, instance: Letter, **kwargs) -> None:
+    if instance.status == LetterStatus.AWAITING_SIGNATURE:
+        from priorauth.notifications import letter_signature_notify
+
+        letter_signature_notify(letter=instance)

@@ -120,6 +120,11 @@ def _nav_items(request: HttpRequest, role: str | None) -> list[dict[str, Any]]:
             ("Requests", reverse("pages:request-list")),
             ("Policy admin", reverse("admin:index")),
         ]
+    if role in (Role.BILLING, Role.PHYSICIAN):
+        from priorauth.models import Notification
+
+        unread = Notification.objects.filter(user=request.user, read_at__isnull=True).count()
+        items.append((f"Notifications ({unread} new)" if unread else "Notifications", reverse("pages:notification-list")))
     return [{"label": label, "url": url, "current": request.path == url} for label, url in items]
 
 
@@ -788,3 +793,28 @@ def letter_pdf(request: HttpRequest, pk: int, number: int, stage: str) -> FileRe
     )
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Notifications (priorauth.notifications): the user's own notices; opening one marks it read.
+
+
+@practice_member_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    from priorauth.notifications import notifications_for
+
+    require_role(request.user, Role.BILLING, Role.PHYSICIAN)
+    items = list(notifications_for(request.user)[:100])
+    return render(request, "pages/notification_list.html", {"notifications": items})
+
+
+@practice_member_required
+@require_POST
+def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
+    from priorauth import notifications
+
+    notification = selectors.get_visible(notifications.notifications_for(request.user), pk)
+    url = notifications.notification_open(notification=notification, by=request.user)
+    if not url_has_allowed_host_and_scheme(url, allowed_hosts=None):
+        url = reverse("pages:home")
+    return redirect(url)

@@ -395,6 +395,8 @@ RULES: dict[str, Rule] = {
     "pages:letter-hand-over": Rule(at("pages:letter-hand-over", pk="signed_letter"), post_only),
     "pages:letter-retry": Rule(at("pages:letter-retry", pk="signed_letter"), post_only),
     "pages:letter-pdf": Rule(letter_pdfs, page(found(sees_letter))),
+    "pages:notification-list": Rule(plain("pages:notification-list"), page(only(Role.BILLING, Role.PHYSICIAN))),
+    "pages:notification-open": Rule(lambda w: [(x, reverse("pages:notification-open", kwargs={"pk": 1})) for x in ("a", "b")], post_only),
     "pages:physician-home": Rule(plain("pages:physician-home"), page(only(Role.PHYSICIAN))),
     "pages:policy-changes": Rule(plain("pages:policy-changes"), page(only(Role.ADMIN, Role.BILLING))),
     "pages:recheck-seen": Rule(at("pages:recheck-seen", result_id="recheck"), post_only),
