@@ -684,3 +684,32 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"Notification #{self.pk} ({self.kind})"
+
+
+class RequestAmendment(models.Model):
+    """A correction of a submitted, sent or pended request (priorauth/amendments.py): who, when,
+    why, what changed, and the determination it replaced. Each is a new revision of the request's
+    determination; the earlier ones stay here."""
+
+    request = models.ForeignKey(AuthorizationRequest, on_delete=models.CASCADE, related_name="amendments")
+    number = models.PositiveIntegerField(help_text="Revision of the determination this amendment made (the submission's is 1).")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField()
+    status_at_amendment = models.CharField(max_length=24, choices=Status.choices)
+    # [{"path", "label", "old", "new"}]: PHI may be among the values; shown only on the request's page.
+    changes = models.JSONField(default=list)
+    previous_determination = models.JSONField(null=True, blank=True)
+    previous_decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+    previous_policy_version = models.ForeignKey(
+        "policies.PolicyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    new_decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+    sent_to_payer = models.BooleanField(default=False, help_text="A pended request went back to the payer with it.")
+
+    class Meta:
+        ordering = ["request", "number"]
+        constraints = [models.UniqueConstraint(fields=["request", "number"], name="amendment_number_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.request} amendment r{self.number}"

@@ -42,6 +42,7 @@ from priorauth.models import (
 )
 from priorauth.pages.case_form import CaseFormSet
 from priorauth.pages.forms import (
+    AmendForm,
     AppealForm,
     FollowUpForm,
     AttachmentForm,
@@ -364,6 +365,8 @@ def _request_page(request: HttpRequest, obj: AuthorizationRequest, forms: dict[s
         "can_record_decision": is_billing and (_allowed(obj, Status.APPROVED) or _allowed(obj, Status.APPEAL_APPROVED)),
         "can_appeal": is_billing and _allowed(obj, Status.APPEAL_IN_PROGRESS) and next_level is not None,
         "can_edit": is_billing and obj.status == Status.DRAFT,
+        "can_amend": is_billing and obj.status in (Status.SUBMITTED, Status.SENT, Status.PENDED),
+        "amendments": list(obj.amendments.select_related("by")),
         "send_form": forms.get("send") or SendForm(),
         "withdraw_form": forms.get("withdraw") or NoteForm(prefix="withdraw"),
         "decision_form": forms.get("decision") or DecisionForm(),
@@ -818,3 +821,54 @@ def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(url, allowed_hosts=None):
         url = reverse("pages:home")
     return redirect(url)
+
+
+# ---------------------------------------------------------------------------------------------
+# Corrections after submission (priorauth.amendments)
+
+
+@practice_member_required
+def request_amend(request: HttpRequest, pk: int) -> HttpResponse:
+    from priorauth.amendments import AMENDABLE_STATUSES, request_amend as amend
+
+    obj = selectors.request_get(user=request.user, pk=pk)
+    require_role(request.user, Role.BILLING)
+    if obj.status not in AMENDABLE_STATUSES:
+        messages.error(request, "Only a submitted, sent or pended request can be corrected.")
+        return redirect("pages:request-detail", pk=obj.pk)
+    pended = obj.status == Status.PENDED
+    formset = CaseFormSet(request.POST or None, user=request.user, request=obj)
+    amend_form = AmendForm(request.POST or None, pended=pended, initial={"member_id": obj.patient.member_id, "send_to_payer": pended})
+    if request.method == "GET":
+        audit(request, A.READ, obj, detail="correction form")
+    status = 200
+    if request.method == "POST":
+        valid = formset.is_valid() & amend_form.is_valid()
+        status = 400
+        if valid:
+            data = amend_form.cleaned_data
+            patient_fields = {"member_id": data["member_id"]} if data["member_id"] != obj.patient.member_id else None
+            try:
+                with transaction.atomic():
+                    amendment = amend(
+                        request=obj, by=request.user, reason=data["reason"], case=formset.entered_case(),
+                        patient_fields=patient_fields, send_to_payer=data.get("send_to_payer", False),
+                    )
+                    audit(request, A.UPDATE, obj, detail=f"amendment r{amendment.number}")
+            except ValidationError as exc:
+                for key in list(getattr(exc, "error_dict", {})):
+                    if key in amend_form.fields or key == "reason":
+                        for message in exc.error_dict.pop(key):
+                            amend_form.add_error(key if key in amend_form.fields else None, message)
+                if getattr(exc, "error_dict", None) or not hasattr(exc, "error_dict"):
+                    formset.add_service_errors(exc)
+            else:
+                sent = " and sent back to the payer" if amendment.sent_to_payer else ""
+                messages.success(request, f"Correction saved{sent}; the determination was checked again (revision {amendment.number}).")
+                return redirect("pages:request-detail", pk=obj.pk)
+    return render(
+        request,
+        "pages/request_amend.html",
+        {"formset": formset, "form": formset.form, "amend_form": amend_form, "obj": obj, "check_url": reverse("coverage-check")},
+        status=status,
+    )

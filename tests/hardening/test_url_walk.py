@@ -377,6 +377,7 @@ RULES: dict[str, Rule] = {
     "pages:patient-search": Rule(plain("pages:patient-search", "?q=Qu"), page(only(Role.BILLING))),
     "pages:request-detail": Rule(at("pages:request-detail", pk="draft"), page(found(sees_request))),
     "pages:request-edit": Rule(at("pages:request-edit", pk="draft"), page(found(sees_request, only(Role.BILLING)))),
+    "pages:request-amend": Rule(at("pages:request-amend", pk="submitted"), page(found(sees_request, only(Role.BILLING)))),
     "pages:request-submit": Rule(at("pages:request-submit", pk="draft"), post_only),
     "pages:request-send": Rule(at("pages:request-send", pk="submitted"), post_only),
     "pages:request-withdraw": Rule(at("pages:request-withdraw", pk="draft"), post_only),
