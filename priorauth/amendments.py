@@ -142,3 +142,45 @@ def request_amend(
                 request=request, by=by, sent_at=sent_at, note=f"Sent the requested information: {summary(changes)} ({reason})"
             )
         return amendment
+
+
+def request_redetermine(*, request: AuthorizationRequest, by) -> RequestAmendment:
+    """Re-run the determination of a submitted, sent or pended request under its payer's current
+    policy version, from the policy-change banner: a new revision (the earlier one kept), and the
+    banner's re-check results marked seen, so the banner, the determination box and the list agree."""
+    from django.utils import timezone
+
+    if role_of(by) != Role.BILLING:
+        raise PermissionDenied("Only billing staff may re-run a determination.")
+    with transaction.atomic():
+        request = services._locked(request)
+        if request.status not in AMENDABLE_STATUSES:
+            raise ValidationError(
+                {"status": f"Only a submitted, sent or pended request is re-checked; this one is {request.get_status_display().lower()}."}
+            )
+        try:
+            determination = check(request.case)
+        except CaseInvalid as exc:
+            raise ValidationError({"case": [e.message for e in exc.errors]}) from None
+        revision = determination["policy"].get("revision")
+        version = PolicyVersion.objects.filter(policy__payer=request.payer, revision=revision).first()
+        number = (request.amendments.order_by("-number").values_list("number", flat=True).first() or 1) + 1
+        amendment = RequestAmendment.objects.create(
+            request=request,
+            number=number,
+            by=by,
+            reason=f"Determination re-run under the payer's policy revision {revision}.",
+            status_at_amendment=request.status,
+            changes=[],
+            previous_determination=request.determination,
+            previous_decision=request.decision,
+            previous_policy_version=request.policy_version,
+            new_decision=determination["decision"],
+        )
+        request.determination = determination
+        request.decision = determination["decision"]
+        request.criteria_statuses = services._criteria_statuses(determination)
+        request.policy_version = version or request.policy_version
+        request.save()
+        request.recheck_results.filter(seen_at__isnull=True).update(seen_at=timezone.now(), seen_by=by)
+        return amendment

@@ -14,6 +14,7 @@ urlpatterns = [
     path("requests/<int:pk>/", views.request_detail, name="request-detail"),
     path("requests/<int:pk>/edit/", views.request_edit, name="request-edit"),
     path("requests/<int:pk>/amend/", views.request_amend, name="request-amend"),
+    path("requests/<int:pk>/redetermine/", views.request_redetermine, name="request-redetermine"),
     path("requests/<int:pk>/submit/", views.request_submit, name="request-submit"),
     path("requests/<int:pk>/send/", views.request_send, name="request-send"),
     path("requests/<int:pk>/withdraw/", views.request_withdraw, name="request-withdraw"),

@@ -872,3 +872,24 @@ def request_amend(request: HttpRequest, pk: int) -> HttpResponse:
         {"formset": formset, "form": formset.form, "amend_form": amend_form, "obj": obj, "check_url": reverse("coverage-check")},
         status=status,
     )
+
+
+@practice_member_required
+@require_POST
+def request_redetermine(request: HttpRequest, pk: int) -> HttpResponse:
+    """From the policy-change banner: re-run the determination under the new policy version."""
+    from priorauth.amendments import request_redetermine as redetermine
+
+    obj = _action(request, pk)
+    try:
+        with transaction.atomic():
+            amendment = redetermine(request=obj, by=request.user)
+            audit(request, A.UPDATE, obj, detail=f"redetermined r{amendment.number}")
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(
+            request, f"Determination re-run under the new policy: {amendment.get_new_decision_display()} (revision {amendment.number})."
+        )
+    return redirect("pages:request-detail", pk=obj.pk)

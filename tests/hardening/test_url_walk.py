@@ -381,6 +381,7 @@ RULES: dict[str, Rule] = {
     "pages:request-submit": Rule(at("pages:request-submit", pk="draft"), post_only),
     "pages:request-send": Rule(at("pages:request-send", pk="submitted"), post_only),
     "pages:request-withdraw": Rule(at("pages:request-withdraw", pk="draft"), post_only),
+    "pages:request-redetermine": Rule(at("pages:request-redetermine", pk="submitted"), post_only),
     "pages:request-follow-up": Rule(at("pages:request-follow-up", pk="sent"), post_only),
     "pages:request-decision": Rule(at("pages:request-decision", pk="sent"), post_only),
     "pages:request-appeal": Rule(at("pages:request-appeal", pk="denied"), post_only),
