@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=25_000)
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--existing", action="store_true", help="measure the bench practice a --keep run left (no storing)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with seeded_database() as database:
@@ -82,6 +83,27 @@ def run(args: argparse.Namespace, label: str) -> dict:
     User = get_user_model()
     payers = list(Payer.objects.all())
     started = time.perf_counter()
+    if args.existing:
+        practice = Practice.objects.filter(name__startswith="Worklist bench").latest("id")
+        members = list(Membership.objects.filter(practice=practice).select_related("user").order_by("id"))
+        users = [m.user for m in members]
+        clerk = next(m.user for m in members if m.role == Role.BILLING)
+        args.keep = True
+        args.requests = AuthorizationRequest.objects.filter(practice=practice).count()
+        args.patients = Patient.objects.filter(practice=practice).count()
+    else:
+        practice, clerk, users = store(args, rng, User, payers)
+    store_seconds = round(time.perf_counter() - started, 1)
+    figures_pages = measure(args, practice, clerk)
+    return finish(args, label, practice, clerk, users, store_seconds, figures_pages)
+
+
+def store(args, rng, User, payers):
+    from django.db import connection, transaction
+    from django.test import override_settings
+
+    from priorauth.models import AuthorizationRequest, Membership, Patient, PayerDecision, Practice, Provider, Role
+
     with transaction.atomic(), override_settings(SIMPLE_HISTORY_ENABLED=False):
         practice = Practice.objects.create(name=f"Worklist bench {uuid.uuid4().hex[:8]}")
         clerk = User.objects.create_user(username=f"wl-clerk-{practice.pk}", password="x")
@@ -148,7 +170,13 @@ def run(args: argparse.Namespace, label: str) -> dict:
         )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
-    store_seconds = round(time.perf_counter() - started, 1)
+    return practice, clerk, users
+
+
+def measure(args, practice, clerk) -> dict:
+    from django.test import Client, override_settings
+
+    from priorauth.models import Patient
 
     surname = Patient.objects.filter(practice=practice).values_list("last_name", flat=True)[1234]
     pages = {
@@ -173,6 +201,18 @@ def run(args: argparse.Namespace, label: str) -> dict:
                 samples.append((time.perf_counter() - t) * 1000)
                 assert response.status_code == 200
             figures_pages[name] = {"url": url, "p50_ms": round(statistics.median(samples), 1), "p95_ms": round(p95(samples), 1)}
+    return figures_pages
+
+
+def finish(args, label, practice, clerk, users, store_seconds, figures_pages) -> dict:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.test import override_settings
+
+    from priorauth.models import AuthorizationRequest, Membership, Patient, Provider
+
+    User = get_user_model()
     base = figures_pages["sign-in page"]["p95_ms"]
     for row in figures_pages.values():
         row["x_sign_in"] = round(row["p95_ms"] / base, 2)

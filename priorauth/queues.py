@@ -96,12 +96,7 @@ def billing_queues(*, user, now: dt.datetime | None = None, by_status: dict[str,
     submitted = first(base.filter(status=Status.SUBMITTED).order_by("submitted_at", "id"), FIRST_FEW)
     queues.append(Queue("submitted", "Submitted, not yet sent", counts["submitted"], _worklist_url(status=Status.SUBMITTED, sort="created"), "todo",
                         [_request_item(r, now=now) for r in submitted], "Everything submitted has been sent."))
-    waiting = first(
-        base.filter(status__in=AWAITING_PAYER_STATUSES).order_by(
-            F("decision_due_at").asc(nulls_last=True), F("follow_up_on").asc(nulls_last=True), "id"
-        ),
-        FIRST_FEW,
-    )
+    waiting = worklist.first_by_status(base, AWAITING_PAYER_STATUSES, ["decision_due_at", "follow_up_on"], FIRST_FEW)
     waiting_items = []
     for r in waiting:
         note = "" if r.decision_due_at or r.follow_up_on else "No payer clock: set a follow-up date"
@@ -112,7 +107,7 @@ def billing_queues(*, user, now: dt.datetime | None = None, by_status: dict[str,
     pended = first(base.filter(status=Status.PENDED).annotate(asked=Subquery(asked.values("stated_reason")[:1])).order_by("sent_at", "id"), FIRST_FEW)
     queues.append(Queue("pended", "Pended: the payer asks for more", counts["pended"], _worklist_url(status=Status.PENDED, sort="waiting"), "attention",
                         [_request_item(r, now=now, note=f"Asked for: {r.asked}" if r.asked else "") for r in pended], "No pended requests."))
-    denied = first(base.filter(status__in=APPEALABLE_STATUSES).order_by(F("appeal_file_by").asc(nulls_last=True), "id"), FIRST_FEW)
+    denied = worklist.first_by_status(base, APPEALABLE_STATUSES, ["appeal_file_by"], FIRST_FEW)
     queues.append(Queue("denied", "Denied: appeal clock running", counts["denied"], _worklist_url(status=",".join(APPEALABLE_STATUSES), sort="due"), "attention",
                         [_request_item(r, now=now) for r in denied], "No denials to appeal."))
 
@@ -171,10 +166,12 @@ def deadlines(*, user, within: dt.timedelta, limit: int = 20, now: dt.datetime |
     overdue = decisions.filter(decision_due_at__lt=now).order_by("decision_due_at", "id")
     soon = decisions.filter(decision_due_at__gte=now).order_by("decision_due_at", "id")
     appeals = visible.filter(status__in=APPEALABLE_STATUSES, appeal_file_by__lte=timezone.localdate(horizon)).order_by("appeal_file_by", "id")
+    key_of = {id(overdue): ["decision_due_at"], id(soon): ["decision_due_at"], id(appeals): ["appeal_file_by"]}
+    statuses_of = {id(overdue): AWAITING_PAYER_STATUSES, id(soon): AWAITING_PAYER_STATUSES, id(appeals): APPEALABLE_STATUSES}
 
     def items(qs, kind_of) -> list[selectors.DueItem]:
         out = []
-        for r in worklist.rows_by_ids(qs, limit):
+        for r in worklist.first_by_status(qs.order_by(), statuses_of[id(qs)], key_of[id(qs)], limit):
             kind = kind_of(r)
             due = r.decision_due_at if kind != "appeal_filing" else selectors._end_of_day(r.appeal_file_by)
             out.append(selectors.DueItem(request=r, kind=kind, due_at=due, overdue=due < now))
