@@ -44,6 +44,19 @@
     return { value: n, note: body === plain && body === text ? "" : "Read as " + plain + (unit ? " " + unit : "") + "." };
   }
 
+  // The pages' staff_text filter (priorauth/templatetags/pages.py): contract paths in words,
+  // reference file names of the rule sources left out.
+  function staffText(text) {
+    if (!text) return text;
+    return String(text)
+      .replace(/\b(?:clinical|administrative|procedure|patient|provider)\.[a-z_]+(?:\.[a-z_]+|\[\])*/g, function (path) {
+        return path.replace(/\[\]/g, "").split(".").filter(function (p) { return p !== "clinical" && p !== "administrative"; })
+          .map(function (p) { return p.replace(/_/g, " "); }).join(" ");
+      })
+      .replace(/\s*\([^()]*\bdomain\.md\b[^()]*\)|[^.()]*\bdomain\.md\b[^.()]*\.?/g, "")
+      .trim();
+  }
+
   function numberValue(raw, integer, unit) {
     return readNumber(raw, unit).value;
   }
@@ -302,7 +315,7 @@
     li.appendChild(el("span", "status status-" + c.status, STATUS_TEXT[c.status] || c.status));
     li.appendChild(el("span", "label", c.label));
     if (!c.required && !/advisory/i.test(c.label)) li.appendChild(el("span", "advisory", " (advisory)"));
-    li.appendChild(el("span", "reason", c.reason));
+    li.appendChild(el("span", "reason", staffText(c.reason)));
     var input = fieldFor(c.path);
     if (input && input.id && c.status !== "met") {
       var link = el("a", "goto", "Go to the field");
