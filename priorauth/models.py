@@ -713,3 +713,34 @@ class RequestAmendment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request} amendment r{self.number}"
+
+
+class PublishedPayerMetrics(models.Model):
+    """The figures a payer published for a year under CMS-0057-F, entered by an admin from the
+    payer's own page (its URL and date kept), shown beside the practice's own (priorauth/scorecard.py).
+    Percentages 0–100; times in hours. Empty: the payer did not publish that figure."""
+
+    payer = models.ForeignKey("policies.Payer", on_delete=models.PROTECT, related_name="published_metrics")
+    year = models.PositiveIntegerField()
+    source_url = models.URLField(max_length=500)
+    published_on = models.DateField()
+    standard_approved_pct = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    standard_denied_pct = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    approved_after_appeal_pct = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    approved_after_extension_pct = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    expedited_approved_pct = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    expedited_denied_pct = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    standard_avg_hours = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    standard_median_hours = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    expedited_avg_hours = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    expedited_median_hours = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    entered_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["payer", "-year"]
+        verbose_name_plural = "published payer metrics"
+        constraints = [models.UniqueConstraint(fields=["payer", "year"], name="published_metrics_once_per_year")]
+
+    def __str__(self) -> str:
+        return f"{self.payer} {self.year}"

@@ -32,6 +32,7 @@ urlpatterns = [
     path("letters/<int:pk>/hand-over/", views.letter_hand_over, name="letter-hand-over"),
     path("letters/<int:pk>/retry/", views.letter_retry, name="letter-retry"),
     path("letters/<int:pk>/r<int:number>/<str:stage>.pdf", views.letter_pdf, name="letter-pdf"),
+    path("metrics/", views.payer_scorecard, name="scorecard"),
     # Notifications (billing staff and physicians)
     path("notifications/", views.notification_list, name="notification-list"),
     path("notifications/<int:pk>/open/", views.notification_open, name="notification-open"),

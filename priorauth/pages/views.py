@@ -109,6 +109,7 @@ def _nav_items(request: HttpRequest, role: str | None) -> list[dict[str, Any]]:
             ("Requests", reverse("pages:request-list")),
             ("Letters", reverse("pages:letter-list")),
             ("Policy changes", reverse("pages:policy-changes")),
+            ("Payer scorecard", reverse("pages:scorecard")),
         ]
     elif role == Role.PHYSICIAN:
         items = [
@@ -893,3 +894,30 @@ def request_redetermine(request: HttpRequest, pk: int) -> HttpResponse:
             request, f"Determination re-run under the new policy: {amendment.get_new_decision_display()} (revision {amendment.number})."
         )
     return redirect("pages:request-detail", pk=obj.pk)
+
+
+# ---------------------------------------------------------------------------------------------
+# Payer scorecard (priorauth.scorecard)
+
+
+@practice_member_required
+def payer_scorecard(request: HttpRequest) -> HttpResponse:
+    from priorauth.scorecard import payer_scorecard as scorecard
+
+    require_role(request.user, Role.BILLING, Role.ADMIN)
+    this_year = timezone.localdate().year
+    try:
+        year = int(request.GET.get("year") or this_year)
+    except ValueError:
+        year = 0
+    if not 2000 <= year <= this_year:
+        return render(request, "pages/scorecard.html", {"rows": [], "year": this_year, "error": f"Choose a year from 2000 to {this_year}."}, status=400)
+    rows = scorecard(requests=selectors.requests_visible_to(request.user), year=year)
+    for row in rows:
+        for m in row["measures"]:
+            values = [v for v in (m["ours"], m["published"]) if v is not None]
+            top = 100.0 if m["unit"] == "%" else (max(values) if values else 0) or 1.0
+            m["ours_width"] = round(100 * m["ours"] / top, 1) if m["ours"] is not None else 0
+            m["published_width"] = round(100 * m["published"] / top, 1) if m["published"] is not None else 0
+    audit(request, A.LIST, model=AuthorizationRequest, detail=f"payer scorecard {year}")
+    return render(request, "pages/scorecard.html", {"rows": rows, "year": year, "years": list(range(this_year, this_year - 5, -1))})
