@@ -28,22 +28,75 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.project import machine, require_seeded_registry, seeded_database, setup_django  # noqa: E402
+from bench.project import (
+    machine,
+    require_seeded_registry,
+    seeded_database,
+    setup_django,
+)
 
 PAGE_P95_MS = 150.0
 RATIO_TO_SIGN_IN = 3.0
 DIGEST_SECONDS = 30.0
 BATCH = 10_000
-SYLLABLES = ["mor", "lind", "qvist", "han", "sen", "par", "ker", "oka", "for", "ber", "gal", "lag", "her", "nan", "dez", "wu", "ng", "tan", "ov", "ich"]
-FIRST = ["Ada", "Hugo", "Iris", "Basil", "Maria", "John", "Li", "Fatima", "Omar", "Grace", "Ken", "Rosa", "Ivan", "Mei", "Sam"]
+SYLLABLES = [
+    "mor",
+    "lind",
+    "qvist",
+    "han",
+    "sen",
+    "par",
+    "ker",
+    "oka",
+    "for",
+    "ber",
+    "gal",
+    "lag",
+    "her",
+    "nan",
+    "dez",
+    "wu",
+    "ng",
+    "tan",
+    "ov",
+    "ich",
+]
+FIRST = [
+    "Ada",
+    "Hugo",
+    "Iris",
+    "Basil",
+    "Maria",
+    "John",
+    "Li",
+    "Fatima",
+    "Omar",
+    "Grace",
+    "Ken",
+    "Rosa",
+    "Ivan",
+    "Mei",
+    "Sam",
+]
 STATUS_MIX = [
-    ("draft", 8), ("submitted", 5), ("sent", 12), ("pended", 4), ("approved", 40), ("denied", 8),
-    ("appeal_in_progress", 3), ("appeal_denied", 2), ("appeal_approved", 3), ("withdrawn", 10), ("expired", 5),
+    ("draft", 8),
+    ("submitted", 5),
+    ("sent", 12),
+    ("pended", 4),
+    ("approved", 40),
+    ("denied", 8),
+    ("appeal_in_progress", 3),
+    ("appeal_denied", 2),
+    ("appeal_approved", 3),
+    ("withdrawn", 10),
+    ("expired", 5),
 ]
 
 
 def p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[18] if len(samples) >= 20 else max(samples)
+    return (
+        statistics.quantiles(samples, n=20)[18] if len(samples) >= 20 else max(samples)
+    )
 
 
 def main() -> None:
@@ -52,7 +105,11 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=25_000)
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--existing", action="store_true", help="measure the bench practice a --keep run left (no storing)")
+    parser.add_argument(
+        "--existing",
+        action="store_true",
+        help="measure the bench practice a --keep run left (no storing)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with seeded_database() as database:
@@ -62,30 +119,49 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(f"database: {figures['database']}; {figures['requests']:,} requests, {figures['patients']:,} patients, stored in {figures['store_seconds']} s")
+    print(
+        f"database: {figures['database']}; {figures['requests']:,} requests, {figures['patients']:,} patients, stored in {figures['store_seconds']} s"
+    )
     for name, row in figures["pages"].items():
-        print(f"{name:<22} p50 {row['p50_ms']:>7.1f} ms   p95 {row['p95_ms']:>7.1f} ms   {row['x_sign_in']:>5}× sign-in")
+        print(
+            f"{name:<22} p50 {row['p50_ms']:>7.1f} ms   p95 {row['p95_ms']:>7.1f} ms   {row['x_sign_in']:>5}× sign-in"
+        )
     d = figures["digest"]
-    print(f"digest for {d['users']} users: {d['seconds']} s (second run sent {d['second_run_sent']})")
-    print("targets:", "met" if figures["targets_met"] else "NOT met", json.dumps(figures["targets"]))
+    print(
+        f"digest for {d['users']} users: {d['seconds']} s (second run sent {d['second_run_sent']})"
+    )
+    print(
+        "targets:",
+        "met" if figures["targets_met"] else "NOT met",
+        json.dumps(figures["targets"]),
+    )
 
 
 def run(args: argparse.Namespace, label: str) -> dict:
-    from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.db import connection, transaction
-    from django.test import Client, override_settings
 
     from policies.models import Payer
-    from priorauth.models import AuthorizationRequest, Membership, Patient, PayerDecision, Practice, Provider, Role
+    from priorauth.models import (
+        AuthorizationRequest,
+        Membership,
+        Patient,
+        Practice,
+        Role,
+    )
 
     rng = random.Random(13)
     User = get_user_model()
     payers = list(Payer.objects.all())
     started = time.perf_counter()
     if args.existing:
-        practice = Practice.objects.filter(name__startswith="Worklist bench").latest("id")
-        members = list(Membership.objects.filter(practice=practice).select_related("user").order_by("id"))
+        practice = Practice.objects.filter(name__startswith="Worklist bench").latest(
+            "id"
+        )
+        members = list(
+            Membership.objects.filter(practice=practice)
+            .select_related("user")
+            .order_by("id")
+        )
         users = [m.user for m in members]
         clerk = next(m.user for m in members if m.role == Role.BILLING)
         args.keep = True
@@ -102,21 +178,43 @@ def store(args, rng, User, payers):
     from django.db import connection, transaction
     from django.test import override_settings
 
-    from priorauth.models import AuthorizationRequest, Membership, Patient, PayerDecision, Practice, Provider, Role
+    from priorauth.models import (
+        AuthorizationRequest,
+        Membership,
+        Patient,
+        PayerDecision,
+        Practice,
+        Provider,
+        Role,
+    )
 
     with transaction.atomic(), override_settings(SIMPLE_HISTORY_ENABLED=False):
-        practice = Practice.objects.create(name=f"Worklist bench {uuid.uuid4().hex[:8]}")
-        clerk = User.objects.create_user(username=f"wl-clerk-{practice.pk}", password="x")
+        practice = Practice.objects.create(
+            name=f"Worklist bench {uuid.uuid4().hex[:8]}"
+        )
+        clerk = User.objects.create_user(
+            username=f"wl-clerk-{practice.pk}", password="x"
+        )
         Membership.objects.create(user=clerk, practice=practice, role=Role.BILLING)
         users = [clerk]
         providers = []
-        for i, npi in enumerate(["1234567893", "1245319599", "1003000126", "1518060555"]):
-            doc = User.objects.create_user(username=f"wl-doc{i}-{practice.pk}", password="x")
+        for i, npi in enumerate(
+            ["1234567893", "1245319599", "1003000126", "1518060555"]
+        ):
+            doc = User.objects.create_user(
+                username=f"wl-doc{i}-{practice.pk}", password="x"
+            )
             Membership.objects.create(user=doc, practice=practice, role=Role.PHYSICIAN)
-            providers.append(Provider.objects.create(practice=practice, npi=npi, name=f"Doctor {i}, MD", user=doc))
+            providers.append(
+                Provider.objects.create(
+                    practice=practice, npi=npi, name=f"Doctor {i}, MD", user=doc
+                )
+            )
             users.append(doc)
         for i in range(3):
-            extra = User.objects.create_user(username=f"wl-clerk{i}-{practice.pk}", password="x")
+            extra = User.objects.create_user(
+                username=f"wl-clerk{i}-{practice.pk}", password="x"
+            )
             Membership.objects.create(user=extra, practice=practice, role=Role.BILLING)
             users.append(extra)
         patients = []
@@ -125,8 +223,11 @@ def store(args, rng, User, payers):
                 Patient(
                     practice=practice,
                     first_name=rng.choice(FIRST),
-                    last_name="".join(rng.choice(SYLLABLES) for _ in range(3)).capitalize(),
-                    birth_date=dt.date(1935, 1, 1) + dt.timedelta(days=rng.randrange(15_000)),
+                    last_name="".join(
+                        rng.choice(SYLLABLES) for _ in range(3)
+                    ).capitalize(),
+                    birth_date=dt.date(1935, 1, 1)
+                    + dt.timedelta(days=rng.randrange(15_000)),
                     sex="U",
                     member_id=f"M{rng.randrange(10**9):09d}",
                 )
@@ -138,17 +239,31 @@ def store(args, rng, User, payers):
             batch = []
             for i in range(start, min(start + BATCH, args.requests)):
                 status = rng.choice(statuses)
-                sent = dt.datetime.fromtimestamp(now - rng.randrange(1, 300) * 86400, tz=dt.timezone.utc)
+                sent = dt.datetime.fromtimestamp(
+                    now - rng.randrange(1, 300) * 86400, tz=dt.UTC
+                )
                 awaiting = status in ("sent", "appeal_in_progress")
                 batch.append(
                     AuthorizationRequest(
-                        practice=practice, patient=patients[i % len(patients)], payer=rng.choice(payers),
-                        treating_physician=providers[i % len(providers)], status=status, case={},
-                        decision="meets_criteria", created_by=clerk,
-                        submitted_at=None if status == "draft" else sent, sent_at=sent if status not in ("draft", "submitted") else None,
-                        first_sent_at=sent if status not in ("draft", "submitted") else None,
-                        decision_due_at=(sent + dt.timedelta(days=7)) if awaiting and i % 5 else None,
-                        appeal_file_by=(sent + dt.timedelta(days=65)).date() if status in ("denied", "appeal_denied") else None,
+                        practice=practice,
+                        patient=patients[i % len(patients)],
+                        payer=rng.choice(payers),
+                        treating_physician=providers[i % len(providers)],
+                        status=status,
+                        case={},
+                        decision="meets_criteria",
+                        created_by=clerk,
+                        submitted_at=None if status == "draft" else sent,
+                        sent_at=sent if status not in ("draft", "submitted") else None,
+                        first_sent_at=sent
+                        if status not in ("draft", "submitted")
+                        else None,
+                        decision_due_at=(sent + dt.timedelta(days=7))
+                        if awaiting and i % 5
+                        else None,
+                        appeal_file_by=(sent + dt.timedelta(days=65)).date()
+                        if status in ("denied", "appeal_denied")
+                        else None,
                     )
                 )
             AuthorizationRequest.objects.bulk_create(batch, batch_size=BATCH)
@@ -159,11 +274,18 @@ def store(args, rng, User, payers):
                 "WHERE practice_id = %s",
                 [practice.pk],
             )
-        decided = AuthorizationRequest.objects.filter(practice=practice, status__in=("approved", "denied", "pended")).values_list("pk", "sent_at", "status")
+        decided = AuthorizationRequest.objects.filter(
+            practice=practice, status__in=("approved", "denied", "pended")
+        ).values_list("pk", "sent_at", "status")
         PayerDecision.objects.bulk_create(
             (
-                PayerDecision(request_id=pk, received_at=sent + dt.timedelta(days=5), decision=status, payer_reference=f"PR{pk:08d}",
-                              stated_reason="x" if status != "approved" else "")
+                PayerDecision(
+                    request_id=pk,
+                    received_at=sent + dt.timedelta(days=5),
+                    decision=status,
+                    payer_reference=f"PR{pk:08d}",
+                    stated_reason="x" if status != "approved" else "",
+                )
                 for pk, sent, status in decided
             ),
             batch_size=BATCH,
@@ -178,7 +300,9 @@ def measure(args, practice, clerk) -> dict:
 
     from priorauth.models import Patient
 
-    surname = Patient.objects.filter(practice=practice).values_list("last_name", flat=True)[1234]
+    surname = Patient.objects.filter(practice=practice).values_list(
+        "last_name", flat=True
+    )[1234]
     pages = {
         "sign-in page": ("/accounts/login/", False),
         "worklist first page": ("/requests/", True),
@@ -186,7 +310,9 @@ def measure(args, practice, clerk) -> dict:
         "dashboard": ("/dashboard/", True),
     }
     figures_pages: dict[str, dict] = {}
-    with override_settings(ALLOWED_HOSTS=["*"], SECURE_SSL_REDIRECT=False, AXES_ENABLED=False, DEBUG=False):
+    with override_settings(
+        ALLOWED_HOSTS=["*"], SECURE_SSL_REDIRECT=False, AXES_ENABLED=False, DEBUG=False
+    ):
         signed_in = Client()
         signed_in.force_login(clerk)
         anonymous = Client()
@@ -200,7 +326,11 @@ def measure(args, practice, clerk) -> dict:
                 response = client.get(url)
                 samples.append((time.perf_counter() - t) * 1000)
                 assert response.status_code == 200
-            figures_pages[name] = {"url": url, "p50_ms": round(statistics.median(samples), 1), "p95_ms": round(p95(samples), 1)}
+            figures_pages[name] = {
+                "url": url,
+                "p50_ms": round(statistics.median(samples), 1),
+                "p95_ms": round(p95(samples), 1),
+            }
     return figures_pages
 
 
@@ -223,7 +353,9 @@ def finish(args, label, practice, clerk, users, store_seconds, figures_pages) ->
     except ImportError:
         notifications = None
     if notifications is not None:
-        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+        with override_settings(
+            EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"
+        ):
             t = time.perf_counter()
             sent = notifications.digests_send()
             digest["seconds"] = round(time.perf_counter() - t, 2)
@@ -234,29 +366,52 @@ def finish(args, label, practice, clerk, users, store_seconds, figures_pages) ->
         with transaction.atomic(), connection.cursor() as cursor:
             ids = f"SELECT id FROM {AuthorizationRequest._meta.db_table} WHERE practice_id = %s"
             for table in ("priorauth_payerdecision", "priorauth_statustransition"):
-                cursor.execute(f"DELETE FROM {table} WHERE request_id IN ({ids})", [practice.pk])
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE request_id IN ({ids})", [practice.pk]
+                )
             try:
                 from priorauth.models import Notification
 
-                cursor.execute(f"DELETE FROM {Notification._meta.db_table} WHERE user_id = ANY(%s)", [[u.pk for u in users]])
+                cursor.execute(
+                    f"DELETE FROM {Notification._meta.db_table} WHERE user_id = ANY(%s)",
+                    [[u.pk for u in users]],
+                )
             except ImportError:
                 pass
-            cursor.execute(f"DELETE FROM {AuthorizationRequest._meta.db_table} WHERE practice_id = %s", [practice.pk])
-            cursor.execute("DELETE FROM priorauth_historicalauthorizationrequest WHERE practice_id = %s", [practice.pk])
-            cursor.execute("DELETE FROM priorauth_auditentry WHERE practice_id = %s", [practice.pk])
+            cursor.execute(
+                f"DELETE FROM {AuthorizationRequest._meta.db_table} WHERE practice_id = %s",
+                [practice.pk],
+            )
+            cursor.execute(
+                "DELETE FROM priorauth_historicalauthorizationrequest WHERE practice_id = %s",
+                [practice.pk],
+            )
+            cursor.execute(
+                "DELETE FROM priorauth_auditentry WHERE practice_id = %s", [practice.pk]
+            )
             Patient.objects.filter(practice=practice).delete()
-            cursor.execute("DELETE FROM priorauth_historicalpatient WHERE practice_id = %s", [practice.pk])
+            cursor.execute(
+                "DELETE FROM priorauth_historicalpatient WHERE practice_id = %s",
+                [practice.pk],
+            )
             Provider.objects.filter(practice=practice).delete()
             Membership.objects.filter(practice=practice).delete()
             practice.delete()
             User.objects.filter(pk__in=[u.pk for u in users]).delete()
 
     targets = {
-        name: {"p95_ms": row["p95_ms"], "ok": row["p95_ms"] <= PAGE_P95_MS and row["x_sign_in"] <= RATIO_TO_SIGN_IN}
-        for name, row in figures_pages.items() if name != "sign-in page"
+        name: {
+            "p95_ms": row["p95_ms"],
+            "ok": row["p95_ms"] <= PAGE_P95_MS and row["x_sign_in"] <= RATIO_TO_SIGN_IN,
+        }
+        for name, row in figures_pages.items()
+        if name != "sign-in page"
     }
     if digest["seconds"] is not None:
-        targets["digest"] = {"seconds": digest["seconds"], "ok": digest["seconds"] <= DIGEST_SECONDS}
+        targets["digest"] = {
+            "seconds": digest["seconds"],
+            "ok": digest["seconds"] <= DIGEST_SECONDS,
+        }
     return {
         "benchmark": "worklist",
         "machine": machine(),

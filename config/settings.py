@@ -295,7 +295,7 @@ DIGEST_EMAIL_DETAIL = env.str("DIGEST_EMAIL_DETAIL", default="count")
 if DIGEST_EMAIL_DETAIL not in ("count", "references"):
     raise ImproperlyConfigured("DIGEST_EMAIL_DETAIL must be 'count' or 'references'")
 DIGEST_HOUR = env.int("DIGEST_HOUR", default=7)
-from celery.schedules import crontab  # noqa: E402
+from celery.schedules import crontab
 
 CELERY_BEAT_SCHEDULE["daily-digest"] = {
     "task": "priorauth.send_daily_digests",

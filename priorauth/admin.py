@@ -376,7 +376,7 @@ class RecheckRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 # Payers' published CMS-0057-F figures (priorauth/scorecard.py shows them beside the practice's own).
-from priorauth.models import PublishedPayerMetrics  # noqa: E402
+from priorauth.models import PublishedPayerMetrics
 
 
 @admin.register(PublishedPayerMetrics)

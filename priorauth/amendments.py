@@ -53,10 +53,17 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def changes_between(old_case: dict[str, Any], new_case: dict[str, Any]) -> list[dict[str, str]]:
+def changes_between(
+    old_case: dict[str, Any], new_case: dict[str, Any]
+) -> list[dict[str, str]]:
     old, new = _leaves(old_case), _leaves(new_case)
     return [
-        {"path": path, "label": _label(path), "old": _shown(old.get(path)), "new": _shown(new.get(path))}
+        {
+            "path": path,
+            "label": _label(path),
+            "old": _shown(old.get(path)),
+            "new": _shown(new.get(path)),
+        }
         for path in sorted(set(old) | set(new))
         if old.get(path) != new.get(path)
     ]
@@ -86,13 +93,19 @@ def request_amend(
         request = services._locked(request)
         if request.status not in AMENDABLE_STATUSES:
             raise ValidationError(
-                {"status": f"Only a submitted, sent or pended request can be corrected; this one is {request.get_status_display().lower()}."}
+                {
+                    "status": f"Only a submitted, sent or pended request can be corrected; this one is {request.get_status_display().lower()}."
+                }
             )
         errors: dict[str, str] = {}
         if not reason:
-            errors["reason"] = "Say why the request is corrected (e.g. the payer asked for the MRI measurement)."
+            errors["reason"] = (
+                "Say why the request is corrected (e.g. the payer asked for the MRI measurement)."
+            )
         if send_to_payer and request.status != Status.PENDED:
-            errors["send_to_payer"] = "Only a pended request goes back to the payer with its correction."
+            errors["send_to_payer"] = (
+                "Only a pended request goes back to the payer with its correction."
+            )
         if errors:
             raise ValidationError(errors)
         before = dict(request.case)
@@ -106,19 +119,35 @@ def request_amend(
             source = {k: v for k, v in source.items() if k not in services.RECORD_PARTS}
         entered = services._entered_case(source)
         request.case = services.case_build(request=request, entered=entered)
-        request.expedited = (entered.get("administrative") or {}).get("expedited") is True
+        request.expedited = (entered.get("administrative") or {}).get(
+            "expedited"
+        ) is True
         changes = changes_between(before, request.case)
         if not changes:
-            raise ValidationError({"case": "Nothing was changed: correct a field, or cancel."})
+            raise ValidationError(
+                {"case": "Nothing was changed: correct a field, or cancel."}
+            )
         try:
             determination = check(request.case)
         except CaseInvalid as exc:
             raise ValidationError(
-                {f"case.{e.path}" if e.path.split(".", 1)[0] not in services.RECORD_PARTS else e.path.split(".", 1)[0]: e.message for e in exc.errors}
+                {
+                    f"case.{e.path}"
+                    if e.path.split(".", 1)[0] not in services.RECORD_PARTS
+                    else e.path.split(".", 1)[0]: e.message
+                    for e in exc.errors
+                }
             ) from None
         revision = determination["policy"].get("revision")
-        version = PolicyVersion.objects.filter(policy__payer=request.payer, revision=revision).first()
-        number = (request.amendments.order_by("-number").values_list("number", flat=True).first() or 1) + 1
+        version = PolicyVersion.objects.filter(
+            policy__payer=request.payer, revision=revision
+        ).first()
+        number = (
+            request.amendments.order_by("-number")
+            .values_list("number", flat=True)
+            .first()
+            or 1
+        ) + 1
         amendment = RequestAmendment.objects.create(
             request=request,
             number=number,
@@ -139,7 +168,10 @@ def request_amend(
         request.save()
         if send_to_payer:
             services.request_send(
-                request=request, by=by, sent_at=sent_at, note=f"Sent the requested information: {summary(changes)} ({reason})"
+                request=request,
+                by=by,
+                sent_at=sent_at,
+                note=f"Sent the requested information: {summary(changes)} ({reason})",
             )
         return amendment
 
@@ -156,15 +188,24 @@ def request_redetermine(*, request: AuthorizationRequest, by) -> RequestAmendmen
         request = services._locked(request)
         if request.status not in AMENDABLE_STATUSES:
             raise ValidationError(
-                {"status": f"Only a submitted, sent or pended request is re-checked; this one is {request.get_status_display().lower()}."}
+                {
+                    "status": f"Only a submitted, sent or pended request is re-checked; this one is {request.get_status_display().lower()}."
+                }
             )
         try:
             determination = check(request.case)
         except CaseInvalid as exc:
             raise ValidationError({"case": [e.message for e in exc.errors]}) from None
         revision = determination["policy"].get("revision")
-        version = PolicyVersion.objects.filter(policy__payer=request.payer, revision=revision).first()
-        number = (request.amendments.order_by("-number").values_list("number", flat=True).first() or 1) + 1
+        version = PolicyVersion.objects.filter(
+            policy__payer=request.payer, revision=revision
+        ).first()
+        number = (
+            request.amendments.order_by("-number")
+            .values_list("number", flat=True)
+            .first()
+            or 1
+        ) + 1
         amendment = RequestAmendment.objects.create(
             request=request,
             number=number,
@@ -182,5 +223,7 @@ def request_redetermine(*, request: AuthorizationRequest, by) -> RequestAmendmen
         request.criteria_statuses = services._criteria_statuses(determination)
         request.policy_version = version or request.policy_version
         request.save()
-        request.recheck_results.filter(seen_at__isnull=True).update(seen_at=timezone.now(), seen_by=by)
+        request.recheck_results.filter(seen_at__isnull=True).update(
+            seen_at=timezone.now(), seen_by=by
+        )
         return amendment

@@ -35,15 +35,28 @@ def digest_items(*, user, now: dt.datetime | None = None) -> tuple[int, str, lis
     role = selectors.role_of(user)
     if role == Role.PHYSICIAN:
         letters = Letter.objects.filter(
-            request__in=selectors.requests_visible_to(user).values("pk"), status=LetterStatus.AWAITING_SIGNATURE
+            request__in=selectors.requests_visible_to(user).values("pk"),
+            status=LetterStatus.AWAITING_SIGNATURE,
         )
         refs = list(letters.values_list("request__reference", flat=True)[:50])
         return letters.count(), reverse("pages:letter-list"), refs
     if role == Role.BILLING:
-        due = queues.deadlines(user=user, within=dt.timedelta(days=1), limit=50, now=now)
+        due = queues.deadlines(
+            user=user, within=dt.timedelta(days=1), limit=50, now=now
+        )
         counts = queues.request_counts(user=user)
-        n = due["decisions_overdue_count"] + due["decisions_soon_count"] + due["appeals_soon_count"] + counts["pended"] + counts["submitted"]
-        refs = [d.request.reference for key in ("decisions_overdue", "decisions_soon", "appeals_soon") for d in due[key]]
+        n = (
+            due["decisions_overdue_count"]
+            + due["decisions_soon_count"]
+            + due["appeals_soon_count"]
+            + counts["pended"]
+            + counts["submitted"]
+        )
+        refs = [
+            d.request.reference
+            for key in ("decisions_overdue", "decisions_soon", "appeals_soon")
+            for d in due[key]
+        ]
         return n, reverse("pages:dashboard"), refs
     return 0, "", []
 
@@ -54,15 +67,27 @@ def _email(notification: Notification, *, body: str) -> None:
     if not address:
         return
     try:
-        send_mail(notification.title, body, settings.DEFAULT_FROM_EMAIL, [address], fail_silently=False)
+        send_mail(
+            notification.title,
+            body,
+            settings.DEFAULT_FROM_EMAIL,
+            [address],
+            fail_silently=False,
+        )
     except Exception as exc:  # noqa: BLE001 - any transport error: keep the row for the retry
-        logger.warning("notification %s: e-mail not sent (%s)", notification.pk, type(exc).__name__)
+        logger.warning(
+            "notification %s: e-mail not sent (%s)", notification.pk, type(exc).__name__
+        )
         return
     Notification.objects.filter(pk=notification.pk).update(emailed_at=timezone.now())
 
 
 def _digest_body(count: int, url: str, refs: list[str]) -> str:
-    lines = [f"You have {count} item{'s' if count != 1 else ''} due in the prior-authorization worklist.", "", _absolute(url)]
+    lines = [
+        f"You have {count} item{'s' if count != 1 else ''} due in the prior-authorization worklist.",
+        "",
+        _absolute(url),
+    ]
     if settings.DIGEST_EMAIL_DETAIL == "references" and refs:
         lines += ["", "Requests: " + ", ".join(refs)]
     return "\n".join(lines) + "\n"
@@ -80,7 +105,11 @@ def digest_send(*, user, day: dt.date | None = None) -> bool:
         try:
             with transaction.atomic():
                 existing = Notification.objects.create(
-                    user=user, kind=Notification.Kind.DIGEST, key=key, count=count, url=url,
+                    user=user,
+                    kind=Notification.Kind.DIGEST,
+                    key=key,
+                    count=count,
+                    url=url,
                     title=f"{count} prior-authorization item{'s' if count != 1 else ''} due today",
                 )
         except IntegrityError:  # another run made it first
@@ -95,7 +124,9 @@ def digest_send(*, user, day: dt.date | None = None) -> bool:
 def digests_send(*, day: dt.date | None = None) -> int:
     """Every active practice member's digest (the Celery beat job). Returns e-mails sent."""
     sent = 0
-    members = Membership.objects.filter(user__is_active=True).select_related("user", "practice")
+    members = Membership.objects.filter(user__is_active=True).select_related(
+        "user", "practice"
+    )
     for membership in members:
         if digest_send(user=membership.user, day=day):
             sent += 1
@@ -110,9 +141,12 @@ def letter_signature_notify(*, letter: Letter) -> Notification | None:
     key = f"letter-signature:{letter.pk}:{letter.current_revision_id or 0}"
     url = reverse("pages:letter-detail", args=[letter.pk])
     notification, created = Notification.objects.get_or_create(
-        user=physician, key=key,
+        user=physician,
+        key=key,
         defaults={
-            "kind": Notification.Kind.LETTER_SIGNATURE, "url": url, "count": 1,
+            "kind": Notification.Kind.LETTER_SIGNATURE,
+            "url": url,
+            "count": 1,
             "title": f"A letter for request {letter.request.reference} waits for your signature",
         },
     )

@@ -17,9 +17,9 @@ def recheck_on_policy_published(sender, version, previous=None, **kwargs) -> Non
 
 
 # A letter handed to the physician for signature notifies them at once (priorauth.notifications).
-from django.db.models.signals import post_save  # noqa: E402
+from django.db.models.signals import post_save
 
-from priorauth.models import Letter, LetterStatus  # noqa: E402
+from priorauth.models import Letter, LetterStatus
 
 
 @receiver(post_save, sender=Letter, dispatch_uid="priorauth.notify_letter_awaiting_signature")

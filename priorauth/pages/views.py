@@ -15,7 +15,6 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -44,9 +43,9 @@ from priorauth.pages.case_form import CaseFormSet
 from priorauth.pages.forms import (
     AmendForm,
     AppealForm,
-    FollowUpForm,
     AttachmentForm,
     DecisionForm,
+    FollowUpForm,
     LetterRequestForm,
     NarrativeForm,
     NoteForm,
@@ -830,7 +829,8 @@ def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
 
 @practice_member_required
 def request_amend(request: HttpRequest, pk: int) -> HttpResponse:
-    from priorauth.amendments import AMENDABLE_STATUSES, request_amend as amend
+    from priorauth.amendments import AMENDABLE_STATUSES
+    from priorauth.amendments import request_amend as amend
 
     obj = selectors.request_get(user=request.user, pk=pk)
     require_role(request.user, Role.BILLING)
