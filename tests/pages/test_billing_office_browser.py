@@ -154,3 +154,14 @@ def test_the_physician_follows_a_reminder_to_the_letter(
     ).click()
     expect(page).to_have_url(re.compile(rf"/letters/{letter.pk}/$"))
     assert Letter.objects.get(pk=letter.pk).status == LetterStatus.AWAITING_SIGNATURE
+
+
+def test_the_pages_fit_390_px_without_sideways_scrolling(world, page_as, screenshot):
+    request = advance(draft_for(world, payer="medicare-advantage"), Status.DENIED, world.alice)
+    page = page_as(world.alice)
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/dashboard/", "/requests/", f"/requests/{request.pk}/", "/requests/new/", "/letters/", "/policy-changes/", "/metrics/", "/notifications/"):
+        page.goto(path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width} px wide"
+    screenshot(page, "billing-request-390px")
