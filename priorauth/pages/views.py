@@ -119,6 +119,7 @@ def _nav_items(request: HttpRequest, role: str | None) -> list[dict[str, Any]]:
         items = [
             ("Policy changes", reverse("pages:policy-changes")),
             ("Requests", reverse("pages:request-list")),
+            ("Payer scorecard", reverse("pages:scorecard")),
             ("Policy admin", reverse("admin:index")),
         ]
     if role in (Role.BILLING, Role.PHYSICIAN):
