@@ -489,6 +489,8 @@ ADMIN_MODELS: dict[str, AdminModel] = {
     # Append-only, without PHI: superusers read every practice's.
     "priorauth.auditentry": AdminModel("practice", each("audit_entry"), frozenset({VIEW}), frozenset({VIEW})),
     "priorauth.recheckrun": AdminModel("global", one("recheck_run"), frozenset({VIEW}), frozenset({VIEW})),
+    # Payers' published CMS-0057-F figures (the scorecard): payer data, entered by practice admins.
+    "priorauth.publishedpayermetrics": AdminModel("global", one("published_metrics"), frozenset({VIEW, ADD, CHANGE})),
 }
 
 ADMIN_ROUTE = re.compile(r"^admin/(?P<app>\w+)/(?P<model>\w+)/(?P<view>.*)$")
@@ -684,6 +686,11 @@ def _build_world(media: str) -> SimpleNamespace:
     w.policy = Policy.objects.get(payer__code="medicare")
     w.payer = w.policy.payer
     w.policy_version = PolicyVersion.objects.get(policy=w.policy)
+    from priorauth.models import PublishedPayerMetrics
+
+    w.published_metrics = PublishedPayerMetrics.objects.create(
+        payer=w.payer, year=2026, source_url="https://payer.example/metrics", published_on="2026-03-31"
+    )
     w.criterion = Criterion.objects.create(
         policy=w.policy, key="walk-probe", section="payer", label="Probe", path="administrative.expedited",
         operator="eq", value=True, required=False, reason_met="-", reason_not_met="-", reason_missing="-",
