@@ -433,7 +433,6 @@ def request_send(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @practice_member_required
-@require_POST
 def request_follow_up(request: HttpRequest, pk: int) -> HttpResponse:
     obj = _action(request, pk)
     form = FollowUpForm(request.POST)
@@ -451,6 +450,7 @@ def request_follow_up(request: HttpRequest, pk: int) -> HttpResponse:
     return _request_page(request, obj, {"follow_up": form}, status=400)
 
 
+@require_POST
 @practice_member_required
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     obj = _action(request, pk)
@@ -812,8 +812,8 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     return render(request, "pages/notification_list.html", {"notifications": items})
 
 
-@practice_member_required
 @require_POST
+@practice_member_required
 def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
     from priorauth import notifications
 
@@ -876,8 +876,8 @@ def request_amend(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@practice_member_required
 @require_POST
+@practice_member_required
 def request_redetermine(request: HttpRequest, pk: int) -> HttpResponse:
     """From the policy-change banner: re-run the determination under the new policy version."""
     from priorauth.amendments import request_redetermine as redetermine
