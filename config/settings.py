@@ -330,3 +330,25 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": LETTER_RESEND_INTERVAL_SECONDS},
     },
 }
+
+# Reminders (priorauth/notifications.py, issue 13). E-mail: the console in development, SMTP from
+# EMAIL_URL (django-environ's email_url, e.g. smtp+tls://user:password@mail.example.com:587) in
+# production. The digest goes out daily at DIGEST_HOUR (the practice's time zone); its e-mail body
+# is a count and a link ("count"), or with the requests' reference numbers ("references"), never PHI.
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="prior-auth@localhost")
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
+DIGEST_EMAIL_DETAIL = env.str("DIGEST_EMAIL_DETAIL", default="count")
+if DIGEST_EMAIL_DETAIL not in ("count", "references"):
+    raise ImproperlyConfigured("DIGEST_EMAIL_DETAIL must be 'count' or 'references'")
+DIGEST_HOUR = env.int("DIGEST_HOUR", default=7)
+from celery.schedules import crontab
+
+CELERY_BEAT_SCHEDULE["daily-digest"] = {
+    "task": "priorauth.send_daily_digests",
+    "schedule": crontab(hour=DIGEST_HOUR, minute=0),
+    "options": {"expires": 6 * 3600},
+}

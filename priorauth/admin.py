@@ -425,3 +425,18 @@ class RecheckRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("version", "started_at", "finished_at", "checked", "changed", "elapsed_seconds")
     readonly_fields = ("version", "previous", "started_at", "finished_at", "checked", "changed", "elapsed_seconds")
     inlines = [RecheckResultInline]
+
+
+# Payers' published CMS-0057-F figures (priorauth/scorecard.py shows them beside the practice's own).
+from priorauth.models import PublishedPayerMetrics
+
+
+@admin.register(PublishedPayerMetrics)
+class PublishedPayerMetricsAdmin(admin.ModelAdmin):
+    list_display = ("payer", "year", "published_on", "source_url")
+    list_filter = ("payer", "year")
+    readonly_fields = ("entered_by", "entered_at")
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.entered_by = request.user
+        super().save_model(request, obj, form, change)

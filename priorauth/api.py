@@ -702,3 +702,30 @@ class ProviderListApi(BaseApi):
     )
     def get(self, request: Request) -> Response:
         return Response(ProviderOutputSerializer(selectors.providers_visible_to(request.user), many=True).data)
+
+
+
+class PayerScorecardApi(BaseApi):
+    """The payer scorecard (priorauth.scorecard): per payer, for one year, the eight CMS-0057-F
+    measures from the practice's own requests, the payer's published figures, the clock breaches."""
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="metrics_scorecard",
+        summary="Payer scorecard for a year (billing staff and admins)",
+        parameters=[OpenApiParameter("year", OpenApiTypes.INT, description="calendar year (default: this year)")],
+        responses={200: OpenApiTypes.OBJECT, 400: ERRORS_400, 403: ERROR_403},
+    )
+    def get(self, request: Request) -> Response:
+        from django.utils import timezone
+
+        from priorauth.scorecard import payer_scorecard
+
+        require_role(request.user, Role.BILLING, Role.ADMIN)
+        this_year = timezone.localdate().year
+        raw = request.query_params.get("year") or str(this_year)
+        if not raw.isdigit() or not 2000 <= int(raw) <= this_year:
+            raise ValidationError({"year": f"Must be a year from 2000 to {this_year}."})
+        rows = payer_scorecard(requests=selectors.requests_visible_to(request.user), year=int(raw))
+        audit(request, A.LIST, model=AuthorizationRequest, detail=f"payer scorecard {raw}")
+        return Response({"year": int(raw), "payers": rows})

@@ -304,6 +304,10 @@ class AuthorizationRequest(models.Model):
             models.Index(fields=["status", "appeal_file_by"], name="pa_request_status_file_by"),
             # The worklist's default order (newest first) within a practice, read a page at a time.
             models.Index(fields=["practice", "-created_at", "-id"], name="pa_request_practice_created"),
+            # The dashboard's queues: a practice's requests in one status, soonest due / oldest first.
+            models.Index(fields=["practice", "status", "decision_due_at"], name="pa_request_practice_st_due"),
+            models.Index(fields=["practice", "status", "appeal_file_by"], name="pa_request_practice_st_file"),
+            models.Index(fields=["practice", "status", "created_at"], name="pa_request_practice_st_created"),
         ]
 
     def __str__(self) -> str:
@@ -770,3 +774,95 @@ class Sending(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request}: sent {self.method or '(method not recorded)'} {self.sent_at:%Y-%m-%d %H:%M}"
+
+
+# Notifications (priorauth/notifications.py): what is someone's and due, in the app and by e-mail.
+
+
+class Notification(models.Model):
+    """One in-app notice to one user, and whether it went out by e-mail. `key` makes a notice
+    happen once: the daily digest is `digest:<date>`, a letter waiting for signature
+    `letter-signature:<letter>:<revision>`; a job that runs twice finds the row and sends nothing.
+    `title` names records by reference only (no PHI)."""
+
+    class Kind(models.TextChoices):
+        DIGEST = "digest", "Daily digest"
+        LETTER_SIGNATURE = "letter_signature", "Letter waiting for signature"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    key = models.CharField(max_length=100)
+    title = models.CharField(max_length=300)
+    url = models.CharField(max_length=300, help_text="Where the notice leads (a path in the app).")
+    count = models.PositiveIntegerField(default=0, help_text="Items the notice counts (the digest).")
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="notification_once_per_key")]
+        indexes = [models.Index(fields=["user", "read_at"], name="notification_user_unread")]
+
+    def __str__(self) -> str:
+        return f"Notification #{self.pk} ({self.kind})"
+
+
+class RequestAmendment(models.Model):
+    """A correction of a submitted, sent or pended request (priorauth/amendments.py): who, when,
+    why, what changed, and the determination it replaced. Each is a new revision of the request's
+    determination; the earlier ones stay here."""
+
+    request = models.ForeignKey(AuthorizationRequest, on_delete=models.CASCADE, related_name="amendments")
+    number = models.PositiveIntegerField(help_text="Revision of the determination this amendment made (the submission's is 1).")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField()
+    status_at_amendment = models.CharField(max_length=24, choices=Status.choices)
+    # [{"path", "label", "old", "new"}]: PHI may be among the values; shown only on the request's page.
+    changes = models.JSONField(default=list)
+    previous_determination = models.JSONField(null=True, blank=True)
+    previous_decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+    previous_policy_version = models.ForeignKey(
+        "policies.PolicyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    new_decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+    sent_to_payer = models.BooleanField(default=False, help_text="A pended request went back to the payer with it.")
+
+    class Meta:
+        ordering = ["request", "number"]
+        constraints = [models.UniqueConstraint(fields=["request", "number"], name="amendment_number_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.request} amendment r{self.number}"
+
+
+class PublishedPayerMetrics(models.Model):
+    """The figures a payer published for a year under CMS-0057-F, entered by an admin from the
+    payer's own page (its URL and date kept), shown beside the practice's own (priorauth/scorecard.py).
+    Percentages 0–100; times in hours. Empty: the payer did not publish that figure."""
+
+    payer = models.ForeignKey("policies.Payer", on_delete=models.PROTECT, related_name="published_metrics")
+    year = models.PositiveIntegerField()
+    source_url = models.URLField(max_length=500)
+    published_on = models.DateField()
+    standard_approved_pct = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    standard_denied_pct = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    approved_after_appeal_pct = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    approved_after_extension_pct = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    expedited_approved_pct = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    expedited_denied_pct = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    standard_avg_hours = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    standard_median_hours = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    expedited_avg_hours = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    expedited_median_hours = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    entered_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["payer", "-year"]
+        verbose_name_plural = "published payer metrics"
+        constraints = [models.UniqueConstraint(fields=["payer", "year"], name="published_metrics_once_per_year")]
+
+    def __str__(self) -> str:
+        return f"{self.payer} {self.year}"

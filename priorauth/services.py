@@ -99,6 +99,10 @@ _ADMIN_PERMISSIONS = {
         "view_auditentry",
         "view_recheckrun",
         "view_recheckresult",
+        # The payers' published CMS-0057-F figures (the scorecard's comparison).
+        "add_publishedpayermetrics",
+        "change_publishedpayermetrics",
+        "view_publishedpayermetrics",
     },
 }
 

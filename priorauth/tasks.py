@@ -114,3 +114,11 @@ def resend_letter_jobs() -> int:
 def resend_rechecks() -> int:
     """Send again the policy re-checks the broker lost (beat, with resend_letter_jobs)."""
     return len(services.rechecks_resend())
+
+
+@shared_task(name="priorauth.send_daily_digests", ignore_result=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=3)
+def send_daily_digests() -> int:
+    """Celery beat, once a day: each user's digest (idempotent: a second run sends nothing twice)."""
+    from priorauth.notifications import digests_send
+
+    return digests_send()

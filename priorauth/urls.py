@@ -24,6 +24,7 @@ urlpatterns = [
     path("rechecks", api.RecheckResultsApi.as_view(), name="rechecks"),
     path("rechecks/<int:pk>/seen", api.RecheckSeenApi.as_view(), name="recheck-seen"),
     path("metrics/payers", api.PayerMetricsApi.as_view(), name="metrics-payers"),
+    path("metrics/scorecard", api.PayerScorecardApi.as_view(), name="metrics-scorecard"),
     path("audit", api.AuditEntriesApi.as_view(), name="audit"),
     path("patients", api.PatientListCreateApi.as_view(), name="patients"),
     path("patients/<int:pk>", api.PatientDetailApi.as_view(), name="patient-detail"),

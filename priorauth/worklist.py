@@ -53,15 +53,36 @@ class WorklistFilterSerializer(serializers.Serializer):
     next to the filter) naming the parameter."""
 
     q = serializers.CharField(
-        required=False, allow_blank=True, max_length=100, trim_whitespace=True,
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        trim_whitespace=True,
         help_text="patient name, date of birth (MM/DD/YYYY), member ID, our reference or the payer's reference",
     )
-    status = serializers.CharField(required=False, allow_blank=True, help_text="one status or several, comma-separated")
-    payer = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="payer code")
-    physician = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1, help_text="treating physician's provider id")
-    patient = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
-    due = serializers.ChoiceField(choices=list(DUE_CHOICES.items()), required=False, allow_blank=True)
-    sort = serializers.ChoiceField(choices=list(SORTS.items()), required=False, allow_blank=True)
+    status = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="one status or several, comma-separated",
+    )
+    payer = serializers.CharField(
+        required=False, allow_blank=True, max_length=64, help_text="payer code"
+    )
+    physician = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="treating physician's provider id",
+    )
+    patient = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2**63 - 1
+    )
+    due = serializers.ChoiceField(
+        choices=list(DUE_CHOICES.items()), required=False, allow_blank=True
+    )
+    sort = serializers.ChoiceField(
+        choices=list(SORTS.items()), required=False, allow_blank=True
+    )
     created_since = serializers.DateField(required=False)
     created_until = serializers.DateField(required=False)
 
@@ -77,7 +98,9 @@ class WorklistFilterSerializer(serializers.Serializer):
         unknown = [s for s in statuses if s not in Status.values]
         if unknown:
             labels = ", ".join(label.lower() for label in Status.labels)
-            raise serializers.ValidationError(f"Unknown status {unknown[0]!r}; choose one of: {labels}.")
+            raise serializers.ValidationError(
+                f"Unknown status {unknown[0]!r}; choose one of: {labels}."
+            )
         return statuses
 
 
@@ -90,7 +113,9 @@ def _as_date(text: str) -> dt.date | None:
     return None
 
 
-def _search(qs: QuerySet[AuthorizationRequest], *, user, q: str) -> QuerySet[AuthorizationRequest]:
+def _search(
+    qs: QuerySet[AuthorizationRequest], *, user, q: str
+) -> QuerySet[AuthorizationRequest]:
     q = re.sub(r"\s+", " ", q).strip()
     if not q:
         return qs
@@ -103,14 +128,23 @@ def _search(qs: QuerySet[AuthorizationRequest], *, user, q: str) -> QuerySet[Aut
     name_match = Q()
     for word in words:
         name_match &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
-    patient_ids = list(patients.filter(name_match | Q(member_id__icontains=q)).values_list("pk", flat=True)[: _PATIENT_ID_LIMIT + 1])
+    patient_ids = list(
+        patients.filter(name_match | Q(member_id__icontains=q)).values_list(
+            "pk", flat=True
+        )[: _PATIENT_ID_LIMIT + 1]
+    )
     if len(patient_ids) > _PATIENT_ID_LIMIT:
-        by_patient = Q(patient__in=patients.filter(name_match | Q(member_id__icontains=q)).values("pk"))
+        by_patient = Q(
+            patient__in=patients.filter(name_match | Q(member_id__icontains=q)).values(
+                "pk"
+            )
+        )
     else:
         by_patient = Q(patient_id__in=patient_ids)
     payer_refs = list(
-        PayerDecision.objects.filter(request__in=qs.values("pk"), payer_reference__icontains=q)
-        .values_list("request_id", flat=True)[:_PATIENT_ID_LIMIT]
+        PayerDecision.objects.filter(
+            request__in=qs.values("pk"), payer_reference__icontains=q
+        ).values_list("request_id", flat=True)[:_PATIENT_ID_LIMIT]
     )
     return qs.filter(by_patient | Q(reference__icontains=q) | Q(pk__in=payer_refs))
 
@@ -121,14 +155,31 @@ def _due_filter(due: str, now: dt.datetime) -> Q:
         return (
             Q(status__in=AWAITING_PAYER_STATUSES, decision_due_at__lt=now)
             | Q(status__in=APPEALABLE_STATUSES, appeal_file_by__lt=today)
-            | Q(status__in=AWAITING_PAYER_STATUSES, decision_due_at__isnull=True, follow_up_on__lt=today)
+            | Q(
+                status__in=AWAITING_PAYER_STATUSES,
+                decision_due_at__isnull=True,
+                follow_up_on__lt=today,
+            )
         )
     horizon = now + THIS_WEEK
     last_day = timezone.localdate(horizon)
     return (
-        Q(status__in=AWAITING_PAYER_STATUSES, decision_due_at__gte=now, decision_due_at__lte=horizon)
-        | Q(status__in=APPEALABLE_STATUSES, appeal_file_by__gte=today, appeal_file_by__lte=last_day)
-        | Q(status__in=AWAITING_PAYER_STATUSES, decision_due_at__isnull=True, follow_up_on__gte=today, follow_up_on__lte=last_day)
+        Q(
+            status__in=AWAITING_PAYER_STATUSES,
+            decision_due_at__gte=now,
+            decision_due_at__lte=horizon,
+        )
+        | Q(
+            status__in=APPEALABLE_STATUSES,
+            appeal_file_by__gte=today,
+            appeal_file_by__lte=last_day,
+        )
+        | Q(
+            status__in=AWAITING_PAYER_STATUSES,
+            decision_due_at__isnull=True,
+            follow_up_on__gte=today,
+            follow_up_on__lte=last_day,
+        )
     )
 
 
@@ -137,10 +188,18 @@ def _ordering(sort: str) -> list[Any]:
     key = sort.lstrip("-") or "created"
     if key == "due":
         fields = ["decision_due_at", "appeal_file_by", "follow_up_on"]
-        return [(F(f).desc(nulls_last=True) if descending else F(f).asc(nulls_last=True)) for f in fields] + ["-created_at" if descending else "created_at", "id"]
+        return [
+            (F(f).desc(nulls_last=True) if descending else F(f).asc(nulls_last=True))
+            for f in fields
+        ] + ["-created_at" if descending else "created_at", "id"]
     if key == "waiting":
         # Longest waiting first: the earliest sending; a request never sent has not waited.
-        return [F("sent_at").desc(nulls_last=True) if descending else F("sent_at").asc(nulls_last=True), "id"]
+        return [
+            F("sent_at").desc(nulls_last=True)
+            if descending
+            else F("sent_at").asc(nulls_last=True),
+            "id",
+        ]
     return ["-created_at", "-id"] if descending or not sort else ["created_at", "id"]
 
 
@@ -175,9 +234,59 @@ def requests_worklist(
     return qs.order_by(*_ordering(sort or "-created"))
 
 
-def days_waiting(request: AuthorizationRequest, *, now: dt.datetime | None = None) -> int | None:
+def rows_by_ids(
+    qs: QuerySet[AuthorizationRequest],
+    limit: int | None = None,
+    *,
+    ids: list[int] | None = None,
+) -> list[AuthorizationRequest]:
+    """The rows of an ordered queryset, found in two steps: the ids in order from the request table
+    alone (an index scan that stops at `limit`), then those rows with their patient, payer and
+    physician. One query joining first and sorting after reads every match of a busy practice
+    (bench/worklist_bench.py)."""
+    if ids is None:
+        ids = list(qs.values_list("pk", flat=True)[:limit])
+    found = qs.model.objects.none() if not ids else qs.order_by().filter(pk__in=ids)
+    by_pk = {r.pk: r for r in found}
+    return [by_pk[pk] for pk in ids if pk in by_pk]
+
+
+def first_by_status(
+    qs: QuerySet[AuthorizationRequest],
+    statuses: tuple[str, ...] | list[str],
+    keys: list[str],
+    limit: int,
+) -> list[AuthorizationRequest]:
+    """The first `limit` rows of `qs` in the given statuses, ordered by `keys` (ascending, empty
+    last): one ordered index scan per status ((practice, status, key) indexes), merged here. A
+    single query over "status IN (...)" cannot read an index in order and sorts every match."""
+    candidates: list[tuple[Any, ...]] = []
+    for status in statuses:
+        order = [F(k).asc(nulls_last=True) for k in keys] + ["id"]
+        candidates += list(
+            qs.filter(status=status).order_by(*order).values_list(*keys, "pk")[:limit]
+        )
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+    def sort_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for value in row[:-1]:
+            if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+                value = dt.datetime.combine(value, dt.time.min, tzinfo=dt.UTC)
+            out += [value is None, value or far]
+        return (*out, row[-1])
+
+    ids = [row[-1] for row in sorted(candidates, key=sort_key)[:limit]]
+    return rows_by_ids(qs, ids=ids)
+
+
+def days_waiting(
+    request: AuthorizationRequest, *, now: dt.datetime | None = None
+) -> int | None:
     """Whole days since the request was (last) sent to the payer, while the payer has it."""
-    if request.sent_at is None or request.status not in AWAITING_PAYER_STATUSES + (Status.PENDED,):
+    if request.sent_at is None or request.status not in AWAITING_PAYER_STATUSES + (
+        Status.PENDED,
+    ):
         return None
     return ((now or timezone.now()) - request.sent_at).days
 
@@ -196,18 +305,36 @@ def patient_matches(*, user, q: str, limit: int = 8) -> list[Patient]:
     for word in re.split(r"[\s,]+", q):
         if word:
             match &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
-    return list(patients.filter(match | Q(member_id__icontains=q)).order_by("last_name", "first_name", "id")[:limit])
+    return list(
+        patients.filter(match | Q(member_id__icontains=q)).order_by(
+            "last_name", "first_name", "id"
+        )[:limit]
+    )
 
 
-def due_of(request: AuthorizationRequest, *, now: dt.datetime | None = None) -> dict[str, Any] | None:
+def due_of(
+    request: AuthorizationRequest, *, now: dt.datetime | None = None
+) -> dict[str, Any] | None:
     """What is due next on the request and when: the payer's decision (its clock), the last day to
     file the next appeal, or the follow-up day staff set when the payer has no clock."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     if request.status in AWAITING_PAYER_STATUSES and request.decision_due_at:
-        return {"what": "Payer's decision", "on": timezone.localdate(request.decision_due_at), "overdue": request.decision_due_at < now}
+        return {
+            "what": "Payer's decision",
+            "on": timezone.localdate(request.decision_due_at),
+            "overdue": request.decision_due_at < now,
+        }
     if request.status in APPEALABLE_STATUSES and request.appeal_file_by:
-        return {"what": "File the appeal by", "on": request.appeal_file_by, "overdue": request.appeal_file_by < today}
+        return {
+            "what": "File the appeal by",
+            "on": request.appeal_file_by,
+            "overdue": request.appeal_file_by < today,
+        }
     if request.status in AWAITING_PAYER_STATUSES and request.follow_up_on:
-        return {"what": "Follow up with the payer", "on": request.follow_up_on, "overdue": request.follow_up_on < today}
+        return {
+            "what": "Follow up with the payer",
+            "on": request.follow_up_on,
+            "overdue": request.follow_up_on < today,
+        }
     return None

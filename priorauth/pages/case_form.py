@@ -27,6 +27,7 @@ from policies.models import Payer
 from policies.selectors import latest_versions
 from priorauth import selectors
 from priorauth.models import AuthorizationRequest, Patient, Provider
+from priorauth.pages.strict_input import StrictNumberField
 from priorauth.services import PATIENT_FIELDS, RECORD_PARTS
 
 # Levels a mild® procedure may be planned at; the stenosis criterion (a policy record) decides
@@ -210,7 +211,7 @@ def patient_label(p: Patient) -> str:
 
 class ConservativeCareRow(forms.Form):
     type = forms.ChoiceField(label="Treatment", choices=_choices("clinical.conservative_care[].type"), required=False)
-    weeks = forms.FloatField(label="Weeks", required=False, widget=forms.NumberInput(attrs={"step": "1", "inputmode": "numeric"}))
+    weeks = StrictNumberField(label="Weeks", unit="weeks")
     outcome = forms.ChoiceField(label="Outcome", choices=_choices("clinical.conservative_care[].outcome"), required=False)
 
     item_types: ClassVar[dict[str, str]] = {"type": "string", "weeks": "number", "outcome": "string"}
@@ -218,7 +219,7 @@ class ConservativeCareRow(forms.Form):
 
 class PriorSurgeryRow(forms.Form):
     type = forms.ChoiceField(label="Surgery", choices=_choices("clinical.prior_lumbar_surgeries[].type"), required=False)
-    months_ago = forms.FloatField(label="Months ago", required=False, widget=forms.NumberInput(attrs={"step": "1", "inputmode": "numeric"}))
+    months_ago = StrictNumberField(label="Months ago", unit="months")
 
     item_types: ClassVar[dict[str, str]] = {"type": "string", "months_ago": "number"}
 
@@ -262,12 +263,11 @@ class CaseForm(forms.Form):
     clinical__symptoms__types = forms.MultipleChoiceField(label="Symptoms", choices=_choices("clinical.symptoms.types", blank=None), required=False, widget=forms.CheckboxSelectMultiple)
     clinical__symptoms__locations = forms.MultipleChoiceField(label="Where", choices=_choices("clinical.symptoms.locations", blank=None), required=False, widget=forms.CheckboxSelectMultiple)
     clinical__symptoms__with_standing_or_walking = _tristate("Worse when standing or walking?")
-    clinical__symptoms__duration_months = forms.FloatField(label="Duration (months)", required=False, widget=forms.NumberInput(attrs={"step": "1"}))
+    clinical__symptoms__duration_months = StrictNumberField(label="Duration (months)", unit="months")
     clinical__imaging__modality = forms.ChoiceField(label="Modality", choices=_choices("clinical.imaging.modality"), required=False)
     clinical__imaging__date = forms.DateField(label="Imaging date", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    clinical__imaging__ligamentum_flavum_mm = forms.FloatField(
-        label="Ligamentum flavum thickness (mm)", required=False, help_text="Thickest measurement at the planned level.",
-        widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
+    clinical__imaging__ligamentum_flavum_mm = StrictNumberField(
+        label="Ligamentum flavum thickness (mm)", unit="mm", help_text="Thickest measurement at the planned level.",
     )
     clinical__spondylolisthesis_grade = forms.TypedChoiceField(
         label="Spondylolisthesis grade (Meyerding)",
@@ -278,9 +278,9 @@ class CaseForm(forms.Form):
     )
     clinical__conservative_care__none = forms.BooleanField(label="No conservative care was tried", required=False)
     clinical__prior_lumbar_surgeries__none = forms.BooleanField(label="No prior lumbar surgery", required=False)
-    clinical__pain__vas_leg = forms.FloatField(label="Leg pain VAS (0–100)", required=False, widget=forms.NumberInput(attrs={"step": "1"}))
-    clinical__pain__nprs = forms.FloatField(label="Pain rating NPRS (0–10)", required=False, widget=forms.NumberInput(attrs={"step": "1"}))
-    clinical__pain__odi = forms.FloatField(label="Oswestry Disability Index (0–100)", required=False, widget=forms.NumberInput(attrs={"step": "1"}))
+    clinical__pain__vas_leg = StrictNumberField(label="Leg pain VAS (0–100)")
+    clinical__pain__nprs = StrictNumberField(label="Pain rating NPRS (0–10)")
+    clinical__pain__odi = StrictNumberField(label="Oswestry Disability Index (0–100)")
     administrative__clinical_study_nct = forms.CharField(label="Clinical study (NCT number)", max_length=11, required=False, help_text="e.g. NCT03072927 (Medicare CED).")
     administrative__referral_number = forms.CharField(label="Referral/authorization number", max_length=64, required=False)
     administrative__expedited = forms.BooleanField(label="Ask for an expedited decision", required=False)
@@ -325,6 +325,8 @@ class CaseForm(forms.Form):
                 self.fields[field_name(path)] = forms.CharField(label=spec["label"], max_length=200, required=False)
             self.extra_admin_paths.append(path)
         for name, field in self.fields.items():
+            if isinstance(field, forms.DateField):
+                field.error_messages["invalid"] = "This is not a real date: check the month and the day."
             path = self.path_of(name)
             attrs = field.widget.attrs
             attrs["data-path"] = path
@@ -351,7 +353,7 @@ class CaseForm(forms.Form):
             return "tristate"
         if isinstance(field, forms.DateField):
             return "date"
-        if isinstance(field, forms.FloatField):
+        if isinstance(field, (forms.FloatField, StrictNumberField)):
             return "number"
         return "string"
 
@@ -419,6 +421,16 @@ class CaseFormSet:
     def is_valid(self) -> bool:
         rows_valid = [formset.is_valid() for formset in self.rows.values()]  # all of them, for their errors
         return self.form.is_valid() and all(rows_valid)
+
+    def read_as_notes(self) -> list[str]:
+        """How numbers not written plainly were read ("1,5" → "Read as 1.5 mm."), to say so."""
+        notes = []
+        forms_ = [self.form] + [f for fs in self.rows.values() for f in fs.forms]
+        for form in forms_:
+            for name, field in form.fields.items():
+                if isinstance(field, StrictNumberField) and field.note and name not in form.errors:
+                    notes.append(f"{field.label}: {field.note}")
+        return notes
 
     @property
     def has_errors(self) -> bool:

@@ -222,3 +222,22 @@ class FollowUpForm(ServiceErrorsMixin, forms.Form):
         help_text="For a payer that sets no decision deadline. Leave empty to clear.",
         error_messages={"invalid": "Enter a real date, e.g. 12/15/2026."},
     )
+
+
+class AmendForm(ServiceErrorsMixin, forms.Form):
+    """The correction's own fields; the case itself is the case form's (priorauth/amendments.py)."""
+
+    reason = forms.CharField(
+        label="Why it is corrected", max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="e.g. The payer asked for the ligamentum flavum measurement; member ID typo.",
+        error_messages={"required": "Say why the request is corrected."},
+    )
+    member_id = forms.CharField(label="Member ID (on the patient's record)", max_length=64)
+    send_to_payer = forms.BooleanField(
+        label="Send it back to the payer now, with what was added", required=False,
+    )
+
+    def __init__(self, *args, pended: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not pended:
+            del self.fields["send_to_payer"]

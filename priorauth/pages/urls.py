@@ -13,6 +13,8 @@ urlpatterns = [
     path("requests/patients/", views.patient_search, name="patient-search"),
     path("requests/<int:pk>/", views.request_detail, name="request-detail"),
     path("requests/<int:pk>/edit/", views.request_edit, name="request-edit"),
+    path("requests/<int:pk>/amend/", views.request_amend, name="request-amend"),
+    path("requests/<int:pk>/redetermine/", views.request_redetermine, name="request-redetermine"),
     path("requests/<int:pk>/submit/", views.request_submit, name="request-submit"),
     path("requests/<int:pk>/send/", views.request_send, name="request-send"),
     path("requests/<int:pk>/withdraw/", views.request_withdraw, name="request-withdraw"),
@@ -31,6 +33,10 @@ urlpatterns = [
     path("letters/<int:pk>/hand-over/", views.letter_hand_over, name="letter-hand-over"),
     path("letters/<int:pk>/retry/", views.letter_retry, name="letter-retry"),
     path("letters/<int:pk>/r<int:number>/<str:stage>.pdf", views.letter_pdf, name="letter-pdf"),
+    path("metrics/", views.payer_scorecard, name="scorecard"),
+    # Notifications (billing staff and physicians)
+    path("notifications/", views.notification_list, name="notification-list"),
+    path("notifications/<int:pk>/open/", views.notification_open, name="notification-open"),
     # Physicians
     path("physician/", views.physician_home, name="physician-home"),
     # Admins (and billing staff): what a policy change did to open requests

@@ -15,7 +15,6 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -42,10 +41,11 @@ from priorauth.models import (
 )
 from priorauth.pages.case_form import CaseFormSet
 from priorauth.pages.forms import (
+    AmendForm,
     AppealForm,
-    FollowUpForm,
     AttachmentForm,
     DecisionForm,
+    FollowUpForm,
     LetterRequestForm,
     NarrativeForm,
     NoteForm,
@@ -108,6 +108,7 @@ def _nav_items(request: HttpRequest, role: str | None) -> list[dict[str, Any]]:
             ("Requests", reverse("pages:request-list")),
             ("Letters", reverse("pages:letter-list")),
             ("Policy changes", reverse("pages:policy-changes")),
+            ("Payer scorecard", reverse("pages:scorecard")),
         ]
     elif role == Role.PHYSICIAN:
         items = [
@@ -118,8 +119,14 @@ def _nav_items(request: HttpRequest, role: str | None) -> list[dict[str, Any]]:
         items = [
             ("Policy changes", reverse("pages:policy-changes")),
             ("Requests", reverse("pages:request-list")),
+            ("Payer scorecard", reverse("pages:scorecard")),
             ("Policy admin", reverse("admin:index")),
         ]
+    if role in (Role.BILLING, Role.PHYSICIAN):
+        from priorauth.models import Notification
+
+        unread = Notification.objects.filter(user=request.user, read_at__isnull=True).count()
+        items.append((f"Notifications ({unread} new)" if unread else "Notifications", reverse("pages:notification-list")))
     return [{"label": label, "url": url, "current": request.path == url} for label, url in items]
 
 
@@ -175,12 +182,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     require_role(request.user, Role.BILLING)
     from priorauth import queues
 
-    requests = selectors.request_list(user=request.user)
-    counts = dict(requests.order_by().values_list("status").annotate(n=Count("id")))
+    counts = queues.status_counts(user=request.user)
     by_status = [{"status": value, "label": label, "count": counts.get(value, 0)} for value, label in Status.choices]
     # Bounded lists (the first few of each, with counts): a busy practice has thousands open.
     due = queues.deadlines(user=request.user, within=DUE_SOON)
-    work = queues.billing_queues(user=request.user)
+    work = queues.billing_queues(user=request.user, by_status=counts)
     changes = selectors.recheck_results_visible_to(request.user).filter(seen_at__isnull=True, superseded=False).count()
     shown = [d.request for key in ("decisions_overdue", "decisions_soon", "appeals_soon") for d in due[key]]
     audit_list(request, shown, what="dashboard deadlines")
@@ -269,6 +275,8 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 formset.add_service_errors(exc)
         else:
             messages.success(request, f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved as a draft."))
+            for note in formset.read_as_notes():
+                messages.info(request, note)
             return redirect("pages:request-detail", pk=obj.pk)
     return _case_page(request, formset, obj=None)
 
@@ -313,6 +321,8 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 formset.add_service_errors(exc)
         else:
             messages.success(request, f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved."))
+            for note in formset.read_as_notes():
+                messages.info(request, note)
             return redirect("pages:request-detail", pk=obj.pk)
     return _case_page(request, formset, obj=obj)
 
@@ -358,6 +368,8 @@ def _request_page(request: HttpRequest, obj: AuthorizationRequest, forms: dict[s
         "can_edit": is_billing and obj.status == Status.DRAFT,
         "send_form": forms.get("send") or SendForm(packets=_packets_of(request.user, obj)),
         "sendings": list(obj.sendings.all()),
+        "can_amend": is_billing and obj.status in (Status.SUBMITTED, Status.SENT, Status.PENDED),
+        "amendments": list(obj.amendments.select_related("by")),
         "withdraw_form": forms.get("withdraw") or NoteForm(prefix="withdraw"),
         "decision_form": forms.get("decision") or DecisionForm(criteria=_criteria_choices(obj)),
         "payer_contacts": list(obj.payer.contacts.order_by("kind", "name", "key")),
@@ -434,7 +446,6 @@ def request_send(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @practice_member_required
-@require_POST
 def request_follow_up(request: HttpRequest, pk: int) -> HttpResponse:
     obj = _action(request, pk)
     form = FollowUpForm(request.POST)
@@ -452,6 +463,7 @@ def request_follow_up(request: HttpRequest, pk: int) -> HttpResponse:
     return _request_page(request, obj, {"follow_up": form}, status=400)
 
 
+@require_POST
 @practice_member_required
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     obj = _action(request, pk)
@@ -852,3 +864,128 @@ def letter_pdf(request: HttpRequest, pk: int, number: int, stage: str) -> FileRe
     )
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Notifications (priorauth.notifications): the user's own notices; opening one marks it read.
+
+
+@practice_member_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    from priorauth.notifications import notifications_for
+
+    require_role(request.user, Role.BILLING, Role.PHYSICIAN)
+    items = list(notifications_for(request.user)[:100])
+    return render(request, "pages/notification_list.html", {"notifications": items})
+
+
+@require_POST
+@practice_member_required
+def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
+    from priorauth import notifications
+
+    notification = selectors.get_visible(notifications.notifications_for(request.user), pk)
+    url = notifications.notification_open(notification=notification, by=request.user)
+    if not url_has_allowed_host_and_scheme(url, allowed_hosts=None):
+        url = reverse("pages:home")
+    return redirect(url)
+
+
+# ---------------------------------------------------------------------------------------------
+# Corrections after submission (priorauth.amendments)
+
+
+@practice_member_required
+def request_amend(request: HttpRequest, pk: int) -> HttpResponse:
+    from priorauth.amendments import AMENDABLE_STATUSES
+    from priorauth.amendments import request_amend as amend
+
+    obj = selectors.request_get(user=request.user, pk=pk)
+    require_role(request.user, Role.BILLING)
+    if obj.status not in AMENDABLE_STATUSES:
+        messages.error(request, "Only a submitted, sent or pended request can be corrected.")
+        return redirect("pages:request-detail", pk=obj.pk)
+    pended = obj.status == Status.PENDED
+    formset = CaseFormSet(request.POST or None, user=request.user, request=obj)
+    amend_form = AmendForm(request.POST or None, pended=pended, initial={"member_id": obj.patient.member_id, "send_to_payer": pended})
+    if request.method == "GET":
+        audit(request, A.READ, obj, detail="correction form")
+    status = 200
+    if request.method == "POST":
+        valid = formset.is_valid() & amend_form.is_valid()
+        status = 400
+        if valid:
+            data = amend_form.cleaned_data
+            patient_fields = {"member_id": data["member_id"]} if data["member_id"] != obj.patient.member_id else None
+            try:
+                with transaction.atomic():
+                    amendment = amend(
+                        request=obj, by=request.user, reason=data["reason"], case=formset.entered_case(),
+                        patient_fields=patient_fields, send_to_payer=data.get("send_to_payer", False),
+                    )
+                    audit(request, A.UPDATE, obj, detail=f"amendment r{amendment.number}")
+            except ValidationError as exc:
+                for key in list(getattr(exc, "error_dict", {})):
+                    if key in amend_form.fields or key == "reason":
+                        for message in exc.error_dict.pop(key):
+                            amend_form.add_error(key if key in amend_form.fields else None, message)
+                if getattr(exc, "error_dict", None) or not hasattr(exc, "error_dict"):
+                    formset.add_service_errors(exc)
+            else:
+                sent = " and sent back to the payer" if amendment.sent_to_payer else ""
+                messages.success(request, f"Correction saved{sent}; the determination was checked again (revision {amendment.number}).")
+                return redirect("pages:request-detail", pk=obj.pk)
+    return render(
+        request,
+        "pages/request_amend.html",
+        {"formset": formset, "form": formset.form, "amend_form": amend_form, "obj": obj, "check_url": reverse("coverage-check")},
+        status=status,
+    )
+
+
+@require_POST
+@practice_member_required
+def request_redetermine(request: HttpRequest, pk: int) -> HttpResponse:
+    """From the policy-change banner: re-run the determination under the new policy version."""
+    from priorauth.amendments import request_redetermine as redetermine
+
+    obj = _action(request, pk)
+    try:
+        with transaction.atomic():
+            amendment = redetermine(request=obj, by=request.user)
+            audit(request, A.UPDATE, obj, detail=f"redetermined r{amendment.number}")
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(
+            request, f"Determination re-run under the new policy: {amendment.get_new_decision_display()} (revision {amendment.number})."
+        )
+    return redirect("pages:request-detail", pk=obj.pk)
+
+
+# ---------------------------------------------------------------------------------------------
+# Payer scorecard (priorauth.scorecard)
+
+
+@practice_member_required
+def payer_scorecard(request: HttpRequest) -> HttpResponse:
+    from priorauth.scorecard import payer_scorecard as scorecard
+
+    require_role(request.user, Role.BILLING, Role.ADMIN)
+    this_year = timezone.localdate().year
+    try:
+        year = int(request.GET.get("year") or this_year)
+    except ValueError:
+        year = 0
+    if not 2000 <= year <= this_year:
+        return render(request, "pages/scorecard.html", {"rows": [], "year": this_year, "error": f"Choose a year from 2000 to {this_year}."}, status=400)
+    rows = scorecard(requests=selectors.requests_visible_to(request.user), year=year)
+    for row in rows:
+        for m in row["measures"]:
+            values = [v for v in (m["ours"], m["published"]) if v is not None]
+            top = 100.0 if m["unit"] == "%" else (max(values) if values else 0) or 1.0
+            m["ours_width"] = round(100 * m["ours"] / top, 1) if m["ours"] is not None else 0
+            m["published_width"] = round(100 * m["published"] / top, 1) if m["published"] is not None else 0
+    audit(request, A.LIST, model=AuthorizationRequest, detail=f"payer scorecard {year}")
+    return render(request, "pages/scorecard.html", {"rows": rows, "year": year, "years": list(range(this_year, this_year - 5, -1))})

@@ -42,26 +42,42 @@ def worklist_context(request: HttpRequest) -> dict[str, Any]:
     if serializer.is_valid():
         filters = dict(serializer.validated_data)
     else:
-        errors = {name: _error_text(name, msgs) for name, msgs in serializer.errors.items()}
+        errors = {
+            name: _error_text(name, msgs) for name, msgs in serializer.errors.items()
+        }
     page = None
     paginator = None
     if not errors:
         qs = worklist.requests_worklist(user=request.user, **filters)
-        paginator = Paginator(qs, worklist.PAGE_SIZE)
+        # Paged over ids (the request table alone); the page's rows are then read with their joins.
+        paginator = Paginator(qs.values_list("pk", flat=True), worklist.PAGE_SIZE)
         try:
             page = paginator.page(request.GET.get("page") or 1)
+            page.object_list = worklist.rows_by_ids(qs, ids=list(page.object_list))
         except PageNotAnInteger:
             errors["page"] = "Page must be a whole number."
         except EmptyPage:
-            errors["page"] = f"There is no page {request.GET.get('page')}; the last page is {paginator.num_pages}."
+            errors["page"] = (
+                f"There is no page {request.GET.get('page')}; the last page is {paginator.num_pages}."
+            )
     # Links to other pages keep the filters.
-    kept = [(name, request.GET.get(name, "")) for name in FILTER_NAMES if request.GET.get(name)]
+    kept = [
+        (name, request.GET.get(name, ""))
+        for name in FILTER_NAMES
+        if request.GET.get(name)
+    ]
     base_query = urlencode(kept)
     now = timezone.now()
     rows = []
     if page is not None:
         for r in page.object_list:
-            rows.append({"request": r, "days_waiting": worklist.days_waiting(r, now=now), "due": worklist.due_of(r, now=now)})
+            rows.append(
+                {
+                    "request": r,
+                    "days_waiting": worklist.days_waiting(r, now=now),
+                    "due": worklist.due_of(r, now=now),
+                }
+            )
     role = selectors.role_of(request.user)
     return {
         "page": page,
@@ -72,9 +88,15 @@ def worklist_context(request: HttpRequest) -> dict[str, Any]:
         "values": {name: request.GET.get(name, "") for name in FILTER_NAMES},
         "base_query": base_query,
         "status_choices": Status.choices,
-        "payer_choices": list(Payer.objects.order_by("name").values_list("code", "name")),
+        "payer_choices": list(
+            Payer.objects.order_by("name").values_list("code", "name")
+        ),
         "physician_choices": (
-            [] if role == Role.PHYSICIAN else list(selectors.providers_visible_to(request.user).values_list("pk", "name"))
+            []
+            if role == Role.PHYSICIAN
+            else list(
+                selectors.providers_visible_to(request.user).values_list("pk", "name")
+            )
         ),
         "due_choices": list(worklist.DUE_CHOICES.items()),
         "sort_choices": list(worklist.SORTS.items()),

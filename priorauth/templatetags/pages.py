@@ -41,3 +41,35 @@ def criterion_label(key: str, determination) -> str:
             if c.get("key") == key:
                 return c.get("label", key)
     return key
+
+
+# Internal notation staff should not meet (issue 13): the case contract's dotted paths and the
+# reference file names of the rule sources. The paths become the words of the field; the same rule
+# runs in checklist.js (staffText) for the live checklist.
+_PATH = __import__("re").compile(r"\b(?:clinical|administrative|procedure|patient|provider)\.[a-z_]+(?:\.[a-z_]+|\[\])*")
+_SOURCE_NOTE = __import__("re").compile(r"\s*\([^()]*\bdomain\.md\b[^()]*\)|[^.()]*\bdomain\.md\b[^.()]*\.?")
+
+
+def path_words(path: str) -> str:
+    parts = [p for p in path.replace("[]", "").split(".") if p not in ("clinical", "administrative")]
+    return " ".join(p.replace("_", " ") for p in parts)
+
+
+@register.filter
+def staff_text(value: str) -> str:
+    """A checker or policy text as staff read it: contract paths in words, source file names out."""
+    if not value:
+        return value
+    text = _PATH.sub(lambda m: path_words(m.group(0)), str(value))
+    return _SOURCE_NOTE.sub("", text).strip()
+
+
+@register.filter
+def version_label(version) -> str:
+    """A policy version as staff name it: "Original Medicare's policy, revision 3" (not "tricare: … r1")."""
+    if not version:
+        return "—"
+    policy = version.policy
+    payer = getattr(policy, "payer", None)
+    name = getattr(payer, "name", "") or str(policy)
+    return f"{name}'s policy, revision {version.revision}"

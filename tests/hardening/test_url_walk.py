@@ -360,6 +360,7 @@ RULES: dict[str, Rule] = {
     "rechecks": Rule(plain("rechecks", "?include_seen=true"), api(allow)),
     "recheck-seen": Rule(at("recheck-seen", pk="recheck"), ONLY_POST_API),
     "metrics-payers": Rule(plain("metrics-payers"), api(allow)),
+    "metrics-scorecard": Rule(plain("metrics-scorecard"), api(only(Role.BILLING, Role.ADMIN))),
     "audit": Rule(plain("audit"), api(only(Role.ADMIN))),
     "patients": Rule(plain("patients"), api(allow)),
     "patient-detail": Rule(at("patient-detail", pk="patient"), api(found(sees_request))),
@@ -392,9 +393,11 @@ RULES: dict[str, Rule] = {
     "pages:patient-search": Rule(plain("pages:patient-search", "?q=Qu"), page(only(Role.BILLING))),
     "pages:request-detail": Rule(at("pages:request-detail", pk="draft"), page(found(sees_request))),
     "pages:request-edit": Rule(at("pages:request-edit", pk="draft"), page(found(sees_request, only(Role.BILLING)))),
+    "pages:request-amend": Rule(at("pages:request-amend", pk="submitted"), page(found(sees_request, only(Role.BILLING)))),
     "pages:request-submit": Rule(at("pages:request-submit", pk="draft"), post_only),
     "pages:request-send": Rule(at("pages:request-send", pk="submitted"), post_only),
     "pages:request-withdraw": Rule(at("pages:request-withdraw", pk="draft"), post_only),
+    "pages:request-redetermine": Rule(at("pages:request-redetermine", pk="submitted"), post_only),
     "pages:request-follow-up": Rule(at("pages:request-follow-up", pk="sent"), post_only),
     "pages:request-decision": Rule(at("pages:request-decision", pk="sent"), post_only),
     "pages:request-payer-contact": Rule(at("pages:request-payer-contact", pk="draft"), post_only),
@@ -417,6 +420,11 @@ RULES: dict[str, Rule] = {
     ),
     "pages:letter-packet": Rule(at("pages:letter-packet", pk="signed_letter"), post_only),
     "pages:packet-pdf": Rule(at("pages:packet-pdf", pk="packet"), page(found(sees_letter))),
+
+
+    "pages:scorecard": Rule(plain("pages:scorecard"), page(only(Role.BILLING, Role.ADMIN))),
+    "pages:notification-list": Rule(plain("pages:notification-list"), page(only(Role.BILLING, Role.PHYSICIAN))),
+    "pages:notification-open": Rule(lambda w: [(x, reverse("pages:notification-open", kwargs={"pk": 1})) for x in ("a", "b")], post_only),
     "pages:physician-home": Rule(plain("pages:physician-home"), page(only(Role.PHYSICIAN))),
     "pages:policy-changes": Rule(plain("pages:policy-changes"), page(only(Role.ADMIN, Role.BILLING))),
     "pages:recheck-seen": Rule(at("pages:recheck-seen", result_id="recheck"), post_only),
@@ -519,6 +527,10 @@ ADMIN_MODELS: dict[str, AdminModel] = {
     # Payers' PAS endpoints are kept by superusers; the exchange log is read-only.
     "pas.pasendpoint": AdminModel("superuser", one("pas_endpoint")),
     "pas.pasexchange": AdminModel("superuser", one("pas_exchange"), superuser=frozenset({VIEW})),
+
+
+    # Payers' published CMS-0057-F figures (the scorecard): payer data, entered by practice admins.
+    "priorauth.publishedpayermetrics": AdminModel("global", one("published_metrics"), frozenset({VIEW, ADD, CHANGE})),
 }
 
 ADMIN_ROUTE = re.compile(r"^admin/(?P<app>\w+)/(?P<model>\w+)/(?P<view>.*)$")
@@ -718,6 +730,11 @@ def _build_world(media: str) -> SimpleNamespace:
     w.policy = Policy.objects.get(payer__code="medicare")
     w.payer = w.policy.payer
     w.policy_version = PolicyVersion.objects.get(policy=w.policy)
+    from priorauth.models import PublishedPayerMetrics
+
+    w.published_metrics = PublishedPayerMetrics.objects.create(
+        payer=w.payer, year=2026, source_url="https://payer.example/metrics", published_on="2026-03-31"
+    )
     w.criterion = Criterion.objects.create(
         policy=w.policy, key="walk-probe", section="payer", label="Probe", path="administrative.expedited",
         operator="eq", value=True, required=False, reason_met="-", reason_not_met="-", reason_missing="-",

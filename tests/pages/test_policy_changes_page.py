@@ -72,3 +72,33 @@ def test_the_admin_reaches_the_registry_with_its_history(client_for, world, chan
     history = client.get(f"/admin/policies/policy/{version.policy_id}/history/")
     assert history.status_code == 200
     assert client_for(world.alice).get("/admin/policies/policy/").status_code == 302  # not staff: the admin's sign-in
+
+
+def test_staff_re_run_a_submitted_request_under_the_new_policy_from_the_banner(client_for, world):
+    request = services.request_submit(
+        request=services.request_create(
+            practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
+            treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+        ),
+        by=world.alice,
+    )
+    assert request.decision == "meets_criteria"
+    criterion = Criterion.objects.get(policy__payer__code="medicare", key="ligamentum_flavum")
+    criterion.value = 5
+    criterion.save()
+    version = policy_publish(policy=criterion.policy, by=world.adam, summary="threshold raised to 5 mm")
+    services.requests_recheck(version=version)
+    client = client_for(world.alice)
+    html = client.get(f"/requests/{request.pk}/").content.decode()
+    # The banner says plainly that the box and the list still show the recorded determination.
+    assert "still the one recorded under" in html and "Re-run the determination under the new policy" in html
+    response = client.post(f"/requests/{request.pk}/redetermine/", follow=True)
+    html = response.content.decode()
+    request.refresh_from_db()
+    assert request.decision == "not_met" and request.policy_version == version
+    assert request.determination["policy"]["revision"] == version.revision
+    assert "Determination re-run under the new policy: Not met (revision 2)" in html
+    assert "A policy update" not in html  # the banner is resolved: everything agrees
+    amendment = request.amendments.get()
+    assert amendment.previous_decision == "meets_criteria" and amendment.previous_determination["decision"] == "meets_criteria"
+    assert client_for(world.bob).post(f"/requests/{request.pk}/redetermine/").status_code == 403

@@ -268,8 +268,15 @@ def test_it_lets_the_treating_physician_read_but_not_act(client_for, world):
 
 
 def test_it_records_sending_and_the_payer_answer(client_for, world):
-    request = submitted(world, payer="medicare-advantage")
+    # Submitted two hours ago (dates run submitted ≤ sent ≤ decided).
+    request = services.request_submit(
+        request=draft(world, payer="medicare-advantage"), by=world.alice, submitted_at=timezone.now() - dt.timedelta(hours=2)
+    )
     client = client_for(world.alice)
+    too_early = (timezone.localtime() - dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
+    refused = client.post(f"/requests/{request.pk}/send/", {"sent_at": too_early, "note": ""})
+    assert refused.status_code == 400
+    assert "is before the request was submitted" in error_of(refused.content.decode(), "id_sent_at")
     an_hour_ago = (timezone.localtime() - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     response = client.post(f"/requests/{request.pk}/send/", {"sent_at": an_hour_ago, "note": ""}, follow=True)
     assert "Recorded as sent" in response.content.decode()

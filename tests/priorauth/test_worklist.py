@@ -23,17 +23,35 @@ def refs(qs) -> list[str]:
 @pytest.fixture
 def three(world):
     """Three requests of practice A: Ada Moreno's draft, Hugo Lindqvist's sent one, Ada's pended one."""
-    hugo = PatientFactory(practice=world.practice_a, first_name="Hugo", last_name="Lindqvist", birth_date=dt.date(1941, 7, 4), member_id="ZZT55512")
+    hugo = PatientFactory(
+        practice=world.practice_a,
+        first_name="Hugo",
+        last_name="Lindqvist",
+        birth_date=dt.date(1941, 7, 4),
+        member_id="ZZT55512",
+    )
     a = draft_for(world, payer="medicare")
-    b = advance(draft_for(world, payer="medicare-advantage", patient=hugo), Status.SENT, world.alice)
-    c = advance(draft_for(world, payer="medicare-advantage", treating_physician=world.dave_provider), Status.PENDED, world.alice)
+    b = advance(
+        draft_for(world, payer="medicare-advantage", patient=hugo),
+        Status.SENT,
+        world.alice,
+    )
+    c = advance(
+        draft_for(
+            world, payer="medicare-advantage", treating_physician=world.dave_provider
+        ),
+        Status.PENDED,
+        world.alice,
+    )
     PayerDecision.objects.filter(request=c).update(payer_reference="UHC-778899")
     return a, b, c, hugo
 
 
-def test_it_finds_by_last_name_full_name_birth_date_member_id_and_references(world, three):
-    a, b, c, hugo = three
-    find = lambda q: set(refs(worklist.requests_worklist(user=world.alice, q=q)))  # noqa: E731
+def test_it_finds_by_last_name_full_name_birth_date_member_id_and_references(
+    world, three
+):
+    a, b, c, _hugo = three
+    find = lambda q: set(refs(worklist.requests_worklist(user=world.alice, q=q)))
     assert find("lindq") == {b.reference}
     assert find("Hugo Lindqvist") == find("Lindqvist, Hugo") == {b.reference}
     assert find("07/04/1941") == find("1941-07-04") == {b.reference}
@@ -45,44 +63,87 @@ def test_it_finds_by_last_name_full_name_birth_date_member_id_and_references(wor
 
 
 def test_it_filters_by_status_payer_physician_and_keeps_to_the_user_scope(world, three):
-    a, b, c, _ = three
-    assert refs(worklist.requests_worklist(user=world.alice, status=[Status.SENT])) == [b.reference]
-    assert set(refs(worklist.requests_worklist(user=world.alice, payer="medicare-advantage"))) == {b.reference, c.reference}
-    assert refs(worklist.requests_worklist(user=world.alice, physician=world.dave_provider.pk)) == [c.reference]
+    _a, b, c, _ = three
+    assert refs(worklist.requests_worklist(user=world.alice, status=[Status.SENT])) == [
+        b.reference
+    ]
+    assert set(
+        refs(worklist.requests_worklist(user=world.alice, payer="medicare-advantage"))
+    ) == {b.reference, c.reference}
+    assert refs(
+        worklist.requests_worklist(user=world.alice, physician=world.dave_provider.pk)
+    ) == [c.reference]
     # A physician sees only their own patients' requests; another practice sees nothing.
-    assert refs(worklist.requests_worklist(user=world.dave, q="Moreno")) == [c.reference]
+    assert refs(worklist.requests_worklist(user=world.dave, q="Moreno")) == [
+        c.reference
+    ]
     assert refs(worklist.requests_worklist(user=world.erin, q="Moreno")) == []
 
 
 def test_it_lists_overdue_and_this_week_including_a_follow_up_date(world, three):
-    a, b, c, _ = three
+    _a, b, _c, _ = three
     now = timezone.now()
-    AuthorizationRequest.objects.filter(pk=b.pk).update(decision_due_at=now - dt.timedelta(hours=1))
-    assert refs(worklist.requests_worklist(user=world.alice, due="overdue")) == [b.reference]
-    AuthorizationRequest.objects.filter(pk=b.pk).update(decision_due_at=None, follow_up_on=timezone.localdate() + dt.timedelta(days=3))
-    assert refs(worklist.requests_worklist(user=world.alice, due="this_week")) == [b.reference]
+    AuthorizationRequest.objects.filter(pk=b.pk).update(
+        decision_due_at=now - dt.timedelta(hours=1)
+    )
+    assert refs(worklist.requests_worklist(user=world.alice, due="overdue")) == [
+        b.reference
+    ]
+    AuthorizationRequest.objects.filter(pk=b.pk).update(
+        decision_due_at=None, follow_up_on=timezone.localdate() + dt.timedelta(days=3)
+    )
+    assert refs(worklist.requests_worklist(user=world.alice, due="this_week")) == [
+        b.reference
+    ]
     assert refs(worklist.requests_worklist(user=world.alice, due="overdue")) == []
 
 
 def test_it_sorts_by_due_waiting_and_created_both_ways(world, three):
     a, b, c, _ = three
     now = timezone.now()
-    AuthorizationRequest.objects.filter(pk=b.pk).update(decision_due_at=now + dt.timedelta(days=2), sent_at=now - dt.timedelta(days=1))
-    AuthorizationRequest.objects.filter(pk=c.pk).update(decision_due_at=now + dt.timedelta(days=1), sent_at=now - dt.timedelta(days=9))
-    assert refs(worklist.requests_worklist(user=world.alice, sort="due"))[:2] == [c.reference, b.reference]
-    assert refs(worklist.requests_worklist(user=world.alice, sort="-due"))[:2] == [b.reference, c.reference]
-    assert refs(worklist.requests_worklist(user=world.alice, sort="waiting"))[:2] == [c.reference, b.reference]
-    assert refs(worklist.requests_worklist(user=world.alice, sort="created")) == [a.reference, b.reference, c.reference]
-    assert refs(worklist.requests_worklist(user=world.alice)) == [c.reference, b.reference, a.reference]
+    AuthorizationRequest.objects.filter(pk=b.pk).update(
+        decision_due_at=now + dt.timedelta(days=2), sent_at=now - dt.timedelta(days=1)
+    )
+    AuthorizationRequest.objects.filter(pk=c.pk).update(
+        decision_due_at=now + dt.timedelta(days=1), sent_at=now - dt.timedelta(days=9)
+    )
+    assert refs(worklist.requests_worklist(user=world.alice, sort="due"))[:2] == [
+        c.reference,
+        b.reference,
+    ]
+    assert refs(worklist.requests_worklist(user=world.alice, sort="-due"))[:2] == [
+        b.reference,
+        c.reference,
+    ]
+    assert refs(worklist.requests_worklist(user=world.alice, sort="waiting"))[:2] == [
+        c.reference,
+        b.reference,
+    ]
+    assert refs(worklist.requests_worklist(user=world.alice, sort="created")) == [
+        a.reference,
+        b.reference,
+        c.reference,
+    ]
+    assert refs(worklist.requests_worklist(user=world.alice)) == [
+        c.reference,
+        b.reference,
+        a.reference,
+    ]
 
 
 def test_the_api_takes_the_same_parameters_and_pages_with_a_count(world, three, api):
-    a, b, c, _ = three
+    a, _b, _c, _ = three
     client = api(world.alice)
-    body = client.get("/api/v1/requests", {"q": "Moreno", "sort": "created", "page_size": 1}).json()
-    assert body["count"] == 2 and [r["reference"] for r in body["results"]] == [a.reference]
+    body = client.get(
+        "/api/v1/requests", {"q": "Moreno", "sort": "created", "page_size": 1}
+    ).json()
+    assert body["count"] == 2 and [r["reference"] for r in body["results"]] == [
+        a.reference
+    ]
     assert body["next"] and "q=Moreno" in body["next"]
     assert client.get("/api/v1/requests", {"due": "overdue"}).json()["count"] == 0
-    bad = client.get("/api/v1/requests", {"sort": "sideways", "due": "someday", "status": "lost"})
+    bad = client.get(
+        "/api/v1/requests", {"sort": "sideways", "due": "someday", "status": "lost"}
+    )
     assert bad.status_code == 400
     assert set(bad.json()) >= {"sort", "due", "status"}

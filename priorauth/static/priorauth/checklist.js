@@ -27,20 +27,88 @@
     return !el.closest("[hidden]");
   }
 
-  function numberValue(raw, integer) {
+  // The server's rule (priorauth/pages/strict_input.py): digits with at most one decimal point or
+  // comma, the field's unit allowed after them; anything else stays text, which the checker names
+  // ("must be a number") instead of reading it as something else.
+  var NUMBER = /^([+-]?)(\d+)(?:([.,])(\d+))?$/;
+
+  function readNumber(raw, unit) {
     var text = raw.trim();
-    if (text === "") return undefined;
-    var n = Number(text);
-    if (!isFinite(n)) return text; // the checker names it: "must be a number"
-    if (integer && Math.floor(n) !== n) return n;
-    return n;
+    if (text === "") return { value: undefined, note: "" };
+    var body = text;
+    if (unit && body.toLowerCase().slice(-unit.length) === unit.toLowerCase()) body = body.slice(0, -unit.length).trim();
+    var m = NUMBER.exec(body);
+    if (!m) return { value: text, note: "" };
+    var n = Number(m[1] + m[2] + "." + (m[4] || "0"));
+    var plain = String(n);
+    return { value: n, note: body === plain && body === text ? "" : "Read as " + plain + (unit ? " " + unit : "") + "." };
+  }
+
+  // The pages' staff_text filter (priorauth/templatetags/pages.py): contract paths in words,
+  // reference file names of the rule sources left out.
+  function staffText(text) {
+    if (!text) return text;
+    return String(text)
+      .replace(/\b(?:clinical|administrative|procedure|patient|provider)\.[a-z_]+(?:\.[a-z_]+|\[\])*/g, function (path) {
+        return path.replace(/\[\]/g, "").split(".").filter(function (p) { return p !== "clinical" && p !== "administrative"; })
+          .map(function (p) { return p.replace(/_/g, " "); }).join(" ");
+      })
+      .replace(/\s*\([^()]*\bdomain\.md\b[^()]*\)|[^.()]*\bdomain\.md\b[^.()]*\.?/g, "")
+      .trim();
+  }
+
+  function numberValue(raw, integer, unit) {
+    return readNumber(raw, unit).value;
+  }
+
+  // Say how a number not written plainly was read ("1,5" → "Read as 1.5 mm."), next to its input.
+  function echoNumber(el) {
+    var type = el.getAttribute("data-type");
+    if (type !== "number" && type !== "integer" && !el.hasAttribute("data-unit")) return;
+    if (el.tagName !== "INPUT" || el.type !== "text") return;
+    var id = el.id + "_readas";
+    var note = document.getElementById(id);
+    var text = readNumber(el.value, el.getAttribute("data-unit") || "").note;
+    if (!note) {
+      note = document.createElement("p");
+      note.id = id;
+      note.className = "read-as";
+      note.setAttribute("aria-live", "polite");
+      el.insertAdjacentElement("afterend", note);
+      el.setAttribute("aria-describedby", ((el.getAttribute("aria-describedby") || "") + " " + id).trim());
+    }
+    note.textContent = text;
+    note.hidden = !text;
+  }
+
+  // A date the browser could not read (02/30/1950) has an empty value: say so where it was typed,
+  // rather than let it count as missing and vanish on save.
+  function badDates() {
+    var bad = [];
+    form.querySelectorAll('input[type="date"]').forEach(function (el) {
+      var errorEl = errorElementFor(el);
+      var own = errorEl && errorEl.querySelector(".bad-date");
+      if (el.validity && el.validity.badInput) {
+        bad.push(el);
+        el.setAttribute("aria-invalid", "true");
+        if (errorEl && !own) {
+          var p = document.createElement("p");
+          p.className = "bad-date";
+          p.textContent = "This is not a real date: check the month and the day.";
+          errorEl.appendChild(p);
+        }
+      } else if (own) {
+        own.remove();
+      }
+    });
+    return bad;
   }
 
   function readInput(el) {
     var type = el.getAttribute("data-type");
     switch (type) {
-      case "number": return numberValue(el.value, false);
-      case "integer": return numberValue(el.value, true);
+      case "number": return numberValue(el.value, false, el.getAttribute("data-unit") || "");
+      case "integer": return numberValue(el.value, true, el.getAttribute("data-unit") || "");
       case "checkbox": return el.checked ? true : undefined;
       case "date": return el.value || undefined;
       case "list-csv": {
@@ -182,6 +250,16 @@
     return null;
   }
 
+  // Staff read a field's label, never the contract's path ("clinical.symptoms.types").
+  function labelFor(path) {
+    var input = form.querySelector('[data-path="' + path + '"]') || form.querySelector('[data-path^="' + path + '."]');
+    var label = input && input.id ? form.querySelector('label[for="' + input.id + '"]') : null;
+    if (!label && input) { var fs = input.closest("fieldset"); label = fs && fs.querySelector("legend"); }
+    if (label) return label.textContent.replace(/\s*\(required\)\s*$/, "").trim();
+    var last = path.split(".").filter(function (p) { return !/^\d+$/.test(p); }).pop() || path;
+    return last.replace(/_/g, " ").replace(/^./, function (c) { return c.toUpperCase(); });
+  }
+
   function showErrors(errors, built) {
     Object.keys(errors).forEach(function (path) {
       var target = inputsFor(path, built);
@@ -190,7 +268,7 @@
         if (formErrors) {
           messages.forEach(function (m) {
             var p = document.createElement("p");
-            p.textContent = path + ": " + m;
+            p.textContent = labelFor(path) + ": " + m;
             formErrors.appendChild(p);
           });
           formErrors.hidden = false;
@@ -237,7 +315,7 @@
     li.appendChild(el("span", "status status-" + c.status, STATUS_TEXT[c.status] || c.status));
     li.appendChild(el("span", "label", c.label));
     if (!c.required && !/advisory/i.test(c.label)) li.appendChild(el("span", "advisory", " (advisory)"));
-    li.appendChild(el("span", "reason", c.reason));
+    li.appendChild(el("span", "reason", staffText(c.reason)));
     var input = fieldFor(c.path);
     if (input && input.id && c.status !== "met") {
       var link = el("a", "goto", "Go to the field");
@@ -390,7 +468,18 @@
         if (!initial) {
           clearErrors();
           if (result.errors) showErrors(result.errors, built);
+        } else if (result.errors) {
+          // After a failed save the server's errors stay; the checker's (an unknown ICD-10 code)
+          // join them at once, where the server did not already say something about that input.
+          var fresh = {};
+          Object.keys(result.errors).forEach(function (path) {
+            var target = inputsFor(path, built);
+            var errorEl = target && errorElementFor(target.inputs[0]);
+            if (!errorEl || !errorEl.textContent.trim()) fresh[path] = result.errors[path];
+          });
+          showErrors(fresh, built);
         }
+        badDates();
         if (result.determination) render(result.determination);
       })
       .catch(function (error) {
@@ -449,7 +538,12 @@
 
   // ------------------------------------------------------------------ wiring
 
-  form.addEventListener("input", schedule);
+  form.addEventListener("input", function (event) { echoNumber(event.target); schedule(); });
+  form.addEventListener("focusout", function (event) { if (event.target.type === "date") badDates(); });
+  form.addEventListener("submit", function (event) {
+    var bad = badDates();
+    if (bad.length) { event.preventDefault(); bad[0].focus(); }
+  });
   form.addEventListener("change", function (event) {
     var changed = event.target.getAttribute("data-path");
     if (changed === "payer") showPayerFields();
