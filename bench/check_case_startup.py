@@ -71,7 +71,7 @@ def main() -> None:
     host = machine()
     with seeded_database() as database:
         env = {**os.environ, "DATABASE_URL": database.url}
-        for name, argv in commands.items():  # untimed: .pyc files and the page cache
+        for argv in commands.values():  # untimed: .pyc files and the page cache
             _, done = run(argv, env)
             if done.returncode != 0:
                 sys.exit(f"{' '.join(argv[1:])} failed ({done.returncode}):\n{done.stderr}")

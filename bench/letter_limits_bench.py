@@ -36,7 +36,20 @@ from bench.project import (
     setup_django,
 )
 
-WORDS = ["lumbar", "spinal", "stenosis", "with", "neurogenic", "claudication", "failed", "conservative", "care", "documented", "by", "MRI"]
+WORDS = [
+    "lumbar",
+    "spinal",
+    "stenosis",
+    "with",
+    "neurogenic",
+    "claudication",
+    "failed",
+    "conservative",
+    "care",
+    "documented",
+    "by",
+    "MRI",
+]
 
 
 def words(n: int) -> str:
@@ -63,16 +76,44 @@ def largest_letters(limits: dict[str, int]) -> dict[str, tuple[list[dict], list[
         return paragraphs
 
     per_paragraph_items = limits["LETTER_MAX_ITEMS"]
-    prose = fill(lambda i: {"key": f"p{i}", "heading": "", "sentences": [{"text": words(sentence), "citations": []}], "items": []}, sentence)
+    prose = fill(
+        lambda i: {
+            "key": f"p{i}",
+            "heading": "",
+            "sentences": [{"text": words(sentence), "citations": []}],
+            "items": [],
+        },
+        sentence,
+    )
     items_size = (per_paragraph_items * item) + 2
     items = fill(
-        lambda i: {"key": f"p{i}", "heading": "", "sentences": [{"text": "Listed.", "citations": []}], "items": [words(item)] * per_paragraph_items},
+        lambda i: {
+            "key": f"p{i}",
+            "heading": "",
+            "sentences": [{"text": "Listed.", "citations": []}],
+            "items": [words(item)] * per_paragraph_items,
+        },
         items_size + len("Listed."),
     )
     if not items:  # a paragraph of the most items is over the total: fewer items, same length each
         count = max(1, (budget - 10) // item)
-        items = [{"key": "p0", "heading": "", "sentences": [{"text": "Listed.", "citations": []}], "items": [words(item)] * min(count, per_paragraph_items)}]
-    unbroken = fill(lambda i: {"key": f"p{i}", "heading": "", "sentences": [{"text": "W" * sentence, "citations": []}], "items": []}, sentence)
+        items = [
+            {
+                "key": "p0",
+                "heading": "",
+                "sentences": [{"text": "Listed.", "citations": []}],
+                "items": [words(item)] * min(count, per_paragraph_items),
+            }
+        ]
+    unbroken = fill(
+        lambda i: {
+            "key": f"p{i}",
+            "heading": "",
+            "sentences": [{"text": "W" * sentence, "citations": []}],
+            "items": [],
+        },
+        sentence,
+    )
     return {"prose": (prose, enclosures), "items": (items, enclosures), "unbroken": (unbroken, enclosures)}
 
 
@@ -130,7 +171,11 @@ def main() -> None:
             "limits": limits,
             "soft_time_limit_s": settings.LETTER_RENDER_SOFT_TIME_LIMIT,
             "letters": {
-                name: {"characters": sizes[name], "median_s": round(medians[name], 3), "ratio": round(medians[name] / base, 2)}
+                name: {
+                    "characters": sizes[name],
+                    "median_s": round(medians[name], 3),
+                    "ratio": round(medians[name] / base, 2),
+                }
                 for name in shapes
             },
             "largest": worst,
@@ -142,7 +187,9 @@ def main() -> None:
     print(machine_line(result["machine"]))
     print(f"database: {result['database']}; {args.rounds} rounds, medians")
     for name, figures in result["letters"].items():
-        print(f"  {name:9} {figures['characters']:>7,} chars  {figures['median_s']:7.3f} s  = {figures['ratio']:.2f}x typical")
+        print(
+            f"  {name:9} {figures['characters']:>7,} chars  {figures['median_s']:7.3f} s  = {figures['ratio']:.2f}x typical"
+        )
     print(
         f"largest ({worst}): {medians[worst]:.2f} s = {result['largest_share_of_soft_limit']:.1%} of the "
         f"{settings.LETTER_RENDER_SOFT_TIME_LIMIT} s soft time limit"

@@ -68,10 +68,20 @@ def make_requests(count: int):
     requests = []
     for i in range(count):
         patient = services.patient_create(
-            practice=practice, first_name="Ada", last_name=f"Moreno-{i}", birth_date=dt.date(1949, 3, 2), sex="F", member_id=f"1EG4TE5MK{i:03d}"
+            practice=practice,
+            first_name="Ada",
+            last_name=f"Moreno-{i}",
+            birth_date=dt.date(1949, 3, 2),
+            sex="F",
+            member_id=f"1EG4TE5MK{i:03d}",
         )
         request = services.request_create(
-            practice=practice, patient=patient, payer=payers[i % len(payers)], treating_physician=provider, case=entered, by=clerk
+            practice=practice,
+            patient=patient,
+            payer=payers[i % len(payers)],
+            treating_physician=provider,
+            case=entered,
+            by=clerk,
         )
         requests.append(services.request_submit(request=request, by=clerk))
     return clerk, requests
@@ -86,7 +96,10 @@ def render_comparison(letters_sample) -> dict[str, float]:
     for letter in letters_sample:
         revision = letter.current_revision
         html_by_letter[letter.pk] = pdf.letter_html(letter.kind, letters.letter_context(letter, revision, final=False))
-    pdf.render_letter(letters_sample[0].kind, letters.letter_context(letters_sample[0], letters_sample[0].current_revision, final=False))  # warm
+    pdf.render_letter(
+        letters_sample[0].kind,
+        letters.letter_context(letters_sample[0], letters_sample[0].current_revision, final=False),
+    )  # warm
     for _round in range(3):
         for letter in letters_sample:
             revision = letter.current_revision
@@ -97,7 +110,8 @@ def render_comparison(letters_sample) -> dict[str, float]:
             html = html_by_letter[letter.pk]
             started = time.perf_counter()
             weasyprint.HTML(string=html, base_url=str(pdf.TEMPLATE_DIR)).write_pdf(
-                stylesheets=[weasyprint.CSS(filename=str(pdf.STYLESHEET))], pdf_variant=os.environ.get("LETTER_PDF_VARIANT", "pdf/ua-1")
+                stylesheets=[weasyprint.CSS(filename=str(pdf.STYLESHEET))],
+                pdf_variant=os.environ.get("LETTER_PDF_VARIANT", "pdf/ua-1"),
             )
             bare.append(time.perf_counter() - started)
     return {
@@ -115,9 +129,26 @@ def start_workers(n: int, database: Database) -> list[subprocess.Popen]:
     names = [f"letters-bench-{uuid.uuid4().hex[:6]}-{i}@localhost" for i in range(n)]
     procs = [
         subprocess.Popen(
-            [PYTHON, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=1", "-n", name,
-             "--loglevel=WARNING", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "-n",
+                name,
+                "--loglevel=WARNING",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         for name in names
     ]
@@ -169,7 +200,10 @@ def main() -> None:
         deadline = time.monotonic() + 30 * 60
         while letters.exclude(status="draft_ready").exists():
             if time.monotonic() > deadline or letters.filter(status="failed").exists():
-                sys.exit("letters failed or did not finish: " + str(list(letters.values_list("status", flat=True).distinct())))
+                sys.exit(
+                    "letters failed or did not finish: "
+                    + str(list(letters.values_list("status", flat=True).distinct()))
+                )
             time.sleep(0.2)
         burst_wall = time.perf_counter() - burst_started
     finally:
@@ -180,7 +214,11 @@ def main() -> None:
     span = (max(j.finished_at for j in jobs) - min(j.queued_at for j in jobs)).total_seconds()
     worker_render = [j.render_seconds for j in jobs]
 
-    sample = list(letters.select_related("request__practice", "request__payer", "request__treating_physician", "current_revision")[: args.sample])
+    sample = list(
+        letters.select_related(
+            "request__practice", "request__payer", "request__treating_physician", "current_revision"
+        )[: args.sample]
+    )
     comparison = render_comparison(sample)
 
     result = {
@@ -189,7 +227,10 @@ def main() -> None:
         "letters": len(jobs),
         "workers": args.workers,
         "render_in_process": {k: round(v, 4) if isinstance(v, float) else v for k, v in comparison.items()},
-        "worker_render_seconds": {"median": round(statistics.median(worker_render), 4), "p95": round(percentile(worker_render, 0.95), 4)},
+        "worker_render_seconds": {
+            "median": round(statistics.median(worker_render), 4),
+            "p95": round(percentile(worker_render, 0.95), 4),
+        },
         "letters_per_minute": round(len(jobs) / span * 60, 1),
         "burst_wall_seconds": round(burst_wall, 2),
         "request_to_pdf_ready_seconds": {
@@ -203,12 +244,18 @@ def main() -> None:
         return
     r, lat = result["render_in_process"], result["request_to_pdf_ready_seconds"]
     print(machine_line(result["machine"]) + f"; {database.label}")
-    print(f"render, worker path vs bare WeasyPrint: {r['worker_path_median_s'] * 1000:.0f} ms vs "
-          f"{r['bare_weasyprint_median_s'] * 1000:.0f} ms median = {r['ratio']:.2f}x (target <= 1.1x)")
-    print(f"in the workers: {result['worker_render_seconds']['median'] * 1000:.0f} ms median, "
-          f"{result['worker_render_seconds']['p95'] * 1000:.0f} ms p95 per letter")
-    print(f"{result['letters']} letters, {args.workers} workers: {result['letters_per_minute']} letters/minute; "
-          f"request to PDF ready p50 {lat['p50']} s, p95 {lat['p95']} s, max {lat['max']} s")
+    print(
+        f"render, worker path vs bare WeasyPrint: {r['worker_path_median_s'] * 1000:.0f} ms vs "
+        f"{r['bare_weasyprint_median_s'] * 1000:.0f} ms median = {r['ratio']:.2f}x (target <= 1.1x)"
+    )
+    print(
+        f"in the workers: {result['worker_render_seconds']['median'] * 1000:.0f} ms median, "
+        f"{result['worker_render_seconds']['p95'] * 1000:.0f} ms p95 per letter"
+    )
+    print(
+        f"{result['letters']} letters, {args.workers} workers: {result['letters_per_minute']} letters/minute; "
+        f"request to PDF ready p50 {lat['p50']} s, p95 {lat['p95']} s, max {lat['max']} s"
+    )
 
 
 if __name__ == "__main__":

@@ -253,9 +253,7 @@ def populate(
             provider_id = services.provider_create(
                 practice=practice, npi=_npi(rng), name=f"Dr Load {i:02d}, MD", user=user
             ).pk
-        personas.append(
-            Persona(user.username, str(role), practice.pk, AuthToken.objects.create(user)[1], provider_id)
-        )
+        personas.append(Persona(user.username, str(role), practice.pk, AuthToken.objects.create(user)[1], provider_id))
 
     clerks = {}  # the practice's first simulated billing clerk sets the data up
     for persona in reversed(personas):
@@ -532,6 +530,7 @@ class User(threading.Thread):
     def letter_pdf(self) -> None:
         if self.persona.letters:
             letter = self.rng.choice(self.persona.letters)
+
             def verify(data: Any, headers: dict) -> str:
                 return "" if isinstance(data, bytes) and data.startswith(b"%PDF-") else "not a PDF"
 
@@ -562,10 +561,14 @@ class User(threading.Thread):
                 content = fake_pdf(rng.randint(20_000, 200_000), f"request {pk}")
                 boundary = uuid.uuid4().hex
                 form = (
-                    f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\ntherapy_note\r\n'
-                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="pt-notes-{pk}.pdf"\r\n'
-                    "Content-Type: application/pdf\r\n\r\n"
-                ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+                    (
+                        f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\ntherapy_note\r\n'
+                        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="pt-notes-{pk}.pdf"\r\n'
+                        "Content-Type: application/pdf\r\n\r\n"
+                    ).encode()
+                    + content
+                    + f"\r\n--{boundary}--\r\n".encode()
+                )
                 added = self.call("attachment_upload", "POST", f"{API}/requests/{pk}/attachments", raw=form,
                                   content_type=f"multipart/form-data; boundary={boundary}", expect=(201,))  # fmt: skip
                 if added:
@@ -667,8 +670,17 @@ def run_users(args: argparse.Namespace, population: Population, *, port: int, wo
     start = time.monotonic() + 0.5
     window = (start + args.warmup, start + args.warmup + args.seconds)
     users = [
-        User(persona, population, port=port, checks=checks, window=window, stop=stop, seed=args.seed * 1000 + i,
-             think=args.think, keepalive=args.keepalive)  # fmt: skip
+        User(
+            persona,
+            population,
+            port=port,
+            checks=checks,
+            window=window,
+            stop=stop,
+            seed=args.seed * 1000 + i,
+            think=args.think,
+            keepalive=args.keepalive,
+        )  # fmt: skip
         for i, persona in enumerate(population.personas)
     ]
     load_before = os.getloadavg()[0]

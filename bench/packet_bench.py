@@ -65,10 +65,12 @@ def text_pdf(title: str, pages: int) -> bytes:
     from priorauth import pdf
 
     body = "".join(
-        f'<section style="break-after: page"><h2>{title}, page {n}</h2>' + "<p>Findings and notes of the visit. " * 40 + "</p></section>"
+        f'<section style="break-after: page"><h2>{title}, page {n}</h2>'
+        + "<p>Findings and notes of the visit. " * 40
+        + "</p></section>"
         for n in range(1, pages + 1)
     )
-    return pdf.html_pdf(f"<html lang=\"en\"><body>{body}</body></html>")
+    return pdf.html_pdf(f'<html lang="en"><body>{body}</body></html>')
 
 
 def make_signed_letter():
@@ -84,7 +86,12 @@ def make_signed_letter():
     from priorauth.models import Practice, Role
 
     tag = uuid.uuid4().hex[:6]
-    practice = Practice.objects.create(name=f"Bench practice {tag}", address="1 Main St, Springfield, IL 62701", phone="217-555-0100", fax="217-555-0101")
+    practice = Practice.objects.create(
+        name=f"Bench practice {tag}",
+        address="1 Main St, Springfield, IL 62701",
+        phone="217-555-0100",
+        fax="217-555-0101",
+    )
     User = get_user_model()
     clerk = User.objects.create_user(username=f"bench-clerk-{tag}")
     doctor = User.objects.create_user(username=f"bench-doctor-{tag}")
@@ -93,8 +100,22 @@ def make_signed_letter():
     provider = services.provider_create(practice=practice, npi="1234567893", name="Dana Whitfield, MD", user=doctor)
     case = json.loads((ROOT / "tests" / "fixtures" / "contract" / "medicare-meets-criteria.json").read_text())
     entered = {k: v for k, v in case.items() if k not in ("payer", "patient", "provider")}
-    patient = services.patient_create(practice=practice, first_name="Ada", last_name="Moreno", birth_date=dt.date(1949, 3, 2), sex="F", member_id="1EG4TE5MK72")
-    request = services.request_create(practice=practice, patient=patient, payer=Payer.objects.get(code="medicare"), treating_physician=provider, case=entered, by=clerk)
+    patient = services.patient_create(
+        practice=practice,
+        first_name="Ada",
+        last_name="Moreno",
+        birth_date=dt.date(1949, 3, 2),
+        sex="F",
+        member_id="1EG4TE5MK72",
+    )
+    request = services.request_create(
+        practice=practice,
+        patient=patient,
+        payer=Payer.objects.get(code="medicare"),
+        treating_physician=provider,
+        case=entered,
+        by=clerk,
+    )
     request = services.request_submit(request=request, by=clerk)
     letter, _ = letter_services.letter_request_draft(request=request, kind="prior_authorization", by=clerk)
     letter.refresh_from_db()
@@ -108,7 +129,9 @@ def make_signed_letter():
         ("scan.png", scanned_page_png(), "image/png", "clinical_note"),
     ]
     attachments = [
-        services.attachment_add(request=request, kind=kind, upload=SimpleUploadedFile(name, content, content_type), by=clerk)
+        services.attachment_add(
+            request=request, kind=kind, upload=SimpleUploadedFile(name, content, content_type), by=clerk
+        )
         for name, content, content_type, kind in files
     ]
     return clerk, letter, attachments, files
@@ -193,7 +216,10 @@ def main() -> None:
             "ratio": round(statistics.median(product) / statistics.median(bare), 3),
             "baseline_cached_css_median_s": round(statistics.median(bare_cached), 4),
             "ratio_vs_cached_css": round(statistics.median(product) / statistics.median(bare_cached), 3),
-            "packet_build_only_s": {"median": round(statistics.median(build_only), 4), "p95": round(percentile(build_only, 0.95), 4)},
+            "packet_build_only_s": {
+                "median": round(statistics.median(build_only), 4),
+                "p95": round(percentile(build_only, 0.95), 4),
+            },
         }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -209,7 +235,9 @@ def main() -> None:
         f"{result['baseline_cached_css_median_s'] * 1000:.0f} ms = {result['ratio_vs_cached_css']:.2f}x"
     )
     b = result["packet_build_only_s"]
-    print(f"packet_build alone (what the API request waits for): {b['median'] * 1000:.0f} ms median, {b['p95'] * 1000:.0f} ms p95")
+    print(
+        f"packet_build alone (what the API request waits for): {b['median'] * 1000:.0f} ms median, {b['p95'] * 1000:.0f} ms p95"
+    )
 
 
 if __name__ == "__main__":

@@ -67,9 +67,7 @@ def main() -> None:
         return
     b, i, r = figures["bundle"], figures["import"], figures["record"]
     print(machine_line(m))
-    print(
-        f"database: {figures['database']}; guide package compiled once in {figures['package_load_ms']} ms"
-    )
+    print(f"database: {figures['database']}; guide package compiled once in {figures['package_load_ms']} ms")
     print(
         f"bundle build + validation: {b['ms_per_request']} ms per request ({b['requests']} requests, "
         f"{b['entries_mean']} entries on average) vs JSON detail {b['baseline_ms_per_request']} ms: "
@@ -129,9 +127,7 @@ def run(args: argparse.Namespace) -> dict:
             "appeals",
             "attachments__uploaded_by",
         )
-        bundle_qs = AuthorizationRequest.objects.select_related(
-            "payer", "patient", "treating_physician", "practice"
-        )
+        bundle_qs = AuthorizationRequest.objects.select_related("payer", "patient", "treating_physician", "practice")
 
         def detail_all() -> None:
             for pk in pks:
@@ -152,9 +148,7 @@ def run(args: argparse.Namespace) -> dict:
 
         inputs = {
             i["name"]: i.get("value")
-            for i in json.loads(
-                (FIXTURES / "pas_client_v221_run_against_pas_server.json").read_text()
-            )["inputs"]
+            for i in json.loads((FIXTURES / "pas_client_v221_run_against_pas_server.json").read_text())["inputs"]
         }
         texts = [
             inputs[n]
@@ -167,9 +161,7 @@ def run(args: argparse.Namespace) -> dict:
         ]
         ms = {
             i["name"]: i.get("value")
-            for i in json.loads(
-                (FIXTURES / "pas_client_v221_must_support_preset.json").read_text()
-            )["inputs"]
+            for i in json.loads((FIXTURES / "pas_client_v221_must_support_preset.json").read_text())["inputs"]
         }
         texts.append(json.dumps(json.loads(ms["ms_submit_responses"])[0]))
 

@@ -94,9 +94,7 @@ STATUS_MIX = [
 
 
 def p95(samples: list[float]) -> float:
-    return (
-        statistics.quantiles(samples, n=20)[18] if len(samples) >= 20 else max(samples)
-    )
+    return statistics.quantiles(samples, n=20)[18] if len(samples) >= 20 else max(samples)
 
 
 def main() -> None:
@@ -127,9 +125,7 @@ def main() -> None:
             f"{name:<22} p50 {row['p50_ms']:>7.1f} ms   p95 {row['p95_ms']:>7.1f} ms   {row['x_sign_in']:>5}× sign-in"
         )
     d = figures["digest"]
-    print(
-        f"digest for {d['users']} users: {d['seconds']} s (second run sent {d['second_run_sent']})"
-    )
+    print(f"digest for {d['users']} users: {d['seconds']} s (second run sent {d['second_run_sent']})")
     print(
         "targets:",
         "met" if figures["targets_met"] else "NOT met",
@@ -154,14 +150,8 @@ def run(args: argparse.Namespace, label: str) -> dict:
     payers = list(Payer.objects.all())
     started = time.perf_counter()
     if args.existing:
-        practice = Practice.objects.filter(name__startswith="Worklist bench").latest(
-            "id"
-        )
-        members = list(
-            Membership.objects.filter(practice=practice)
-            .select_related("user")
-            .order_by("id")
-        )
+        practice = Practice.objects.filter(name__startswith="Worklist bench").latest("id")
+        members = list(Membership.objects.filter(practice=practice).select_related("user").order_by("id"))
         users = [m.user for m in members]
         clerk = next(m.user for m in members if m.role == Role.BILLING)
         args.keep = True
@@ -189,32 +179,18 @@ def store(args, rng, User, payers):
     )
 
     with transaction.atomic(), override_settings(SIMPLE_HISTORY_ENABLED=False):
-        practice = Practice.objects.create(
-            name=f"Worklist bench {uuid.uuid4().hex[:8]}"
-        )
-        clerk = User.objects.create_user(
-            username=f"wl-clerk-{practice.pk}", password="x"
-        )
+        practice = Practice.objects.create(name=f"Worklist bench {uuid.uuid4().hex[:8]}")
+        clerk = User.objects.create_user(username=f"wl-clerk-{practice.pk}", password="x")
         Membership.objects.create(user=clerk, practice=practice, role=Role.BILLING)
         users = [clerk]
         providers = []
-        for i, npi in enumerate(
-            ["1234567893", "1245319599", "1003000126", "1518060555"]
-        ):
-            doc = User.objects.create_user(
-                username=f"wl-doc{i}-{practice.pk}", password="x"
-            )
+        for i, npi in enumerate(["1234567893", "1245319599", "1003000126", "1518060555"]):
+            doc = User.objects.create_user(username=f"wl-doc{i}-{practice.pk}", password="x")
             Membership.objects.create(user=doc, practice=practice, role=Role.PHYSICIAN)
-            providers.append(
-                Provider.objects.create(
-                    practice=practice, npi=npi, name=f"Doctor {i}, MD", user=doc
-                )
-            )
+            providers.append(Provider.objects.create(practice=practice, npi=npi, name=f"Doctor {i}, MD", user=doc))
             users.append(doc)
         for i in range(3):
-            extra = User.objects.create_user(
-                username=f"wl-clerk{i}-{practice.pk}", password="x"
-            )
+            extra = User.objects.create_user(username=f"wl-clerk{i}-{practice.pk}", password="x")
             Membership.objects.create(user=extra, practice=practice, role=Role.BILLING)
             users.append(extra)
         patients = []
@@ -223,11 +199,8 @@ def store(args, rng, User, payers):
                 Patient(
                     practice=practice,
                     first_name=rng.choice(FIRST),
-                    last_name="".join(
-                        rng.choice(SYLLABLES) for _ in range(3)
-                    ).capitalize(),
-                    birth_date=dt.date(1935, 1, 1)
-                    + dt.timedelta(days=rng.randrange(15_000)),
+                    last_name="".join(rng.choice(SYLLABLES) for _ in range(3)).capitalize(),
+                    birth_date=dt.date(1935, 1, 1) + dt.timedelta(days=rng.randrange(15_000)),
                     sex="U",
                     member_id=f"M{rng.randrange(10**9):09d}",
                 )
@@ -239,9 +212,7 @@ def store(args, rng, User, payers):
             batch = []
             for i in range(start, min(start + BATCH, args.requests)):
                 status = rng.choice(statuses)
-                sent = dt.datetime.fromtimestamp(
-                    now - rng.randrange(1, 300) * 86400, tz=dt.UTC
-                )
+                sent = dt.datetime.fromtimestamp(now - rng.randrange(1, 300) * 86400, tz=dt.UTC)
                 awaiting = status in ("sent", "appeal_in_progress")
                 batch.append(
                     AuthorizationRequest(
@@ -255,12 +226,8 @@ def store(args, rng, User, payers):
                         created_by=clerk,
                         submitted_at=None if status == "draft" else sent,
                         sent_at=sent if status not in ("draft", "submitted") else None,
-                        first_sent_at=sent
-                        if status not in ("draft", "submitted")
-                        else None,
-                        decision_due_at=(sent + dt.timedelta(days=7))
-                        if awaiting and i % 5
-                        else None,
+                        first_sent_at=sent if status not in ("draft", "submitted") else None,
+                        decision_due_at=(sent + dt.timedelta(days=7)) if awaiting and i % 5 else None,
                         appeal_file_by=(sent + dt.timedelta(days=65)).date()
                         if status in ("denied", "appeal_denied")
                         else None,
@@ -300,9 +267,7 @@ def measure(args, practice, clerk) -> dict:
 
     from priorauth.models import Patient
 
-    surname = Patient.objects.filter(practice=practice).values_list(
-        "last_name", flat=True
-    )[1234]
+    surname = Patient.objects.filter(practice=practice).values_list("last_name", flat=True)[1234]
     pages = {
         "sign-in page": ("/accounts/login/", False),
         "worklist first page": ("/requests/", True),
@@ -310,9 +275,7 @@ def measure(args, practice, clerk) -> dict:
         "dashboard": ("/dashboard/", True),
     }
     figures_pages: dict[str, dict] = {}
-    with override_settings(
-        ALLOWED_HOSTS=["*"], SECURE_SSL_REDIRECT=False, AXES_ENABLED=False, DEBUG=False
-    ):
+    with override_settings(ALLOWED_HOSTS=["*"], SECURE_SSL_REDIRECT=False, AXES_ENABLED=False, DEBUG=False):
         signed_in = Client()
         signed_in.force_login(clerk)
         anonymous = Client()
@@ -353,9 +316,7 @@ def finish(args, label, practice, clerk, users, store_seconds, figures_pages) ->
     except ImportError:
         notifications = None
     if notifications is not None:
-        with override_settings(
-            EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"
-        ):
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
             t = time.perf_counter()
             sent = notifications.digests_send()
             digest["seconds"] = round(time.perf_counter() - t, 2)
@@ -366,9 +327,7 @@ def finish(args, label, practice, clerk, users, store_seconds, figures_pages) ->
         with transaction.atomic(), connection.cursor() as cursor:
             ids = f"SELECT id FROM {AuthorizationRequest._meta.db_table} WHERE practice_id = %s"
             for table in ("priorauth_payerdecision", "priorauth_statustransition"):
-                cursor.execute(
-                    f"DELETE FROM {table} WHERE request_id IN ({ids})", [practice.pk]
-                )
+                cursor.execute(f"DELETE FROM {table} WHERE request_id IN ({ids})", [practice.pk])
             try:
                 from priorauth.models import Notification
 
@@ -386,9 +345,7 @@ def finish(args, label, practice, clerk, users, store_seconds, figures_pages) ->
                 "DELETE FROM priorauth_historicalauthorizationrequest WHERE practice_id = %s",
                 [practice.pk],
             )
-            cursor.execute(
-                "DELETE FROM priorauth_auditentry WHERE practice_id = %s", [practice.pk]
-            )
+            cursor.execute("DELETE FROM priorauth_auditentry WHERE practice_id = %s", [practice.pk])
             Patient.objects.filter(practice=practice).delete()
             cursor.execute(
                 "DELETE FROM priorauth_historicalpatient WHERE practice_id = %s",

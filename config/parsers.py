@@ -42,6 +42,8 @@ SURROGATE_MESSAGE = "must be valid Unicode text"
 
 def unstorable_message(text: str) -> str:
     return NUL_MESSAGE if "\x00" in text else SURROGATE_MESSAGE
+
+
 MAX_REPORTED = 20
 
 
@@ -54,9 +56,7 @@ class BodyTooLarge(exceptions.APIException):
     default_code = "body_too_large"
 
     def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"The request body is larger than the limit of {limit} bytes (API_MAX_BODY_BYTES)."
-        )
+        super().__init__(f"The request body is larger than the limit of {limit} bytes (API_MAX_BODY_BYTES).")
         self.limit = limit
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,14 +28,18 @@ if PRODUCTION:
     if not SECRET_KEY or len(SECRET_KEY) < 32:
         raise ImproperlyConfigured("SECRET_KEY must be set (at least 32 characters) when APP_ENV=production")
     if SECRET_KEY == DEVELOPMENT_SECRET_KEY or "insecure" in SECRET_KEY:
-        raise ImproperlyConfigured("SECRET_KEY is the development key shipped in the code; set a secret one when APP_ENV=production")
+        raise ImproperlyConfigured(
+            "SECRET_KEY is the development key shipped in the code; set a secret one when APP_ENV=production"
+        )
     if DEBUG:
         raise ImproperlyConfigured("DEBUG must be off when APP_ENV=production")
 elif not SECRET_KEY:
     # Development only: a fixed key so sessions survive restarts of runserver.
     SECRET_KEY = DEVELOPMENT_SECRET_KEY
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -345,7 +350,6 @@ DIGEST_EMAIL_DETAIL = env.str("DIGEST_EMAIL_DETAIL", default="count")
 if DIGEST_EMAIL_DETAIL not in ("count", "references"):
     raise ImproperlyConfigured("DIGEST_EMAIL_DETAIL must be 'count' or 'references'")
 DIGEST_HOUR = env.int("DIGEST_HOUR", default=7)
-from celery.schedules import crontab
 
 CELERY_BEAT_SCHEDULE["daily-digest"] = {
     "task": "priorauth.send_daily_digests",

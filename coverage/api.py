@@ -17,8 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.throttling import ScopedUserThrottle
 from config.parsers import BodyTooLarge, api_max_body_bytes, check_body_size, text_errors
+from config.throttling import ScopedUserThrottle
 from coverage.checker import CaseInvalid, check
 from coverage.serializers import FIELD_ERRORS_SCHEMA, CaseSerializer, DeterminationSerializer
 
@@ -88,7 +88,14 @@ class CoverageCheckApi(APIView):
             429: OpenApiResponse(description="over THROTTLE_COVERAGE_CHECK for this user"),
             413: OpenApiResponse(response=BODY_TOO_LARGE_SCHEMA, description="a body over API_MAX_BODY_BYTES"),
         },
-        examples=[OpenApiExample("invalid NPI", value={"provider.npi": ["invalid NPI check digit"]}, response_only=True, status_codes=["400"])],
+        examples=[
+            OpenApiExample(
+                "invalid NPI",
+                value={"provider.npi": ["invalid NPI check digit"]},
+                response_only=True,
+                status_codes=["400"],
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         try:

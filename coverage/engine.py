@@ -151,7 +151,9 @@ def compile_policy(snapshot: dict[str, Any], *, revision: int | None = None) -> 
         },
         criteria=criteria,
         claim_requirements=claim_requirements,
-        render_claim_requirements=tuple(compile_template_paths(text, fallback) for text, fallback in claim_requirements),
+        render_claim_requirements=tuple(
+            compile_template_paths(text, fallback) for text, fallback in claim_requirements
+        ),
         prior_authorization={
             "required": pa.get("required"),
             "standard_decision_days": pa.get("standard_decision_days"),

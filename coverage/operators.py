@@ -90,7 +90,9 @@ def reason_template_errors(text: object, placeholders: frozenset[str] = REASON_P
     if not isinstance(text, str) or not text.strip():
         return ["must be a non-empty text"]
     try:
-        fields = [(name, conversion, spec) for _, name, spec, conversion in string.Formatter().parse(text) if name is not None]
+        fields = [
+            (name, conversion, spec) for _, name, spec, conversion in string.Formatter().parse(text) if name is not None
+        ]
     except ValueError as exc:
         return [f"malformed placeholder: {exc}; write a literal brace as {{{{ or }}}}"]
     allowed = ", ".join("{" + p + "}" for p in sorted(placeholders))
@@ -188,7 +190,9 @@ def _condition_errors(path: object, operator: object, value: object, *, base: st
         if not (isinstance(value, list) and value and all(_is_scalar(v) for v in value)):
             value_error(f"operator {operator} needs a non-empty list of strings or numbers")
         elif operator in ("in", "not_in") and not type_is(*_SCALAR_TYPES):
-            errors.append(("operator", f"{operator} needs a single-valued field; {full} is {ftype} (use any_in/all_in)"))
+            errors.append(
+                ("operator", f"{operator} needs a single-valued field; {full} is {ftype} (use any_in/all_in)")
+            )
         elif operator in LIST_OPERATORS and not type_is("list[string]"):
             errors.append(("operator", f"{operator} needs a list field; {full} is {ftype}"))
         else:
@@ -203,14 +207,18 @@ def _condition_errors(path: object, operator: object, value: object, *, base: st
             value_error(f"operator {operator} needs one or more conditions {{path, operator, value}}")
         elif full and type_is("list[object]"):  # item fields only mean something on a list of objects
             for i, c in enumerate(conditions):
-                for field, message in _condition_errors(c.get("path"), c.get("operator"), c.get("value"), base=full, top=False):
+                for field, message in _condition_errors(
+                    c.get("path"), c.get("operator"), c.get("value"), base=full, top=False
+                ):
                     errors.append(("value", f"condition {i + 1}: {field}: {message}"))
     elif operator == "all_of":
         if not (isinstance(value, list) and value and all(isinstance(c, dict) for c in value)):
             value_error("operator all_of needs a non-empty list of conditions {path, operator, value}")
         else:
             for i, c in enumerate(value):
-                for field, message in _condition_errors(c.get("path"), c.get("operator"), c.get("value"), base="", top=False):
+                for field, message in _condition_errors(
+                    c.get("path"), c.get("operator"), c.get("value"), base="", top=False
+                ):
                     errors.append(("value", f"condition {i + 1}: {field}: {message}"))
     elif operator in DATE_OPERATORS:
         unit = "years" if operator == "age_gte" else "months"

@@ -28,7 +28,9 @@ class SymptomsSerializer(serializers.Serializer):
     types = serializers.ListField(
         child=serializers.ChoiceField(choices=["pain", "numbness", "tingling", "heaviness"]), required=False
     )
-    locations = serializers.ListField(child=serializers.ChoiceField(choices=["back", "legs", "buttocks"]), required=False)
+    locations = serializers.ListField(
+        child=serializers.ChoiceField(choices=["back", "legs", "buttocks"]), required=False
+    )
     with_standing_or_walking = serializers.BooleanField(required=False)
     duration_months = serializers.FloatField(min_value=0, max_value=1200, required=False)
 
@@ -41,14 +43,23 @@ class ImagingSerializer(serializers.Serializer):
 
 class ConservativeCareSerializer(serializers.Serializer):
     type = serializers.ChoiceField(
-        choices=["physical_therapy", "home_exercise", "oral_analgesics", "epidural_steroid_injection", "chiropractic", "other"]
+        choices=[
+            "physical_therapy",
+            "home_exercise",
+            "oral_analgesics",
+            "epidural_steroid_injection",
+            "chiropractic",
+            "other",
+        ]
     )
     weeks = serializers.FloatField(min_value=0, max_value=5200, required=False)
     outcome = serializers.ChoiceField(choices=["failed", "partial", "improved"], required=False)
 
 
 class PriorSurgerySerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["laminectomy", "laminotomy", "fusion", "interspinous_device", "mild", "other"])
+    type = serializers.ChoiceField(
+        choices=["laminectomy", "laminotomy", "fusion", "interspinous_device", "mild", "other"]
+    )
     months_ago = serializers.FloatField(min_value=0, max_value=1200, required=False)
 
 
@@ -83,11 +94,15 @@ class AdministrativeSerializer(serializers.Serializer):
 class CaseSerializer(serializers.Serializer):
     """A mild® case (the case contract). Any field may be absent: its criterion is then `missing`."""
 
-    payer = serializers.CharField(help_text="medicare, medicare-advantage, va-community-care, tricare, ihs-prc, commercial")
+    payer = serializers.CharField(
+        help_text="medicare, medicare-advantage, va-community-care, tricare, ihs-prc, commercial"
+    )
     patient = PatientSerializer(required=False)
     provider = ProviderSerializer(required=False)
     procedure = ProcedureSerializer(required=False)
-    diagnoses = serializers.ListField(child=serializers.CharField(), required=False, help_text="billable ICD-10-CM codes")
+    diagnoses = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="billable ICD-10-CM codes"
+    )
     clinical = ClinicalSerializer(required=False)
     administrative = AdministrativeSerializer(required=False, help_text="open object; payer criteria may read any key")
 

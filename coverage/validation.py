@@ -130,23 +130,12 @@ def _billable_icd10_codes() -> frozenset[str]:
     counts = Counter(lists[0].read_text(encoding="utf-8").split())
     # Chapters are numbers and blocks ranges ("M40-M54"); sorted, a code's extensions follow it.
     codes = sorted(name for name in counts if name[0].isalpha() and "-" not in name)
-    return frozenset(
-        code
-        for code, following in zip(codes, codes[1:] + [""])
-        if not following.startswith(code)
-    )
+    return frozenset(code for code, following in zip(codes, codes[1:] + [""]) if not following.startswith(code))
 
 
 # Vertebrae top to bottom; a level is two adjacent ones, crossing regions (C7-T1, T12-L1, L5-S1).
-_VERTEBRAE = (
-    [f"C{i}" for i in range(1, 8)]
-    + [f"T{i}" for i in range(1, 13)]
-    + [f"L{i}" for i in range(1, 6)]
-    + ["S1"]
-)
-SPINAL_LEVELS: tuple[str, ...] = tuple(
-    f"{upper}-{lower}" for upper, lower in zip(_VERTEBRAE, _VERTEBRAE[1:])
-)
+_VERTEBRAE = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + ["S1"]
+SPINAL_LEVELS: tuple[str, ...] = tuple(f"{upper}-{lower}" for upper, lower in zip(_VERTEBRAE, _VERTEBRAE[1:]))
 
 
 # --------------------------------------------------------------------------- primitive checks
@@ -287,9 +276,7 @@ def _check_icd10(value, parent, key, errors, ctx):
     if not isinstance(value, str):
         errors.append(FieldError(_path(parent, key), "must be a string"))
     elif not icd10_is_billable(value):
-        errors.append(
-            FieldError(_path(parent, key), f"{_short(value)} is not a billable ICD-10-CM code")
-        )
+        errors.append(FieldError(_path(parent, key), f"{_short(value)} is not a billable ICD-10-CM code"))
 
 
 def _check_payer(value, parent, key, errors, ctx):
@@ -297,11 +284,7 @@ def _check_payer(value, parent, key, errors, ctx):
         errors.append(FieldError(_path(parent, key), "must be a string"))
     elif value not in ctx.payer_codes:
         expected = ", ".join(sorted(map(str, ctx.payer_codes)))
-        errors.append(
-            FieldError(
-                _path(parent, key), f"unknown payer {_short(value)}; expected one of: {expected}"
-            )
-        )
+        errors.append(FieldError(_path(parent, key), f"unknown payer {_short(value)}; expected one of: {expected}"))
 
 
 # --------------------------------------------------------------------------- schema nodes
@@ -422,9 +405,7 @@ def _check_level(value, parent, key, errors, ctx):
     if not isinstance(value, str):
         errors.append(FieldError(_path(parent, key), "must be a string"))
     elif value not in _LEVEL_SET:
-        errors.append(
-            FieldError(_path(parent, key), "must be two adjacent vertebrae, e.g. L4-L5 or L5-S1")
-        )
+        errors.append(FieldError(_path(parent, key), "must be two adjacent vertebrae, e.g. L4-L5 or L5-S1"))
 
 
 _LEVEL_SET = frozenset(SPINAL_LEVELS)
@@ -524,9 +505,7 @@ _SCHEMA = _object(
         # Open object: unknown keys are allowed (payer criteria may name any path in it).
         "administrative": _object(
             {
-                "clinical_study_nct": _leaf(
-                    "string", _pattern_check(_NCT_RE, "must be NCT followed by 8 digits")
-                ),
+                "clinical_study_nct": _leaf("string", _pattern_check(_NCT_RE, "must be NCT followed by 8 digits")),
                 "referral_number": _STRING,
                 "expedited": _BOOLEAN,
                 "ihs_prc": _object(
@@ -594,9 +573,7 @@ def field_type(path: str) -> str | None:
 _ROOT_CHECKS: dict[str, Check] = {name: node.check for name, node in _SCHEMA.fields.items()}
 
 
-def validate_case(
-    data: object, *, payer_codes: Collection[str], today: date | None = None
-) -> list[FieldError]:
+def validate_case(data: object, *, payer_codes: Collection[str], today: date | None = None) -> list[FieldError]:
     """Every problem in the case, in document order; [] when valid.
 
     Never raises on any JSON-like input (dict/list/str/int/float/bool/None nesting).

@@ -71,7 +71,11 @@ class PriorAuthRuleInline(admin.StackedInline):
     model = PriorAuthRule
     extra = 0
     max_num = 1
-    fields = (("required", "standard_decision_days", "expedited_decision_hours"), "notes", ("review_status", "review_reason"))
+    fields = (
+        ("required", "standard_decision_days", "expedited_decision_hours"),
+        "notes",
+        ("review_status", "review_reason"),
+    )
 
 
 class AppealLevelInline(admin.StackedInline):
@@ -139,7 +143,12 @@ class PublishingAdmin(SimpleHistoryAdmin):
 @admin.register(Policy)
 class PolicyAdmin(PublishingAdmin):
     list_display = ("payer", "code", "version", "revision", "effective_date", "review_status", "updated_at")
-    list_filter = ("review_status", "payer__program", "prior_authorization__required", "prior_authorization__review_status")
+    list_filter = (
+        "review_status",
+        "payer__program",
+        "prior_authorization__required",
+        "prior_authorization__review_status",
+    )
     search_fields = ("code", "title", "payer__code", "payer__name", "criteria__key", "criteria__label")
     readonly_fields = ("revision", "updated_at")
     filter_horizontal = ("sources",)
@@ -245,6 +254,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+
 # ---------------------------------------------------------------------------------------------
 # Letter texts. Drafts copy these when they are made, so an edit here changes later drafts only.
 
@@ -280,7 +290,9 @@ class EvidenceClaimAdmin(SimpleHistoryAdmin):
         super().save_related(request, form, formsets, change)
         # A sentence without a source is not a claim; say so rather than let letters cite nothing.
         if not form.instance.citations.exists():
-            self.message_user(request, f"{form.instance.key} cites no source: add one before letters use it.", level="warning")
+            self.message_user(
+                request, f"{form.instance.key} cites no source: add one before letters use it.", level="warning"
+            )
 
 
 class CoverageParagraphClaimInline(admin.TabularInline):
@@ -301,7 +313,15 @@ class RebuttalParagraphClaimInline(admin.TabularInline):
 class CoverageParagraphAdmin(SimpleHistoryAdmin):
     list_display = ("key", "program", "payer", "order", "heading", "updated_at")
     list_filter = ("program", "payer")
-    search_fields = ("key", "heading", "lead", "closing", "patient_sentence", "claim_links__claim__key", "claim_links__claim__text")
+    search_fields = (
+        "key",
+        "heading",
+        "lead",
+        "closing",
+        "patient_sentence",
+        "claim_links__claim__key",
+        "claim_links__claim__text",
+    )
     inlines = [CoverageParagraphClaimInline]
     fieldsets = (
         (None, {"fields": ("key", ("program", "payer", "order"), "heading", "lead", "closing")}),
@@ -311,7 +331,16 @@ class CoverageParagraphAdmin(SimpleHistoryAdmin):
 
 @admin.register(RebuttalParagraph)
 class RebuttalParagraphAdmin(SimpleHistoryAdmin):
-    list_display = ("key", "category", "program", "payer", "order", "cites_patient_evidence", "lists_enclosures", "updated_at")
+    list_display = (
+        "key",
+        "category",
+        "program",
+        "payer",
+        "order",
+        "cites_patient_evidence",
+        "lists_enclosures",
+        "updated_at",
+    )
     list_filter = ("category", "program", "payer", "cites_patient_evidence", "lists_enclosures")
     search_fields = ("key", "heading", "lead", "closing", "claim_links__claim__key", "claim_links__claim__text")
     inlines = [RebuttalParagraphClaimInline]
@@ -328,7 +357,20 @@ class PayerContactAdmin(SimpleHistoryAdmin):
     list_display = ("payer", "kind", "name", "department", "fax", "phone", "review_status", "needs")
     list_filter = ("payer", "kind", "review_status")
     search_fields = ("key", "name", "department", "address")
-    fields = ("payer", "key", "kind", "name", "department", "address", "phone", "fax", "portal_url", "notes", "review_status", "review_reason")
+    fields = (
+        "payer",
+        "key",
+        "kind",
+        "name",
+        "department",
+        "address",
+        "phone",
+        "fax",
+        "portal_url",
+        "notes",
+        "review_status",
+        "review_reason",
+    )
 
     @admin.display(description="still to fill in")
     def needs(self, obj: PayerContact) -> str:

@@ -108,8 +108,12 @@ class PayerContact(Reviewable):
     payer = models.ForeignKey(Payer, on_delete=models.CASCADE, related_name="contacts")
     key = models.SlugField(max_length=64, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)
-    name = models.CharField(max_length=200, blank=True, help_text="The plan's or contractor's own name, as the letter addresses it.")
-    department = models.CharField(max_length=200, blank=True, help_text="The desk, e.g. Appeals and Grievances Department.")
+    name = models.CharField(
+        max_length=200, blank=True, help_text="The plan's or contractor's own name, as the letter addresses it."
+    )
+    department = models.CharField(
+        max_length=200, blank=True, help_text="The desk, e.g. Appeals and Grievances Department."
+    )
     address = models.TextField(blank=True, help_text="Mailing address, one line per line.")
     phone = models.CharField(max_length=32, blank=True)
     fax = models.CharField(max_length=32, blank=True)
@@ -203,9 +207,16 @@ class Criterion(models.Model):
             before = Criterion.objects.filter(pk=self.pk).values_list("key", "section").first()
             if before and before[1] == self.Section.CLINICAL and before[0] in CONTRACT_CLINICAL_KEYS:
                 if self.key != before[0]:
-                    errors.append(("key", f"{before[0]!r} is reported in every determination (the case contract): keep its key"))
+                    errors.append(
+                        ("key", f"{before[0]!r} is reported in every determination (the case contract): keep its key")
+                    )
                 if self.section != before[1]:
-                    errors.append(("section", f"{before[0]!r} is reported in every determination (the case contract): keep it clinical"))
+                    errors.append(
+                        (
+                            "section",
+                            f"{before[0]!r} is reported in every determination (the case contract): keep it clinical",
+                        )
+                    )
         if errors:
             # Lists: one field may have several problems (say two bad conditions of an all_of).
             by_field: dict[str, list[str]] = {}
@@ -262,7 +273,10 @@ class AppealLevel(Reviewable):
     notes = models.TextField(blank=True)
     # Medicare Advantage's Independent Review Entity is reached by the plan forwarding the case
     # itself (42 CFR 422.590): the provider files nothing there, so no letter is drafted for it.
-    provider_files = models.BooleanField(default=True, help_text="Unticked: the payer forwards the case itself; no appeal letter is drafted for this level.")
+    provider_files = models.BooleanField(
+        default=True,
+        help_text="Unticked: the payer forwards the case itself; no appeal letter is drafted for this level.",
+    )
     citations = models.ManyToManyField(EvidenceSource, blank=True, related_name="appeal_levels")
     history = HistoricalRecords(m2m_fields=[citations])
 
@@ -297,6 +311,9 @@ class RegistryState(models.Model):
     (web workers, Celery workers) drops its cached checker snapshot."""
 
     generation = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"registry generation {self.generation}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,14 +389,21 @@ class CoverageParagraph(LetterParagraph):
 
     program = models.CharField(max_length=32, choices=Payer.Program.choices)
     payer = models.ForeignKey(
-        Payer, null=True, blank=True, on_delete=models.CASCADE, related_name="coverage_paragraphs",
+        Payer,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="coverage_paragraphs",
         help_text="Empty: every payer of the program. Set: only this payer, replacing the program's paragraphs.",
     )
     patient_sentence = models.CharField(
-        max_length=500, blank=True,
+        max_length=500,
+        blank=True,
         help_text="About this patient's case; may name case fields in braces, e.g. {administrative.clinical_study_nct}.",
     )
-    patient_fallback = models.CharField(max_length=500, blank=True, help_text="Said instead when a named case field is absent.")
+    patient_fallback = models.CharField(
+        max_length=500, blank=True, help_text="Said instead when a named case field is absent."
+    )
     claims = models.ManyToManyField(EvidenceClaim, through="CoverageParagraphClaim", related_name="coverage_paragraphs")
     history = HistoricalRecords()
 
@@ -400,8 +424,12 @@ class RebuttalParagraph(LetterParagraph):
     then neither) is used."""
 
     category = models.CharField(max_length=32, choices=DenialCategory.choices)
-    program = models.CharField(max_length=32, choices=Payer.Program.choices, blank=True, help_text="Empty: any program.")
-    payer = models.ForeignKey(Payer, null=True, blank=True, on_delete=models.CASCADE, related_name="rebuttal_paragraphs")
+    program = models.CharField(
+        max_length=32, choices=Payer.Program.choices, blank=True, help_text="Empty: any program."
+    )
+    payer = models.ForeignKey(
+        Payer, null=True, blank=True, on_delete=models.CASCADE, related_name="rebuttal_paragraphs"
+    )
     cites_patient_evidence = models.BooleanField(
         default=False, help_text="Ticked: after the lead, state the patient's own evidence for each criterion."
     )

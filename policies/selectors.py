@@ -237,4 +237,6 @@ def rebuttal_paragraphs_for(payer: Payer, category: str) -> list[RebuttalParagra
 
 
 def evidence_summary_claims() -> list[EvidenceClaim]:
-    return list(EvidenceClaim.objects.filter(in_evidence_summary=True).prefetch_related("citations").order_by("order", "key"))
+    return list(
+        EvidenceClaim.objects.filter(in_evidence_summary=True).prefetch_related("citations").order_by("order", "key")
+    )

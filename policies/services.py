@@ -34,7 +34,6 @@ from policies.models import (
 )
 from policies.validation import document_errors, letters_document_errors
 
-
 # Sent (on commit) with the new PolicyVersion whenever a policy's published content changes.
 policy_published = django.dispatch.Signal()
 
@@ -120,7 +119,10 @@ def policies_publish_citing(*, evidence: EvidenceSource, by=None) -> list[Policy
     ids = set(evidence.policies.values_list("pk", flat=True))
     ids |= set(evidence.criteria.values_list("policy_id", flat=True))
     ids |= set(evidence.appeal_levels.values_list("policy_id", flat=True))
-    versions = [policy_publish(policy=p, by=by, summary=f"evidence {evidence.key} edited") for p in Policy.objects.filter(pk__in=ids)]
+    versions = [
+        policy_publish(policy=p, by=by, summary=f"evidence {evidence.key} edited")
+        for p in Policy.objects.filter(pk__in=ids)
+    ]
     return [v for v in versions if v is not None]
 
 
@@ -359,8 +361,16 @@ def letters_import(*, document: Any, reset: bool = False) -> LettersSeedResult:
         claims = {c.key: c for c in EvidenceClaim.objects.all()}
         common = ("order", "heading", "lead", "closing")
         for p in document.get("coverage_paragraphs", []):
-            values = {name: p.get(name, 0 if name == "order" else "") for name in (*common, "patient_sentence", "patient_fallback")}
-            paragraph = load(CoverageParagraph, "coverage paragraph", p, {**values, "program": p["program"], "payer": payers.get(p.get("payer"))})
+            values = {
+                name: p.get(name, 0 if name == "order" else "")
+                for name in (*common, "patient_sentence", "patient_fallback")
+            }
+            paragraph = load(
+                CoverageParagraph,
+                "coverage paragraph",
+                p,
+                {**values, "program": p["program"], "payer": payers.get(p.get("payer"))},
+            )
             if paragraph is not None:
                 _link_claims(paragraph, CoverageParagraphClaim, p.get("claims", []), claims)
         for p in document.get("rebuttals", []):
@@ -398,14 +408,19 @@ SHIPPED_BEFORE = selectors.SEED_FILE.parent / "shipped"
 def _comparable(value: Any) -> Any:
     """Citation lists compare as sets: the export lists them sorted, the seed in its own order."""
     if isinstance(value, dict):
-        return {k: sorted(v) if k in ("citations", "sources") and isinstance(v, list) else _comparable(v) for k, v in value.items()}
+        return {
+            k: sorted(v) if k in ("citations", "sources") and isinstance(v, list) else _comparable(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_comparable(v) for v in value]
     return value
 
 
 def _same(a: Any, b: Any) -> bool:
-    return json.dumps(_comparable(a), sort_keys=True, default=str) == json.dumps(_comparable(b), sort_keys=True, default=str)
+    return json.dumps(_comparable(a), sort_keys=True, default=str) == json.dumps(
+        _comparable(b), sort_keys=True, default=str
+    )
 
 
 def _merge_records(have: list[dict], old: list[dict], new: list[dict], key: str) -> list[dict]:
@@ -441,9 +456,13 @@ def registry_corrections(*, before: Path | None = None, path: Path = selectors.S
     have_evidence = {e.key: selectors.evidence_entry(e) for e in EvidenceSource.objects.all()}
     old_evidence = {e["key"]: e for e in old_doc["evidence"]}
     evidence = [
-        e for e in new_doc["evidence"]
+        e
+        for e in new_doc["evidence"]
         if e["key"] not in have_evidence
-        or (e["key"] in old_evidence and _same({k: have_evidence[e["key"]].get(k, "") for k in old_evidence[e["key"]]}, old_evidence[e["key"]]))
+        or (
+            e["key"] in old_evidence
+            and _same({k: have_evidence[e["key"]].get(k, "") for k in old_evidence[e["key"]]}, old_evidence[e["key"]])
+        )
     ]
     payers = []
     for new in new_doc["payers"]:
@@ -462,20 +481,33 @@ def registry_corrections(*, before: Path | None = None, path: Path = selectors.S
         old_levels = [{**a, "provider_files": a.get("provider_files", True)} for a in op["appeal_levels"]]
         new_levels = [{**a, "provider_files": a.get("provider_files", True)} for a in np_["appeal_levels"]]
         mp["appeal_levels"] = _merge_records(levels, old_levels, new_levels, "order")
-        if hp.get("prior_authorization") is not None and op.get("prior_authorization") is not None and _same(hp["prior_authorization"], op["prior_authorization"]):
+        if (
+            hp.get("prior_authorization") is not None
+            and op.get("prior_authorization") is not None
+            and _same(hp["prior_authorization"], op["prior_authorization"])
+        ):
             mp["prior_authorization"] = np_.get("prior_authorization")
         if not _same(merged, have):
             payers.append(merged)
     if not evidence and not payers:
         return ImportResult()
     # Evidence the new content cites must exist before the payers that cite it are checked.
-    return registry_import(document={"format": new_doc.get("format"), "evidence": evidence, "payers": payers}, summary="seed_policies: corrections of 2026-12-01")
+    return registry_import(
+        document={"format": new_doc.get("format"), "evidence": evidence, "payers": payers},
+        summary="seed_policies: corrections of 2026-12-01",
+    )
 
 
 def _claim_entry(c: EvidenceClaim) -> dict[str, Any]:
     return {
-        "key": c.key, "topic": c.topic, "text": c.text, "in_evidence_summary": c.in_evidence_summary, "order": c.order,
-        "review_status": c.review_status, "review_reason": c.review_reason, "citations": sorted(e.key for e in c.citations.all()),
+        "key": c.key,
+        "topic": c.topic,
+        "text": c.text,
+        "in_evidence_summary": c.in_evidence_summary,
+        "order": c.order,
+        "review_status": c.review_status,
+        "review_reason": c.review_reason,
+        "citations": sorted(e.key for e in c.citations.all()),
     }
 
 
@@ -509,12 +541,26 @@ def letters_corrections(*, before: Path | None = None, path: Path = selectors.LE
         return out
 
     claims = unedited(EvidenceClaim, "claims", _claim_entry)
-    coverage = unedited(CoverageParagraph, "coverage_paragraphs", lambda p: _paragraph_entry(p, "patient_sentence", "patient_fallback"))
-    rebuttals = unedited(RebuttalParagraph, "rebuttals", lambda p: _paragraph_entry(p, "category", "cites_patient_evidence", "lists_enclosures"))
+    coverage = unedited(
+        CoverageParagraph, "coverage_paragraphs", lambda p: _paragraph_entry(p, "patient_sentence", "patient_fallback")
+    )
+    rebuttals = unedited(
+        RebuttalParagraph,
+        "rebuttals",
+        lambda p: _paragraph_entry(p, "category", "cites_patient_evidence", "lists_enclosures"),
+    )
     # New claims first (a corrected paragraph may cite them), then the corrected records.
     result = letters_import(document=new_doc, reset=False)
     if claims or coverage or rebuttals:
-        corrected = letters_import(document={"format": new_doc.get("format"), "claims": claims, "coverage_paragraphs": coverage, "rebuttals": rebuttals}, reset=True)
+        corrected = letters_import(
+            document={
+                "format": new_doc.get("format"),
+                "claims": claims,
+                "coverage_paragraphs": coverage,
+                "rebuttals": rebuttals,
+            },
+            reset=True,
+        )
         result.updated += corrected.updated
     return result
 

@@ -52,7 +52,9 @@ def _review_errors(obj: dict[str, Any], at: str) -> list[tuple[str, str]]:
 
 def _optional_text_errors(obj: dict[str, Any], at: str, *names: str) -> list[tuple[str, str]]:
     # May be absent or empty, but not null or a number: the columns hold text and are never NULL.
-    return [(f"{at}.{name}", "must be a text (may be empty)") for name in names if not isinstance(obj.get(name, ""), str)]
+    return [
+        (f"{at}.{name}", "must be a text (may be empty)") for name in names if not isinstance(obj.get(name, ""), str)
+    ]
 
 
 def _field_errors(
@@ -186,7 +188,9 @@ def _policy_errors(p: dict[str, Any], at: str, cite_errors) -> list[tuple[str, s
             errors.append((f"{cat}.key", f"duplicate criterion {key!r}"))
         seen.add(key)
     clinical = {
-        c["key"] for c in criteria if isinstance(c, dict) and isinstance(c.get("key"), str) and c.get("section") == "clinical"
+        c["key"]
+        for c in criteria
+        if isinstance(c, dict) and isinstance(c.get("key"), str) and c.get("section") == "clinical"
     }
     for key in CONTRACT_CLINICAL_KEYS:
         if key not in clinical:
@@ -260,7 +264,11 @@ LETTERS_FORMAT = "mild-letters/1"
 
 
 def letters_document_errors(
-    doc: Any, *, evidence_certainty: dict[str, str], payer_programs: dict[str, str], known_claims: set[str] = frozenset()
+    doc: Any,
+    *,
+    evidence_certainty: dict[str, str],
+    payer_programs: dict[str, str],
+    known_claims: set[str] = frozenset(),
 ) -> list[tuple[str, str]]:
     """(dotted path, message) for every problem of a letter-text document; [] when it can be loaded.
 
@@ -314,12 +322,19 @@ def letters_document_errors(
         errors.extend(_review_errors(c, at))
         weak = [k for k in cites if evidence_certainty.get(k) in ("M", "L")]
         if weak and c.get("review_status", "unverified") == "verified":
-            errors.append((f"{at}.review_status", f"cites {', '.join(weak)} (certainty M/L): must be unverified with its reason"))
+            errors.append(
+                (f"{at}.review_status", f"cites {', '.join(weak)} (certainty M/L): must be unverified with its reason")
+            )
 
     def paragraph_errors(at: str, p: dict[str, Any], *, program_required: bool) -> None:
         program = p.get("program", "")
         if program not in Payer.Program.values and (program_required or program != ""):
-            errors.append((f"{at}.program", f"must be one of: {', '.join(Payer.Program.values)}" + ("" if program_required else " or empty")))
+            errors.append(
+                (
+                    f"{at}.program",
+                    f"must be one of: {', '.join(Payer.Program.values)}" + ("" if program_required else " or empty"),
+                )
+            )
         payer = p.get("payer")
         if payer is not None:
             if payer not in payer_programs:

@@ -109,9 +109,7 @@ def on_signed_in(sender, request, user, **kwargs) -> None:
     from priorauth.services import audit_record
 
     how = "token" if getattr(request, "_signing_in_for_token", False) else "session"
-    audit_record(
-        user=user, action=AuditEntry.Action.SIGN_IN, obj=user, request=_http_request(request), detail=how
-    )
+    audit_record(user=user, action=AuditEntry.Action.SIGN_IN, obj=user, request=_http_request(request), detail=how)
 
 
 def on_sign_in_failed(sender, credentials, request=None, **kwargs) -> None:

@@ -27,6 +27,7 @@ from priorauth.models import (
     PayerDecision,
     Practice,
     Provider,
+    PublishedPayerMetrics,
     RecheckResult,
     RecheckRun,
     Role,
@@ -77,7 +78,9 @@ class AuditedMixin:
         self._audit_history(request, object_id, response, "admin history")
         return response
 
-    def history_form_view(self, request: HttpRequest, object_id: str, version_id: str, extra_context=None) -> HttpResponse:
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context=None
+    ) -> HttpResponse:
         response = super().history_form_view(request, object_id, version_id, extra_context)
         self._audit_history(request, object_id, response, f"admin history version {version_id}")
         return response
@@ -114,7 +117,9 @@ class ScopedHistoryAdmin(SimpleHistoryAdmin):
         self._visible_or_404(request, object_id)
         return super().history_view(request, object_id, extra_context)
 
-    def history_form_view(self, request: HttpRequest, object_id: str, version_id: str, extra_context=None) -> HttpResponse:
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context=None
+    ) -> HttpResponse:
         obj = self._visible_or_404(request, object_id)
         if request.method == "POST" and not self.has_change_permission(request, obj):
             raise PermissionDenied
@@ -428,9 +433,6 @@ class RecheckRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 # Payers' published CMS-0057-F figures (priorauth/scorecard.py shows them beside the practice's own).
-from priorauth.models import PublishedPayerMetrics
-
-
 @admin.register(PublishedPayerMetrics)
 class PublishedPayerMetricsAdmin(admin.ModelAdmin):
     list_display = ("payer", "year", "published_on", "source_url")

@@ -53,9 +53,7 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def changes_between(
-    old_case: dict[str, Any], new_case: dict[str, Any]
-) -> list[dict[str, str]]:
+def changes_between(old_case: dict[str, Any], new_case: dict[str, Any]) -> list[dict[str, str]]:
     old, new = _leaves(old_case), _leaves(new_case)
     return [
         {
@@ -99,13 +97,9 @@ def request_amend(
             )
         errors: dict[str, str] = {}
         if not reason:
-            errors["reason"] = (
-                "Say why the request is corrected (e.g. the payer asked for the MRI measurement)."
-            )
+            errors["reason"] = "Say why the request is corrected (e.g. the payer asked for the MRI measurement)."
         if send_to_payer and request.status != Status.PENDED:
-            errors["send_to_payer"] = (
-                "Only a pended request goes back to the payer with its correction."
-            )
+            errors["send_to_payer"] = "Only a pended request goes back to the payer with its correction."
         if errors:
             raise ValidationError(errors)
         before = dict(request.case)
@@ -119,14 +113,10 @@ def request_amend(
             source = {k: v for k, v in source.items() if k not in services.RECORD_PARTS}
         entered = services._entered_case(source)
         request.case = services.case_build(request=request, entered=entered)
-        request.expedited = (entered.get("administrative") or {}).get(
-            "expedited"
-        ) is True
+        request.expedited = (entered.get("administrative") or {}).get("expedited") is True
         changes = changes_between(before, request.case)
         if not changes:
-            raise ValidationError(
-                {"case": "Nothing was changed: correct a field, or cancel."}
-            )
+            raise ValidationError({"case": "Nothing was changed: correct a field, or cancel."})
         try:
             determination = check(request.case)
         except CaseInvalid as exc:
@@ -139,15 +129,8 @@ def request_amend(
                 }
             ) from None
         revision = determination["policy"].get("revision")
-        version = PolicyVersion.objects.filter(
-            policy__payer=request.payer, revision=revision
-        ).first()
-        number = (
-            request.amendments.order_by("-number")
-            .values_list("number", flat=True)
-            .first()
-            or 1
-        ) + 1
+        version = PolicyVersion.objects.filter(policy__payer=request.payer, revision=revision).first()
+        number = (request.amendments.order_by("-number").values_list("number", flat=True).first() or 1) + 1
         amendment = RequestAmendment.objects.create(
             request=request,
             number=number,
@@ -197,15 +180,8 @@ def request_redetermine(*, request: AuthorizationRequest, by) -> RequestAmendmen
         except CaseInvalid as exc:
             raise ValidationError({"case": [e.message for e in exc.errors]}) from None
         revision = determination["policy"].get("revision")
-        version = PolicyVersion.objects.filter(
-            policy__payer=request.payer, revision=revision
-        ).first()
-        number = (
-            request.amendments.order_by("-number")
-            .values_list("number", flat=True)
-            .first()
-            or 1
-        ) + 1
+        version = PolicyVersion.objects.filter(policy__payer=request.payer, revision=revision).first()
+        number = (request.amendments.order_by("-number").values_list("number", flat=True).first() or 1) + 1
         amendment = RequestAmendment.objects.create(
             request=request,
             number=number,
@@ -223,7 +199,5 @@ def request_redetermine(*, request: AuthorizationRequest, by) -> RequestAmendmen
         request.criteria_statuses = services._criteria_statuses(determination)
         request.policy_version = version or request.policy_version
         request.save()
-        request.recheck_results.filter(seen_at__isnull=True).update(
-            seen_at=timezone.now(), seen_by=by
-        )
+        request.recheck_results.filter(seen_at__isnull=True).update(seen_at=timezone.now(), seen_by=by)
         return amendment

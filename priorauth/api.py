@@ -41,10 +41,10 @@ from priorauth.serializers import (
     AttachmentUploadInputSerializer,
     AuditEntryOutputSerializer,
     AuditFilterSerializer,
-    NoBodyInputSerializer,
     DecisionInputSerializer,
     DueFilterSerializer,
     DueItemOutputSerializer,
+    NoBodyInputSerializer,
     NoteInputSerializer,
     PatientInputSerializer,
     PatientOutputSerializer,
@@ -267,14 +267,20 @@ class WhoAmIApi(BaseApi):
         responses={
             200: inline_serializer(
                 name="WhoAmI",
-                fields={"username": serializers.CharField(), "practice": serializers.CharField(), "role": serializers.CharField()},
+                fields={
+                    "username": serializers.CharField(),
+                    "practice": serializers.CharField(),
+                    "role": serializers.CharField(),
+                },
             ),
             403: ERROR_403,
         },
     )
     def get(self, request: Request) -> Response:
         membership = selectors.membership_of(request.user)
-        return Response({"username": request.user.get_username(), "practice": membership.practice.name, "role": membership.role})
+        return Response(
+            {"username": request.user.get_username(), "practice": membership.practice.name, "role": membership.role}
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,9 +420,16 @@ class RequestSendApi(BaseApi):
             if packet is None:
                 raise ValidationError({"packet": "No such packet of this request."})
         obj = services.request_send(
-            request=obj, by=request.user, sent_at=data.get("sent_at"), note=data["note"], method=data["method"], packet=packet
+            request=obj,
+            by=request.user,
+            sent_at=data.get("sent_at"),
+            note=data["note"],
+            method=data["method"],
+            packet=packet,
         )
-        audit(request, A.UPDATE, obj, detail=f"send {data['method'] or '-'}" + (f" packet {packet.pk}" if packet else ""))
+        audit(
+            request, A.UPDATE, obj, detail=f"send {data['method'] or '-'}" + (f" packet {packet.pk}" if packet else "")
+        )
         return request_detail(request, obj)
 
 
@@ -509,7 +522,10 @@ class AttachmentDownloadApi(BaseApi):
         operation_id="attachments_download",
         summary="Download an attachment, served as the type it was uploaded as",
         responses={
-            **{(200, media_type): OpenApiResponse(response=OpenApiTypes.BINARY) for media_type in services.ATTACHMENT_TYPES},
+            **{
+                (200, media_type): OpenApiResponse(response=OpenApiTypes.BINARY)
+                for media_type in services.ATTACHMENT_TYPES
+            },
             403: ERROR_403,
             404: ERROR_404,
         },
@@ -702,7 +718,6 @@ class ProviderListApi(BaseApi):
     )
     def get(self, request: Request) -> Response:
         return Response(ProviderOutputSerializer(selectors.providers_visible_to(request.user), many=True).data)
-
 
 
 class PayerScorecardApi(BaseApi):

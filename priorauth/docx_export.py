@@ -45,7 +45,9 @@ class _Writer:
         normal.font.name, normal.font.size = "Times New Roman", Pt(11)
 
     # Inline content: runs with bold / italic, line breaks, spaces as HTML collapses them.
-    def runs(self, paragraph, element, *, bold: bool = False, italic: bool = False, color: RGBColor | None = None) -> None:
+    def runs(
+        self, paragraph, element, *, bold: bool = False, italic: bool = False, color: RGBColor | None = None
+    ) -> None:
         def add(text: str | None, b: bool, i: bool) -> None:
             text = re.sub(r"\s+", " ", text or "")
             if not text:

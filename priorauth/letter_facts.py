@@ -25,8 +25,18 @@ CARE_NAMES = {
     "chiropractic": "chiropractic care",
     "other": "other conservative care",
 }
-CARE_OUTCOMES = {"failed": "did not relieve {obj} symptoms", "partial": "gave only partial relief", "improved": "improved {obj} symptoms"}
-SURGERY_NAMES = {"laminectomy": "a laminectomy", "laminotomy": "a laminotomy", "fusion": "a lumbar fusion", "interspinous_device": "an interspinous device", "mild": "a mild® procedure"}
+CARE_OUTCOMES = {
+    "failed": "did not relieve {obj} symptoms",
+    "partial": "gave only partial relief",
+    "improved": "improved {obj} symptoms",
+}
+SURGERY_NAMES = {
+    "laminectomy": "a laminectomy",
+    "laminotomy": "a laminotomy",
+    "fusion": "a lumbar fusion",
+    "interspinous_device": "an interspinous device",
+    "mild": "a mild® procedure",
+}
 NEUROGENIC_CLAUDICATION = "M48.062"
 # A spinal level or a code is one token for the reader: "L4-L5" must never break as "L4-/L5".
 # Letters print them with non-breaking hyphens (U+2011), which also keeps PDF text searchable.
@@ -91,7 +101,9 @@ class Person:
     def __init__(self, case: dict[str, Any]):
         self.name = patient_name(case) or "The patient"
         sex = get(case, "patient.sex", "")
-        self.subject, self.obj, self.possessive = {"F": ("She", "her", "her"), "M": ("He", "him", "his")}.get(sex, (self.name, "the patient", "the patient's"))
+        self.subject, self.obj, self.possessive = {"F": ("She", "her", "her"), "M": ("He", "him", "his")}.get(
+            sex, (self.name, "the patient", "the patient's")
+        )
 
 
 def _s(text: str, citations: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
@@ -182,7 +194,11 @@ def conservative_care(case: dict[str, Any], who: Person) -> list[dict[str, Any]]
         outcome = CARE_OUTCOMES.get(item.get("outcome"))
         if outcome is None:
             continue
-        subject = f"{_num(weeks)} week{'s' if weeks != 1 else ''} of {name}" if isinstance(weeks, (int, float)) else name[0].upper() + name[1:]
+        subject = (
+            f"{_num(weeks)} week{'s' if weeks != 1 else ''} of {name}"
+            if isinstance(weeks, (int, float))
+            else name[0].upper() + name[1:]
+        )
         subject = subject[0].upper() + subject[1:]
         out.append(_s(f"{subject} {outcome.format(obj=who.possessive)}."))
     return out
@@ -205,7 +221,11 @@ def study_enrollment(case: dict[str, Any], who: Person, *, study: str) -> list[d
     nct = get(case, "administrative.clinical_study_nct", "")
     if nct != study:
         return []
-    return [_s(f"{who.subject} is enrolled in the CMS-approved study {nct}, and the claim will carry modifier Q0, diagnosis Z00.6 and that number.")]
+    return [
+        _s(
+            f"{who.subject} is enrolled in the CMS-approved study {nct}, and the claim will carry modifier Q0, diagnosis Z00.6 and that number."
+        )
+    ]
 
 
 def referral(case: dict[str, Any], who: Person, *, label: str) -> list[dict[str, Any]]:
@@ -261,7 +281,11 @@ _BY_CRITERION = {
     "study_therapy_analgesics": _CARE,
     "no_recent_lumbar_surgery": (prior_surgery, "Prior lumbar surgery", "the surgical history in the office notes"),
     "lss_diagnosis": (diagnosis, "Diagnosis", "office notes with the diagnosis"),
-    "ced_study_enrollment": (lambda c, w: study_enrollment(c, w, study=get(c, "administrative.clinical_study_nct", "")), "Study enrollment", "the study enrollment record"),
+    "ced_study_enrollment": (
+        lambda c, w: study_enrollment(c, w, study=get(c, "administrative.clinical_study_nct", "")),
+        "Study enrollment",
+        "the study enrollment record",
+    ),
     "referral_authorization": (lambda c, w: referral(c, w, label="referral"), "Referral", "the referral"),
     "approved_referral": (lambda c, w: referral(c, w, label="VA referral"), "VA referral", "the VA referral"),
     "prc_eligibility": (ihs_status, "Purchased/Referred Care eligibility", "the PRC eligibility record"),

@@ -15,13 +15,32 @@ import re
 
 # (why it is refused, pattern). Case-insensitive unless the pattern says otherwise.
 MARKERS: list[tuple[str, re.Pattern[str]]] = [
-    ("a checker status", re.compile(r"\bnot met\b|\bnot[_ ]documented\b|\bmeets_criteria\b|\bdoes_not_meet\b|\bneeds_review\b", re.IGNORECASE)),
+    (
+        "a checker status",
+        re.compile(
+            r"\bnot met\b|\bnot[_ ]documented\b|\bmeets_criteria\b|\bdoes_not_meet\b|\bneeds_review\b", re.IGNORECASE
+        ),
+    ),
     ("a checker status", re.compile(r"\bmissing\b", re.IGNORECASE)),
     ("an advisory marker", re.compile(r"\(advisory\)|\badvisory\b", re.IGNORECASE)),
-    ("staff guidance", re.compile(r"manual verification|verification needed|confirm with the|an appeal should|unverified|not verified|review status|review_reason|\bcheck before signing\b|\(check \d+\)", re.IGNORECASE)),
-    ("a template or record name", re.compile(r"\btemplate\b|\.html\b|\{\{|\}\}|\{%|%\}|\{[a-z_]+(\.[a-z_]+)+\}", re.IGNORECASE)),
+    (
+        "staff guidance",
+        re.compile(
+            r"manual verification|verification needed|confirm with the|an appeal should|unverified|not verified|review status|review_reason|\bcheck before signing\b|\(check \d+\)",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "a template or record name",
+        re.compile(r"\btemplate\b|\.html\b|\{\{|\}\}|\{%|%\}|\{[a-z_]+(\.[a-z_]+)+\}", re.IGNORECASE),
+    ),
     ("an ISO date", re.compile(r"\b\d{4}-\d{2}-\d{2}\b")),
-    ("a field path", re.compile(r"\b(clinical|procedure|administrative|patient|provider|payer_rules|diagnoses)\.[a-z_]+", re.IGNORECASE)),
+    (
+        "a field path",
+        re.compile(
+            r"\b(clinical|procedure|administrative|patient|provider|payer_rules|diagnoses)\.[a-z_]+", re.IGNORECASE
+        ),
+    ),
     ("a snake_case name", re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b")),
 ]
 
@@ -38,5 +57,5 @@ def letter_lint(text: str, *, payer_words: list[str] | tuple[str, ...] = ()) -> 
     for why, pattern in MARKERS:
         for m in pattern.finditer(text):
             start = max(0, m.start() - 30)
-            found.append(f"{why}: {m.group(0)!r} in …{text[start:m.end() + 30]}…")
+            found.append(f"{why}: {m.group(0)!r} in …{text[start : m.end() + 30]}…")
     return found

@@ -89,7 +89,9 @@ def _publish(stage: str, revision_id: int) -> bool:
     try:
         task.delay(revision_id)
     except BrokerUnavailable as exc:
-        logger.warning("letter render not sent, broker unavailable (resent later): revision %s %s: %s", revision_id, stage, exc)
+        logger.warning(
+            "letter render not sent, broker unavailable (resent later): revision %s %s: %s", revision_id, stage, exc
+        )
         return False
     return True
 
@@ -107,17 +109,26 @@ def _queue_job(revision: LetterRevision, stage: str) -> LetterJob:
 
 
 def _locked_letter(letter: Letter) -> Letter:
-    return Letter.objects.select_for_update(of=("self",)).select_related("request__treating_physician", "current_revision").get(pk=letter.pk)
+    return (
+        Letter.objects.select_for_update(of=("self",))
+        .select_related("request__treating_physician", "current_revision")
+        .get(pk=letter.pk)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Staff and physician actions
 
 
-def letter_request_draft(*, request: AuthorizationRequest, kind: str, by, appeal: Appeal | None = None) -> tuple[Letter, bool]:
+def letter_request_draft(
+    *, request: AuthorizationRequest, kind: str, by, appeal: Appeal | None = None
+) -> tuple[Letter, bool]:
     """The request's letter of that kind (the appeal's, for an appeal letter), created with its
     first draft queued if there is none yet. Returns (letter, created)."""
-    _require(_is_billing(by, request) or _is_treating_physician(by, request), "Only billing staff or the treating physician may ask for a letter.")
+    _require(
+        _is_billing(by, request) or _is_treating_physician(by, request),
+        "Only billing staff or the treating physician may ask for a letter.",
+    )
     if kind not in LetterKind.values:
         raise ValidationError({"kind": f"Must be one of: {', '.join(LetterKind.values)}."})
     if kind == LetterKind.APPEAL:
@@ -202,10 +213,13 @@ def _list_error(value: Any, limit: int, what: str) -> str | None:
     if len(value) > limit:
         return f"Must have at most {limit} {what}."
     return None
+
+
 def _require_instrument(*, request: AuthorizationRequest, kind: str, appeal: Appeal | None) -> None:
     """Each program's own instrument (domain.md §3, §5): refuse a letter the program has no use for,
     and say what staff do instead."""
     from policies.models import AppealLevel, DenialCategory, Payer
+
     program = request.payer.program
     gaps = {g["key"] for g in letters.required_gaps(request.determination or {})}
     if kind == LetterKind.PRIOR_AUTHORIZATION and program == Payer.Program.MEDICARE:
@@ -221,13 +235,17 @@ def _require_instrument(*, request: AuthorizationRequest, kind: str, appeal: App
     level = AppealLevel.objects.filter(policy__payer=request.payer, order=appeal.level_order).first()
     if level is not None and not level.provider_files:
         raise ValidationError(
-            {"appeal": f"{level.name}: the payer forwards the case to this level itself; the provider files nothing, so no letter is drafted."}
+            {
+                "appeal": f"{level.name}: the payer forwards the case to this level itself; the provider files nothing, so no letter is drafted."
+            }
         )
     if program == Payer.Program.MEDICARE:
         denial = letters.denial_for(appeal)
         if denial is not None and denial.reason_category == DenialCategory.CED_CODING:
             raise ValidationError(
-                {"appeal": "A claim returned for CED coding (NCT number, Q0, Z00.6) is unprocessable, not denied: correct the claim and resubmit it; it is not appealed."}
+                {
+                    "appeal": "A claim returned for CED coding (NCT number, Q0, Z00.6) is unprocessable, not denied: correct the claim and resubmit it; it is not appealed."
+                }
             )
         if "ced_study_enrollment" in gaps:
             raise ValidationError(
@@ -236,7 +254,11 @@ def _require_instrument(*, request: AuthorizationRequest, kind: str, appeal: App
                     "The routes are enrolment at a study site, or an Advance Beneficiary Notice (CMS-R-131) signed before the service and modifier GA on the claim."
                 }
             )
-def sign_blockers(letter: Letter, revision: LetterRevision, *, override_reason: str, acknowledge_unverified: bool) -> dict[str, str]:
+
+
+def sign_blockers(
+    letter: Letter, revision: LetterRevision, *, override_reason: str, acknowledge_unverified: bool
+) -> dict[str, str]:
     """Why this revision cannot be signed yet, by the field of the sign call that answers it."""
     errors: dict[str, str] = {}
     findings = letters.staff_findings(letter, revision)
@@ -342,14 +364,20 @@ def narrative_length(paragraphs: list[dict[str, Any]], enclosures: list[str]) ->
 def _with_notes(paragraphs: list[dict[str, Any]], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Keep a sentence's "unverified" note while its text and sources are unchanged; an edited
     sentence is the physician's own and carries none."""
-    notes = {(s["text"], tuple(s.get("citations", []))): s.get("note", "") for p in previous for s in p.get("sentences", [])}
+    notes = {
+        (s["text"], tuple(s.get("citations", []))): s.get("note", "") for p in previous for s in p.get("sentences", [])
+    }
     return [
         {
             "key": p["key"],
             "heading": p.get("heading", ""),
             "items": p.get("items", []),
             "sentences": [
-                {"text": s["text"].strip(), "citations": s.get("citations", []), "note": notes.get((s["text"].strip(), tuple(s.get("citations", []))), "")}
+                {
+                    "text": s["text"].strip(),
+                    "citations": s.get("citations", []),
+                    "note": notes.get((s["text"].strip(), tuple(s.get("citations", []))), ""),
+                }
                 for s in p["sentences"]
             ],
         }
@@ -411,15 +439,24 @@ def letter_request_signature(*, letter: Letter, by) -> Letter:
     """Billing staff hand a reviewed draft to the treating physician."""
     with transaction.atomic():
         letter = _locked_letter(letter)
-        _require(_is_billing(by, letter.request) or _is_treating_physician(by, letter.request), "Only billing staff or the treating physician may do this.")
+        _require(
+            _is_billing(by, letter.request) or _is_treating_physician(by, letter.request),
+            "Only billing staff or the treating physician may do this.",
+        )
         if letter.status != LetterStatus.DRAFT_READY:
-            raise ValidationError({"status": f"Only a ready draft can be handed for signature (the letter is {letter.get_status_display().lower()})."})
+            raise ValidationError(
+                {
+                    "status": f"Only a ready draft can be handed for signature (the letter is {letter.get_status_display().lower()})."
+                }
+            )
         letter.status = LetterStatus.AWAITING_SIGNATURE
         letter.save(update_fields=["status", "updated_at"])
         return letter
 
 
-def letter_sign(*, letter: Letter, by, override_reason: str = "", acknowledge_unverified: bool = False) -> LetterRevision:
+def letter_sign(
+    *, letter: Letter, by, override_reason: str = "", acknowledge_unverified: bool = False
+) -> LetterRevision:
     """The treating physician signs the current draft; the final PDF is rendered from it.
 
     The signing gate (issue 11): refused, naming each reason, while the request names no addressee,
@@ -434,9 +471,13 @@ def letter_sign(*, letter: Letter, by, override_reason: str = "", acknowledge_un
         letter = _locked_letter(letter)
         _require(_may_sign(by, letter.request), "Only the treating physician may sign this letter.")
         if letter.status not in (LetterStatus.DRAFT_READY, LetterStatus.AWAITING_SIGNATURE):
-            raise ValidationError({"status": f"Only a ready draft can be signed (the letter is {letter.get_status_display().lower()})."})
+            raise ValidationError(
+                {"status": f"Only a ready draft can be signed (the letter is {letter.get_status_display().lower()})."}
+            )
         revision = LetterRevision.objects.select_for_update(of=("self",)).get(pk=letter.current_revision_id)
-        errors = sign_blockers(letter, revision, override_reason=override_reason, acknowledge_unverified=acknowledge_unverified)
+        errors = sign_blockers(
+            letter, revision, override_reason=override_reason, acknowledge_unverified=acknowledge_unverified
+        )
         if errors:
             raise ValidationError(errors)
         gaps = letters.required_gaps(letter.request.determination or {})
@@ -444,7 +485,15 @@ def letter_sign(*, letter: Letter, by, override_reason: str = "", acknowledge_un
         revision.sign_override_reason = override_reason.strip() if gaps else ""
         revision.sign_overridden = [g["key"] for g in gaps]
         revision.unverified_acknowledged = bool(acknowledge_unverified)
-        revision.save(update_fields=["signed_by", "signed_at", "sign_override_reason", "sign_overridden", "unverified_acknowledged"])
+        revision.save(
+            update_fields=[
+                "signed_by",
+                "signed_at",
+                "sign_override_reason",
+                "sign_overridden",
+                "unverified_acknowledged",
+            ]
+        )
         letter.status = LetterStatus.SIGNING
         letter.save(update_fields=["status", "updated_at"])
         _queue_job(revision, Stage.FINAL)
@@ -455,8 +504,15 @@ def letter_retry(*, letter: Letter, by) -> LetterJob:
     """Queue a failed render of the current revision again."""
     with transaction.atomic():
         letter = _locked_letter(letter)
-        _require(_is_billing(by, letter.request) or _is_treating_physician(by, letter.request), "Only billing staff or the treating physician may do this.")
-        job = LetterJob.objects.filter(revision_id=letter.current_revision_id, state=State.FAILED).order_by("-stage").first()
+        _require(
+            _is_billing(by, letter.request) or _is_treating_physician(by, letter.request),
+            "Only billing staff or the treating physician may do this.",
+        )
+        job = (
+            LetterJob.objects.filter(revision_id=letter.current_revision_id, state=State.FAILED)
+            .order_by("-stage")
+            .first()
+        )
         if job is None:
             raise ValidationError({"status": "No failed render to retry."})
         letter.status = LetterStatus.DRAFTING if job.stage == Stage.DRAFT else LetterStatus.SIGNING
@@ -499,7 +555,10 @@ def _render_input(revision_id: int, stage: str) -> tuple[LetterRevision, dict[st
     with transaction.atomic():
         revision = (
             LetterRevision.objects.select_related(
-                "letter__request__practice", "letter__request__treating_physician", "letter__request__payer", "letter__appeal"
+                "letter__request__practice",
+                "letter__request__treating_physician",
+                "letter__request__payer",
+                "letter__appeal",
             )
             .filter(pk=revision_id)
             .first()
@@ -551,7 +610,12 @@ def letter_render(*, revision_id: int, stage: str) -> bool:
     try:
         with transaction.atomic():
             job = LetterJob.objects.select_for_update(of=("self",)).filter(revision_id=revision_id, stage=stage).first()
-            revision = LetterRevision.objects.select_for_update(of=("self",)).select_related("letter").filter(pk=revision_id).first()
+            revision = (
+                LetterRevision.objects.select_for_update(of=("self",))
+                .select_related("letter")
+                .filter(pk=revision_id)
+                .first()
+            )
             if job is None or revision is None:
                 return False
             if getattr(revision, f"{stage}_pdf"):
@@ -610,7 +674,11 @@ def render_failure_reason(error: BaseException) -> str:
         if isinstance(error, SoftTimeLimitExceeded):
             limit = settings.LETTER_RENDER_SOFT_TIME_LIMIT
         else:  # the worker's own figure when it has one (the sender's setting travels with the task)
-            limit = error.args[0] if error.args and isinstance(error.args[0], (int, float)) else settings.LETTER_RENDER_TIME_LIMIT
+            limit = (
+                error.args[0]
+                if error.args and isinstance(error.args[0], (int, float))
+                else settings.LETTER_RENDER_TIME_LIMIT
+            )
         return (
             f"The PDF took longer than its time limit of {limit:g} seconds to render and was stopped. "
             "Shorten the letter's text and save it again, or retry."
@@ -621,7 +689,12 @@ def render_failure_reason(error: BaseException) -> str:
 def letter_render_failed(*, revision_id: int, stage: str, error: BaseException) -> None:
     """A render that will not be retried: show it to staff, who can retry it."""
     with transaction.atomic():
-        job = LetterJob.objects.select_for_update(of=("self",)).select_related("revision__letter").filter(revision_id=revision_id, stage=stage).first()
+        job = (
+            LetterJob.objects.select_for_update(of=("self",))
+            .select_related("revision__letter")
+            .filter(revision_id=revision_id, stage=stage)
+            .first()
+        )
         if job is None or job.state == State.DONE:
             return
         job.state, job.finished_at = State.FAILED, timezone.now()

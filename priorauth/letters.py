@@ -52,7 +52,11 @@ APPEAL_OPENINGS = {
 PEER_TO_PEER_PROGRAMS = {"medicare_advantage", "commercial"}
 # Request-details rows whose value repeats in every page's header or footer (print.css).
 RUNNING = {"Patient": "patient", "Reference": "reference", "Beneficiary": "patient"}
-SETTINGS = {"hospital_outpatient": "hospital outpatient department", "asc": "ambulatory surgery center", "office": "office"}
+SETTINGS = {
+    "hospital_outpatient": "hospital outpatient department",
+    "asc": "ambulatory surgery center",
+    "office": "office",
+}
 CARE_NAMES = facts.CARE_NAMES
 
 _get = facts.get
@@ -62,13 +66,13 @@ patient_name = facts.patient_name
 
 
 def with_article(name: str) -> str:
-    """"an internal appeal", "a redetermination": a level's name inside a sentence."""
+    """ "an internal appeal", "a redetermination": a level's name inside a sentence."""
     lowered = name[:1].lower() + name[1:] if not name[:3].isupper() else name
     return f"{'an' if lowered[:1] in 'aeiou' else 'a'} {lowered}"
 
 
 def _in_sentence(name: str) -> str:
-    """"The health plan" -> "the health plan" after "decided by"."""
+    """ "The health plan" -> "the health plan" after "decided by"."""
     return name[:1].lower() + name[1:] if name.split(" ", 1)[0] in ("The", "An", "A") else name
 
 
@@ -86,11 +90,15 @@ def claim_sentence(claim: EvidenceClaim) -> dict[str, Any]:
     return _sentence(claim.text, [e.key for e in claim.citations.all()], note)
 
 
-def _paragraph(key: str, heading: str, sentences: list[dict[str, Any]], items: list[str] | None = None) -> dict[str, Any]:
+def _paragraph(
+    key: str, heading: str, sentences: list[dict[str, Any]], items: list[str] | None = None
+) -> dict[str, Any]:
     return {"key": key, "heading": heading, "sentences": sentences, "items": items or []}
 
 
-def _framed(key: str, record, claims_sentences: list[dict[str, Any]], extra: list[dict[str, Any]] = ()) -> dict[str, Any]:
+def _framed(
+    key: str, record, claims_sentences: list[dict[str, Any]], extra: list[dict[str, Any]] = ()
+) -> dict[str, Any]:
     sentences = [_sentence(record.lead)] if record.lead else []
     sentences += list(extra) + claims_sentences
     if record.closing:
@@ -149,7 +157,9 @@ def _patient_sentence(record, case: dict[str, Any]) -> list[dict[str, Any]]:
     return [] if absent in text else [_sentence(text)]
 
 
-def coverage_paragraphs(case: dict[str, Any], payer: Payer, determination: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def coverage_paragraphs(
+    case: dict[str, Any], payer: Payer, determination: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     out = []
     for record in registry.coverage_paragraphs_for(payer):
         sentences = [_sentence(record.lead)] if record.lead else []
@@ -178,7 +188,9 @@ def _peer_to_peer(payer: Payer) -> bool:
     return _program(payer) in PEER_TO_PEER_PROGRAMS
 
 
-def prior_authorization_paragraphs(*, case: dict[str, Any], determination: dict[str, Any], payer: Payer, facility: str) -> list[dict[str, Any]]:
+def prior_authorization_paragraphs(
+    *, case: dict[str, Any], determination: dict[str, Any], payer: Payer, facility: str
+) -> list[dict[str, Any]]:
     name = patient_name(case)
     who = facts.Person(case)
     cpt = _get(case, "procedure.cpt", "0275T")
@@ -202,7 +214,11 @@ def prior_authorization_paragraphs(*, case: dict[str, Any], determination: dict[
         paragraphs.append(care)
     necessity: list[dict[str, Any]] = []
     if facts.care_failed(case):
-        necessity.append(_sentence(f"Conservative care has not controlled {who.possessive} symptoms, and the mild® Procedure is the next step before open surgery or an implant."))
+        necessity.append(
+            _sentence(
+                f"Conservative care has not controlled {who.possessive} symptoms, and the mild® Procedure is the next step before open surgery or an implant."
+            )
+        )
         necessity += _claims(["ps-algorithm"])
     if necessity:
         paragraphs.append(_paragraph("medical_necessity", "Why this procedure now", necessity))
@@ -212,13 +228,24 @@ def prior_authorization_paragraphs(*, case: dict[str, Any], determination: dict[
     closing = [_sentence("I ask that this request be approved.")]
     if _get(case, "administrative.expedited") is True:
         # The expedited standard's own words (MA: 42 CFR 422.570; ERISA urgent care: 2560.503-1(m)(1)).
-        closing.insert(0, _sentence(f"I ask for an expedited decision: applying the standard time frame could seriously jeopardize {who.possessive} health or ability to regain maximum function."))
+        closing.insert(
+            0,
+            _sentence(
+                f"I ask for an expedited decision: applying the standard time frame could seriously jeopardize {who.possessive} health or ability to regain maximum function."
+            ),
+        )
     if _peer_to_peer(payer):
-        closing.append(_sentence("If any question remains, I request a peer-to-peer discussion with the reviewing physician before a decision is made."))
+        closing.append(
+            _sentence(
+                "If any question remains, I request a peer-to-peer discussion with the reviewing physician before a decision is made."
+            )
+        )
     return [*paragraphs, *coverage, _paragraph("evidence", "Evidence", evidence), _paragraph("closing", "", closing)]
 
 
-def _point_paragraphs(case: dict[str, Any], deficiencies: list[dict[str, Any]], determination: dict[str, Any]) -> list[dict[str, Any]]:
+def _point_paragraphs(
+    case: dict[str, Any], deficiencies: list[dict[str, Any]], determination: dict[str, Any]
+) -> list[dict[str, Any]]:
     """One paragraph per deficiency the denial names: its words, this patient's facts that answer
     it, and the enclosure that proves them."""
     out = []
@@ -277,10 +304,18 @@ def appeal_paragraphs(
             _paragraph(
                 "peer_to_peer",
                 "Request for peer-to-peer review",
-                [_sentence("I request a peer-to-peer discussion with a physician reviewer of the same or a similar specialty before a decision is made on this appeal.")],
+                [
+                    _sentence(
+                        "I request a peer-to-peer discussion with a physician reviewer of the same or a similar specialty before a decision is made on this appeal."
+                    )
+                ],
             )
         )
-    out.append(_paragraph("closing", "", [_sentence(f"I ask that the denial be reversed and the mild® Procedure covered for {name}.")]))
+    out.append(
+        _paragraph(
+            "closing", "", [_sentence(f"I ask that the denial be reversed and the mild® Procedure covered for {name}.")]
+        )
+    )
     return out
 
 
@@ -294,7 +329,9 @@ def default_enclosures(*, case: dict[str, Any], denial_date: Any) -> list[str]:
         items.append(f"{_get(img, 'modality', 'Imaging')} report" + (f" of {date}" if date else ""))
     care = _get(case, "clinical.conservative_care", [])
     if care:
-        items.append("Records of conservative care: " + _join([facts.CARE_NAMES.get(i.get("type"), "other") for i in care]))
+        items.append(
+            "Records of conservative care: " + _join([facts.CARE_NAMES.get(i.get("type"), "other") for i in care])
+        )
     items.append('NYSIPP Position Statement, "mild® Procedure", January 31, 2024')
     items.append("Copies of the references cited")
     return items
@@ -324,7 +361,15 @@ class _References:
         out = []
         for key, number in self.numbers.items():
             ev = self.evidence.get(key, {})
-            out.append({"number": number, "key": key, "short": ev.get("short") or key, "citation": ev.get("citation", ""), "url": ev.get("url", "")})
+            out.append(
+                {
+                    "number": number,
+                    "key": key,
+                    "short": ev.get("short") or key,
+                    "citation": ev.get("citation", ""),
+                    "url": ev.get("url", ""),
+                }
+            )
         return out
 
 
@@ -335,7 +380,9 @@ def _split_end(text: str) -> tuple[str, str]:
     return text, ""
 
 
-def _render_sentences(sentences: list[dict[str, Any]], refs: _References, unverified: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _render_sentences(
+    sentences: list[dict[str, Any]], refs: _References, unverified: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     out = []
     for s in sentences:
         body, end = _split_end(s["text"])
@@ -391,12 +438,21 @@ def build_context(
     program = payer.get("program", "")
 
     def paragraph_block(p: dict[str, Any]) -> dict[str, Any]:
-        return {"type": "paragraph", "key": p["key"], "heading": p.get("heading", ""),
-                "sentences": _render_sentences(p.get("sentences", []), refs, unverified), "items": p.get("items", [])}
+        return {
+            "type": "paragraph",
+            "key": p["key"],
+            "heading": p.get("heading", ""),
+            "sentences": _render_sentences(p.get("sentences", []), refs, unverified),
+            "items": p.get("items", []),
+        }
 
     blocks: list[dict[str, Any]] = []
     if kind == APPEAL:
-        blocks.append(denial_block(denial or {}, payer={**payer, "name": (addressee or {}).get("name") or payer.get("name", "")}, case=case))
+        blocks.append(
+            denial_block(
+                denial or {}, payer={**payer, "name": (addressee or {}).get("name") or payer.get("name", "")}, case=case
+            )
+        )
         blocks += [paragraph_block(p) for p in paragraphs if p["key"] != "closing"]
         blocks.append(appeal_level_block(appeal or {}, refs, unverified))
         blocks += [paragraph_block(p) for p in paragraphs if p["key"] == "closing"]
@@ -415,7 +471,10 @@ def build_context(
         ("Treating physician", f"{physician['name']}, NPI {physician['npi']}"),
         ("Facility", facility),
         ("Service" if medicare_claim else "Procedure", procedure),
-        ("Date of service" if medicare_claim else "Planned date", long_date(_get(case, "administrative.date_of_service") or _get(case, "procedure.planned_date"))),
+        (
+            "Date of service" if medicare_claim else "Planned date",
+            long_date(_get(case, "administrative.date_of_service") or _get(case, "procedure.planned_date")),
+        ),
         ("ICD-10-CM", diagnoses_text(case)),
     ]
     if kind == APPEAL and denial:
@@ -443,7 +502,15 @@ def build_context(
         "physician": physician,
         "reference": reference,
         # A row the case leaves empty is left out, never printed as "not documented".
-        "facts": [{"label": label, "value": value, "running": RUNNING.get(label, "") if label != "Our reference" else "reference"} for label, value in rows if value],
+        "facts": [
+            {
+                "label": label,
+                "value": value,
+                "running": RUNNING.get(label, "") if label != "Our reference" else "reference",
+            }
+            for label, value in rows
+            if value
+        ],
         "blocks": blocks,
         "references": refs.listing(),
         "unverified": unverified,
@@ -473,15 +540,37 @@ def appeal_level_block(appeal: dict[str, Any], refs: _References, unverified: li
     name = appeal.get("name", "")
     sentences = []
     if name:
-        sentences.append(_sentence(f"This is a request for {with_article(name)}" + (f", decided by {_in_sentence(appeal['decided_by'])}" if appeal.get("decided_by") else "") + ".", keys, note))
+        sentences.append(
+            _sentence(
+                f"This is a request for {with_article(name)}"
+                + (f", decided by {_in_sentence(appeal['decided_by'])}" if appeal.get("decided_by") else "")
+                + ".",
+                keys,
+                note,
+            )
+        )
     if appeal.get("filing_deadline_days"):
         due = f", that is by {long_date(appeal['filing_deadline'])}" if appeal.get("filing_deadline") else ""
-        sentences.append(_sentence(f"It is filed within {appeal['filing_deadline_days']} days of the denial notice{due}.", keys, note))
+        sentences.append(
+            _sentence(
+                f"It is filed within {appeal['filing_deadline_days']} days of the denial notice{due}.", keys, note
+            )
+        )
     if appeal.get("expedited") and appeal.get("expedited_decision_hours"):
-        sentences.append(_sentence(f"I ask for an expedited decision: applying the standard time frame could seriously jeopardize {PATIENT_HEALTH}; an expedited decision is due within {appeal['expedited_decision_hours']} hours.", keys, note))
+        sentences.append(
+            _sentence(
+                f"I ask for an expedited decision: applying the standard time frame could seriously jeopardize {PATIENT_HEALTH}; an expedited decision is due within {appeal['expedited_decision_hours']} hours.",
+                keys,
+                note,
+            )
+        )
     elif appeal.get("decision_deadline_days"):
         sentences.append(_sentence(f"A decision is due within {appeal['decision_deadline_days']} days.", keys, note))
-    return {"type": "appeal_level", "heading": "Appeal level and deadline", "sentences": _render_sentences(sentences, refs, unverified)}
+    return {
+        "type": "appeal_level",
+        "heading": "Appeal level and deadline",
+        "sentences": _render_sentences(sentences, refs, unverified),
+    }
 
 
 PATIENT_HEALTH = "the patient's health or ability to regain maximum function"
@@ -497,7 +586,14 @@ def required_gaps(determination: dict[str, Any]) -> list[dict[str, str]]:
     for section in ("clinical", "payer_rules"):
         for c in determination.get(section, {}).get("criteria", []):
             if c.get("required", True) and c.get("status") in ("not_met", "missing"):
-                out.append({"key": c.get("key", ""), "label": c.get("label", ""), "status": c["status"], "reason": c.get("reason", "")})
+                out.append(
+                    {
+                        "key": c.get("key", ""),
+                        "label": c.get("label", ""),
+                        "status": c["status"],
+                        "reason": c.get("reason", ""),
+                    }
+                )
     return out
 
 
@@ -506,14 +602,26 @@ def advisory_findings(determination: dict[str, Any]) -> list[dict[str, str]]:
     for section in ("clinical", "payer_rules"):
         for c in determination.get(section, {}).get("criteria", []):
             if not c.get("required", True) and c.get("status") in ("not_met", "missing"):
-                out.append({"key": c.get("key", ""), "label": c.get("label", ""), "status": c["status"], "reason": c.get("reason", "")})
+                out.append(
+                    {
+                        "key": c.get("key", ""),
+                        "label": c.get("label", ""),
+                        "status": c["status"],
+                        "reason": c.get("reason", ""),
+                    }
+                )
     return out
 
 
 def unverified_in(letter, paragraphs: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The draft's statements that rest on unverified sources: its sentences' notes, and the appeal
     level when its record is unverified."""
-    out = [{"text": s["text"], "note": s["note"]} for p in paragraphs or [] for s in p.get("sentences", []) if s.get("note")]
+    out = [
+        {"text": s["text"], "note": s["note"]}
+        for p in paragraphs or []
+        for s in p.get("sentences", [])
+        if s.get("note")
+    ]
     if letter.kind == APPEAL and letter.appeal_id:
         entry = _appeal_entry(letter.appeal)
         if entry.get("review_status") == "unverified":
@@ -574,7 +682,8 @@ def draft_for(letter) -> tuple[list[dict[str, Any]], list[str]]:
         )
         enclosures = default_enclosures(case=case, denial_date=denial.received_at if denial else None)
         enclosures += [
-            f"{a.get_kind_display()} uploaded {long_date(a.uploaded_at)}" for a in request.attachments.order_by("uploaded_at", "id")
+            f"{a.get_kind_display()} uploaded {long_date(a.uploaded_at)}"
+            for a in request.attachments.order_by("uploaded_at", "id")
         ]
         return paragraphs, enclosures
     return prior_authorization_paragraphs(
@@ -586,7 +695,9 @@ def _appeal_entry(appeal) -> dict[str, Any]:
     from policies.models import AppealLevel
 
     level = (
-        AppealLevel.objects.filter(policy__payer=appeal.request.payer, order=appeal.level_order).prefetch_related("citations").first()
+        AppealLevel.objects.filter(policy__payer=appeal.request.payer, order=appeal.level_order)
+        .prefetch_related("citations")
+        .first()
     )
     entry = {
         "order": appeal.level_order,
@@ -685,7 +796,10 @@ def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
         letter_date=signed_at.date() if final and signed_at else timezone.localdate(),
         draft=not final,
         revision_number=revision.number,
-        signature={"signed": final, "signed_at": f"{long_date(signed_at)} at {signed_at:%H:%M %Z}" if signed_at else ""},
+        signature={
+            "signed": final,
+            "signed_at": f"{long_date(signed_at)} at {signed_at:%H:%M %Z}" if signed_at else "",
+        },
         denial=denial,
         appeal=appeal,
         enclosures=revision.enclosures,

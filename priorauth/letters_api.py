@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from priorauth import letter_services, selectors
-from priorauth.api import A, ERROR_403, ERROR_404, ERROR_415, ERRORS_400, BaseApi, audit, parse
+from priorauth.api import ERROR_403, ERROR_404, ERROR_415, ERRORS_400, A, BaseApi, audit, parse
 from priorauth.models import Letter, LetterJob, LetterKind, LetterRevision, Role
 from priorauth.serializers import InputSerializer, NoBodyInputSerializer
 
@@ -44,11 +44,15 @@ class ParagraphSerializer(serializers.Serializer):
 
 class LetterCreateInputSerializer(InputSerializer):
     kind = serializers.ChoiceField(choices=LetterKind.choices)
-    appeal = serializers.IntegerField(required=False, allow_null=True, min_value=1, help_text="The appeal id (appeal letters).")
+    appeal = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, help_text="The appeal id (appeal letters)."
+    )
 
 
 class LetterEditInputSerializer(InputSerializer):
-    paragraphs = serializers.JSONField(help_text="The narrative: a list of {key, heading, sentences: [{text, citations}]}.")
+    paragraphs = serializers.JSONField(
+        help_text="The narrative: a list of {key, heading, sentences: [{text, citations}]}."
+    )
     enclosures = serializers.JSONField(required=False, help_text="Appeal letters: the list of enclosed documents.")
 
 
@@ -67,8 +71,18 @@ class RevisionOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = LetterRevision
         fields = [
-            "number", "created_at", "edited_at", "signed_by", "signed_at", "supersedes", "superseded_by",
-            "has_draft_pdf", "draft_sha256", "has_final_pdf", "final_sha256", "jobs",
+            "number",
+            "created_at",
+            "edited_at",
+            "signed_by",
+            "signed_at",
+            "supersedes",
+            "superseded_by",
+            "has_draft_pdf",
+            "draft_sha256",
+            "has_final_pdf",
+            "final_sha256",
+            "jobs",
         ]
 
     def get_has_draft_pdf(self, obj: LetterRevision) -> bool:
@@ -87,14 +101,33 @@ class LetterOutputSerializer(serializers.ModelSerializer):
     appeal_level = serializers.IntegerField(source="appeal.level_order", default=None, allow_null=True)
     revision = serializers.IntegerField(source="current_revision.number", default=None, allow_null=True)
     paragraphs = ParagraphSerializer(
-        source="current_revision.paragraphs", many=True, default=None, allow_null=True, help_text="null until the first draft is made"
+        source="current_revision.paragraphs",
+        many=True,
+        default=None,
+        allow_null=True,
+        help_text="null until the first draft is made",
     )
-    enclosures = serializers.ListField(source="current_revision.enclosures", child=serializers.CharField(), default=list)
+    enclosures = serializers.ListField(
+        source="current_revision.enclosures", child=serializers.CharField(), default=list
+    )
     revisions = RevisionOutputSerializer(many=True, read_only=True)
 
     class Meta:
         model = Letter
-        fields = ["id", "request", "kind", "appeal", "appeal_level", "status", "revision", "paragraphs", "enclosures", "revisions", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "request",
+            "kind",
+            "appeal",
+            "appeal_level",
+            "status",
+            "revision",
+            "paragraphs",
+            "enclosures",
+            "revisions",
+            "created_at",
+            "updated_at",
+        ]
 
 
 def letter_response(request: Request, letter: Letter, status_code: int = status.HTTP_200_OK) -> Response:
@@ -107,7 +140,12 @@ def letter_response(request: Request, letter: Letter, status_code: int = status.
 
 
 class RequestLettersApi(BaseApi):
-    @extend_schema(tags=[TAG], operation_id="letters_list", summary="The letters of a request", responses={200: LetterOutputSerializer(many=True), 403: ERROR_403, 404: ERROR_404})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="letters_list",
+        summary="The letters of a request",
+        responses={200: LetterOutputSerializer(many=True), 403: ERROR_403, 404: ERROR_404},
+    )
     def get(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
         found = list(selectors.letters_visible_to(request.user).filter(request=obj))
@@ -119,7 +157,14 @@ class RequestLettersApi(BaseApi):
         operation_id="letters_create",
         summary="Ask for a letter's draft (billing staff or the treating physician); asking again returns the same letter",
         request=LetterCreateInputSerializer,
-        responses={202: LetterOutputSerializer, 200: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404, 415: ERROR_415},
+        responses={
+            202: LetterOutputSerializer,
+            200: LetterOutputSerializer,
+            400: ERRORS_400,
+            403: ERROR_403,
+            404: ERROR_404,
+            415: ERROR_415,
+        },
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
@@ -131,13 +176,20 @@ class RequestLettersApi(BaseApi):
             appeal = obj.appeals.filter(pk=data["appeal"]).first()
             if appeal is None:
                 raise ValidationError({"appeal": "No such appeal of this request."})
-        letter, created = letter_services.letter_request_draft(request=obj, kind=data["kind"], by=request.user, appeal=appeal)
+        letter, created = letter_services.letter_request_draft(
+            request=obj, kind=data["kind"], by=request.user, appeal=appeal
+        )
         audit(request, A.CREATE if created else A.READ, letter, detail=f"request {obj.pk} {letter.kind}")
         return letter_response(request, letter, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
 
 class LetterDetailApi(BaseApi):
-    @extend_schema(tags=[TAG], operation_id="letters_retrieve", summary="A letter with its current narrative and all revisions", responses={200: LetterOutputSerializer, 403: ERROR_403, 404: ERROR_404})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="letters_retrieve",
+        summary="A letter with its current narrative and all revisions",
+        responses={200: LetterOutputSerializer, 403: ERROR_403, 404: ERROR_404},
+    )
     def get(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
         audit(request, A.READ, letter)
@@ -155,28 +207,43 @@ class LetterParagraphsApi(BaseApi):
     def put(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(LetterEditInputSerializer, request.data)
-        revision = letter_services.letter_edit(letter=letter, by=request.user, paragraphs=data["paragraphs"], enclosures=data.get("enclosures"))
+        revision = letter_services.letter_edit(
+            letter=letter, by=request.user, paragraphs=data["paragraphs"], enclosures=data.get("enclosures")
+        )
         audit(request, A.UPDATE, letter, detail=f"revision {revision.number}")
         return letter_response(request, letter, status.HTTP_202_ACCEPTED)
 
 
 class LetterRequestSignatureApi(BaseApi):
-    @extend_schema(tags=[TAG], operation_id="letters_request_signature", summary="Hand a ready draft to the treating physician for signature", request=None,
-                   responses={200: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="letters_request_signature",
+        summary="Hand a ready draft to the treating physician for signature",
+        request=None,
+        responses={200: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+    )
     def post(self, request: Request, pk: int) -> Response:
         parse(NoBodyInputSerializer, request.data)
-        letter = letter_services.letter_request_signature(letter=selectors.letter_get(user=request.user, pk=pk), by=request.user)
+        letter = letter_services.letter_request_signature(
+            letter=selectors.letter_get(user=request.user, pk=pk), by=request.user
+        )
         audit(request, A.UPDATE, letter, detail="request signature")
         return letter_response(request, letter)
 
 
 class LetterSignInputSerializer(InputSerializer):
     override_reason = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=2000, trim_whitespace=True,
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        trim_whitespace=True,
         help_text="why the letter is signed although required criteria are not met or not documented (kept in the audit trail)",
     )
     acknowledge_unverified = serializers.BooleanField(
-        required=False, default=False, help_text="true: the physician checked the draft's statements that rest on unverified sources"
+        required=False,
+        default=False,
+        help_text="true: the physician checked the draft's statements that rest on unverified sources",
     )
 
 
@@ -192,12 +259,15 @@ def sign_audit_detail(revision: LetterRevision) -> str:
 
 
 class LetterSignApi(BaseApi):
-    @extend_schema(tags=[TAG], operation_id="letters_sign",
-                   summary="Sign the current draft (the treating physician only); the final PDF is then rendered. 400 names each "
-                   "required criterion not met or not documented (override_reason), unacknowledged unverified sources "
-                   "(acknowledge_unverified) and a missing addressee (payer_contact)",
-                   request=LetterSignInputSerializer,
-                   responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="letters_sign",
+        summary="Sign the current draft (the treating physician only); the final PDF is then rendered. 400 names each "
+        "required criterion not met or not documented (override_reason), unacknowledged unverified sources "
+        "(acknowledge_unverified) and a missing addressee (payer_contact)",
+        request=LetterSignInputSerializer,
+        responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+    )
     def post(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(LetterSignInputSerializer, request.data)
@@ -207,8 +277,13 @@ class LetterSignApi(BaseApi):
 
 
 class LetterRetryApi(BaseApi):
-    @extend_schema(tags=[TAG], operation_id="letters_retry", summary="Queue a failed render again", request=None,
-                   responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="letters_retry",
+        summary="Queue a failed render again",
+        request=None,
+        responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+    )
     def post(self, request: Request, pk: int) -> Response:
         parse(NoBodyInputSerializer, request.data)
         letter = selectors.letter_get(user=request.user, pk=pk)
@@ -228,7 +303,12 @@ class LetterPdfApi(BaseApi):
         operation_id="letters_pdf",
         summary="Download a revision's draft or final PDF (audited)",
         parameters=[PdfFilterSerializer],
-        responses={(200, "application/pdf"): OpenApiResponse(response=OpenApiTypes.BINARY), 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+        responses={
+            (200, "application/pdf"): OpenApiResponse(response=OpenApiTypes.BINARY),
+            400: ERRORS_400,
+            403: ERROR_403,
+            404: ERROR_404,
+        },
     )
     def get(self, request: Request, pk: int) -> FileResponse:
         letter = selectors.letter_get(user=request.user, pk=pk)
@@ -241,7 +321,10 @@ class LetterPdfApi(BaseApi):
             raise Http404(f"No {stage} PDF of that revision yet.")
         audit(request, A.DOWNLOAD, revision, detail=f"letter {letter.pk} r{revision.number} {stage}")
         response = FileResponse(
-            file.open("rb"), as_attachment=True, filename=f"{letter.request.reference}-{letter.kind}-r{revision.number}-{stage}.pdf", content_type="application/pdf"
+            file.open("rb"),
+            as_attachment=True,
+            filename=f"{letter.request.reference}-{letter.kind}-r{revision.number}-{stage}.pdf",
+            content_type="application/pdf",
         )
         response["Cache-Control"] = "private, no-store"
         response["X-Content-SHA256"] = getattr(revision, f"{stage}_sha256")
@@ -267,22 +350,39 @@ class PayerContactOutputSerializer(serializers.Serializer):
 
 
 class PayerContactInputSerializer(serializers.Serializer):
-    payer_contact = serializers.IntegerField(allow_null=True, help_text="the id of one of the payer's entries; null clears it")
+    payer_contact = serializers.IntegerField(
+        allow_null=True, help_text="the id of one of the payer's entries; null clears it"
+    )
 
 
 class RequestPayerContactApi(BaseApi):
-    @extend_schema(tags=[TAG], operation_id="requests_payer_contacts", summary="The payer's desks this request's letters can be addressed to, and the chosen one",
-                   responses={200: OpenApiResponse(description="{chosen: id or null, choices: [payer desks]}"), 403: ERROR_403, 404: ERROR_404})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="requests_payer_contacts",
+        summary="The payer's desks this request's letters can be addressed to, and the chosen one",
+        responses={
+            200: OpenApiResponse(description="{chosen: id or null, choices: [payer desks]}"),
+            403: ERROR_403,
+            404: ERROR_404,
+        },
+    )
     def get(self, request: Request, pk: int) -> Response:
         from policies.models import PayerContact
 
         obj = selectors.request_get(user=request.user, pk=pk)
         audit(request, A.READ, obj, detail="payer contacts")
         choices = PayerContact.objects.filter(payer_id=obj.payer_id).order_by("kind", "name", "key")
-        return Response({"chosen": obj.payer_contact_id, "choices": PayerContactOutputSerializer(choices, many=True).data})
+        return Response(
+            {"chosen": obj.payer_contact_id, "choices": PayerContactOutputSerializer(choices, many=True).data}
+        )
 
-    @extend_schema(tags=[TAG], operation_id="requests_payer_contact_choose", summary="Choose the payer desk the request's letters are addressed to (billing staff)",
-                   request=PayerContactInputSerializer, responses={200: OpenApiResponse(description="as GET"), 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="requests_payer_contact_choose",
+        summary="Choose the payer desk the request's letters are addressed to (billing staff)",
+        request=PayerContactInputSerializer,
+        responses={200: OpenApiResponse(description="as GET"), 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+    )
     def put(self, request: Request, pk: int) -> Response:
         from priorauth import services
         from priorauth.api import require_role

@@ -40,7 +40,9 @@ class Practice(models.Model):
     npi = models.CharField("group NPI", max_length=10, blank=True)
     # The facility printed on the letterhead (issue 11): the practice's legal or clinic name as the
     # payer knows it, and its tax ID, which payers match claims and appeals against.
-    facility_name = models.CharField(max_length=200, blank=True, help_text="As printed on the letterhead; empty: the practice name.")
+    facility_name = models.CharField(
+        max_length=200, blank=True, help_text="As printed on the letterhead; empty: the practice name."
+    )
     tin = models.CharField("tax ID (TIN)", max_length=10, blank=True, help_text="9 digits, e.g. 12-3456789.")
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
@@ -393,7 +395,9 @@ class PayerDecision(models.Model):
     reason_category = models.CharField(max_length=32, choices=DenialCategory.choices, blank=True)
     # What the denial says, so the appeal can answer it point by point: the payer's own code or a
     # CARC (e.g. 50, 56), and each deficiency it names: {"criterion": key or "", "text": words}.
-    denial_code = models.CharField(max_length=32, blank=True, help_text="The payer's reason code or CARC, when the notice gives one.")
+    denial_code = models.CharField(
+        max_length=32, blank=True, help_text="The payer's reason code or CARC, when the notice gives one."
+    )
     deficiencies = models.JSONField(default=list, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
@@ -814,7 +818,9 @@ class RequestAmendment(models.Model):
     determination; the earlier ones stay here."""
 
     request = models.ForeignKey(AuthorizationRequest, on_delete=models.CASCADE, related_name="amendments")
-    number = models.PositiveIntegerField(help_text="Revision of the determination this amendment made (the submission's is 1).")
+    number = models.PositiveIntegerField(
+        help_text="Revision of the determination this amendment made (the submission's is 1)."
+    )
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(default=timezone.now)
     reason = models.TextField()
@@ -856,7 +862,9 @@ class PublishedPayerMetrics(models.Model):
     standard_median_hours = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
     expedited_avg_hours = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
     expedited_median_hours = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
-    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     entered_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -41,9 +41,7 @@ def digest_items(*, user, now: dt.datetime | None = None) -> tuple[int, str, lis
         refs = list(letters.values_list("request__reference", flat=True)[:50])
         return letters.count(), reverse("pages:letter-list"), refs
     if role == Role.BILLING:
-        due = queues.deadlines(
-            user=user, within=dt.timedelta(days=1), limit=50, now=now
-        )
+        due = queues.deadlines(user=user, within=dt.timedelta(days=1), limit=50, now=now)
         counts = queues.request_counts(user=user)
         n = (
             due["decisions_overdue_count"]
@@ -53,9 +51,7 @@ def digest_items(*, user, now: dt.datetime | None = None) -> tuple[int, str, lis
             + counts["submitted"]
         )
         refs = [
-            d.request.reference
-            for key in ("decisions_overdue", "decisions_soon", "appeals_soon")
-            for d in due[key]
+            d.request.reference for key in ("decisions_overdue", "decisions_soon", "appeals_soon") for d in due[key]
         ]
         return n, reverse("pages:dashboard"), refs
     return 0, "", []
@@ -75,9 +71,7 @@ def _email(notification: Notification, *, body: str) -> None:
             fail_silently=False,
         )
     except Exception as exc:  # noqa: BLE001 - any transport error: keep the row for the retry
-        logger.warning(
-            "notification %s: e-mail not sent (%s)", notification.pk, type(exc).__name__
-        )
+        logger.warning("notification %s: e-mail not sent (%s)", notification.pk, type(exc).__name__)
         return
     Notification.objects.filter(pk=notification.pk).update(emailed_at=timezone.now())
 
@@ -124,9 +118,7 @@ def digest_send(*, user, day: dt.date | None = None) -> bool:
 def digests_send(*, day: dt.date | None = None) -> int:
     """Every active practice member's digest (the Celery beat job). Returns e-mails sent."""
     sent = 0
-    members = Membership.objects.filter(user__is_active=True).select_related(
-        "user", "practice"
-    )
+    members = Membership.objects.filter(user__is_active=True).select_related("user", "practice")
     for membership in members:
         if digest_send(user=membership.user, day=day):
             sent += 1

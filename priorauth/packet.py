@@ -123,10 +123,19 @@ def _image_pages(content: bytes, at: str) -> list[Any]:
             page = PageObject.create_blank_page(width=LETTER_WIDTH, height=LETTER_HEIGHT)
             page.merge_transformed_page(
                 source,
-                Transformation().scale(scale).translate((LETTER_WIDTH - width * scale) / 2, (LETTER_HEIGHT - height * scale) / 2),
+                Transformation()
+                .scale(scale)
+                .translate((LETTER_WIDTH - width * scale) / 2, (LETTER_HEIGHT - height * scale) / 2),
             )
             pages.append(page)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ZeroDivisionError, Image.DecompressionBombError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        ZeroDivisionError,
+        Image.DecompressionBombError,
+    ) as exc:
         raise ValidationError({at: f"This image cannot be read ({type(exc).__name__}); upload it again."}) from None
     return pages
 
@@ -182,7 +191,9 @@ def _payer_reference(letter: Letter) -> str:
 def _front_matter(context: dict[str, Any]) -> tuple[Any, int, int]:
     """The laid-out cover + index document, with how many pages the cover and the index took."""
     document = pdf.html_document(render_to_string("letters/cover_sheet.html", context))
-    index_start = next((i for i, page in enumerate(document.pages) if "enclosure-index" in page.anchors), len(document.pages))
+    index_start = next(
+        (i for i, page in enumerate(document.pages) if "enclosure-index" in page.anchors), len(document.pages)
+    )
     return document, index_start, len(document.pages) - index_start
 
 
@@ -221,7 +232,9 @@ def front_matter(*, base: dict[str, Any], letter_pages: int, enclosures: list[En
 
 
 def _chosen_attachments(letter: Letter, attachment_ids: Any) -> list[Attachment]:
-    if not isinstance(attachment_ids, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in attachment_ids):
+    if not isinstance(attachment_ids, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) for x in attachment_ids
+    ):
         raise ValidationError({"attachments": "Must be a list of attachment ids of this request."})
     if len(attachment_ids) > MAX_ENCLOSURES:
         raise ValidationError({"attachments": f"At most {MAX_ENCLOSURES} attachments go in one packet."})
@@ -244,13 +257,17 @@ def packet_build(*, letter: Letter, attachment_ids: Any, by) -> FaxPacket:
     with transaction.atomic():
         letter = (
             Letter.objects.select_for_update(of=("self",))
-            .select_related("request__practice", "request__payer", "request__treating_physician", "current_revision", "appeal")
+            .select_related(
+                "request__practice", "request__payer", "request__treating_physician", "current_revision", "appeal"
+            )
             .get(pk=letter.pk)
         )
         revision = letter.current_revision
         if letter.status != LetterStatus.SIGNED or revision is None or not revision.is_signed or not revision.final_pdf:
             raise ValidationError(
-                {"letter": f"Only a signed letter with its final PDF can go in a packet (the letter is {letter.get_status_display().lower()})."}
+                {
+                    "letter": f"Only a signed letter with its final PDF can go in a packet (the letter is {letter.get_status_display().lower()})."
+                }
             )
         chosen = _chosen_attachments(letter, attachment_ids)
         enclosures = [Enclosure(attachment=a, title=enclosure_title(a)) for a in chosen]
@@ -268,7 +285,9 @@ def packet_build(*, letter: Letter, attachment_ids: Any, by) -> FaxPacket:
             "reference": request.reference,
             "payer_reference": _payer_reference(letter),
         }
-        front, cover_pages, _index_pages = front_matter(base=base, letter_pages=len(letter_pages), enclosures=enclosures)
+        front, cover_pages, _index_pages = front_matter(
+            base=base, letter_pages=len(letter_pages), enclosures=enclosures
+        )
         content, page_count = merge(front, cover_pages, letter_pages, enclosures)
 
         packet = FaxPacket(

@@ -47,7 +47,18 @@ class PacketOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = FaxPacket
-        fields = ["id", "letter", "revision", "sha256", "page_count", "enclosures", "recipient", "build_seconds", "built_by", "built_at"]
+        fields = [
+            "id",
+            "letter",
+            "revision",
+            "sha256",
+            "page_count",
+            "enclosures",
+            "recipient",
+            "build_seconds",
+            "built_by",
+            "built_at",
+        ]
 
 
 def download(file, *, filename: str, content_type: str) -> FileResponse:
@@ -62,7 +73,12 @@ class LetterDocxApi(BaseApi):
         operation_id="letters_docx",
         summary="Download a revision's draft as DOCX, to edit in a word processor (audited)",
         parameters=[DocxFilterSerializer],
-        responses={(200, docx_export.DOCX_CONTENT_TYPE): OpenApiResponse(response=OpenApiTypes.BINARY), 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+        responses={
+            (200, docx_export.DOCX_CONTENT_TYPE): OpenApiResponse(response=OpenApiTypes.BINARY),
+            400: ERRORS_400,
+            403: ERROR_403,
+            404: ERROR_404,
+        },
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
         letter = selectors.letter_get(user=request.user, pk=pk)
@@ -74,13 +90,20 @@ class LetterDocxApi(BaseApi):
         content = docx_export.letter_docx(letter, revision)
         audit(request, A.DOWNLOAD, revision, detail=f"letter {letter.pk} r{revision.number} docx")
         response = HttpResponse(content, content_type=docx_export.DOCX_CONTENT_TYPE)
-        response["Content-Disposition"] = f'attachment; filename="{letter.request.reference}-{letter.kind}-r{revision.number}-draft.docx"'
+        response["Content-Disposition"] = (
+            f'attachment; filename="{letter.request.reference}-{letter.kind}-r{revision.number}-draft.docx"'
+        )
         response["Cache-Control"] = "private, no-store"
         return response
 
 
 class LetterPacketsApi(BaseApi):
-    @extend_schema(tags=[TAG], operation_id="packets_list", summary="The fax packets built for a letter", responses={200: PacketOutputSerializer(many=True), 403: ERROR_403, 404: ERROR_404})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="packets_list",
+        summary="The fax packets built for a letter",
+        responses={200: PacketOutputSerializer(many=True), 403: ERROR_403, 404: ERROR_404},
+    )
     def get(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
         found = list(selectors.packets_visible_to(request.user).filter(letter=letter))
@@ -98,12 +121,23 @@ class LetterPacketsApi(BaseApi):
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(PacketCreateInputSerializer, request.data)
         built = packet.packet_build(letter=letter, attachment_ids=data["attachments"], by=request.user)
-        audit(request, A.CREATE, built, detail=f"letter {letter.pk} r{built.revision.number} attachments=" + ",".join(str(e["attachment"]) for e in built.enclosures))
+        audit(
+            request,
+            A.CREATE,
+            built,
+            detail=f"letter {letter.pk} r{built.revision.number} attachments="
+            + ",".join(str(e["attachment"]) for e in built.enclosures),
+        )
         return Response(PacketOutputSerializer(built).data, status=status.HTTP_201_CREATED)
 
 
 class PacketDetailApi(BaseApi):
-    @extend_schema(tags=[TAG], operation_id="packets_retrieve", summary="A fax packet: its SHA-256, pages and enclosures", responses={200: PacketOutputSerializer, 403: ERROR_403, 404: ERROR_404})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="packets_retrieve",
+        summary="A fax packet: its SHA-256, pages and enclosures",
+        responses={200: PacketOutputSerializer, 403: ERROR_403, 404: ERROR_404},
+    )
     def get(self, request: Request, pk: int) -> Response:
         found = selectors.packet_get(user=request.user, pk=pk)
         audit(request, A.READ, found)
@@ -115,11 +149,19 @@ class PacketPdfApi(BaseApi):
         tags=[TAG],
         operation_id="packets_pdf",
         summary="Download the fax packet PDF (audited)",
-        responses={(200, "application/pdf"): OpenApiResponse(response=OpenApiTypes.BINARY), 403: ERROR_403, 404: ERROR_404},
+        responses={
+            (200, "application/pdf"): OpenApiResponse(response=OpenApiTypes.BINARY),
+            403: ERROR_403,
+            404: ERROR_404,
+        },
     )
     def get(self, request: Request, pk: int) -> FileResponse:
         found = selectors.packet_get(user=request.user, pk=pk)
         audit(request, A.DOWNLOAD, found, detail=f"letter {found.letter_id} packet")
-        response = download(found.file, filename=f"{found.letter.request.reference}-packet-{found.pk}.pdf", content_type="application/pdf")
+        response = download(
+            found.file,
+            filename=f"{found.letter.request.reference}-packet-{found.pk}.pdf",
+            content_type="application/pdf",
+        )
         response["X-Content-SHA256"] = found.sha256
         return response

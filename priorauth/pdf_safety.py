@@ -42,7 +42,7 @@ def pdf_active_content(data: bytes) -> str | None:
 
 
 def _by_pypdf(data: bytes) -> str | None:
-    """"" when pypdf read every object and found nothing, the finding, or None when it could not read."""
+    """ "" when pypdf read every object and found nothing, the finding, or None when it could not read."""
     from pypdf import PdfReader
     from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 

@@ -83,18 +83,14 @@ def _letters(user, status: str):
     ).select_related("request__patient", "request__payer")
 
 
-def billing_queues(
-    *, user, now: dt.datetime | None = None, by_status: dict[str, int] | None = None
-) -> list[Queue]:
+def billing_queues(*, user, now: dt.datetime | None = None, by_status: dict[str, int] | None = None) -> list[Queue]:
     now = now or timezone.now()
     counts = request_counts(user=user, by_status=by_status)
     base = selectors.request_list(user=user)
     queues: list[Queue] = []
 
     first = worklist.rows_by_ids
-    drafts = first(
-        base.filter(status=Status.DRAFT).order_by("created_at", "id"), FIRST_FEW
-    )
+    drafts = first(base.filter(status=Status.DRAFT).order_by("created_at", "id"), FIRST_FEW)
     queues.append(
         Queue(
             "drafts",
@@ -106,9 +102,7 @@ def billing_queues(
             "No drafts.",
         )
     )
-    submitted = first(
-        base.filter(status=Status.SUBMITTED).order_by("submitted_at", "id"), FIRST_FEW
-    )
+    submitted = first(base.filter(status=Status.SUBMITTED).order_by("submitted_at", "id"), FIRST_FEW)
     queues.append(
         Queue(
             "submitted",
@@ -120,16 +114,10 @@ def billing_queues(
             "Everything submitted has been sent.",
         )
     )
-    waiting = worklist.first_by_status(
-        base, AWAITING_PAYER_STATUSES, ["decision_due_at", "follow_up_on"], FIRST_FEW
-    )
+    waiting = worklist.first_by_status(base, AWAITING_PAYER_STATUSES, ["decision_due_at", "follow_up_on"], FIRST_FEW)
     waiting_items = []
     for r in waiting:
-        note = (
-            ""
-            if r.decision_due_at or r.follow_up_on
-            else "No payer clock: set a follow-up date"
-        )
+        note = "" if r.decision_due_at or r.follow_up_on else "No payer clock: set a follow-up date"
         waiting_items.append(_request_item(r, now=now, note=note))
     queues.append(
         Queue(
@@ -142,9 +130,9 @@ def billing_queues(
             "Nothing is with a payer.",
         )
     )
-    asked = PayerDecision.objects.filter(
-        request=OuterRef("pk"), decision=PayerDecision.Kind.PENDED
-    ).order_by("-received_at", "-id")
+    asked = PayerDecision.objects.filter(request=OuterRef("pk"), decision=PayerDecision.Kind.PENDED).order_by(
+        "-received_at", "-id"
+    )
     pended = first(
         base.filter(status=Status.PENDED)
         .annotate(asked=Subquery(asked.values("stated_reason")[:1]))
@@ -158,18 +146,11 @@ def billing_queues(
             counts["pended"],
             _worklist_url(status=Status.PENDED, sort="waiting"),
             "attention",
-            [
-                _request_item(
-                    r, now=now, note=f"Asked for: {r.asked}" if r.asked else ""
-                )
-                for r in pended
-            ],
+            [_request_item(r, now=now, note=f"Asked for: {r.asked}" if r.asked else "") for r in pended],
             "No pended requests.",
         )
     )
-    denied = worklist.first_by_status(
-        base, APPEALABLE_STATUSES, ["appeal_file_by"], FIRST_FEW
-    )
+    denied = worklist.first_by_status(base, APPEALABLE_STATUSES, ["appeal_file_by"], FIRST_FEW)
     queues.append(
         Queue(
             "denied",
@@ -191,10 +172,7 @@ def billing_queues(
             awaiting.count(),
             letters_url,
             "waiting",
-            [
-                _letter_item(letter)
-                for letter in awaiting.order_by("updated_at", "id")[:FIRST_FEW]
-            ],
+            [_letter_item(letter) for letter in awaiting.order_by("updated_at", "id")[:FIRST_FEW]],
             "No letter waits for a signature.",
         )
     )
@@ -209,10 +187,7 @@ def billing_queues(
             ready.count(),
             letters_url,
             "todo",
-            [
-                _letter_item(letter)
-                for letter in ready.order_by("updated_at", "id")[:FIRST_FEW]
-            ],
+            [_letter_item(letter) for letter in ready.order_by("updated_at", "id")[:FIRST_FEW]],
             "No signed letter waits to be sent.",
         )
     )
@@ -256,19 +231,13 @@ def physician_queues(*, user, now: dt.datetime | None = None) -> list[Queue]:
             awaiting.count(),
             reverse("pages:letter-list"),
             "attention",
-            [
-                _letter_item(letter)
-                for letter in awaiting.order_by("updated_at", "id")[:FIRST_FEW]
-            ],
+            [_letter_item(letter) for letter in awaiting.order_by("updated_at", "id")[:FIRST_FEW]],
             "No letter waits for your signature.",
         ),
         Queue(
             "open",
             "Your patients' open requests",
-            counts["submitted"]
-            + counts["waiting"]
-            + counts["pended"]
-            + counts["denied"],
+            counts["submitted"] + counts["waiting"] + counts["pended"] + counts["denied"],
             reverse("pages:request-list"),
             "waiting",
             [_request_item(r, now=now) for r in open_requests],
@@ -277,25 +246,19 @@ def physician_queues(*, user, now: dt.datetime | None = None) -> list[Queue]:
     ]
 
 
-def deadlines(
-    *, user, within: dt.timedelta, limit: int = 20, now: dt.datetime | None = None
-) -> dict[str, Any]:
+def deadlines(*, user, within: dt.timedelta, limit: int = 20, now: dt.datetime | None = None) -> dict[str, Any]:
     """selectors.requests_due, bounded for a practice with thousands of open requests: the payer
     decisions (overdue, then due soon) and the appeal filing days within `within`, soonest first,
     at most `limit` of each, with their full counts."""
     now = now or timezone.now()
     horizon = now + within
     visible = selectors.request_list(user=user)
-    decisions = visible.filter(
-        status__in=AWAITING_PAYER_STATUSES, decision_due_at__lte=horizon
-    )
-    overdue = decisions.filter(decision_due_at__lt=now).order_by(
-        "decision_due_at", "id"
-    )
+    decisions = visible.filter(status__in=AWAITING_PAYER_STATUSES, decision_due_at__lte=horizon)
+    overdue = decisions.filter(decision_due_at__lt=now).order_by("decision_due_at", "id")
     soon = decisions.filter(decision_due_at__gte=now).order_by("decision_due_at", "id")
-    appeals = visible.filter(
-        status__in=APPEALABLE_STATUSES, appeal_file_by__lte=timezone.localdate(horizon)
-    ).order_by("appeal_file_by", "id")
+    appeals = visible.filter(status__in=APPEALABLE_STATUSES, appeal_file_by__lte=timezone.localdate(horizon)).order_by(
+        "appeal_file_by", "id"
+    )
     key_of = {
         id(overdue): ["decision_due_at"],
         id(soon): ["decision_due_at"],
@@ -309,23 +272,15 @@ def deadlines(
 
     def items(qs, kind_of) -> list[selectors.DueItem]:
         out = []
-        for r in worklist.first_by_status(
-            qs.order_by(), statuses_of[id(qs)], key_of[id(qs)], limit
-        ):
+        for r in worklist.first_by_status(qs.order_by(), statuses_of[id(qs)], key_of[id(qs)], limit):
             kind = kind_of(r)
-            due = (
-                r.decision_due_at
-                if kind != "appeal_filing"
-                else selectors._end_of_day(r.appeal_file_by)
-            )
-            out.append(
-                selectors.DueItem(request=r, kind=kind, due_at=due, overdue=due < now)
-            )
+            due = r.decision_due_at if kind != "appeal_filing" else selectors._end_of_day(r.appeal_file_by)
+            out.append(selectors.DueItem(request=r, kind=kind, due_at=due, overdue=due < now))
         return out
 
-    decision_kind = lambda r: (
-        "appeal_decision" if r.status == Status.APPEAL_IN_PROGRESS else "payer_decision"
-    )
+    def decision_kind(r) -> str:
+        return "appeal_decision" if r.status == Status.APPEAL_IN_PROGRESS else "payer_decision"
+
     return {
         "decisions_overdue": items(overdue, decision_kind),
         "decisions_overdue_count": overdue.count(),

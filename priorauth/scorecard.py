@@ -42,9 +42,7 @@ def _pct(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
-def payer_scorecard(
-    *, requests: QuerySet[AuthorizationRequest], year: int
-) -> list[dict[str, Any]]:
+def payer_scorecard(*, requests: QuerySet[AuthorizationRequest], year: int) -> list[dict[str, Any]]:
     """One row per payer with requests first sent in `year` (the practice's local calendar year)."""
     start = timezone.make_aware(dt.datetime(year, 1, 1))
     end = timezone.make_aware(dt.datetime(year + 1, 1, 1))
@@ -52,9 +50,7 @@ def payer_scorecard(
         pk: (payer_id, code, name, expedited, first_sent_at)
         for pk, payer_id, code, name, expedited, first_sent_at in requests.filter(
             first_sent_at__gte=start, first_sent_at__lt=end
-        ).values_list(
-            "pk", "payer_id", "payer__code", "payer__name", "expedited", "first_sent_at"
-        )
+        ).values_list("pk", "payer_id", "payer__code", "payer__name", "expedited", "first_sent_at")
     }
     first_final: dict[int, tuple[str, dt.datetime]] = {}
     pended: set[int] = set()
@@ -79,9 +75,7 @@ def payer_scorecard(
     }
     published = {
         m.payer_id: m
-        for m in PublishedPayerMetrics.objects.filter(
-            year=year, payer_id__in={v[0] for v in sent.values()}
-        )
+        for m in PublishedPayerMetrics.objects.filter(year=year, payer_id__in={v[0] for v in sent.values()})
     }
     rows: dict[str, dict[str, Any]] = {}
     for pk, (payer_id, code, name, expedited, first_sent_at) in sent.items():
@@ -117,11 +111,7 @@ def payer_scorecard(
         rule = rules.get(payer_id)
         limit = None
         if rule is not None:
-            limit = (
-                rule.expedited_decision_hours
-                if expedited
-                else (rule.standard_decision_days or 0) * 24 or None
-            )
+            limit = rule.expedited_decision_hours if expedited else (rule.standard_decision_days or 0) * 24 or None
         if limit:
             row["clock_bound"] += 1
             if hours > limit:
@@ -140,26 +130,14 @@ def payer_scorecard(
             "approved_after_extension_pct": _pct(r["after_extension"], decided),
             "expedited_approved_pct": _pct(exp["approved"], exp["decided"]),
             "expedited_denied_pct": _pct(exp["denied"], exp["decided"]),
-            "standard_avg_hours": round(statistics.fmean(std["hours"]), 1)
-            if std["hours"]
-            else None,
-            "standard_median_hours": round(statistics.median(std["hours"]), 1)
-            if std["hours"]
-            else None,
-            "expedited_avg_hours": round(statistics.fmean(exp["hours"]), 1)
-            if exp["hours"]
-            else None,
-            "expedited_median_hours": round(statistics.median(exp["hours"]), 1)
-            if exp["hours"]
-            else None,
+            "standard_avg_hours": round(statistics.fmean(std["hours"]), 1) if std["hours"] else None,
+            "standard_median_hours": round(statistics.median(std["hours"]), 1) if std["hours"] else None,
+            "expedited_avg_hours": round(statistics.fmean(exp["hours"]), 1) if exp["hours"] else None,
+            "expedited_median_hours": round(statistics.median(exp["hours"]), 1) if exp["hours"] else None,
         }
         pub = published.get(r["payer_id"])
         theirs = {
-            key: (
-                float(getattr(pub, key))
-                if pub and isinstance(getattr(pub, key), Decimal)
-                else None
-            )
+            key: (float(getattr(pub, key)) if pub and isinstance(getattr(pub, key), Decimal) else None)
             for key, _, _ in MEASURES
         }
         out.append(
@@ -184,8 +162,7 @@ def payer_scorecard(
                         "standard_days": rule.standard_decision_days,
                         "expedited_hours": rule.expedited_decision_hours,
                     }
-                    if rule
-                    and (rule.standard_decision_days or rule.expedited_decision_hours)
+                    if rule and (rule.standard_decision_days or rule.expedited_decision_hours)
                     else None
                 ),
                 "clock_bound_decisions": r["clock_bound"],

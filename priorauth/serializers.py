@@ -132,10 +132,17 @@ class DecisionInputSerializer(InputSerializer):
         choices=DenialCategory.choices, required=False, allow_blank=True, default="", help_text="required for a denial"
     )
     denial_code = TextField(
-        required=False, allow_blank=True, default="", max_length=32, help_text="the payer's reason code or CARC, when the notice gives one"
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=32,
+        help_text="the payer's reason code or CARC, when the notice gives one",
     )
     deficiencies = serializers.ListField(
-        child=serializers.DictField(), required=False, default=list, max_length=30,
+        child=serializers.DictField(),
+        required=False,
+        default=list,
+        max_length=30,
         help_text='each deficiency the denial names: {"criterion": a criterion key of the determination, or "", "text": the notice\'s words}',
     )
 
@@ -344,11 +351,15 @@ class RequestDetailOutputSerializer(RequestSummaryOutputSerializer):
     decisions = DecisionOutputSerializer(many=True)
     appeals = AppealOutputSerializer(many=True)
     attachments = AttachmentOutputSerializer(many=True)
-    sendings = SendingOutputSerializer(many=True, help_text="each sending to the payer: how, when, the packet's SHA-256")
+    sendings = SendingOutputSerializer(
+        many=True, help_text="each sending to the payer: how, when, the packet's SHA-256"
+    )
     allowed_transitions = serializers.SerializerMethodField()
     next_appeal_level = serializers.SerializerMethodField()
     payer_contact = serializers.PrimaryKeyRelatedField(
-        read_only=True, allow_null=True, help_text="the payer desk letters are addressed to (PUT requests/{id}/payer-contact)"
+        read_only=True,
+        allow_null=True,
+        help_text="the payer desk letters are addressed to (PUT requests/{id}/payer-contact)",
     )
 
     class Meta(RequestSummaryOutputSerializer.Meta):

@@ -170,7 +170,9 @@ def provider_save(*, provider: Provider, by, request: HttpRequest | None = None)
     (Provider.clean); linking, changing or unlinking that user is written to the audit trail, since
     whoever it is signs letters in the provider's name."""
     with transaction.atomic():
-        previous = Provider.objects.filter(pk=provider.pk).values_list("user_id", flat=True).first() if provider.pk else None
+        previous = (
+            Provider.objects.filter(pk=provider.pk).values_list("user_id", flat=True).first() if provider.pk else None
+        )
         adding = provider.pk is None
         provider.full_clean()
         provider.save()
@@ -541,6 +543,8 @@ def _sent_packet_sha256(request: AuthorizationRequest, packet: FaxPacket | None)
     if digest.hexdigest() != packet.sha256:
         _raise("packet", "The stored packet does not match its recorded SHA-256; build it again.")
     return packet.sha256
+
+
 def _day(at: dt.datetime) -> str:
     """A moment as staff read it in a message: the practice's local date and time."""
     return timezone.localtime(at).strftime("%m/%d/%Y %H:%M")
@@ -575,7 +579,11 @@ def deficiencies_errors(deficiencies: Any, determination: dict[str, Any]) -> dic
     """Problems of a denial's deficiencies, named by their path (deficiencies[1].criterion)."""
     if not isinstance(deficiencies, list) or len(deficiencies) > 30:
         return {"deficiencies": "Must be a list of at most 30 deficiencies."}
-    keys = {c.get("key") for section in ("clinical", "payer_rules") for c in determination.get(section, {}).get("criteria", [])}
+    keys = {
+        c.get("key")
+        for section in ("clinical", "payer_rules")
+        for c in determination.get(section, {}).get("criteria", [])
+    }
     errors: dict[str, str] = {}
     for i, d in enumerate(deficiencies):
         at = f"deficiencies[{i}]"
@@ -584,7 +592,9 @@ def deficiencies_errors(deficiencies: Any, determination: dict[str, Any]) -> dic
             continue
         criterion, text = d.get("criterion") or "", d.get("text") or ""
         if not isinstance(criterion, str) or (criterion and criterion not in keys):
-            errors[f"{at}.criterion"] = f"Must be one of this request's criteria: {', '.join(sorted(k for k in keys if k))}."
+            errors[f"{at}.criterion"] = (
+                f"Must be one of this request's criteria: {', '.join(sorted(k for k in keys if k))}."
+            )
         if not isinstance(text, str) or len(text) > 2000:
             errors[f"{at}.text"] = "Must be a text of at most 2000 characters."
         elif not criterion and not text.strip():
@@ -634,11 +644,15 @@ def decision_record(
             errors["reason_category"] = "Only a denial has a reason category."
         deficiencies = deficiencies or []
         if decision != PayerDecision.Kind.DENIED and (deficiencies or denial_code):
-            errors["deficiencies" if deficiencies else "denial_code"] = "Only a denial names deficiencies and a reason code."
+            errors["deficiencies" if deficiencies else "denial_code"] = (
+                "Only a denial names deficiencies and a reason code."
+            )
         elif deficiencies:
             errors.update(deficiencies_errors(deficiencies, request.determination or {}))
         if not isinstance(denial_code, str) or len(denial_code) > 32:
-            errors["denial_code"] = "Must be a text of at most 32 characters (a CARC such as 50, or the payer's own code)."
+            errors["denial_code"] = (
+                "Must be a text of at most 32 characters (a CARC such as 50, or the payer's own code)."
+            )
         if decision != PayerDecision.Kind.APPROVED:
             for name, value in (
                 ("authorization_number", authorization_number),
@@ -676,7 +690,10 @@ def decision_record(
             stated_reason=stated_reason,
             reason_category=reason_category,
             denial_code=denial_code.strip(),
-            deficiencies=[{"criterion": (d.get("criterion") or "").strip(), "text": (d.get("text") or "").strip()} for d in deficiencies],
+            deficiencies=[
+                {"criterion": (d.get("criterion") or "").strip(), "text": (d.get("text") or "").strip()}
+                for d in deficiencies
+            ],
             recorded_by=_user_or_none(by),
         )
         if appeal is not None:
@@ -754,7 +771,9 @@ def request_withdraw(*, request: AuthorizationRequest, by, note: str = "") -> Au
         return request
 
 
-def request_choose_payer_contact(*, request: AuthorizationRequest, payer_contact_id: int | None, by) -> AuthorizationRequest:
+def request_choose_payer_contact(
+    *, request: AuthorizationRequest, payer_contact_id: int | None, by
+) -> AuthorizationRequest:
     """The payer desk (payer directory) the request's letters are addressed to; None clears it.
     Only an entry of the request's own payer can be chosen."""
     from policies.models import PayerContact
@@ -1069,7 +1088,9 @@ def rechecks_resend(*, older_than: dt.timedelta | None = None) -> list[int]:
         older_than = dt.timedelta(seconds=settings.LETTER_RESEND_AFTER_SECONDS)
     newest = PolicyVersion.objects.filter(policy_id=OuterRef("policy_id")).order_by("-revision").values("pk")[:1]
     owed = list(
-        PolicyVersion.objects.filter(pk=Subquery(newest), created_at__lt=timezone.now() - older_than, recheck_run__isnull=True)
+        PolicyVersion.objects.filter(
+            pk=Subquery(newest), created_at__lt=timezone.now() - older_than, recheck_run__isnull=True
+        )
         .order_by("pk")
         .values_list("pk", flat=True)
     )

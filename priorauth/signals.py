@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from policies.services import policy_published
+from priorauth.models import Letter, LetterStatus
 
 
 @receiver(policy_published, dispatch_uid="priorauth.recheck_on_policy_published")
@@ -31,16 +33,13 @@ def connect_access_audit() -> None:
     from priorauth import access_audit, api_tokens  # noqa: F401 (api_tokens connects its receivers)
 
     auth_signals.user_logged_in.connect(access_audit.on_signed_in, dispatch_uid="priorauth.audit_sign_in")
-    auth_signals.user_login_failed.connect(access_audit.on_sign_in_failed, dispatch_uid="priorauth.audit_sign_in_failed")
+    auth_signals.user_login_failed.connect(
+        access_audit.on_sign_in_failed, dispatch_uid="priorauth.audit_sign_in_failed"
+    )
     auth_signals.user_logged_out.connect(access_audit.on_signed_out, dispatch_uid="priorauth.audit_sign_out")
 
 
 # A letter handed to the physician for signature notifies them at once (priorauth.notifications).
-from django.db.models.signals import post_save
-
-from priorauth.models import Letter, LetterStatus
-
-
 @receiver(post_save, sender=Letter, dispatch_uid="priorauth.notify_letter_awaiting_signature")
 def notify_letter_awaiting_signature(sender, instance: Letter, **kwargs) -> None:
     if instance.status == LetterStatus.AWAITING_SIGNATURE:

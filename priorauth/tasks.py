@@ -104,19 +104,37 @@ def render_letter_final(self, revision_id: int) -> bool:
     return letter_services.letter_render(revision_id=revision_id, stage="final")
 
 
-@shared_task(name="priorauth.resend_letter_jobs", ignore_result=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=3)
+@shared_task(
+    name="priorauth.resend_letter_jobs",
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    max_retries=3,
+)
 def resend_letter_jobs() -> int:
     """Send again the renders the broker lost (Celery beat runs it every LETTER_RESEND_INTERVAL_SECONDS)."""
     return len(letter_services.letter_jobs_resend())
 
 
-@shared_task(name="priorauth.resend_rechecks", ignore_result=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=3)
+@shared_task(
+    name="priorauth.resend_rechecks",
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    max_retries=3,
+)
 def resend_rechecks() -> int:
     """Send again the policy re-checks the broker lost (beat, with resend_letter_jobs)."""
     return len(services.rechecks_resend())
 
 
-@shared_task(name="priorauth.send_daily_digests", ignore_result=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=3)
+@shared_task(
+    name="priorauth.send_daily_digests",
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    max_retries=3,
+)
 def send_daily_digests() -> int:
     """Celery beat, once a day: each user's digest (idempotent: a second run sends nothing twice)."""
     from priorauth.notifications import digests_send

@@ -64,9 +64,7 @@ class WorklistFilterSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="one status or several, comma-separated",
     )
-    payer = serializers.CharField(
-        required=False, allow_blank=True, max_length=64, help_text="payer code"
-    )
+    payer = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="payer code")
     physician = serializers.IntegerField(
         required=False,
         allow_null=True,
@@ -74,15 +72,9 @@ class WorklistFilterSerializer(serializers.Serializer):
         max_value=2**63 - 1,
         help_text="treating physician's provider id",
     )
-    patient = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=2**63 - 1
-    )
-    due = serializers.ChoiceField(
-        choices=list(DUE_CHOICES.items()), required=False, allow_blank=True
-    )
-    sort = serializers.ChoiceField(
-        choices=list(SORTS.items()), required=False, allow_blank=True
-    )
+    patient = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
+    due = serializers.ChoiceField(choices=list(DUE_CHOICES.items()), required=False, allow_blank=True)
+    sort = serializers.ChoiceField(choices=list(SORTS.items()), required=False, allow_blank=True)
     created_since = serializers.DateField(required=False)
     created_until = serializers.DateField(required=False)
 
@@ -98,9 +90,7 @@ class WorklistFilterSerializer(serializers.Serializer):
         unknown = [s for s in statuses if s not in Status.values]
         if unknown:
             labels = ", ".join(label.lower() for label in Status.labels)
-            raise serializers.ValidationError(
-                f"Unknown status {unknown[0]!r}; choose one of: {labels}."
-            )
+            raise serializers.ValidationError(f"Unknown status {unknown[0]!r}; choose one of: {labels}.")
         return statuses
 
 
@@ -113,9 +103,7 @@ def _as_date(text: str) -> dt.date | None:
     return None
 
 
-def _search(
-    qs: QuerySet[AuthorizationRequest], *, user, q: str
-) -> QuerySet[AuthorizationRequest]:
+def _search(qs: QuerySet[AuthorizationRequest], *, user, q: str) -> QuerySet[AuthorizationRequest]:
     q = re.sub(r"\s+", " ", q).strip()
     if not q:
         return qs
@@ -129,22 +117,16 @@ def _search(
     for word in words:
         name_match &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
     patient_ids = list(
-        patients.filter(name_match | Q(member_id__icontains=q)).values_list(
-            "pk", flat=True
-        )[: _PATIENT_ID_LIMIT + 1]
+        patients.filter(name_match | Q(member_id__icontains=q)).values_list("pk", flat=True)[: _PATIENT_ID_LIMIT + 1]
     )
     if len(patient_ids) > _PATIENT_ID_LIMIT:
-        by_patient = Q(
-            patient__in=patients.filter(name_match | Q(member_id__icontains=q)).values(
-                "pk"
-            )
-        )
+        by_patient = Q(patient__in=patients.filter(name_match | Q(member_id__icontains=q)).values("pk"))
     else:
         by_patient = Q(patient_id__in=patient_ids)
     payer_refs = list(
-        PayerDecision.objects.filter(
-            request__in=qs.values("pk"), payer_reference__icontains=q
-        ).values_list("request_id", flat=True)[:_PATIENT_ID_LIMIT]
+        PayerDecision.objects.filter(request__in=qs.values("pk"), payer_reference__icontains=q).values_list(
+            "request_id", flat=True
+        )[:_PATIENT_ID_LIMIT]
     )
     return qs.filter(by_patient | Q(reference__icontains=q) | Q(pk__in=payer_refs))
 
@@ -188,16 +170,14 @@ def _ordering(sort: str) -> list[Any]:
     key = sort.lstrip("-") or "created"
     if key == "due":
         fields = ["decision_due_at", "appeal_file_by", "follow_up_on"]
-        return [
-            (F(f).desc(nulls_last=True) if descending else F(f).asc(nulls_last=True))
-            for f in fields
-        ] + ["-created_at" if descending else "created_at", "id"]
+        return [(F(f).desc(nulls_last=True) if descending else F(f).asc(nulls_last=True)) for f in fields] + [
+            "-created_at" if descending else "created_at",
+            "id",
+        ]
     if key == "waiting":
         # Longest waiting first: the earliest sending; a request never sent has not waited.
         return [
-            F("sent_at").desc(nulls_last=True)
-            if descending
-            else F("sent_at").asc(nulls_last=True),
+            F("sent_at").desc(nulls_last=True) if descending else F("sent_at").asc(nulls_last=True),
             "id",
         ]
     return ["-created_at", "-id"] if descending or not sort else ["created_at", "id"]
@@ -263,9 +243,7 @@ def first_by_status(
     candidates: list[tuple[Any, ...]] = []
     for status in statuses:
         order = [F(k).asc(nulls_last=True) for k in keys] + ["id"]
-        candidates += list(
-            qs.filter(status=status).order_by(*order).values_list(*keys, "pk")[:limit]
-        )
+        candidates += list(qs.filter(status=status).order_by(*order).values_list(*keys, "pk")[:limit])
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
 
     def sort_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -280,13 +258,9 @@ def first_by_status(
     return rows_by_ids(qs, ids=ids)
 
 
-def days_waiting(
-    request: AuthorizationRequest, *, now: dt.datetime | None = None
-) -> int | None:
+def days_waiting(request: AuthorizationRequest, *, now: dt.datetime | None = None) -> int | None:
     """Whole days since the request was (last) sent to the payer, while the payer has it."""
-    if request.sent_at is None or request.status not in AWAITING_PAYER_STATUSES + (
-        Status.PENDED,
-    ):
+    if request.sent_at is None or request.status not in AWAITING_PAYER_STATUSES + (Status.PENDED,):
         return None
     return ((now or timezone.now()) - request.sent_at).days
 
@@ -305,16 +279,10 @@ def patient_matches(*, user, q: str, limit: int = 8) -> list[Patient]:
     for word in re.split(r"[\s,]+", q):
         if word:
             match &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
-    return list(
-        patients.filter(match | Q(member_id__icontains=q)).order_by(
-            "last_name", "first_name", "id"
-        )[:limit]
-    )
+    return list(patients.filter(match | Q(member_id__icontains=q)).order_by("last_name", "first_name", "id")[:limit])
 
 
-def due_of(
-    request: AuthorizationRequest, *, now: dt.datetime | None = None
-) -> dict[str, Any] | None:
+def due_of(request: AuthorizationRequest, *, now: dt.datetime | None = None) -> dict[str, Any] | None:
     """What is due next on the request and when: the payer's decision (its clock), the last day to
     file the next appeal, or the follow-up day staff set when the payer has no clock."""
     now = now or timezone.now()

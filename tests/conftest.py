@@ -159,8 +159,21 @@ class CeleryWorkerProcess:
         }
         self._log = open(log, "wb")  # noqa: SIM115 - closed in _reap
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=1",
-             "-n", self.nodename, "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "-n",
+                self.nodename,
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ],
             cwd=str(Path(__file__).resolve().parents[1]),
             env=child_env,
             stdout=self._log,
@@ -236,7 +249,9 @@ def celery_worker_process(request, transactional_db, settings, tmp_path):
     redis_url = os.environ.get("REDIS_URL", "")
     postgres = connection.vendor == "postgresql"
     if not (redis_url.startswith("redis://") and postgres):
-        reason = "needs REDIS_URL and a PostgreSQL DATABASE_URL (a worker process shares the broker and the test database)"
+        reason = (
+            "needs REDIS_URL and a PostgreSQL DATABASE_URL (a worker process shares the broker and the test database)"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)  # a newcomer's SQLite run; CI always has both services
@@ -247,7 +262,9 @@ def celery_worker_process(request, transactional_db, settings, tmp_path):
     media.mkdir(exist_ok=True)
     settings.MEDIA_ROOT = str(media)
     app.control.purge()  # messages other tests published into the shared queue
-    worker = CeleryWorkerProcess(log_dir=tmp_path, media_root=str(media), database_url=_database_url(connection.settings_dict))
+    worker = CeleryWorkerProcess(
+        log_dir=tmp_path, media_root=str(media), database_url=_database_url(connection.settings_dict)
+    )
     worker.start()
     yield worker
     if worker.proc is not None:

@@ -316,6 +316,8 @@ def signed_in_member(client, username: str = "checker", role: str = Role.BILLING
     every endpoint that takes PHI, needs one)."""
     client.force_login(member(username, PracticeFactory(), role))
     return client
+
+
 # ---------------------------------------------------------------------------------------------
 # The payer directory (issue 11): a letter is final only with a named addressee
 
@@ -332,7 +334,9 @@ def addressed(request: AuthorizationRequest, **fields: Any) -> AuthorizationRequ
         "fax": "217-555-0100",
         "review_status": "verified",
     }
-    contact, _ = PayerContact.objects.get_or_create(key=f"test-{request.payer.code}", payer=request.payer, defaults={**defaults, **fields})
+    contact, _ = PayerContact.objects.get_or_create(
+        key=f"test-{request.payer.code}", payer=request.payer, defaults={**defaults, **fields}
+    )
     request.payer_contact = contact
     request.save(update_fields=["payer_contact"])
     return request

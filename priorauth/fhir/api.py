@@ -78,9 +78,7 @@ class PasBundleCheckApi(BaseApi):
     def get(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
         audit(request, A.READ, obj, detail="pas-bundle check")
-        return Response(
-            validate_bundle(request_bundle(obj), must_support=True).as_dict()
-        )
+        return Response(validate_bundle(request_bundle(obj), must_support=True).as_dict())
 
 
 class PasResponseApi(BaseApi):
@@ -133,9 +131,7 @@ class PasSubmitApi(APIView):
             403: ERROR_403,
             404: ERROR_404,
             415: ERROR_415,
-            502: OpenApiResponse(
-                description="the payer's endpoint could not be reached or answered unreadably"
-            ),
+            502: OpenApiResponse(description="the payer's endpoint could not be reached or answered unreadably"),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -173,7 +169,5 @@ class PasNotificationApi(APIView):
         )
         return Response(
             result,
-            status=status.HTTP_202_ACCEPTED
-            if result["fetch_needed"]
-            else status.HTTP_200_OK,
+            status=status.HTTP_202_ACCEPTED if result["fetch_needed"] else status.HTTP_200_OK,
         )

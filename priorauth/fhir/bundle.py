@@ -58,9 +58,7 @@ _NAMESPACE = uuid.UUID("6f0b7a47-0b55-4c8e-9d0b-5f3c0f6c2a14")
 
 
 def _system_base() -> str:
-    return getattr(
-        settings, "PAS_SYSTEM_BASE", "https://mildpa.example.org/fhir"
-    ).rstrip("/")
+    return getattr(settings, "PAS_SYSTEM_BASE", "https://mildpa.example.org/fhir").rstrip("/")
 
 
 def _id(reference: str, local: str) -> str:
@@ -95,11 +93,7 @@ def _address(text: str) -> list[dict[str, Any]]:
 
 
 def _telecom(phone: str, fax: str) -> list[dict[str, str]]:
-    return [
-        t
-        for t in ({"system": "phone", "value": phone}, {"system": "fax", "value": fax})
-        if t["value"]
-    ]
+    return [t for t in ({"system": "phone", "value": phone}, {"system": "fax", "value": fax}) if t["value"]]
 
 
 class _Builder:
@@ -110,13 +104,9 @@ class _Builder:
         self.entries: list[dict[str, Any]] = []
 
     def ref(self, resource_type: str, local: str) -> dict[str, str]:
-        return {
-            "reference": f"urn:uuid:{_id(self.request.reference, f'{resource_type}/{local}')}"
-        }
+        return {"reference": f"urn:uuid:{_id(self.request.reference, f'{resource_type}/{local}')}"}
 
-    def add(
-        self, resource: dict[str, Any], local: str, profile: str | None = None
-    ) -> dict[str, str]:
+    def add(self, resource: dict[str, Any], local: str, profile: str | None = None) -> dict[str, str]:
         rid = _id(self.request.reference, f"{resource['resourceType']}/{local}")
         resource = {"resourceType": resource.pop("resourceType"), "id": rid, **resource}
         if profile:
@@ -153,7 +143,7 @@ class _Builder:
                     "timingDate": planned,
                 }
             )
-        for reference, (loinc, label, pwk) in documents:
+        for reference, (_loinc, label, pwk) in documents:
             supporting.append(
                 {
                     "extension": [
@@ -189,9 +179,7 @@ class _Builder:
                 },
                 {
                     "url": PAS + "extension-serviceItemRequestType",
-                    "valueCodeableConcept": _coding(
-                        X12 + "1525", "HS", "Health Services Review"
-                    ),
+                    "valueCodeableConcept": _coding(X12 + "1525", "HS", "Health Services Review"),
                 },
                 {
                     "url": PAS + "extension-certificationType",
@@ -211,9 +199,7 @@ class _Builder:
             item["informationSequence"] = [s["sequence"] for s in supporting]
         if planned:
             item["servicedDate"] = planned
-        pos = PLACE_OF_SERVICE.get(
-            procedure.get("setting") or "", ("22", "On Campus-Outpatient Hospital")
-        )
+        pos = PLACE_OF_SERVICE.get(procedure.get("setting") or "", ("22", "On Campus-Outpatient Hospital"))
         item["locationCodeableConcept"] = _coding(POS, *pos)
 
         claim: dict[str, Any] = {
@@ -228,13 +214,9 @@ class _Builder:
                     ),
                 }
             ],
-            "identifier": [
-                {"system": f"{base}/prior-authorization-request", "value": r.reference}
-            ],
+            "identifier": [{"system": f"{base}/prior-authorization-request", "value": r.reference}],
             "status": "active",
-            "type": _coding(
-                "http://terminology.hl7.org/CodeSystem/claim-type", "professional"
-            ),
+            "type": _coding("http://terminology.hl7.org/CodeSystem/claim-type", "professional"),
             "use": "preauthorization",
             "patient": patient,
             "created": self.now.isoformat(timespec="seconds"),
@@ -294,8 +276,7 @@ class _Builder:
                     }
                 ],
                 "gender": GENDER.get(patient_part.get("sex", "U"), "unknown"),
-                "birthDate": patient_part.get("birth_date")
-                or r.patient.birth_date.isoformat(),
+                "birthDate": patient_part.get("birth_date") or r.patient.birth_date.isoformat(),
             },
             "patient",
             "profile-beneficiary",
@@ -428,14 +409,10 @@ class _Builder:
         if conditions:
             service_request["reasonReference"] = conditions
         service_request["insurance"] = [coverage]
-        levels = [
-            level for level in procedure.get("levels") or [] if isinstance(level, str)
-        ]
+        levels = [level for level in procedure.get("levels") or [] if isinstance(level, str)]
         if levels:
             # Spinal levels as text: no standard code system names a lumbar interlaminar level pair.
-            service_request["bodySite"] = [
-                {"text": f"Lumbar level {level}"} for level in levels
-            ]
+            service_request["bodySite"] = [{"text": f"Lumbar level {level}"} for level in levels]
         self.add(service_request, "service", "profile-servicerequest")
         for resource, local in self._document_resources:
             self.add(resource, local, "profile-documentreference")
@@ -461,9 +438,7 @@ class _Builder:
         self._document_resources: list[tuple[dict[str, Any], str]] = []
         found = []
         for attachment in self.request.attachments.all():
-            loinc, label, pwk = DOCUMENT_TYPE.get(
-                attachment.kind, DOCUMENT_TYPE[Attachment.Kind.OTHER]
-            )
+            loinc, label, pwk = DOCUMENT_TYPE.get(attachment.kind, DOCUMENT_TYPE[Attachment.Kind.OTHER])
             with attachment.file.open("rb") as handle:
                 data = handle.read()
             found.append(
@@ -537,8 +512,6 @@ class _Builder:
         return result
 
 
-def request_bundle(
-    request: AuthorizationRequest, *, now: dt.datetime | None = None
-) -> dict[str, Any]:
+def request_bundle(request: AuthorizationRequest, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """The PAS request Bundle (type collection, the Claim first) for `request`."""
     return _Builder(request, now=now or timezone.now()).build()

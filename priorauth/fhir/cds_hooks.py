@@ -32,9 +32,7 @@ from priorauth.fhir.bundle import ICD10CM
 from priorauth.fhir.models import PasEndpoint
 from priorauth.models import UNDECIDED_STATUSES, AuditEntry, AuthorizationRequest
 
-CRD_COVERAGE_INFORMATION = (
-    "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
-)
+CRD_COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 PROCEDURE_CODE = "0275T"
 
 PREFETCH = {
@@ -75,12 +73,7 @@ class DiscoveryApi(APIView):
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
         return Response(
-            {
-                "services": [
-                    {"id": sid, **service, "prefetch": PREFETCH}
-                    for sid, service in SERVICES.items()
-                ]
-            }
+            {"services": [{"id": sid, **service, "prefetch": PREFETCH} for sid, service in SERVICES.items()]}
         )
 
 
@@ -107,9 +100,7 @@ def _codes(concept: Any, system: str | None = None) -> list[str]:
     return [
         c["code"]
         for c in concept.get("coding") or []
-        if isinstance(c, dict)
-        and isinstance(c.get("code"), str)
-        and (system is None or c.get("system") == system)
+        if isinstance(c, dict) and isinstance(c.get("code"), str) and (system is None or c.get("system") == system)
     ]
 
 
@@ -124,11 +115,7 @@ def _payer(coverage: dict[str, Any] | None) -> Payer | None:
         value = (payor.get("identifier") or {}).get("value")
         if value:
             found = Payer.objects.filter(code=value).first()
-            endpoint = (
-                PasEndpoint.objects.filter(payer_identifier_value=value)
-                .select_related("payer")
-                .first()
-            )
+            endpoint = PasEndpoint.objects.filter(payer_identifier_value=value).select_related("payer").first()
             if found or endpoint:
                 return found or endpoint.payer
         if payor.get("display"):
@@ -156,9 +143,7 @@ def _planned(order: dict[str, Any]) -> str | None:
     return events[0][:10] if events and isinstance(events[0], str) else None
 
 
-def case_from_hook(
-    order: dict[str, Any], prefetch: dict[str, Any], payer: Payer
-) -> dict[str, Any]:
+def case_from_hook(order: dict[str, Any], prefetch: dict[str, Any], payer: Payer) -> dict[str, Any]:
     """The contract's case from the order and its prefetch; absent facts stay absent (the checker
     answers `missing` for them, which the card lists as documentation needed)."""
     case: dict[str, Any] = {"payer": payer.code}
@@ -180,21 +165,15 @@ def case_from_hook(
             (
                 i.get("value")
                 for i in practitioners[0].get("identifier") or []
-                if isinstance(i, dict)
-                and i.get("system") == "http://hl7.org/fhir/sid/us-npi"
+                if isinstance(i, dict) and i.get("system") == "http://hl7.org/fhir/sid/us-npi"
             ),
             None,
         )
-        name = next(
-            (n for n in practitioners[0].get("name") or [] if isinstance(n, dict)), {}
-        )
+        name = next((n for n in practitioners[0].get("name") or [] if isinstance(n, dict)), {})
         if npi:
             case["provider"] = {
                 "npi": npi,
-                "name": name.get("text")
-                or " ".join(
-                    [*(name.get("given") or []), name.get("family", "")]
-                ).strip(),
+                "name": name.get("text") or " ".join([*(name.get("given") or []), name.get("family", "")]).strip(),
             }
     procedure: dict[str, Any] = {"cpt": PROCEDURE_CODE}
     if _levels(order):
@@ -202,25 +181,17 @@ def case_from_hook(
     if _planned(order):
         procedure["planned_date"] = _planned(order)
     case["procedure"] = procedure
-    diagnoses = [
-        c for concept in order.get("reasonCode") or [] for c in _codes(concept, ICD10CM)
-    ]
+    diagnoses = [c for concept in order.get("reasonCode") or [] for c in _codes(concept, ICD10CM)]
     for condition in _resources(prefetch.get("conditions"), "Condition"):
-        diagnoses.extend(
-            c for c in _codes(condition.get("code"), ICD10CM) if c not in diagnoses
-        )
+        diagnoses.extend(c for c in _codes(condition.get("code"), ICD10CM) if c not in diagnoses)
     if diagnoses:
         case["diagnoses"] = diagnoses
     return case
 
 
-def coverage_information(
-    determination: dict[str, Any], coverage_ref: str
-) -> dict[str, Any]:
+def coverage_information(determination: dict[str, Any], coverage_ref: str) -> dict[str, Any]:
     decision = determination["decision"]
-    covered = {"meets_criteria": "covered", "not_met": "not-covered"}.get(
-        decision, "conditional"
-    )
+    covered = {"meets_criteria": "covered", "not_met": "not-covered"}.get(decision, "conditional")
     pa_required = bool((determination.get("prior_authorization") or {}).get("required"))
     extension: list[dict[str, Any]] = [
         {"url": "coverage", "valueReference": {"reference": coverage_ref}},
@@ -240,9 +211,7 @@ def coverage_information(
     if determination.get("missing") or covered == "conditional":
         extension.append({"url": "info-needed", "valueCode": "OTH"})
     reasons = _reasons(determination) or (
-        ["The payer's policy leaves coverage conditional."]
-        if covered == "conditional"
-        else []
+        ["The payer's policy leaves coverage conditional."] if covered == "conditional" else []
     )
     if reasons:
         extension.append(
@@ -295,13 +264,9 @@ class HookApi(APIView):
         if errors:
             raise ValidationError(errors)
         orders = [
-            o
-            for o in _resources(context["draftOrders"], "ServiceRequest")
-            if PROCEDURE_CODE in _codes(o.get("code"))
+            o for o in _resources(context["draftOrders"], "ServiceRequest") if PROCEDURE_CODE in _codes(o.get("code"))
         ]
-        if service["hook"] == "order-select" and isinstance(
-            context.get("selections"), list
-        ):
+        if service["hook"] == "order-select" and isinstance(context.get("selections"), list):
             selected = set(context["selections"])
             orders = [o for o in orders if f"ServiceRequest/{o.get('id')}" in selected]
         cards, actions = [], []
@@ -349,41 +314,26 @@ class HookApi(APIView):
                 "detail": "\n".join(f"- `{e.path}`: {e.message}" for e in exc.errors),
                 "source": source,
             }, None
-        coverage_ref = (
-            f"Coverage/{coverages[0].get('id')}"
-            if coverages and coverages[0].get("id")
-            else "Coverage"
-        )
+        coverage_ref = f"Coverage/{coverages[0].get('id')}" if coverages and coverages[0].get("id") else "Coverage"
         info = coverage_information(determination, coverage_ref)
         annotated = {**order, "extension": [*(order.get("extension") or []), info]}
         pa = (determination.get("prior_authorization") or {}).get("required")
         decision = determination["decision"].replace("_", " ")
-        summary = f"mild® (0275T) under {payer.name}: {decision}; prior authorization {'needed' if pa else 'not needed'}"
-        lines = [
-            f"**Policy:** {determination['policy'].get('code')} — {determination['policy'].get('title', '')}"
-        ]
+        summary = (
+            f"mild® (0275T) under {payer.name}: {decision}; prior authorization {'needed' if pa else 'not needed'}"
+        )
+        lines = [f"**Policy:** {determination['policy'].get('code')} — {determination['policy'].get('title', '')}"]
         if determination.get("missing"):
-            lines.append(
-                "**Documentation still needed:**\n"
-                + "\n".join(f"- {m}" for m in determination["missing"])
-            )
-        not_met = [
-            r
-            for r in _reasons(determination)
-            if r not in (determination.get("missing") or [])
-        ]
+            lines.append("**Documentation still needed:**\n" + "\n".join(f"- {m}" for m in determination["missing"]))
+        not_met = [r for r in _reasons(determination) if r not in (determination.get("missing") or [])]
         if not_met:
             lines.append("**Not met:**\n" + "\n".join(f"- {r}" for r in not_met))
         if determination.get("claim_requirements"):
-            lines.append(
-                "**On the claim:** " + ", ".join(determination["claim_requirements"])
-            )
+            lines.append("**On the claim:** " + ", ".join(determination["claim_requirements"]))
         card = {
             "uuid": str(uuid.uuid4()),
             "summary": summary[:140],
-            "indicator": "info"
-            if determination["decision"] == "meets_criteria"
-            else "warning",
+            "indicator": "info" if determination["decision"] == "meets_criteria" else "warning",
             "detail": "\n\n".join(lines),
             "source": source,
             "suggestions": [
@@ -408,15 +358,11 @@ class HookApi(APIView):
             "resource": annotated,
         }
 
-    def _link(
-        self, request: Request, payer: Payer, case: dict[str, Any]
-    ) -> dict[str, str]:
+    def _link(self, request: Request, payer: Payer, case: dict[str, Any]) -> dict[str, str]:
         member_id = (case.get("patient") or {}).get("member_id")
         existing = (
             selectors.requests_visible_to(request.user)
-            .filter(
-                payer=payer, patient__member_id=member_id, status__in=UNDECIDED_STATUSES
-            )
+            .filter(payer=payer, patient__member_id=member_id, status__in=UNDECIDED_STATUSES)
             .first()
             if member_id
             else None
@@ -424,14 +370,11 @@ class HookApi(APIView):
         if existing is not None:
             return {
                 "label": f"Open prior-authorization request {existing.reference}",
-                "url": request.build_absolute_uri(
-                    reverse("pages:request-detail", args=[existing.pk])
-                ),
+                "url": request.build_absolute_uri(reverse("pages:request-detail", args=[existing.pk])),
                 "type": "absolute",
             }
         return {
             "label": "Start the prior-authorization request",
-            "url": request.build_absolute_uri(reverse("pages:request-new"))
-            + f"?payer={payer.code}",
+            "url": request.build_absolute_uri(reverse("pages:request-new")) + f"?payer={payer.code}",
             "type": "absolute",
         }

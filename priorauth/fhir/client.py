@@ -37,30 +37,20 @@ def endpoint_for(request: AuthorizationRequest) -> PasEndpoint:
     endpoint = PasEndpoint.objects.filter(payer=request.payer).first()
     if endpoint is None or not endpoint.enabled:
         raise ValidationError(
-            {
-                "payer": f"{request.payer.name} has no enabled PAS endpoint; an admin must add and enable one first."
-            }
+            {"payer": f"{request.payer.name} has no enabled PAS endpoint; an admin must add and enable one first."}
         )
     return endpoint
 
 
 def _headers(endpoint: PasEndpoint) -> dict[str, str]:
     headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
-    secret = (
-        os.environ.get(endpoint.credential_env, "") if endpoint.credential_env else ""
-    )
+    secret = os.environ.get(endpoint.credential_env, "") if endpoint.credential_env else ""
     if endpoint.auth != PasEndpoint.Auth.NONE and not secret:
-        raise ValidationError(
-            {
-                "credential_env": f"The environment variable {endpoint.credential_env} is not set."
-            }
-        )
+        raise ValidationError({"credential_env": f"The environment variable {endpoint.credential_env} is not set."})
     if endpoint.auth == PasEndpoint.Auth.BEARER:
         headers["Authorization"] = f"Bearer {secret}"
     elif endpoint.auth == PasEndpoint.Auth.BASIC:
-        token = base64.b64encode(f"{endpoint.username}:{secret}".encode()).decode(
-            "ascii"
-        )
+        token = base64.b64encode(f"{endpoint.username}:{secret}".encode()).decode("ascii")
         headers["Authorization"] = f"Basic {token}"
     return headers
 
@@ -74,16 +64,10 @@ def _operation_outcome(payload: Any) -> dict[str, str]:
     return {}
 
 
-def submit(
-    *, request: AuthorizationRequest, by, http_request: HttpRequest | None = None
-) -> Any:
+def submit(*, request: AuthorizationRequest, by, http_request: HttpRequest | None = None) -> Any:
     """Send the request's PAS bundle and record the payer's answer through the workflow services."""
     if request.status != Status.SUBMITTED:
-        raise ValidationError(
-            {
-                "status": "Only a submitted request (checked, not yet sent) goes to the payer by PAS."
-            }
-        )
+        raise ValidationError({"status": "Only a submitted request (checked, not yet sent) goes to the payer by PAS."})
     endpoint = endpoint_for(request)
     bundle = request_bundle(request)
     report = validate_bundle(bundle)
@@ -132,17 +116,13 @@ def submit(
         problems = _operation_outcome(payload)
         exchange_log(
             operation=PasExchange.Operation.SUBMIT,
-            outcome=PasExchange.Outcome.REJECTED
-            if problems
-            else PasExchange.Outcome.FAILED,
+            outcome=PasExchange.Outcome.REJECTED if problems else PasExchange.Outcome.FAILED,
             detail=f"HTTP {response.status_code}, {len(problems)} issue(s)",
             **log,
         )
         if problems:
             raise ValidationError(problems)
-        raise PayerUnavailable(
-            f"The payer's PAS endpoint answered HTTP {response.status_code} without a FHIR answer."
-        )
+        raise PayerUnavailable(f"The payer's PAS endpoint answered HTTP {response.status_code} without a FHIR answer.")
     try:
         return pas_response_record(
             payload=payload,
@@ -154,9 +134,7 @@ def submit(
         exchange_log(
             operation=PasExchange.Operation.SUBMIT,
             outcome=PasExchange.Outcome.REJECTED,
-            detail=f"HTTP {response.status_code}, answer not recorded: {', '.join(sorted(exc.message_dict))}"[
-                :300
-            ],
+            detail=f"HTTP {response.status_code}, answer not recorded: {', '.join(sorted(exc.message_dict))}"[:300],
             **log,
         )
         raise
@@ -190,9 +168,7 @@ def fetch(*, url: str, endpoint: PasEndpoint, by) -> Any:
         return None
     exchange_log(
         operation=PasExchange.Operation.FETCH,
-        outcome=PasExchange.Outcome.RECEIVED
-        if payload is not None
-        else PasExchange.Outcome.FAILED,
+        outcome=PasExchange.Outcome.RECEIVED if payload is not None else PasExchange.Outcome.FAILED,
         by=by,
         endpoint=endpoint,
         http_status=response.status_code,

@@ -26,17 +26,13 @@ class PasEndpoint(models.Model):
         BEARER = "bearer", "Bearer token"
         BASIC = "basic", "HTTP Basic (username + password)"
 
-    payer = models.OneToOneField(
-        "policies.Payer", on_delete=models.CASCADE, related_name="pas_endpoint"
-    )
+    payer = models.OneToOneField("policies.Payer", on_delete=models.CASCADE, related_name="pas_endpoint")
     base_url = models.URLField(
         max_length=300,
         help_text="The payer's FHIR base URL; requests go to {base_url}/Claim/$submit. HTTPS.",
     )
     auth = models.CharField(max_length=8, choices=Auth.choices, default=Auth.BEARER)
-    username = models.CharField(
-        max_length=150, blank=True, help_text="For HTTP Basic only."
-    )
+    username = models.CharField(max_length=150, blank=True, help_text="For HTTP Basic only.")
     credential_env = models.CharField(
         max_length=100,
         blank=True,
@@ -49,9 +45,7 @@ class PasEndpoint(models.Model):
     )
     payer_identifier_value = models.CharField(max_length=64, blank=True)
     timeout_seconds = models.PositiveIntegerField(default=30)
-    enabled = models.BooleanField(
-        default=False, help_text="Off by default: staff can submit only when enabled."
-    )
+    enabled = models.BooleanField(default=False, help_text="Off by default: staff can submit only when enabled.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -65,20 +59,14 @@ class PasEndpoint(models.Model):
         errors = {}
         url = urlparse(self.base_url or "")
         # Plain HTTP only to this machine (a local stand-in in tests); a payer is reached over HTTPS.
-        if url.scheme != "https" and not (
-            url.scheme == "http" and url.hostname in LOOPBACK_HOSTS
-        ):
+        if url.scheme != "https" and not (url.scheme == "http" and url.hostname in LOOPBACK_HOSTS):
             errors["base_url"] = "Must be an https:// URL."
         if self.auth != self.Auth.NONE and not self.credential_env:
-            errors["credential_env"] = (
-                "Name the environment variable that holds the credential."
-            )
+            errors["credential_env"] = "Name the environment variable that holds the credential."
         if self.auth == self.Auth.BASIC and not self.username:
             errors["username"] = "HTTP Basic needs a username."
         if bool(self.payer_identifier_system) != bool(self.payer_identifier_value):
-            errors["payer_identifier_value"] = (
-                "Give both the identifier system and its value, or neither."
-            )
+            errors["payer_identifier_value"] = "Give both the identifier system and its value, or neither."
         if errors:
             raise ValidationError(errors)
 
@@ -105,9 +93,7 @@ class PasExchange(models.Model):
         FAILED = "failed", "Transport failure"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
-    )
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     endpoint = models.ForeignKey(
         PasEndpoint,
         null=True,

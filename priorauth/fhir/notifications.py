@@ -28,41 +28,27 @@ def _parameters(status: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _identifiers(claim_response: dict[str, Any]) -> list[str]:
-    values = [
-        i.get("value")
-        for i in claim_response.get("identifier") or []
-        if isinstance(i, dict)
-    ]
+    values = [i.get("value") for i in claim_response.get("identifier") or [] if isinstance(i, dict)]
     request = claim_response.get("request")
     if isinstance(request, dict) and isinstance(request.get("identifier"), dict):
         values.append(request["identifier"].get("value"))
     return [v for v in values if isinstance(v, str)]
 
 
-def notification_receive(
-    *, payload: Any, by, http_request: HttpRequest | None = None
-) -> dict[str, Any]:
+def notification_receive(*, payload: Any, by, http_request: HttpRequest | None = None) -> dict[str, Any]:
     """Record what a notification says; all of it or (ValidationError by FHIR path) nothing."""
     if not isinstance(payload, dict) or payload.get("resourceType") != "Bundle":
         raise ValidationError({"resourceType": "A notification is a FHIR Bundle."})
     if payload.get("type") != "history":
         raise ValidationError(
-            {
-                "Bundle.type": f"A subscription notification is a history bundle, not {payload.get('type')!r}."
-            }
+            {"Bundle.type": f"A subscription notification is a history bundle, not {payload.get('type')!r}."}
         )
     entries = payload.get("entry")
     if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
-        raise ValidationError(
-            {
-                "Bundle.entry": "The first entry must be the SubscriptionStatus Parameters."
-            }
-        )
+        raise ValidationError({"Bundle.entry": "The first entry must be the SubscriptionStatus Parameters."})
     status = entries[0].get("resource")
     if not isinstance(status, dict) or status.get("resourceType") != "Parameters":
-        raise ValidationError(
-            {"Bundle.entry[0].resource": "must be the SubscriptionStatus Parameters."}
-        )
+        raise ValidationError({"Bundle.entry[0].resource": "must be the SubscriptionStatus Parameters."})
     params = _parameters(status)
     kind = (params.get("type") or [{}])[0].get("valueCode")
     if kind not in (
@@ -72,11 +58,7 @@ def notification_receive(
         "query-status",
         "query-event",
     ):
-        raise ValidationError(
-            {
-                "Bundle.entry[0].resource.parameter.type": f"unknown notification type {kind!r}"
-            }
-        )
+        raise ValidationError({"Bundle.entry[0].resource.parameter.type": f"unknown notification type {kind!r}"})
     result: dict[str, Any] = {"type": kind, "recorded": [], "fetch_needed": []}
     if kind != "event-notification":
         exchange_log(
@@ -87,18 +69,14 @@ def notification_receive(
         )
         return {**result, "fetch_needed": False}
 
-    by_url = {
-        e.get("fullUrl"): e.get("resource") for e in entries if isinstance(e, dict)
-    }
+    by_url = {e.get("fullUrl"): e.get("resource") for e in entries if isinstance(e, dict)}
     visible = selectors.requests_visible_to(by)
     # id-only: read each focus from the payer's endpoint where an enabled one serves its URL, before
     # any transaction (no row held over the network).
     for event in params.get("notification-event") or []:
         for part in event.get("part") or []:
             reference = (
-                ((part or {}).get("valueReference") or {}).get("reference")
-                if part.get("name") == "focus"
-                else None
+                ((part or {}).get("valueReference") or {}).get("reference") if part.get("name") == "focus" else None
             )
             if (
                 not isinstance(reference, str)
@@ -107,11 +85,7 @@ def notification_receive(
             ):
                 continue
             endpoint = client.endpoint_serving(reference)
-            fetched = (
-                client.fetch(url=reference, endpoint=endpoint, by=by)
-                if endpoint
-                else None
-            )
+            fetched = client.fetch(url=reference, endpoint=endpoint, by=by) if endpoint else None
             if fetched is not None:
                 try:
                     by_url[reference] = claim_response_of(fetched)[0]
@@ -120,9 +94,7 @@ def notification_receive(
     with transaction.atomic():
         for n, event in enumerate(params.get("notification-event") or []):
             at = f"Bundle.entry[0].resource.parameter.notification-event[{n}]"
-            parts = {
-                p.get("name"): p for p in event.get("part") or [] if isinstance(p, dict)
-            }
+            parts = {p.get("name"): p for p in event.get("part") or [] if isinstance(p, dict)}
             focus = (parts.get("focus") or {}).get("valueReference") or {}
             reference = focus.get("reference")
             if not isinstance(reference, str):
@@ -140,19 +112,13 @@ def notification_receive(
                 continue
             if resource.get("resourceType") != "ClaimResponse":
                 raise ValidationError(
-                    {
-                        f"{at}.focus": f"focus is a {resource.get('resourceType')}, not a ClaimResponse"
-                    }
+                    {f"{at}.focus": f"focus is a {resource.get('resourceType')}, not a ClaimResponse"}
                 )
             references = [i for i in _identifiers(resource) if i.startswith("PA-")]
-            request = (
-                visible.filter(reference__in=references).first() if references else None
-            )
+            request = visible.filter(reference__in=references).first() if references else None
             if request is None:
                 raise ValidationError(
-                    {
-                        f"{at}.focus": "The ClaimResponse names no request of your practice (ClaimResponse.identifier)."
-                    }
+                    {f"{at}.focus": "The ClaimResponse names no request of your practice (ClaimResponse.identifier)."}
                 )
             decision = pas_response_record(
                 request=request,
@@ -161,8 +127,6 @@ def notification_receive(
                 operation=PasExchange.Operation.NOTIFICATION,
                 http_request=http_request,
             )
-            result["recorded"].append(
-                {"request": request.pk, "decision": decision.decision}
-            )
+            result["recorded"].append({"request": request.pk, "decision": decision.decision})
     result["fetch_needed"] = result["fetch_needed"] or False
     return result

@@ -41,11 +41,7 @@ def _summary(bundle: dict) -> list[dict[str, str]]:
         elif kind == "Condition":
             what = "ICD-10-CM " + r["code"]["coding"][0]["code"]
         elif kind == "ServiceRequest":
-            what = (
-                "CPT "
-                + r["code"]["coding"][0]["code"]
-                + "".join(f" · {b['text']}" for b in r.get("bodySite", []))
-            )
+            what = "CPT " + r["code"]["coding"][0]["code"] + "".join(f" · {b['text']}" for b in r.get("bodySite", []))
             if r.get("occurrenceTiming"):
                 what += " · planned " + r["occurrenceTiming"]["event"][0]
         elif kind == "DocumentReference":
@@ -91,10 +87,7 @@ def pas_review(request: HttpRequest, pk: int) -> HttpResponse:
             "report": report,
             "bundle_json": json.dumps(bundle, indent=2)[:200_000],
             "endpoint": endpoint,
-            "can_submit": is_billing
-            and endpoint is not None
-            and obj.status == Status.SUBMITTED
-            and report.valid,
+            "can_submit": is_billing and endpoint is not None and obj.status == Status.SUBMITTED and report.valid,
             "exchanges": list(obj.pas_exchanges.select_related("by", "endpoint")[:20]),
         },
     )

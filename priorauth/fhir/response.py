@@ -57,29 +57,19 @@ class PayerAnswer:
     valid_to: dt.date | None = None
     stated_reason: str = ""
     reason_category: str = ""
-    identifiers: list[str] = field(
-        default_factory=list
-    )  # what the response says about which request
+    identifiers: list[str] = field(default_factory=list)  # what the response says about which request
 
 
 def _ext(node: Any, url: str) -> list[dict[str, Any]]:
     if not isinstance(node, dict):
         return []
-    return [
-        e
-        for e in node.get("extension") or []
-        if isinstance(e, dict) and e.get("url") == url
-    ]
+    return [e for e in node.get("extension") or [] if isinstance(e, dict) and e.get("url") == url]
 
 
 def _codes(concept: Any) -> list[str]:
     if not isinstance(concept, dict):
         return []
-    return [
-        c["code"]
-        for c in concept.get("coding") or []
-        if isinstance(c, dict) and isinstance(c.get("code"), str)
-    ]
+    return [c["code"] for c in concept.get("coding") or [] if isinstance(c, dict) and isinstance(c.get("code"), str)]
 
 
 def _text(concept: Any) -> str:
@@ -130,31 +120,23 @@ def claim_response_of(
     """The ClaimResponse in a response Bundle (its first entry, or failing that any entry) or a bare
     ClaimResponse, with its FHIR path and the bundle's entries by fullUrl."""
     if not isinstance(payload, dict):
-        raise ResponseInvalid(
-            {"$": "must be a JSON object: a FHIR Bundle or ClaimResponse"}
-        )
+        raise ResponseInvalid({"$": "must be a JSON object: a FHIR Bundle or ClaimResponse"})
     kind = payload.get("resourceType")
     if kind == "ClaimResponse":
         return payload, "ClaimResponse", {}
     if kind == "OperationOutcome":
         raise ResponseInvalid(_outcome_problems(payload, "OperationOutcome"))
     if kind != "Bundle":
-        raise ResponseInvalid(
-            {"resourceType": f"must be Bundle or ClaimResponse, found {kind!r}"}
-        )
+        raise ResponseInvalid({"resourceType": f"must be Bundle or ClaimResponse, found {kind!r}"})
     entries = payload.get("entry")
     if not isinstance(entries, list) or not entries:
-        raise ResponseInvalid(
-            {"Bundle.entry": "a response bundle needs at least the ClaimResponse entry"}
-        )
+        raise ResponseInvalid({"Bundle.entry": "a response bundle needs at least the ClaimResponse entry"})
     by_url = {}
     found = None
     for i, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
-            raise ResponseInvalid(
-                {f"Bundle.entry[{i}].resource": "missing or not a resource"}
-            )
+            raise ResponseInvalid({f"Bundle.entry[{i}].resource": "missing or not a resource"})
         if isinstance(entry.get("fullUrl"), str):
             by_url[entry["fullUrl"]] = resource
         if resource.get("resourceType") == "ClaimResponse" and found is None:
@@ -169,12 +151,7 @@ def _outcome_problems(outcome: dict[str, Any], at: str) -> dict[str, str]:
     for i, issue in enumerate(outcome.get("issue") or []):
         if not isinstance(issue, dict):
             continue
-        text = (
-            issue.get("diagnostics")
-            or _text(issue.get("details"))
-            or issue.get("code")
-            or "error"
-        )
+        text = issue.get("diagnostics") or _text(issue.get("details")) or issue.get("code") or "error"
         problems[f"{at}.issue[{i}]"] = f"the payer answered with an error: {text}"
     return problems or {at: "the payer answered with an OperationOutcome"}
 
@@ -184,29 +161,21 @@ def read_response(payload: Any) -> PayerAnswer:
     claim_response, at, by_url = claim_response_of(payload)
     items = [i for i in claim_response.get("item") or [] if isinstance(i, dict)]
     ours = [i for i in items if i.get("itemSequence") == 1] or items
-    actions = [a for item in ours for a in _review_actions(item)] or _review_actions(
-        claim_response
-    )
+    actions = [a for item in ours for a in _review_actions(item)] or _review_actions(claim_response)
     errors = claim_response.get("error")
     # An error response is outcome "error", or errors with no item decided. A decided response may
     # still list errors (the kit's approval does, to exercise the must-support error elements).
-    if claim_response.get("outcome") == "error" or (
-        isinstance(errors, list) and errors and not actions
-    ):
+    if claim_response.get("outcome") == "error" or (isinstance(errors, list) and errors and not actions):
         problems = {}
         for i, error in enumerate(errors if isinstance(errors, list) else []):
             code = error.get("code") if isinstance(error, dict) else None
             problems[f"{at}.error[{i}]"] = (
                 f"the payer rejected the request: {_text(code) or 'unspecified error'} ({', '.join(_codes(code)) or 'no code'})"
             )
-        raise ResponseInvalid(
-            problems or {f"{at}.outcome": "the payer answered with outcome error"}
-        )
+        raise ResponseInvalid(problems or {f"{at}.outcome": "the payer answered with outcome error"})
     if not actions:
         raise ResponseInvalid(
-            {
-                f"{at}.item.adjudication.extension": "no X12 review action code (extension-reviewAction.reviewActionCode)"
-            }
+            {f"{at}.item.adjudication.extension": "no X12 review action code (extension-reviewAction.reviewActionCode)"}
         )
     codes = [code for code, _ in actions]
     if any(c in PENDED_CODES for c in codes):
@@ -246,14 +215,8 @@ def read_response(payload: Any) -> PayerAnswer:
             for ident in (claim or {}).get("identifier") or []:
                 if isinstance(ident, dict) and isinstance(ident.get("value"), str):
                     answer.identifiers.append(ident["value"])
-    admin = [
-        e.get("valueString")
-        for e in _ext(item, ADMIN_REFERENCE)
-        if isinstance(e.get("valueString"), str)
-    ]
-    answer.payer_reference = (
-        admin[0] if admin else str(claim_response.get("id") or "")
-    )[:64]
+    admin = [e.get("valueString") for e in _ext(item, ADMIN_REFERENCE) if isinstance(e.get("valueString"), str)]
+    answer.payer_reference = (admin[0] if admin else str(claim_response.get("id") or ""))[:64]
 
     reasons = []
     for sub in action.get("extension") or []:
@@ -268,17 +231,11 @@ def read_response(payload: Any) -> PayerAnswer:
     ]
     if decision == "approved":
         numbers = [
-            e.get("valueString")
-            for e in _ext(item, AUTHORIZATION_NUMBER)
-            if isinstance(e.get("valueString"), str)
+            e.get("valueString") for e in _ext(item, AUTHORIZATION_NUMBER) if isinstance(e.get("valueString"), str)
         ]
         number = numbers[0] if numbers else claim_response.get("preAuthRef")
         answer.authorization_number = str(number or "")[:64]
-        periods = [
-            e.get("valuePeriod")
-            for e in _ext(item, PREAUTH_PERIOD)
-            if isinstance(e.get("valuePeriod"), dict)
-        ]
+        periods = [e.get("valuePeriod") for e in _ext(item, PREAUTH_PERIOD) if isinstance(e.get("valuePeriod"), dict)]
         period = periods[0] if periods else claim_response.get("preAuthPeriod")
         if isinstance(period, dict):
             answer.valid_from, answer.valid_to = (
@@ -293,17 +250,12 @@ def read_response(payload: Any) -> PayerAnswer:
             ]
             answer.stated_reason = (
                 f"Approved with changes (X12 306 {code}, {ACTION_LABELS[code]})"
-                + (
-                    f"; the payer authorized: {'; '.join(a for a in added if a)}"
-                    if any(added)
-                    else ""
-                )
+                + (f"; the payer authorized: {'; '.join(a for a in added if a)}" if any(added) else "")
                 + (f". {' '.join(notes)}" if notes else "")
             )
     elif decision == "denied":
         answer.stated_reason = (
-            "; ".join(r for r in reasons + notes if r)
-            or "Not certified (X12 306 A3); the payer gave no reason."
+            "; ".join(r for r in reasons + notes if r) or "Not certified (X12 306 A3); the payer gave no reason."
         )
         answer.reason_category = "other"
     else:
@@ -311,13 +263,10 @@ def read_response(payload: Any) -> PayerAnswer:
         for ref in claim_response.get("communicationRequest") or []:
             target = by_url.get(ref.get("reference")) if isinstance(ref, dict) else None
             for payload_part in (target or {}).get("payload") or []:
-                if isinstance(payload_part, dict) and isinstance(
-                    payload_part.get("contentString"), str
-                ):
+                if isinstance(payload_part, dict) and isinstance(payload_part.get("contentString"), str):
                     asked.append(payload_part["contentString"])
         answer.stated_reason = (
-            "; ".join(asked + reasons + notes)
-            or f"Pended (X12 306 {code}, {ACTION_LABELS.get(code, code)})."
+            "; ".join(asked + reasons + notes) or f"Pended (X12 306 {code}, {ACTION_LABELS.get(code, code)})."
         )
     answer.stated_reason = answer.stated_reason[:2000]
     return answer

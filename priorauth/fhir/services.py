@@ -57,24 +57,16 @@ def answer_read(payload: Any, *, request: AuthorizationRequest) -> PayerAnswer:
     ours = [i for i in answer.identifiers if i.startswith("PA-")]
     if ours and request.reference not in ours:
         raise ValidationError(
-            {
-                "ClaimResponse.identifier": f"This response answers request {ours[0]}, not {request.reference}."
-            }
+            {"ClaimResponse.identifier": f"This response answers request {ours[0]}, not {request.reference}."}
         )
     return answer
 
 
-def _received_at(
-    answer: PayerAnswer, request: AuthorizationRequest, now: dt.datetime
-) -> dt.datetime:
+def _received_at(answer: PayerAnswer, request: AuthorizationRequest, now: dt.datetime) -> dt.datetime:
     # The payer's `created` is the decision's date; one we cannot place (before our sending, in the
     # future, absent) is replaced by the time we received it, which is when the practice learnt of it.
     created = answer.created
-    if (
-        created is None
-        or created > now
-        or (request.sent_at and created < request.sent_at)
-    ):
+    if created is None or created > now or (request.sent_at and created < request.sent_at):
         return now
     return created
 
@@ -97,9 +89,7 @@ def pas_response_record(
         now = timezone.now()
         if request.status == Status.SUBMITTED:
             # A response proves the payer has the request: record the sending first, as staff would.
-            request = workflow.request_send(
-                request=request, by=by, sent_at=now, note="sent by PAS (Claim/$submit)"
-            )
+            request = workflow.request_send(request=request, by=by, sent_at=now, note="sent by PAS (Claim/$submit)")
         request.refresh_from_db()
         decision = workflow.decision_record(
             request=request,

@@ -31,8 +31,6 @@ urlpatterns = [
         name="pas-notifications",
     ),
     path("cds-services", cds_hooks.DiscoveryApi.as_view(), name="cds-discovery"),
-    path(
-        "cds-services/<slug:service_id>", cds_hooks.HookApi.as_view(), name="cds-hook"
-    ),
+    path("cds-services/<slug:service_id>", cds_hooks.HookApi.as_view(), name="cds-hook"),
     path("requests/<int:pk>/pas/", pages.pas_review, name="request-pas-review"),
 ]

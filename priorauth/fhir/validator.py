@@ -54,9 +54,7 @@ PATTERNS = {
     "dateTime": re.compile(
         r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)))?)?)?$"
     ),
-    "instant": re.compile(
-        r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
-    ),
+    "instant": re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"),
     "id": re.compile(r"^[A-Za-z0-9\-.]{1,64}$"),
     "code": re.compile(r"^[^\s]+( [^\s]+)*$"),
 }
@@ -102,10 +100,7 @@ class Package:
         with tarfile.open(path, "r:gz") as tar:
             for member in tar.getmembers():
                 name = member.name.rsplit("/", 1)[-1]
-                if (
-                    not member.name.startswith("package/")
-                    or "/" in member.name[len("package/") :]
-                ):
+                if not member.name.startswith("package/") or "/" in member.name[len("package/") :]:
                     continue
                 if name.startswith("StructureDefinition-"):
                     sd = json.load(tar.extractfile(member))
@@ -118,17 +113,13 @@ class Package:
                         includes.append(
                             (
                                 inc.get("system", ""),
-                                frozenset(c["code"] for c in concepts)
-                                if concepts
-                                else None,
+                                frozenset(c["code"] for c in concepts) if concepts else None,
                             )
                         )
                     self.value_sets[vs["url"]] = includes
         core = json.loads((DATA / "r4-required-codes.json").read_text())
         for url, entry in core["value_sets"].items():
-            self.value_sets.setdefault(
-                url, [(entry["system"], frozenset(entry["codes"]))]
-            )
+            self.value_sets.setdefault(url, [(entry["system"], frozenset(entry["codes"]))])
 
 
 def _compile(sd: dict[str, Any]) -> dict[str, Any]:
@@ -139,9 +130,7 @@ def _compile(sd: dict[str, Any]) -> dict[str, Any]:
     for e in elements[1:]:
         parent, _, last = e["id"].rpartition(".")
         if ":" in last:
-            base = (
-                f"{parent}.{last.split(':', 1)[0]}" if parent else last.split(":", 1)[0]
-            )
+            base = f"{parent}.{last.split(':', 1)[0]}" if parent else last.split(":", 1)[0]
             # A slice of a slice ("a:b/c") is not used by PAS profiles in a way that matters here.
             slices.setdefault(base, []).append(e["id"])
         else:
@@ -163,13 +152,9 @@ def package() -> Package:
 
 def _pattern_matches(pattern: Any, value: Any) -> bool:
     if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(
-            _pattern_matches(v, value.get(k)) for k, v in pattern.items()
-        )
+        return isinstance(value, dict) and all(_pattern_matches(v, value.get(k)) for k, v in pattern.items())
     if isinstance(pattern, list):
-        return isinstance(value, list) and all(
-            any(_pattern_matches(p, v) for v in value) for p in pattern
-        )
+        return isinstance(value, list) and all(any(_pattern_matches(p, v) for v in value) for p in pattern)
     return pattern == value
 
 
@@ -187,11 +172,7 @@ def _values(obj: dict[str, Any], name: str) -> list[tuple[str, Any]]:
     if name.endswith("[x]"):
         prefix = name[:-3]
         found = [
-            (k, v)
-            for k, v in obj.items()
-            if k.startswith(prefix)
-            and len(k) > len(prefix)
-            and k[len(prefix)].isupper()
+            (k, v) for k, v in obj.items() if k.startswith(prefix) and len(k) > len(prefix) and k[len(prefix)].isupper()
         ]
     elif name in obj:
         found = [(name, obj[name])]
@@ -216,9 +197,7 @@ def _type_of_choice(element_name: str, key: str) -> str:
 
 
 class _Walk:
-    def __init__(
-        self, bundle: dict[str, Any], report: Report, *, must_support: bool
-    ) -> None:
+    def __init__(self, bundle: dict[str, Any], report: Report, *, must_support: bool) -> None:
         self.pkg = package()
         self.bundle = bundle
         self.report = report
@@ -234,9 +213,7 @@ class _Walk:
 
     # -- one element and its children -----------------------------------------------------------
 
-    def walk(
-        self, profile: dict[str, Any], element_id: str, obj: Any, path: str
-    ) -> None:
+    def walk(self, profile: dict[str, Any], element_id: str, obj: Any, path: str) -> None:
         if not isinstance(obj, dict):
             return
         known: set[str] = set()
@@ -252,22 +229,15 @@ class _Walk:
             self.element(profile, child_id, element, name, _values(obj, name), path)
         if element_id == profile["root"]:
             for constraint in profile["by_id"][element_id].get("constraint", []):
-                self.constraint(
-                    constraint["key"], obj, path, constraint.get("expression", "")
-                )
+                self.constraint(constraint["key"], obj, path, constraint.get("expression", ""))
         if child_ids:
             for key in obj:
                 bare = key.removeprefix("_")
                 if key == "resourceType" or bare in known:
                     continue
-                if any(
-                    bare.startswith(c) and len(bare) > len(c) and bare[len(c)].isupper()
-                    for c in choices
-                ):
+                if any(bare.startswith(c) and len(bare) > len(c) and bare[len(c)].isupper() for c in choices):
                     continue
-                self.error(
-                    f"{path}.{key}", f"is not an element of {element_id.split(':')[0]}"
-                )
+                self.error(f"{path}.{key}", f"is not an element of {element_id.split(':')[0]}")
 
     def element(self, profile, child_id, element, name, values, path) -> None:
         shown = name.removesuffix("[x]")
@@ -298,11 +268,7 @@ class _Walk:
         if name.endswith("[x]"):
             actual = _type_of_choice(name, key)
             allowed = set(codes)
-            if (
-                codes
-                and actual not in allowed
-                and actual.lower() not in {c.lower() for c in codes}
-            ):
+            if codes and actual not in allowed and actual.lower() not in {c.lower() for c in codes}:
                 self.error(
                     at,
                     f"type {actual} is not allowed here (allowed: {', '.join(codes)})",
@@ -320,30 +286,19 @@ class _Walk:
         elif kind == "boolean" and not isinstance(value, bool):
             self.error(at, "must be a boolean")
             return
-        elif kind in INT_TYPES and (
-            not isinstance(value, int) or isinstance(value, bool)
-        ):
+        elif kind in INT_TYPES and (not isinstance(value, int) or isinstance(value, bool)):
             self.error(at, f"must be an {kind}")
             return
-        elif kind == "decimal" and (
-            not isinstance(value, (int, float)) or isinstance(value, bool)
-        ):
+        elif kind == "decimal" and (not isinstance(value, (int, float)) or isinstance(value, bool)):
             self.error(at, "must be a decimal")
             return
-        elif (
-            kind
-            and kind[0].isupper()
-            and kind not in ("Resource",)
-            and not isinstance(value, dict)
-        ):
+        elif kind and kind[0].isupper() and kind not in ("Resource",) and not isinstance(value, dict):
             self.error(at, f"must be a {kind} (a JSON object)")
             return
         rule = _fixed_or_pattern(element)
         if rule is not None:
             how, expected = rule
-            if (how == "fixed" and value != expected) or (
-                how == "pattern" and not _pattern_matches(expected, value)
-            ):
+            if (how == "fixed" and value != expected) or (how == "pattern" and not _pattern_matches(expected, value)):
                 self.error(
                     at,
                     f"must {'be' if how == 'fixed' else 'match'} {json.dumps(expected)}",
@@ -352,20 +307,11 @@ class _Walk:
         if binding.get("strength") == "required" and binding.get("valueSet"):
             self.binding(_canonical(binding["valueSet"]), value, at)
         for constraint in element.get("constraint", []):
-            self.constraint(
-                constraint["key"], value, at, constraint.get("expression", "")
-            )
+            self.constraint(constraint["key"], value, at, constraint.get("expression", ""))
         if kind == "Reference" and isinstance(value, dict):
-            targets = [
-                t
-                for t in types
-                if t.get("code") == "Reference"
-                for t in t.get("targetProfile", [])
-            ]
+            targets = [t for t in types if t.get("code") == "Reference" for t in t.get("targetProfile", [])]
             if isinstance(value.get("reference"), str):
-                self.references.append(
-                    (at, value["reference"], [_canonical(t) for t in targets])
-                )
+                self.references.append((at, value["reference"], [_canonical(t) for t in targets]))
         if kind == "Resource" or (isinstance(value, dict) and "resourceType" in value):
             return  # bundle entries are walked by the caller against their own profile
         for t in types:
@@ -378,17 +324,13 @@ class _Walk:
 
     # -- slicing ---------------------------------------------------------------------------------
 
-    def slices(
-        self, profile, element, slice_ids, values, where, name
-    ) -> dict[int, str]:
+    def slices(self, profile, element, slice_ids, values, where, name) -> dict[int, str]:
         discriminators = element["slicing"].get("discriminator", [])
         assigned: dict[int, str] = {}
         decidable = []
         for slice_id in slice_ids:
             slice_element = profile["by_id"][slice_id]
-            matcher = self.matcher(
-                profile, slice_id, slice_element, discriminators, name
-            )
+            matcher = self.matcher(profile, slice_id, slice_element, discriminators, name)
             if matcher is None:
                 continue
             decidable.append(slice_id)
@@ -423,9 +365,7 @@ class _Walk:
                 tests.append(lambda key, value, wanted=wanted: key == wanted)
             elif kind in ("type", "profile") and dpath == "resource":
                 wanted_types = set()
-                for t in (
-                    profile["by_id"].get(slice_id + ".resource", {}).get("type", [])
-                ):
+                for t in profile["by_id"].get(slice_id + ".resource", {}).get("type", []):
                     for p in t.get("profile", []):
                         sub = self.pkg.profiles.get(_canonical(p))
                         wanted_types.add(sub["type"] if sub else t.get("code"))
@@ -433,8 +373,7 @@ class _Walk:
                         wanted_types.add(t.get("code"))
                 tests.append(
                     lambda key, value, w=wanted_types: (
-                        isinstance(value, dict)
-                        and (value.get("resource") or {}).get("resourceType") in w
+                        isinstance(value, dict) and (value.get("resource") or {}).get("resourceType") in w
                     )
                 )
             elif kind in ("value", "pattern") and dpath == "url":
@@ -447,19 +386,13 @@ class _Walk:
                             url = _canonical(p)
                 if url is None:
                     return None
-                tests.append(
-                    lambda key, value, url=url: (
-                        isinstance(value, dict) and value.get("url") == url
-                    )
-                )
+                tests.append(lambda key, value, url=url: isinstance(value, dict) and value.get("url") == url)
             elif kind in ("value", "pattern") and dpath == "$this":
                 rule = _fixed_or_pattern(slice_element)
                 if rule is None:
                     return None
                 tests.append(lambda key, value, e=rule[1]: _pattern_matches(e, value))
-            elif kind in ("value", "pattern") and re.fullmatch(
-                r"[A-Za-z]+(\.[A-Za-z]+)*", dpath or ""
-            ):
+            elif kind in ("value", "pattern") and re.fullmatch(r"[A-Za-z]+(\.[A-Za-z]+)*", dpath or ""):
                 target = profile["by_id"].get(f"{slice_id}.{dpath}")
                 rule = _fixed_or_pattern(target) if target else None
                 if rule is None:
@@ -475,31 +408,21 @@ class _Walk:
 
                 tests.append(test)
             elif kind == "value" and (
-                m := re.fullmatch(
-                    r"extension\('([^']+)'\)\.value(\.ofType\(\w+\))?", dpath or ""
-                )
+                m := re.fullmatch(r"extension\('([^']+)'\)\.value(\.ofType\(\w+\))?", dpath or "")
             ):
                 expected = [
                     _fixed_or_pattern(e)
                     for i, e in profile["by_id"].items()
-                    if i.startswith(slice_id + ".extension:")
-                    and i.endswith(".value[x]")
-                    and _fixed_or_pattern(e)
+                    if i.startswith(slice_id + ".extension:") and i.endswith(".value[x]") and _fixed_or_pattern(e)
                 ]
                 if not expected:
                     return None
                 url, want = m.group(1), expected[0][1]
 
                 def test(key, value, url=url, want=want):
-                    for ext in (
-                        (value or {}).get("extension", [])
-                        if isinstance(value, dict)
-                        else []
-                    ):
+                    for ext in (value or {}).get("extension", []) if isinstance(value, dict) else []:
                         if isinstance(ext, dict) and ext.get("url") == url:
-                            return any(
-                                ext.get(k) == want for k in ext if k.startswith("value")
-                            )
+                            return any(ext.get(k) == want for k in ext if k.startswith("value"))
                     return False
 
                 tests.append(test)
@@ -538,9 +461,7 @@ class _Walk:
             if not isinstance(coding, dict):
                 continue
             for system, codes in includes:
-                if coding.get("system") == system and (
-                    codes is None or coding.get("code") in codes
-                ):
+                if coding.get("system") == system and (codes is None or coding.get("code") in codes):
                     return
         systems = ", ".join(sorted({s for s, _ in includes}))
         self.error(
@@ -550,9 +471,7 @@ class _Walk:
 
     def constraint(self, key: str, value: Any, at: str, expression: str = "") -> None:
         rule = INVARIANTS.get(key)
-        if isinstance(
-            rule, dict
-        ):  # a key two profiles use for different rules (us-core-6)
+        if isinstance(rule, dict):  # a key two profiles use for different rules (us-core-6)
             rule = rule.get(expression)
         if rule is not None:
             message = rule(value)
@@ -563,34 +482,20 @@ class _Walk:
             if isinstance(value, str) and len(value) != 10:
                 self.error(at, "must be a full date YYYY-MM-DD (FullDateRule)")
         elif key == "self-beneficiary" and isinstance(value, dict):
-            codes = [
-                c.get("code")
-                for c in (value.get("relationship") or {}).get("coding", [])
-                if isinstance(c, dict)
-            ]
+            codes = [c.get("code") for c in (value.get("relationship") or {}).get("coding", []) if isinstance(c, dict)]
             if "18" not in codes and not value.get("subscriber"):
                 self.error(
                     at + ".subscriber",
                     "required unless the relationship is X12 18, self (self-beneficiary)",
                 )
         elif key == "ImmediateLevelOfCare" and isinstance(value, dict):
-            urls = {
-                e.get("url"): e
-                for e in value.get("extension", [])
-                if isinstance(e, dict)
-            }
-            cert = urls.get(PAS_SD + "extension-certificationType", {}).get(
-                "valueCodeableConcept", {}
-            )
+            urls = {e.get("url"): e for e in value.get("extension", []) if isinstance(e, dict)}
+            cert = urls.get(PAS_SD + "extension-certificationType", {}).get("valueCodeableConcept", {})
             if any(c.get("code") == "1" for c in cert.get("coding", [])):
                 claim_level = any(
-                    e.get("url") == PAS_SD + "extension-levelOfServiceCode"
-                    for e in self.claim_extensions
+                    e.get("url") == PAS_SD + "extension-levelOfServiceCode" for e in self.claim_extensions
                 )
-                if (
-                    not claim_level
-                    and PAS_SD + "extension-levelOfServiceCode" not in urls
-                ):
+                if not claim_level and PAS_SD + "extension-levelOfServiceCode" not in urls:
                     self.error(
                         at,
                         "an immediate appeal needs a level of service code (ImmediateLevelOfCare)",
@@ -606,17 +511,11 @@ def _npi_valid(value: Any) -> bool:
 
 
 def _has(node: Any, *names: str) -> bool:
-    return isinstance(node, dict) and any(
-        node.get(n) not in (None, [], {}, "") for n in names
-    )
+    return isinstance(node, dict) and any(node.get(n) not in (None, [], {}, "") for n in names)
 
 
 def _entries(bundle: Any) -> list[dict[str, Any]]:
-    return (
-        [e for e in bundle.get("entry") or [] if isinstance(e, dict)]
-        if isinstance(bundle, dict)
-        else []
-    )
+    return [e for e in bundle.get("entry") or [] if isinstance(e, dict)] if isinstance(bundle, dict) else []
 
 
 def _bundle_request_response(bundle: Any) -> str | None:
@@ -624,9 +523,7 @@ def _bundle_request_response(bundle: Any) -> str | None:
     for i, entry in enumerate(_entries(bundle)):
         if ("request" in entry) != (kind in ("batch", "transaction", "history")):
             return f"entry[{i}].request must be present exactly in batch, transaction and history bundles"
-        if ("response" in entry) != (
-            kind in ("batch-response", "transaction-response", "history")
-        ):
+        if ("response" in entry) != (kind in ("batch-response", "transaction-response", "history")):
             return f"entry[{i}].response must be present exactly in batch-response, transaction-response and history bundles"
     return None
 
@@ -650,11 +547,7 @@ def _full_urls_distinct(bundle: Any) -> str | None:
 # The FHIRPath invariants of the PAS snapshots that decide conformance, as Python. Each answers the
 # problem (None: satisfied); ClaimFirst / ClaimResponseFirst are checked by validate_bundle itself.
 INVARIANTS: dict[str, Any] = {
-    "pd-1": lambda v: (
-        None
-        if _has(v, "telecom", "endpoint")
-        else "a PractitionerRole needs telecom or an endpoint"
-    ),
+    "pd-1": lambda v: None if _has(v, "telecom", "endpoint") else "a PractitionerRole needs telecom or an endpoint",
     "us-core-13": lambda v: (
         None
         if _has(v, "practitioner", "organization", "healthcareService", "location")
@@ -664,8 +557,7 @@ INVARIANTS: dict[str, Any] = {
         None
         if _has(v, "subscriberId")
         or any(
-            c.get("code") == "MB"
-            and c.get("system") == "http://terminology.hl7.org/CodeSystem/v2-0203"
+            c.get("code") == "MB" and c.get("system") == "http://terminology.hl7.org/CodeSystem/v2-0203"
             for i in (v.get("identifier") or [] if isinstance(v, dict) else [])
             if isinstance(i, dict)
             for c in ((i.get("type") or {}).get("coding") or [])
@@ -674,74 +566,42 @@ INVARIANTS: dict[str, Any] = {
         else "a Coverage needs a member identifier (type MB) or a subscriberId"
     ),
     "us-core-16": lambda v: (
-        None
-        if re.fullmatch(r"[0-9]{10}", str((v or {}).get("value", "")))
-        else "an NPI is 10 digits"
+        None if re.fullmatch(r"[0-9]{10}", str((v or {}).get("value", ""))) else "an NPI is 10 digits"
     ),
-    "us-core-17": lambda v: (
-        None if _npi_valid((v or {}).get("value")) else "the NPI's check digit is wrong"
-    ),
+    "us-core-17": lambda v: None if _npi_valid((v or {}).get("value")) else "the NPI's check digit is wrong",
     "us-core-18": lambda v: (
-        None
-        if re.fullmatch(r"[0-9]{2}D[0-9]{7}", str((v or {}).get("value", "")))
-        else "a CLIA number is NNDNNNNNNN"
+        None if re.fullmatch(r"[0-9]{2}D[0-9]{7}", str((v or {}).get("value", ""))) else "a CLIA number is NNDNNNNNNN"
     ),
     "us-core-19": lambda v: (
-        None
-        if re.fullmatch(r"[0-9]{5}", str((v or {}).get("value", "")))
-        else "a NAIC code is 5 digits"
+        None if re.fullmatch(r"[0-9]{5}", str((v or {}).get("value", ""))) else "a NAIC code is 5 digits"
     ),
     "us-core-6": {
         "url.exists() or data.exists()": lambda v: (
-            None
-            if _has(v, "url", "data")
-            else "an attachment needs its url or its data"
+            None if _has(v, "url", "data") else "an attachment needs its url or its data"
         ),
         "(family.exists() or given.exists()) xor extension.where(url='http://hl7.org/fhir/StructureDefinition/data-absent-reason').exists()": lambda v: (
             None
             if _has(v, "family", "given")
             != any(
-                isinstance(e, dict)
-                and e.get("url")
-                == "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+                isinstance(e, dict) and e.get("url") == "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
                 for e in (v or {}).get("extension") or []
             )
             else "a name needs a family or given name, or else a data-absent-reason"
         ),
     },
-    "org-1": lambda v: (
-        None
-        if _has(v, "identifier", "name")
-        else "an Organization needs an identifier or a name"
-    ),
+    "org-1": lambda v: None if _has(v, "identifier", "name") else "an Organization needs an identifier or a name",
     "org-2": lambda v: (
-        "an Organization's address may not be a home address"
-        if (v or {}).get("use") == "home"
-        else None
+        "an Organization's address may not be a home address" if (v or {}).get("use") == "home" else None
     ),
-    "org-3": lambda v: (
-        "an Organization's telecom may not be a home one"
-        if (v or {}).get("use") == "home"
-        else None
-    ),
+    "org-3": lambda v: "an Organization's telecom may not be a home one" if (v or {}).get("use") == "home" else None,
     "pat-1": lambda v: (
         None
         if _has(v, "name", "telecom", "address", "organization")
         else "a contact needs a name, telecom, address or organization"
     ),
-    "prr-1": lambda v: (
-        None
-        if not _has(v, "orderDetail") or _has(v, "code")
-        else "orderDetail needs a code"
-    ),
-    "qty-3": lambda v: (
-        "a Quantity with a code needs its system"
-        if _has(v, "code") and not _has(v, "system")
-        else None
-    ),
-    "sqty-1": lambda v: (
-        "a simple Quantity has no comparator" if _has(v, "comparator") else None
-    ),
+    "prr-1": lambda v: None if not _has(v, "orderDetail") or _has(v, "code") else "orderDetail needs a code",
+    "qty-3": lambda v: "a Quantity with a code needs its system" if _has(v, "code") and not _has(v, "system") else None,
+    "sqty-1": lambda v: "a simple Quantity has no comparator" if _has(v, "comparator") else None,
     "bdl-1": lambda v: (
         "total is only for searchset and history bundles"
         if _has(v, "total") and v.get("type") not in ("searchset", "history")
@@ -754,15 +614,11 @@ INVARIANTS: dict[str, Any] = {
     ),
     "bdl-3": _bundle_request_response,
     "bdl-5": lambda v: (
-        None
-        if _has(v, "resource", "request", "response")
-        else "an entry needs a resource, request or response"
+        None if _has(v, "resource", "request", "response") else "an entry needs a resource, request or response"
     ),
     "bdl-7": _full_urls_distinct,
     "bdl-8": lambda v: (
-        "a fullUrl may not name a version (/_history/)"
-        if "/_history/" in str((v or {}).get("fullUrl", ""))
-        else None
+        "a fullUrl may not name a version (/_history/)" if "/_history/" in str((v or {}).get("fullUrl", "")) else None
     ),
     "bdl-9": lambda v: (
         "a document bundle needs identifier.system and identifier.value"
@@ -787,9 +643,7 @@ def _bundle_references(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return index
 
 
-def _profile_for(
-    resource: dict[str, Any], pkg: Package, hinted: str | None
-) -> dict[str, Any] | None:
+def _profile_for(resource: dict[str, Any], pkg: Package, hinted: str | None) -> dict[str, Any] | None:
     for url in (resource.get("meta") or {}).get("profile") or []:
         found = pkg.profiles.get(_canonical(url))
         if found is not None and found["type"] == resource.get("resourceType"):
@@ -801,21 +655,15 @@ def _profile_for(
     return None
 
 
-def validate_bundle(
-    bundle: Any, *, kind: str = "request", must_support: bool = False
-) -> Report:
+def validate_bundle(bundle: Any, *, kind: str = "request", must_support: bool = False) -> Report:
     """Check a PAS request (or response) bundle; errors and warnings each name a FHIR path."""
     report = Report()
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-        report.errors.append(
-            Problem("Bundle", "not a FHIR Bundle (resourceType must be Bundle)")
-        )
+        report.errors.append(Problem("Bundle", "not a FHIR Bundle (resourceType must be Bundle)"))
         return report
     pkg = package()
     walk = _Walk(bundle, report, must_support=must_support)
-    bundle_profile = pkg.profiles[
-        REQUEST_BUNDLE if kind == "request" else RESPONSE_BUNDLE
-    ]
+    bundle_profile = pkg.profiles[REQUEST_BUNDLE if kind == "request" else RESPONSE_BUNDLE]
     walk.walk(bundle_profile, "Bundle", bundle, "Bundle")
 
     entries = [e for e in bundle.get("entry") or [] if isinstance(e, dict)]
@@ -830,9 +678,7 @@ def validate_bundle(
             )
         )
     if first.get("resourceType") == "Claim":
-        walk.claim_extensions = [
-            e for e in first.get("extension", []) if isinstance(e, dict)
-        ]
+        walk.claim_extensions = [e for e in first.get("extension", []) if isinstance(e, dict)]
 
     # Each entry against its profile: the one it declares, or the one a reference to it names
     # (the Claim's insurer is a PAS Insurer, its provider a PAS Requestor...).
@@ -852,13 +698,8 @@ def validate_bundle(
                 continue
             hint = hints.get(i)
             if i == 0 and resource.get("resourceType") == "Claim":
-                uses_update = any(
-                    "claim-update" in p
-                    for p in (resource.get("meta") or {}).get("profile") or []
-                )
-                hint = PAS_SD + (
-                    "profile-claim-update" if uses_update else "profile-claim"
-                )
+                uses_update = any("claim-update" in p for p in (resource.get("meta") or {}).get("profile") or [])
+                hint = PAS_SD + ("profile-claim-update" if uses_update else "profile-claim")
             elif i == 0 and resource.get("resourceType") == "ClaimResponse":
                 hint = PAS_SD + "profile-claimresponse"
             profile = _profile_for(resource, pkg, hint)
@@ -876,9 +717,7 @@ def validate_bundle(
                 if j is None or j in hints:
                     continue
                 for t in targets:
-                    if t in pkg.profiles and pkg.profiles[t]["type"] == target.get(
-                        "resourceType"
-                    ):
+                    if t in pkg.profiles and pkg.profiles[t]["type"] == target.get("resourceType"):
                         hints[j] = t
                         break
         if len(deferred) == len(pending):
@@ -909,14 +748,9 @@ def validate_bundle(
             if at.startswith("Bundle.entry[0].") and kind == "request":
                 report.errors.append(problem)
             else:
-                report.warnings.append(
-                    Problem(problem.path, problem.message, "warning")
-                )
+                report.warnings.append(Problem(problem.path, problem.message, "warning"))
             continue
-        types = {
-            pkg.profiles[t]["type"] if t in pkg.profiles else t.rsplit("/", 1)[-1]
-            for t in targets
-        }
+        types = {pkg.profiles[t]["type"] if t in pkg.profiles else t.rsplit("/", 1)[-1] for t in targets}
         types = {_core_type(t) for t in types}
         if types and None not in types and target.get("resourceType") not in types:
             report.errors.append(
@@ -950,9 +784,7 @@ def _core_type(name: str) -> str | None:
     return known.get(name)
 
 
-def _collect_references(
-    node: Any, at: str, out: list[tuple[str, str, list[str]]]
-) -> None:
+def _collect_references(node: Any, at: str, out: list[tuple[str, str, list[str]]]) -> None:
     if isinstance(node, dict):
         if isinstance(node.get("reference"), str) and set(node) <= {
             "reference",

@@ -45,7 +45,14 @@ _LABELS = {
     "mild": "mild® procedure",
     "interspinous_device": "Interspinous spacer",
 }
-_MEYERDING = {0: "0 — none", 1: "1 (up to 25 %)", 2: "2 (26–50 %)", 3: "3 (51–75 %)", 4: "4 (76–100 %)", 5: "5 (spondyloptosis)"}
+_MEYERDING = {
+    0: "0 — none",
+    1: "1 (up to 25 %)",
+    2: "2 (26–50 %)",
+    3: "3 (51–75 %)",
+    4: "4 (76–100 %)",
+    5: "5 (spondyloptosis)",
+}
 _CODE_SPLIT = re.compile(r"[\s,;]+")
 
 
@@ -62,10 +69,22 @@ def _choices(path: str, *, blank: str | None = "—") -> list[tuple[str, str]]:
         "clinical.symptoms.types": ("pain", "numbness", "tingling", "heaviness"),
         "clinical.symptoms.locations": ("back", "legs", "buttocks"),
         "clinical.conservative_care[].type": (
-            "physical_therapy", "home_exercise", "oral_analgesics", "epidural_steroid_injection", "chiropractic", "other",
+            "physical_therapy",
+            "home_exercise",
+            "oral_analgesics",
+            "epidural_steroid_injection",
+            "chiropractic",
+            "other",
         ),
         "clinical.conservative_care[].outcome": ("failed", "partial", "improved"),
-        "clinical.prior_lumbar_surgeries[].type": ("laminectomy", "laminotomy", "fusion", "interspinous_device", "mild", "other"),
+        "clinical.prior_lumbar_surgeries[].type": (
+            "laminectomy",
+            "laminotomy",
+            "fusion",
+            "interspinous_device",
+            "mild",
+            "other",
+        ),
     }[path]
     assert set(order) == set(ENUMS[path]), f"{path}: the form's choices differ from the contract's"
     choices = [(v, _label(v)) for v in order]
@@ -103,18 +122,45 @@ class Group:
 # The chart order: who, what is planned, why (diagnosis, symptoms, imaging, stability), what was
 # tried, how bad it is, then the payer's paperwork.
 GROUPS: tuple[Group, ...] = (
-    Group("records", "Payer, patient and physician", ("payer", "patient", "provider") + tuple(f"patient.{name}" for name in PATIENT_FIELDS)),
-    Group("procedure", "Planned procedure", ("procedure.cpt", "procedure.levels", "procedure.planned_date", "procedure.setting")),
+    Group(
+        "records",
+        "Payer, patient and physician",
+        ("payer", "patient", "provider") + tuple(f"patient.{name}" for name in PATIENT_FIELDS),
+    ),
+    Group(
+        "procedure",
+        "Planned procedure",
+        ("procedure.cpt", "procedure.levels", "procedure.planned_date", "procedure.setting"),
+    ),
     Group("diagnoses", "Diagnoses", ("diagnoses",)),
     Group(
         "symptoms",
         "Symptoms",
-        ("clinical.symptoms.types", "clinical.symptoms.locations", "clinical.symptoms.with_standing_or_walking", "clinical.symptoms.duration_months"),
+        (
+            "clinical.symptoms.types",
+            "clinical.symptoms.locations",
+            "clinical.symptoms.with_standing_or_walking",
+            "clinical.symptoms.duration_months",
+        ),
     ),
-    Group("imaging", "Imaging", ("clinical.imaging.modality", "clinical.imaging.date", "clinical.imaging.ligamentum_flavum_mm")),
+    Group(
+        "imaging",
+        "Imaging",
+        ("clinical.imaging.modality", "clinical.imaging.date", "clinical.imaging.ligamentum_flavum_mm"),
+    ),
     Group("stability", "Spinal stability", ("clinical.spondylolisthesis_grade",)),
-    Group("conservative_care", "Conservative care", ("clinical.conservative_care.none",), rows="clinical.conservative_care"),
-    Group("surgeries", "Prior lumbar surgery", ("clinical.prior_lumbar_surgeries.none",), rows="clinical.prior_lumbar_surgeries"),
+    Group(
+        "conservative_care",
+        "Conservative care",
+        ("clinical.conservative_care.none",),
+        rows="clinical.conservative_care",
+    ),
+    Group(
+        "surgeries",
+        "Prior lumbar surgery",
+        ("clinical.prior_lumbar_surgeries.none",),
+        rows="clinical.prior_lumbar_surgeries",
+    ),
     Group("pain", "Pain and function", ("clinical.pain.vas_leg", "clinical.pain.nprs", "clinical.pain.odi")),
     Group(
         "administrative",
@@ -132,7 +178,10 @@ GROUPS: tuple[Group, ...] = (
 
 # Marker paths of the "none at all" boxes: ticked, the list is sent empty (a documented "none"),
 # which the checker treats differently from an absent list (not documented).
-NONE_PATHS = {"clinical.conservative_care.none": "clinical.conservative_care", "clinical.prior_lumbar_surgeries.none": "clinical.prior_lumbar_surgeries"}
+NONE_PATHS = {
+    "clinical.conservative_care.none": "clinical.conservative_care",
+    "clinical.prior_lumbar_surgeries.none": "clinical.prior_lumbar_surgeries",
+}
 _ADMIN_KNOWN = {p for g in GROUPS if g.key == "administrative" for p in g.paths}
 
 
@@ -147,7 +196,9 @@ def payer_specific_fields() -> dict[str, dict[str, Any]]:
             path = criterion.get("path", "")
             if not path.startswith("administrative."):
                 continue
-            entry = found.setdefault(path, {"payers": set(), "label": criterion.get("label", path), "operator": criterion.get("operator")})
+            entry = found.setdefault(
+                path, {"payers": set(), "label": criterion.get("label", path), "operator": criterion.get("operator")}
+            )
             entry["payers"].add(payer["code"])
     return found
 
@@ -212,13 +263,17 @@ def patient_label(p: Patient) -> str:
 class ConservativeCareRow(forms.Form):
     type = forms.ChoiceField(label="Treatment", choices=_choices("clinical.conservative_care[].type"), required=False)
     weeks = StrictNumberField(label="Weeks", unit="weeks")
-    outcome = forms.ChoiceField(label="Outcome", choices=_choices("clinical.conservative_care[].outcome"), required=False)
+    outcome = forms.ChoiceField(
+        label="Outcome", choices=_choices("clinical.conservative_care[].outcome"), required=False
+    )
 
     item_types: ClassVar[dict[str, str]] = {"type": "string", "weeks": "number", "outcome": "string"}
 
 
 class PriorSurgeryRow(forms.Form):
-    type = forms.ChoiceField(label="Surgery", choices=_choices("clinical.prior_lumbar_surgeries[].type"), required=False)
+    type = forms.ChoiceField(
+        label="Surgery", choices=_choices("clinical.prior_lumbar_surgeries[].type"), required=False
+    )
     months_ago = StrictNumberField(label="Months ago", unit="months")
 
     item_types: ClassVar[dict[str, str]] = {"type": "string", "months_ago": "number"}
@@ -239,20 +294,40 @@ class CaseForm(forms.Form):
 
     payer = forms.ChoiceField(label="Payer", choices=())
     patient = forms.ModelChoiceField(
-        label="Patient", queryset=Patient.objects.none(), required=False,
+        label="Patient",
+        queryset=Patient.objects.none(),
+        required=False,
         help_text="Type two letters of the name, the date of birth (MM/DD/YYYY) or the member ID; leave empty for a new patient.",
         widget=PatientCombobox,
-        error_messages={"invalid_choice": "Choose the patient from the list of matches, or leave empty for a new patient."},
+        error_messages={
+            "invalid_choice": "Choose the patient from the list of matches, or leave empty for a new patient."
+        },
     )
     patient__first_name = forms.CharField(label="First name", max_length=100, required=False)
     patient__last_name = forms.CharField(label="Last name", max_length=100, required=False)
-    patient__birth_date = forms.DateField(label="Date of birth", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    patient__birth_date = forms.DateField(
+        label="Date of birth", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     patient__sex = forms.ChoiceField(label="Sex", choices=_choices("patient.sex"), required=False)
-    patient__member_id = forms.CharField(label="Member ID", max_length=64, required=False, help_text="As printed on the insurance card.")
-    provider = forms.ModelChoiceField(label="Treating physician", queryset=Provider.objects.none(), empty_label="Choose the physician", widget=CasePartSelect)
+    patient__member_id = forms.CharField(
+        label="Member ID", max_length=64, required=False, help_text="As printed on the insurance card."
+    )
+    provider = forms.ModelChoiceField(
+        label="Treating physician",
+        queryset=Provider.objects.none(),
+        empty_label="Choose the physician",
+        widget=CasePartSelect,
+    )
     procedure__cpt = forms.CharField(label="CPT/HCPCS code", max_length=5, required=False, initial="0275T")
-    procedure__levels = forms.MultipleChoiceField(label="Levels to treat", choices=[(v, v) for v in PLANNED_LEVELS], required=False, widget=forms.CheckboxSelectMultiple)
-    procedure__planned_date = forms.DateField(label="Planned date", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    procedure__levels = forms.MultipleChoiceField(
+        label="Levels to treat",
+        choices=[(v, v) for v in PLANNED_LEVELS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    procedure__planned_date = forms.DateField(
+        label="Planned date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     procedure__setting = forms.ChoiceField(label="Setting", choices=_choices("procedure.setting"), required=False)
     diagnoses = forms.CharField(
         label="ICD-10-CM codes",
@@ -260,14 +335,30 @@ class CaseForm(forms.Form):
         help_text="Separate codes with commas, e.g. M48.062, M51.16.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    clinical__symptoms__types = forms.MultipleChoiceField(label="Symptoms", choices=_choices("clinical.symptoms.types", blank=None), required=False, widget=forms.CheckboxSelectMultiple)
-    clinical__symptoms__locations = forms.MultipleChoiceField(label="Where", choices=_choices("clinical.symptoms.locations", blank=None), required=False, widget=forms.CheckboxSelectMultiple)
+    clinical__symptoms__types = forms.MultipleChoiceField(
+        label="Symptoms",
+        choices=_choices("clinical.symptoms.types", blank=None),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    clinical__symptoms__locations = forms.MultipleChoiceField(
+        label="Where",
+        choices=_choices("clinical.symptoms.locations", blank=None),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
     clinical__symptoms__with_standing_or_walking = _tristate("Worse when standing or walking?")
     clinical__symptoms__duration_months = StrictNumberField(label="Duration (months)", unit="months")
-    clinical__imaging__modality = forms.ChoiceField(label="Modality", choices=_choices("clinical.imaging.modality"), required=False)
-    clinical__imaging__date = forms.DateField(label="Imaging date", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    clinical__imaging__modality = forms.ChoiceField(
+        label="Modality", choices=_choices("clinical.imaging.modality"), required=False
+    )
+    clinical__imaging__date = forms.DateField(
+        label="Imaging date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     clinical__imaging__ligamentum_flavum_mm = StrictNumberField(
-        label="Ligamentum flavum thickness (mm)", unit="mm", help_text="Thickest measurement at the planned level.",
+        label="Ligamentum flavum thickness (mm)",
+        unit="mm",
+        help_text="Thickest measurement at the planned level.",
     )
     clinical__spondylolisthesis_grade = forms.TypedChoiceField(
         label="Spondylolisthesis grade (Meyerding)",
@@ -281,8 +372,12 @@ class CaseForm(forms.Form):
     clinical__pain__vas_leg = StrictNumberField(label="Leg pain VAS (0–100)")
     clinical__pain__nprs = StrictNumberField(label="Pain rating NPRS (0–10)")
     clinical__pain__odi = StrictNumberField(label="Oswestry Disability Index (0–100)")
-    administrative__clinical_study_nct = forms.CharField(label="Clinical study (NCT number)", max_length=11, required=False, help_text="e.g. NCT03072927 (Medicare CED).")
-    administrative__referral_number = forms.CharField(label="Referral/authorization number", max_length=64, required=False)
+    administrative__clinical_study_nct = forms.CharField(
+        label="Clinical study (NCT number)", max_length=11, required=False, help_text="e.g. NCT03072927 (Medicare CED)."
+    )
+    administrative__referral_number = forms.CharField(
+        label="Referral/authorization number", max_length=64, required=False
+    )
     administrative__expedited = forms.BooleanField(label="Ask for an expedited decision", required=False)
     administrative__ihs_prc__eligible = _tristate("PRC eligible (and lives in the delivery area)?")
     administrative__ihs_prc__alternate_resources_exhausted = _tristate("Alternate resources used first?")
@@ -303,13 +398,17 @@ class CaseForm(forms.Form):
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         payers = current_snapshot().policies
-        self.fields["payer"].choices = [("", "Choose the payer")] + sorted(((code, p.payer_name) for code, p in payers.items()), key=lambda c: c[1])
+        self.fields["payer"].choices = [("", "Choose the payer")] + sorted(
+            ((code, p.payer_name) for code, p in payers.items()), key=lambda c: c[1]
+        )
         patients = selectors.patients_visible_to(user)
         providers = selectors.providers_visible_to(user)
         self.fields["patient"].queryset = patients
         widget = self.fields["patient"].widget
         widget.search_url = reverse("pages:patient-search")
-        widget.lookup = lambda pk: patients.filter(pk=int(pk)).first() if str(pk).isdigit() and int(pk) < 2**63 else None
+        widget.lookup = lambda pk: (
+            patients.filter(pk=int(pk)).first() if str(pk).isdigit() and int(pk) < 2**63 else None
+        )
         self.fields["provider"].queryset = providers
         self.fields["provider"].widget.case_parts = {str(p.pk): p.case_part() for p in providers}
         self.extra_admin_paths: list[str] = []
@@ -408,7 +507,11 @@ class CaseFormSet:
             for row_form in [*formset.forms, formset.empty_form]:
                 for key, field in row_form.fields.items():
                     field.widget.attrs.update(
-                        {"data-item": key, "data-type": row_form.item_types[key], "aria-describedby": f"{row_form.auto_id % row_form.add_prefix(key)}_error"}
+                        {
+                            "data-item": key,
+                            "data-type": row_form.item_types[key],
+                            "aria-describedby": f"{row_form.auto_id % row_form.add_prefix(key)}_error",
+                        }
                     )
         self._row_index: dict[str, list[int]] = {}
 
@@ -434,7 +537,9 @@ class CaseFormSet:
 
     @property
     def has_errors(self) -> bool:
-        return bool(self.form.errors) or any(any(f.errors for f in fs.forms) or fs.non_form_errors() for fs in self.rows.values())
+        return bool(self.form.errors) or any(
+            any(f.errors for f in fs.forms) or fs.non_form_errors() for fs in self.rows.values()
+        )
 
     # ----------------------------------------------------------------- the records and the case
 
@@ -488,7 +593,7 @@ class CaseFormSet:
                 elif key in ("treating_physician", "provider"):
                     self.form.add_error("provider", message)
                 elif key.startswith("case."):
-                    self._add_case_error(key[len("case."):], message)
+                    self._add_case_error(key[len("case.") :], message)
                 else:
                     self.form.add_error(None, f"{key}: {message}" if key != "__all__" else message)
 

@@ -4,7 +4,6 @@ and decisions, is the services' (their ValidationError is shown next to the fiel
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 from django import forms
@@ -48,17 +47,26 @@ class SendForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         # The request's packets, newest first; the one chosen has its SHA-256 recorded with the sending.
         self.fields["packet"].choices = [("", "None")] + [
-            (p.pk, f"Packet #{p.pk}: {p.letter.get_kind_display()}, revision {p.revision.number}, {p.page_count} pages, SHA-256 {p.sha256[:12]}…")
+            (
+                p.pk,
+                f"Packet #{p.pk}: {p.letter.get_kind_display()}, revision {p.revision.number}, {p.page_count} pages, SHA-256 {p.sha256[:12]}…",
+            )
             for p in packets
         ]
 
 
 class DecisionForm(ServiceErrorsMixin, forms.Form):
-    decision = forms.ChoiceField(label="The payer's answer", choices=[("", "Choose")] + list(PayerDecision.Kind.choices))
+    decision = forms.ChoiceField(
+        label="The payer's answer", choices=[("", "Choose")] + list(PayerDecision.Kind.choices)
+    )
     received_at = forms.DateTimeField(label="Date of the decision notice", widget=DateTimeInput)
     authorization_number = forms.CharField(label="Authorization number (approval)", required=False, max_length=64)
-    valid_from = forms.DateField(label="Valid from (approval)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    valid_to = forms.DateField(label="Valid to (approval)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    valid_from = forms.DateField(
+        label="Valid from (approval)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    valid_to = forms.DateField(
+        label="Valid to (approval)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     reason_category = forms.ChoiceField(
         label="Reason category (denial)", required=False, choices=[("", "—")] + list(DenialCategory.choices)
     )
@@ -70,11 +78,14 @@ class DecisionForm(ServiceErrorsMixin, forms.Form):
     )
     denial_code = forms.CharField(label="Reason code or CARC on the notice (denial)", required=False, max_length=32)
     deficient_criteria = forms.MultipleChoiceField(
-        label="Criteria the denial says are not met or not documented", required=False, choices=[],
+        label="Criteria the denial says are not met or not documented",
+        required=False,
+        choices=[],
         help_text="The appeal answers each one with this patient's facts and the document that proves it.",
     )
     deficiency_texts = forms.CharField(
-        label="Other deficiencies the notice names (one per line, in its words)", required=False,
+        label="Other deficiencies the notice names (one per line, in its words)",
+        required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
@@ -88,19 +99,27 @@ class DecisionForm(ServiceErrorsMixin, forms.Form):
         data = dict(self.cleaned_data)
         chosen = data.pop("deficient_criteria", []) or []
         lines = [line.strip() for line in (data.pop("deficiency_texts", "") or "").splitlines() if line.strip()]
-        data["deficiencies"] = [{"criterion": key, "text": ""} for key in chosen] + [{"criterion": "", "text": line} for line in lines]
+        data["deficiencies"] = [{"criterion": key, "text": ""} for key in chosen] + [
+            {"criterion": "", "text": line} for line in lines
+        ]
         return data
 
 
 class AppealForm(ServiceErrorsMixin, forms.Form):
-    filed_at = forms.DateTimeField(label="Filed on", required=False, widget=DateTimeInput, help_text="Leave empty for now.")
+    filed_at = forms.DateTimeField(
+        label="Filed on", required=False, widget=DateTimeInput, help_text="Leave empty for now."
+    )
     expedited = forms.BooleanField(label="Ask for an expedited appeal", required=False)
     note = forms.CharField(label="Note (optional)", required=False, max_length=2000)
 
 
 class AttachmentForm(ServiceErrorsMixin, forms.Form):
     kind = forms.ChoiceField(label="What it is", choices=[("", "Choose")] + list(Attachment.Kind.choices))
-    file = forms.FileField(label="File", help_text="PDF, JPEG, PNG or TIFF.", widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png,.tif,.tiff"}))
+    file = forms.FileField(
+        label="File",
+        help_text="PDF, JPEG, PNG or TIFF.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png,.tif,.tiff"}),
+    )
 
 
 class NarrativeForm(ServiceErrorsMixin, forms.Form):
@@ -109,7 +128,9 @@ class NarrativeForm(ServiceErrorsMixin, forms.Form):
     one new sentence per paragraph, and the enclosures, one a line. ``paragraphs()`` gives the
     narrative in the shape letter_edit takes."""
 
-    enclosures = forms.CharField(label="Enclosures (one a line)", required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    enclosures = forms.CharField(
+        label="Enclosures (one a line)", required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
 
     def __init__(self, *args, revision, sources: dict[str, str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -117,7 +138,9 @@ class NarrativeForm(ServiceErrorsMixin, forms.Form):
         self.layout: list[dict] = []
         for i, paragraph in enumerate(self.original):
             heading = f"p{i}_heading"
-            self.fields[heading] = forms.CharField(label="Heading", required=False, max_length=200, initial=paragraph.get("heading", ""))
+            self.fields[heading] = forms.CharField(
+                label="Heading", required=False, max_length=200, initial=paragraph.get("heading", "")
+            )
             sentences = []
             for j, sentence in enumerate(paragraph.get("sentences", [])):
                 name = f"p{i}_s{j}"
@@ -127,15 +150,21 @@ class NarrativeForm(ServiceErrorsMixin, forms.Form):
                     required=False,
                     max_length=2000,
                     initial=sentence.get("text", ""),
-                    help_text=(f"Sources: {cited}. " if cited else "") + (f"Check: {sentence['note']}" if sentence.get("note") else ""),
+                    help_text=(f"Sources: {cited}. " if cited else "")
+                    + (f"Check: {sentence['note']}" if sentence.get("note") else ""),
                     widget=forms.Textarea(attrs={"rows": 2}),
                 )
                 sentences.append(name)
             added = f"p{i}_new"
             self.fields[added] = forms.CharField(
-                label="Add a sentence (optional)", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+                label="Add a sentence (optional)",
+                required=False,
+                max_length=2000,
+                widget=forms.Textarea(attrs={"rows": 2}),
             )
-            self.layout.append({"index": i, "key": paragraph.get("key"), "heading": heading, "sentences": sentences, "added": added})
+            self.layout.append(
+                {"index": i, "key": paragraph.get("key"), "heading": heading, "sentences": sentences, "added": added}
+            )
         self.fields["enclosures"].initial = "\n".join(revision.enclosures or [])
         self.fields["enclosures"].widget.attrs["rows"] = max(3, len(revision.enclosures or []) + 1)
 
@@ -166,7 +195,11 @@ class NarrativeForm(ServiceErrorsMixin, forms.Form):
                 sentences.append({"text": added, "citations": []})
             if not sentences and not original.get("items"):
                 continue  # every sentence emptied: the paragraph is removed
-            paragraph = {"key": original["key"], "heading": data.get(entry["heading"], "").strip(), "sentences": sentences}
+            paragraph = {
+                "key": original["key"],
+                "heading": data.get(entry["heading"], "").strip(),
+                "sentences": sentences,
+            }
             if original.get("items"):
                 paragraph["items"] = original["items"]
             result.append(paragraph)
@@ -228,13 +261,16 @@ class AmendForm(ServiceErrorsMixin, forms.Form):
     """The correction's own fields; the case itself is the case form's (priorauth/amendments.py)."""
 
     reason = forms.CharField(
-        label="Why it is corrected", max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+        label="Why it is corrected",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text="e.g. The payer asked for the ligamentum flavum measurement; member ID typo.",
         error_messages={"required": "Say why the request is corrected."},
     )
     member_id = forms.CharField(label="Member ID (on the patient's record)", max_length=64)
     send_to_payer = forms.BooleanField(
-        label="Send it back to the payer now, with what was added", required=False,
+        label="Send it back to the payer now, with what was added",
+        required=False,
     )
 
     def __init__(self, *args, pended: bool, **kwargs) -> None:

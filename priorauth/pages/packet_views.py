@@ -25,7 +25,9 @@ def letter_docx(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     content = docx_export.letter_docx(letter, revision)
     audit(request, A.DOWNLOAD, revision, detail=f"letter {letter.pk} r{revision.number} docx")
     response = HttpResponse(content, content_type=docx_export.DOCX_CONTENT_TYPE)
-    response["Content-Disposition"] = f'attachment; filename="{letter.request.reference}-{letter.kind}-r{revision.number}-draft.docx"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="{letter.request.reference}-{letter.kind}-r{revision.number}-draft.docx"'
+    )
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -37,14 +39,26 @@ def letter_packet(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         ids = [int(x) for x in request.POST.getlist("attachments")]
     except ValueError:
-        return _letter_page(request, letter, status=400, errors=["attachments: Must be a list of attachment ids of this request."])
+        return _letter_page(
+            request, letter, status=400, errors=["attachments: Must be a list of attachment ids of this request."]
+        )
     try:
         built = packet.packet_build(letter=letter, attachment_ids=ids, by=request.user)
     except ValidationError as exc:
         letter.refresh_from_db()
-        named = [f"{field}: {m}" for field, ms in exc.message_dict.items() for m in ms] if hasattr(exc, "error_dict") else exc.messages
+        named = (
+            [f"{field}: {m}" for field, ms in exc.message_dict.items() for m in ms]
+            if hasattr(exc, "error_dict")
+            else exc.messages
+        )
         return _letter_page(request, letter, status=400, errors=named)
-    audit(request, A.CREATE, built, detail=f"letter {letter.pk} r{built.revision.number} attachments=" + ",".join(str(e["attachment"]) for e in built.enclosures))
+    audit(
+        request,
+        A.CREATE,
+        built,
+        detail=f"letter {letter.pk} r{built.revision.number} attachments="
+        + ",".join(str(e["attachment"]) for e in built.enclosures),
+    )
     messages.success(request, f"Fax packet #{built.pk} built: {built.page_count} pages.")
     return redirect("pages:letter-detail", pk=letter.pk)
 
@@ -54,7 +68,10 @@ def packet_pdf(request: HttpRequest, pk: int) -> FileResponse:
     found = selectors.packet_get(user=request.user, pk=pk)
     audit(request, A.DOWNLOAD, found, detail=f"letter {found.letter_id} packet")
     response = FileResponse(
-        found.file.open("rb"), as_attachment=True, content_type="application/pdf", filename=f"{found.letter.request.reference}-packet-{found.pk}.pdf"
+        found.file.open("rb"),
+        as_attachment=True,
+        content_type="application/pdf",
+        filename=f"{found.letter.request.reference}-packet-{found.pk}.pdf",
     )
     response["Cache-Control"] = "private, no-store"
     response["X-Content-SHA256"] = found.sha256

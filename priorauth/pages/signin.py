@@ -24,7 +24,9 @@ class ThrottledLoginBackend(AxesStandaloneBackend):
     is left to the next backend rather than failing.
     """
 
-    def authenticate(self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs):
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs
+    ):
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
@@ -48,7 +50,10 @@ class IdleLogoutMiddleware:
             if last is not None and now - int(last) > settings.SESSION_IDLE_TIMEOUT:
                 logout(request)
                 minutes = max(1, round(settings.SESSION_IDLE_TIMEOUT / 60))
-                messages.info(request, f"You were signed out after {minutes} minute{'s' if minutes != 1 else ''} without activity. Please sign in again.")
+                messages.info(
+                    request,
+                    f"You were signed out after {minutes} minute{'s' if minutes != 1 else ''} without activity. Please sign in again.",
+                )
             else:
                 request.session[LAST_ACTIVITY_KEY] = now
         return self.get_response(request)

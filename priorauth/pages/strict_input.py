@@ -32,16 +32,10 @@ def read_number(text: str, *, unit: str = "") -> tuple[float | None, str]:
     match = NUMBER.match(body)
     if not match:
         example = f"e.g. 4.2{' ' + unit if unit else ''}"
-        raise ValueError(
-            f"“{raw}” is not a number: use digits and at most one decimal point ({example})."
-        )
+        raise ValueError(f"“{raw}” is not a number: use digits and at most one decimal point ({example}).")
     value = float(f"{match['sign']}{match['whole']}.{match['frac'] or '0'}")
     plain = f"{value:g}"
-    note = (
-        ""
-        if body == plain and body == raw
-        else f"Read as {plain}{' ' + unit if unit else ''}."
-    )
+    note = "" if body == plain and body == raw else f"Read as {plain}{' ' + unit if unit else ''}."
     return value, note
 
 
@@ -80,9 +74,7 @@ class StrictNumberField(forms.Field):
         except ValueError as exc:
             raise forms.ValidationError(str(exc), code="invalid") from None
         if number is not None and self.integer and number != int(number):
-            raise forms.ValidationError(
-                f"Enter a whole number (not {number:g}).", code="invalid"
-            )
+            raise forms.ValidationError(f"Enter a whole number (not {number:g}).", code="invalid")
         return number
 
     def prepare_value(self, value: Any) -> Any:

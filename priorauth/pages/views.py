@@ -126,7 +126,9 @@ def _nav_items(request: HttpRequest, role: str | None) -> list[dict[str, Any]]:
         from priorauth.models import Notification
 
         unread = Notification.objects.filter(user=request.user, read_at__isnull=True).count()
-        items.append((f"Notifications ({unread} new)" if unread else "Notifications", reverse("pages:notification-list")))
+        items.append(
+            (f"Notifications ({unread} new)" if unread else "Notifications", reverse("pages:notification-list"))
+        )
     return [{"label": label, "url": url, "current": request.path == url} for label, url in items]
 
 
@@ -274,7 +276,10 @@ def request_new(request: HttpRequest) -> HttpResponse:
             if not formset.has_errors:
                 formset.add_service_errors(exc)
         else:
-            messages.success(request, f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved as a draft."))
+            messages.success(
+                request,
+                f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved as a draft."),
+            )
             for note in formset.read_as_notes():
                 messages.info(request, note)
             return redirect("pages:request-detail", pk=obj.pk)
@@ -320,7 +325,9 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
             if not formset.has_errors:
                 formset.add_service_errors(exc)
         else:
-            messages.success(request, f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved."))
+            messages.success(
+                request, f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved.")
+            )
             for note in formset.read_as_notes():
                 messages.info(request, note)
             return redirect("pages:request-detail", pk=obj.pk)
@@ -341,7 +348,9 @@ def _determination(obj: AuthorizationRequest) -> tuple[dict[str, Any] | None, bo
         return None, True
 
 
-def _request_page(request: HttpRequest, obj: AuthorizationRequest, forms: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
+def _request_page(
+    request: HttpRequest, obj: AuthorizationRequest, forms: dict[str, Any] | None = None, status: int = 200
+) -> HttpResponse:
     role = selectors.role_of(request.user)
     determination, preview = _determination(obj)
     is_billing = role == Role.BILLING
@@ -432,13 +441,22 @@ def request_send(request: HttpRequest, pk: int) -> HttpResponse:
         packet = next((p for p in packets if p.pk == form.cleaned_data["packet"]), None)
         try:
             obj = services.request_send(
-                request=obj, by=request.user, sent_at=form.cleaned_data["sent_at"], note=form.cleaned_data["note"],
-                method=form.cleaned_data["method"], packet=packet,
+                request=obj,
+                by=request.user,
+                sent_at=form.cleaned_data["sent_at"],
+                note=form.cleaned_data["note"],
+                method=form.cleaned_data["method"],
+                packet=packet,
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            audit(request, A.UPDATE, obj, detail=f"send {form.cleaned_data['method'] or '-'}" + (f" packet {packet.pk}" if packet else ""))
+            audit(
+                request,
+                A.UPDATE,
+                obj,
+                detail=f"send {form.cleaned_data['method'] or '-'}" + (f" packet {packet.pk}" if packet else ""),
+            )
             messages.success(request, "Recorded as sent to the payer.")
             return redirect("pages:request-detail", pk=obj.pk)
     return _request_page(request, obj, {"send": form}, status=400)
@@ -500,7 +518,11 @@ def request_payer_contact(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _criteria_choices(obj) -> list[tuple[str, str]]:
     determination = obj.determination or {}
-    return [(c["key"], c["label"]) for section in ("clinical", "payer_rules") for c in determination.get(section, {}).get("criteria", [])]
+    return [
+        (c["key"], c["label"])
+        for section in ("clinical", "payer_rules")
+        for c in determination.get(section, {}).get("criteria", [])
+    ]
 
 
 @require_POST
@@ -528,8 +550,11 @@ def request_appeal(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             appeal = services.appeal_start(
-                request=obj, by=request.user, filed_at=form.cleaned_data["filed_at"],
-                expedited=form.cleaned_data["expedited"], note=form.cleaned_data["note"],
+                request=obj,
+                by=request.user,
+                filed_at=form.cleaned_data["filed_at"],
+                expedited=form.cleaned_data["expedited"],
+                note=form.cleaned_data["note"],
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
@@ -547,7 +572,9 @@ def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
     form = AttachmentForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            attachment = services.attachment_add(request=obj, kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"], by=request.user)
+            attachment = services.attachment_add(
+                request=obj, kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"], by=request.user
+            )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
@@ -563,7 +590,10 @@ def attachment_download(request: HttpRequest, pk: int, attachment_id: int) -> Fi
     attachment: Attachment = selectors.get_visible(obj.attachments.all(), attachment_id)
     audit(request, A.DOWNLOAD, attachment, detail=f"request {obj.pk}")
     response = FileResponse(
-        attachment.file.open("rb"), as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.original_name,
+        content_type=attachment.content_type,
     )
     response["Cache-Control"] = "private, no-store"
     return response
@@ -582,7 +612,9 @@ def physician_home(request: HttpRequest) -> HttpResponse:
     requests = list(selectors.request_list(user=request.user)[:200])
     audit_list(request, requests, what="physician's requests")
     return render(
-        request, "pages/physician_home.html", {"requests": requests, "queues": queues.physician_queues(user=request.user)}
+        request,
+        "pages/physician_home.html",
+        {"requests": requests, "queues": queues.physician_queues(user=request.user)},
     )
 
 
@@ -611,8 +643,10 @@ def policy_changes(request: HttpRequest) -> HttpResponse:
     policy version first, with the criteria that changed and the admin's history of the policy."""
     require_role(request.user, Role.ADMIN, Role.BILLING)
     show_seen = request.GET.get("seen") == "1"
-    results = selectors.recheck_results_visible_to(request.user).filter(superseded=False).select_related(
-        "request__treating_physician", "run__version__policy", "seen_by"
+    results = (
+        selectors.recheck_results_visible_to(request.user)
+        .filter(superseded=False)
+        .select_related("request__treating_physician", "run__version__policy", "seen_by")
     )
     if not show_seen:
         results = results.filter(seen_at__isnull=True)
@@ -630,7 +664,12 @@ def policy_changes(request: HttpRequest) -> HttpResponse:
             },
         )
         entry["results"].append(result)
-    audit(request, A.LIST, model=RecheckResult, detail="policy changes ids=" + ",".join(str(r.pk) for e in runs.values() for r in e["results"]))
+    audit(
+        request,
+        A.LIST,
+        model=RecheckResult,
+        detail="policy changes ids=" + ",".join(str(r.pk) for e in runs.values() for r in e["results"]),
+    )
     return render(
         request,
         "pages/policy_changes.html",
@@ -697,7 +736,9 @@ def _sources() -> dict[str, str]:
     return dict(EvidenceSource.objects.values_list("key", "short"))
 
 
-def _letter_page(request: HttpRequest, letter: Letter, *, status: int = 200, errors: list[str] | None = None) -> HttpResponse:
+def _letter_page(
+    request: HttpRequest, letter: Letter, *, status: int = 200, errors: list[str] | None = None
+) -> HttpResponse:
     revision = letter.current_revision
     waited = _int(request.GET.get("waited"))
     refresh = letter.status in BUSY and waited < LETTER_REFRESH_LIMIT
@@ -712,11 +753,17 @@ def _letter_page(request: HttpRequest, letter: Letter, *, status: int = 200, err
             "sources": _sources(),
             "is_physician": is_physician,
             "is_billing": selectors.role_of(request.user) == Role.BILLING,
-            "can_edit": is_physician and revision is not None and revision.paragraphs is not None and letter.status not in BUSY,
+            "can_edit": is_physician
+            and revision is not None
+            and revision.paragraphs is not None
+            and letter.status not in BUSY,
             "can_sign": is_physician and letter.status in AWAITING_PHYSICIAN,
-            "can_hand_over": letter.status == LetterStatus.DRAFT_READY and selectors.role_of(request.user) == Role.BILLING,
+            "can_hand_over": letter.status == LetterStatus.DRAFT_READY
+            and selectors.role_of(request.user) == Role.BILLING,
             "can_retry": letter.status == LetterStatus.FAILED,
-            "failed_jobs": [job for job in revision.jobs.all() if job.state == LetterJob.State.FAILED] if revision else [],
+            "failed_jobs": [job for job in revision.jobs.all() if job.state == LetterJob.State.FAILED]
+            if revision
+            else [],
             # The staff's findings (issue 11): what the payer's letter never shows.
             "findings": letters.staff_findings(letter, revision),
             "lint": _draft_lint(revision),
@@ -727,8 +774,11 @@ def _letter_page(request: HttpRequest, letter: Letter, *, status: int = 200, err
             "errors": errors,
             # Sending (priorauth/pages/packet_views.py): the letter's packets and, for billing staff
             # once it is signed, the attachments they may enclose.
-            "packets": list(selectors.packets_visible_to(request.user).filter(letter=letter).order_by("-built_at", "-id")),
-            "can_build_packet": selectors.role_of(request.user) == Role.BILLING and letter.status == LetterStatus.SIGNED,
+            "packets": list(
+                selectors.packets_visible_to(request.user).filter(letter=letter).order_by("-built_at", "-id")
+            ),
+            "can_build_packet": selectors.role_of(request.user) == Role.BILLING
+            and letter.status == LetterStatus.SIGNED,
             "packet_attachments": list(letter.request.attachments.all()),
         },
         status=status,
@@ -772,7 +822,9 @@ def letter_request(request: HttpRequest, pk: int) -> HttpResponse:
     if form.cleaned_data["appeal"]:
         appeal = selectors.get_visible(obj.appeals.all(), form.cleaned_data["appeal"])
     try:
-        letter, created = letter_services.letter_request_draft(request=obj, kind=form.cleaned_data["kind"], by=request.user, appeal=appeal)
+        letter, created = letter_services.letter_request_draft(
+            request=obj, kind=form.cleaned_data["kind"], by=request.user, appeal=appeal
+        )
     except ValidationError as exc:
         return _request_page(request, obj, {"letter_errors": exc.messages}, status=400)
     audit(request, A.CREATE if created else A.READ, letter, detail=f"request {obj.pk} {letter.kind}")
@@ -794,17 +846,26 @@ def letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
         audit(request, A.READ, letter, detail="edit form")
     if request.method == "POST" and form.is_valid():
         try:
-            new = letter_services.letter_edit(letter=letter, by=request.user, paragraphs=form.paragraphs(), enclosures=form.enclosure_list())
+            new = letter_services.letter_edit(
+                letter=letter, by=request.user, paragraphs=form.paragraphs(), enclosures=form.enclosure_list()
+            )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
             audit(request, A.UPDATE, letter, detail=f"revision {new.number}")
             messages.success(request, "Saved. The draft PDF is being made again.")
             return redirect("pages:letter-detail", pk=letter.pk)
-    return render(request, "pages/letter_edit.html", {"letter": letter, "revision": revision, "form": form}, status=400 if form.errors else 200)
+    return render(
+        request,
+        "pages/letter_edit.html",
+        {"letter": letter, "revision": revision, "form": form},
+        status=400 if form.errors else 200,
+    )
 
 
-def _letter_action(request: HttpRequest, pk: int, action: Callable[..., Any], *, detail: str, done: str) -> HttpResponse:
+def _letter_action(
+    request: HttpRequest, pk: int, action: Callable[..., Any], *, detail: str, done: str
+) -> HttpResponse:
     letter = selectors.letter_get(user=request.user, pk=pk)
     try:
         action(letter=letter, by=request.user)
@@ -827,7 +888,9 @@ def letter_sign(request: HttpRequest, pk: int) -> HttpResponse:
     reason = request.POST.get("override_reason", "").strip()
     acknowledged = request.POST.get("acknowledge_unverified") in ("on", "true", "1")
     try:
-        revision = letter_services.letter_sign(letter=letter, by=request.user, override_reason=reason, acknowledge_unverified=acknowledged)
+        revision = letter_services.letter_sign(
+            letter=letter, by=request.user, override_reason=reason, acknowledge_unverified=acknowledged
+        )
     except ValidationError as exc:
         letter.refresh_from_db()
         return _letter_page(request, letter, status=400, errors=exc.messages)
@@ -840,7 +903,11 @@ def letter_sign(request: HttpRequest, pk: int) -> HttpResponse:
 @practice_member_required
 def letter_hand_over(request: HttpRequest, pk: int) -> HttpResponse:
     return _letter_action(
-        request, pk, letter_services.letter_request_signature, detail="request signature", done="Sent to the physician for signature."
+        request,
+        pk,
+        letter_services.letter_request_signature,
+        detail="request signature",
+        done="Sent to the physician for signature.",
     )
 
 
@@ -859,7 +926,9 @@ def letter_pdf(request: HttpRequest, pk: int, number: int, stage: str) -> FileRe
         raise Http404("No such PDF (yet).")
     audit(request, A.DOWNLOAD, revision, detail=f"letter {letter.pk} r{revision.number} {stage}")
     response = FileResponse(
-        file.open("rb"), as_attachment=True, content_type="application/pdf",
+        file.open("rb"),
+        as_attachment=True,
+        content_type="application/pdf",
         filename=f"{letter.request.reference}-{letter.kind}-r{revision.number}-{stage}.pdf",
     )
     response["Cache-Control"] = "private, no-store"
@@ -907,7 +976,9 @@ def request_amend(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("pages:request-detail", pk=obj.pk)
     pended = obj.status == Status.PENDED
     formset = CaseFormSet(request.POST or None, user=request.user, request=obj)
-    amend_form = AmendForm(request.POST or None, pended=pended, initial={"member_id": obj.patient.member_id, "send_to_payer": pended})
+    amend_form = AmendForm(
+        request.POST or None, pended=pended, initial={"member_id": obj.patient.member_id, "send_to_payer": pended}
+    )
     if request.method == "GET":
         audit(request, A.READ, obj, detail="correction form")
     status = 200
@@ -920,8 +991,12 @@ def request_amend(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 with transaction.atomic():
                     amendment = amend(
-                        request=obj, by=request.user, reason=data["reason"], case=formset.entered_case(),
-                        patient_fields=patient_fields, send_to_payer=data.get("send_to_payer", False),
+                        request=obj,
+                        by=request.user,
+                        reason=data["reason"],
+                        case=formset.entered_case(),
+                        patient_fields=patient_fields,
+                        send_to_payer=data.get("send_to_payer", False),
                     )
                     audit(request, A.UPDATE, obj, detail=f"amendment r{amendment.number}")
             except ValidationError as exc:
@@ -933,12 +1008,21 @@ def request_amend(request: HttpRequest, pk: int) -> HttpResponse:
                     formset.add_service_errors(exc)
             else:
                 sent = " and sent back to the payer" if amendment.sent_to_payer else ""
-                messages.success(request, f"Correction saved{sent}; the determination was checked again (revision {amendment.number}).")
+                messages.success(
+                    request,
+                    f"Correction saved{sent}; the determination was checked again (revision {amendment.number}).",
+                )
                 return redirect("pages:request-detail", pk=obj.pk)
     return render(
         request,
         "pages/request_amend.html",
-        {"formset": formset, "form": formset.form, "amend_form": amend_form, "obj": obj, "check_url": reverse("coverage-check")},
+        {
+            "formset": formset,
+            "form": formset.form,
+            "amend_form": amend_form,
+            "obj": obj,
+            "check_url": reverse("coverage-check"),
+        },
         status=status,
     )
 
@@ -959,7 +1043,8 @@ def request_redetermine(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, message)
     else:
         messages.success(
-            request, f"Determination re-run under the new policy: {amendment.get_new_decision_display()} (revision {amendment.number})."
+            request,
+            f"Determination re-run under the new policy: {amendment.get_new_decision_display()} (revision {amendment.number}).",
         )
     return redirect("pages:request-detail", pk=obj.pk)
 
@@ -979,7 +1064,12 @@ def payer_scorecard(request: HttpRequest) -> HttpResponse:
     except ValueError:
         year = 0
     if not 2000 <= year <= this_year:
-        return render(request, "pages/scorecard.html", {"rows": [], "year": this_year, "error": f"Choose a year from 2000 to {this_year}."}, status=400)
+        return render(
+            request,
+            "pages/scorecard.html",
+            {"rows": [], "year": this_year, "error": f"Choose a year from 2000 to {this_year}."},
+            status=400,
+        )
     rows = scorecard(requests=selectors.requests_visible_to(request.user), year=year)
     for row in rows:
         for m in row["measures"]:
@@ -988,4 +1078,8 @@ def payer_scorecard(request: HttpRequest) -> HttpResponse:
             m["ours_width"] = round(100 * m["ours"] / top, 1) if m["ours"] is not None else 0
             m["published_width"] = round(100 * m["published"] / top, 1) if m["published"] is not None else 0
     audit(request, A.LIST, model=AuthorizationRequest, detail=f"payer scorecard {year}")
-    return render(request, "pages/scorecard.html", {"rows": rows, "year": year, "years": list(range(this_year, this_year - 5, -1))})
+    return render(
+        request,
+        "pages/scorecard.html",
+        {"rows": rows, "year": year, "years": list(range(this_year, this_year - 5, -1))},
+    )

@@ -42,9 +42,7 @@ def worklist_context(request: HttpRequest) -> dict[str, Any]:
     if serializer.is_valid():
         filters = dict(serializer.validated_data)
     else:
-        errors = {
-            name: _error_text(name, msgs) for name, msgs in serializer.errors.items()
-        }
+        errors = {name: _error_text(name, msgs) for name, msgs in serializer.errors.items()}
     page = None
     paginator = None
     if not errors:
@@ -57,15 +55,9 @@ def worklist_context(request: HttpRequest) -> dict[str, Any]:
         except PageNotAnInteger:
             errors["page"] = "Page must be a whole number."
         except EmptyPage:
-            errors["page"] = (
-                f"There is no page {request.GET.get('page')}; the last page is {paginator.num_pages}."
-            )
+            errors["page"] = f"There is no page {request.GET.get('page')}; the last page is {paginator.num_pages}."
     # Links to other pages keep the filters.
-    kept = [
-        (name, request.GET.get(name, ""))
-        for name in FILTER_NAMES
-        if request.GET.get(name)
-    ]
+    kept = [(name, request.GET.get(name, "")) for name in FILTER_NAMES if request.GET.get(name)]
     base_query = urlencode(kept)
     now = timezone.now()
     rows = []
@@ -88,15 +80,11 @@ def worklist_context(request: HttpRequest) -> dict[str, Any]:
         "values": {name: request.GET.get(name, "") for name in FILTER_NAMES},
         "base_query": base_query,
         "status_choices": Status.choices,
-        "payer_choices": list(
-            Payer.objects.order_by("name").values_list("code", "name")
-        ),
+        "payer_choices": list(Payer.objects.order_by("name").values_list("code", "name")),
         "physician_choices": (
             []
             if role == Role.PHYSICIAN
-            else list(
-                selectors.providers_visible_to(request.user).values_list("pk", "name")
-            )
+            else list(selectors.providers_visible_to(request.user).values_list("pk", "name"))
         ),
         "due_choices": list(worklist.DUE_CHOICES.items()),
         "sort_choices": list(worklist.SORTS.items()),

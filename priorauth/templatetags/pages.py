@@ -46,7 +46,9 @@ def criterion_label(key: str, determination) -> str:
 # Internal notation staff should not meet (issue 13): the case contract's dotted paths and the
 # reference file names of the rule sources. The paths become the words of the field; the same rule
 # runs in checklist.js (staffText) for the live checklist.
-_PATH = __import__("re").compile(r"\b(?:clinical|administrative|procedure|patient|provider)\.[a-z_]+(?:\.[a-z_]+|\[\])*")
+_PATH = __import__("re").compile(
+    r"\b(?:clinical|administrative|procedure|patient|provider)\.[a-z_]+(?:\.[a-z_]+|\[\])*"
+)
 _SOURCE_NOTE = __import__("re").compile(r"\s*\([^()]*\bdomain\.md\b[^()]*\)|[^.()]*\bdomain\.md\b[^.()]*\.?")
 
 

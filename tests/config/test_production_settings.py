@@ -27,15 +27,26 @@ def test_it_refuses_to_start_in_production_without_a_secret_key():
 
 
 def test_it_refuses_to_start_in_production_with_debug_on():
-    result = manage("check", APP_ENV="production", DEBUG="true", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="pa.example.org")
+    result = manage(
+        "check",
+        APP_ENV="production",
+        DEBUG="true",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="pa.example.org",
+    )
     assert result.returncode != 0
     assert "DEBUG must be off" in result.stderr
 
 
 def test_the_deploy_check_is_clean_in_production():
     result = manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        APP_ENV="production", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="pa.example.org",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        APP_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="pa.example.org",
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
@@ -54,6 +65,8 @@ def test_every_response_carries_the_security_headers(client):
 def test_it_refuses_to_start_in_production_with_the_development_secret_key():
     from django.conf import settings
 
-    result = manage("check", APP_ENV="production", SECRET_KEY=settings.DEVELOPMENT_SECRET_KEY, ALLOWED_HOSTS="pa.example.org")
+    result = manage(
+        "check", APP_ENV="production", SECRET_KEY=settings.DEVELOPMENT_SECRET_KEY, ALLOWED_HOSTS="pa.example.org"
+    )
     assert result.returncode != 0
     assert "development key" in result.stderr

@@ -4,8 +4,9 @@ schema and docs need a signed-in user."""
 from __future__ import annotations
 
 import pytest
-from factories import install_shipped_policies, personas
 from knox.models import AuthToken
+
+from factories import install_shipped_policies, personas
 
 
 @pytest.fixture

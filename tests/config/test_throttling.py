@@ -22,7 +22,9 @@ def three_a_minute(monkeypatch):
 def attempts(n: int) -> list[int]:
     client = APIClient()
     return [
-        client.post(URL, {"username": "x", "password": "y"}, format="json", HTTP_X_FORWARDED_FOR=f"198.51.100.{i}").status_code
+        client.post(
+            URL, {"username": "x", "password": "y"}, format="json", HTTP_X_FORWARDED_FOR=f"198.51.100.{i}"
+        ).status_code
         for i in range(n)
     ]
 

@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from factories import signed_in_member
 
 from coverage.validation import (
     MAX_DIAGNOSES,
@@ -19,6 +18,7 @@ from coverage.validation import (
     MAX_STRING,
     validate_case,
 )
+from factories import signed_in_member
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
 PAYERS = frozenset({"medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial"})
@@ -31,7 +31,6 @@ def example(name: str = "medicare-meets-criteria") -> dict:
 
 def problems(case: dict) -> list[str]:
     return [str(e) for e in validate_case(case, payer_codes=PAYERS, today=date(2026, 11, 25))]
-
 
 
 @pytest.fixture
@@ -54,7 +53,11 @@ def post_raw(client, body: str | bytes):
         (("patient", "first_name"), "A" * (MAX_STRING + 1), f"must be at most {MAX_STRING} characters"),
         (("diagnoses",), ["M48.062"] * (MAX_DIAGNOSES + 1), f"must have at most {MAX_DIAGNOSES} items"),
         (("procedure", "levels"), ["L4-L5"] * 25, "must have at most 24 items"),
-        (("clinical", "conservative_care"), [{"type": "other"}] * (MAX_LIST + 1), f"must have at most {MAX_LIST} items"),
+        (
+            ("clinical", "conservative_care"),
+            [{"type": "other"}] * (MAX_LIST + 1),
+            f"must have at most {MAX_LIST} items",
+        ),
     ],
 )
 def test_it_refuses_a_value_beyond_its_bound_naming_the_field(path, value, message):

@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from factories import signed_in_member
 from django.apps import apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+
+from factories import signed_in_member
 
 URL = "/api/v1/coverage/check"
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
@@ -28,7 +29,9 @@ def example(name: str = "medicare-meets-criteria") -> dict:
 
 
 def post(client, body, content_type: str = "application/json"):
-    return client.post(URL, data=body if isinstance(body, (str, bytes)) else json.dumps(body), content_type=content_type)
+    return client.post(
+        URL, data=body if isinstance(body, (str, bytes)) else json.dumps(body), content_type=content_type
+    )
 
 
 def test_it_answers_200_with_the_determination(seeded, client):
@@ -115,8 +118,9 @@ def row_counts() -> dict[str, int]:
 @pytest.mark.parametrize("name", ["medicare-meets-criteria", "invalid-npi"])
 def test_it_is_stateless_and_writes_no_row_in_any_table(seeded, name):
     # Authenticated without a session (the session's own activity stamp is a write of the session).
-    from factories import PracticeFactory, member
     from rest_framework.test import APIClient
+
+    from factories import PracticeFactory, member
 
     client = APIClient()
     client.force_authenticate(member("stateless", PracticeFactory()))
@@ -142,8 +146,12 @@ def schema(client) -> dict:
 def test_the_schema_documents_the_check_operation_with_its_request_and_responses(db, schema):
     operation = schema["paths"]["/api/v1/coverage/check"]["post"]
     assert operation["operationId"] == "coverage_check"
-    assert operation["requestBody"]["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/CaseRequest"}}}
-    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Determination"}
+    assert operation["requestBody"]["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/CaseRequest"}}
+    }
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Determination"
+    }
     invalid = operation["responses"]["400"]["content"]["application/json"]["schema"]
     assert invalid["additionalProperties"] == {"type": "array", "items": {"type": "string"}}
 
@@ -152,13 +160,35 @@ def test_the_schema_components_describe_the_case_and_the_determination(db, schem
     components = schema["components"]["schemas"]
     case = components["CaseRequest"]
     assert case["required"] == ["payer"]
-    assert set(case["properties"]) == {"payer", "patient", "provider", "procedure", "diagnoses", "clinical", "administrative"}
+    assert set(case["properties"]) == {
+        "payer",
+        "patient",
+        "provider",
+        "procedure",
+        "diagnoses",
+        "clinical",
+        "administrative",
+    }
     determination = components["Determination"]
     assert set(determination["properties"]) >= {
-        "payer", "policy", "decision", "clinical", "payer_rules", "missing", "claim_requirements", "prior_authorization", "warnings",
+        "payer",
+        "policy",
+        "decision",
+        "clinical",
+        "payer_rules",
+        "missing",
+        "claim_requirements",
+        "prior_authorization",
+        "warnings",
     }
     assert any(c.get("enum") == ["meets_criteria", "incomplete", "not_met"] for c in components.values())
-    assert set(components["PolicyRef"]["properties"]) >= {"code", "version", "effective_date", "review_status", "revision"}
+    assert set(components["PolicyRef"]["properties"]) >= {
+        "code",
+        "version",
+        "effective_date",
+        "review_status",
+        "revision",
+    }
     assert any(c.get("enum") == ["met", "not_met", "missing"] for c in components.values())
 
 

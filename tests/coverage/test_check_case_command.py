@@ -162,14 +162,21 @@ def seeded_sqlite(tmp_path_factory) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CI")}
     env["DATABASE_URL"] = f"sqlite:///{db}"
     for command in (["migrate", "--noinput"], ["seed_policies"]):
-        done = subprocess.run([sys.executable, str(MANAGE), *command], env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, str(MANAGE), *command], env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stderr
     return env
 
 
 def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(MANAGE), "check_case", *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
+        [sys.executable, str(MANAGE), "check_case", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -189,7 +196,12 @@ def test_a_real_process_refuses_invalid_fields_without_a_traceback(seeded_sqlite
 
 @pytest.mark.parametrize(
     ("stdin", "paths"),
-    [("not json", ["(root)"]), ("", ["(root)"]), ("null", ["(root)"]), ('{"payer": "acme", "surprise": 1}', ["payer", "surprise"])],
+    [
+        ("not json", ["(root)"]),
+        ("", ["(root)"]),
+        ("null", ["(root)"]),
+        ('{"payer": "acme", "surprise": 1}', ["payer", "surprise"]),
+    ],
 )
 def test_a_real_process_refuses_bad_standard_input_without_a_traceback(seeded_sqlite, stdin, paths):
     done = manage(seeded_sqlite, "-", stdin=stdin)

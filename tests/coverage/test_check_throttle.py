@@ -5,10 +5,10 @@ from array import array
 
 import pytest
 from django.core.cache import cache
-from factories import PracticeFactory, member
 from rest_framework.test import APIClient
 
 from coverage.api import CheckRateThrottle, CoverageCheckApi
+from factories import PracticeFactory, member
 
 URL = "/api/v1/coverage/check"
 

@@ -24,13 +24,14 @@ STATUSES = {"met", "not_met", "missing"}
 DECISIONS = {"meets_criteria", "incomplete", "not_met"}
 
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True), st.text(max_size=12)
+    st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=True), st.text(max_size=12)
 )
 _json = st.recursive(
     _scalars,
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
     max_leaves=20,
 )
+
 
 # Every leaf path of the example, so mutations hit real fields.
 def _leaf_paths(data, prefix=()):

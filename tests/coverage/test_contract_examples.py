@@ -2,14 +2,13 @@
 through the checker, the check_case command and the API."""
 
 import json
-from io import StringIO
 from pathlib import Path
 
 import pytest
-from factories import signed_in_member
 from django.core.management import call_command
 
 from coverage.checker import CaseInvalid, check
+from factories import signed_in_member
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
 EXPECTED = json.loads((EXAMPLES / "expected.json").read_text())
@@ -99,4 +98,6 @@ def test_the_medicare_example_carries_the_ced_claim_requirements_and_policy_vers
 def test_the_clinical_section_always_holds_the_contract_keys(seeded):
     for payer in ("medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial"):
         keys = [c["key"] for c in check(load("medicare-meets-criteria"), payer=payer)["clinical"]["criteria"]]
-        assert {"symptoms", "stenosis_level", "ligamentum_flavum", "spondylolisthesis", "conservative_care"} <= set(keys)
+        assert {"symptoms", "stenosis_level", "ligamentum_flavum", "spondylolisthesis", "conservative_care"} <= set(
+            keys
+        )

@@ -26,7 +26,9 @@ def example(name: str = "medicare-meets-criteria") -> dict:
     return json.loads((EXAMPLES / f"{name}.json").read_text())
 
 
-def criterion(key: str, path: str, operator: str, value: Any, *, section: str = "clinical", required: bool = True) -> dict:
+def criterion(
+    key: str, path: str, operator: str, value: Any, *, section: str = "clinical", required: bool = True
+) -> dict:
     return {
         "key": key,
         "section": section,
@@ -75,11 +77,23 @@ def snapshot(
                 "appeal_levels": [],
             },
         },
-        "evidence": {"ev": {"key": "ev", "short": "Evidence, 2024", "kind": "other", "certainty": "H", "citation": "x", "url": "", "note": ""}},
+        "evidence": {
+            "ev": {
+                "key": "ev",
+                "short": "Evidence, 2024",
+                "kind": "other",
+                "certainty": "H",
+                "citation": "x",
+                "url": "",
+                "note": "",
+            }
+        },
     }
 
 
-def case(lf: float | None = 4.1, grade: int | None = 1, nct: str | None = "NCT03072927", odi: float | None = 42, **extra: Any) -> dict:
+def case(
+    lf: float | None = 4.1, grade: int | None = 1, nct: str | None = "NCT03072927", odi: float | None = 42, **extra: Any
+) -> dict:
     clinical: dict = {"imaging": {"ligamentum_flavum_mm": lf}, "spondylolisthesis_grade": grade, "pain": {"odi": odi}}
     return {"payer": "testpayer", "clinical": clinical, "administrative": {"clinical_study_nct": nct, **extra}}
 
@@ -124,12 +138,20 @@ def test_the_overall_decision_is_not_met_when_only_the_payer_section_fails():
 
 def test_the_overall_decision_is_not_met_over_an_incomplete_section():
     result = run([LF, GRADE, STUDY], case(lf=None, nct="NCT00000000"))
-    assert (result["clinical"]["decision"], result["payer_rules"]["decision"], result["decision"]) == ("incomplete", "not_met", "not_met")
+    assert (result["clinical"]["decision"], result["payer_rules"]["decision"], result["decision"]) == (
+        "incomplete",
+        "not_met",
+        "not_met",
+    )
 
 
 def test_the_overall_decision_is_incomplete_when_only_the_payer_section_is():
     result = run([LF, GRADE, STUDY], case(nct=None))
-    assert (result["clinical"]["decision"], result["payer_rules"]["decision"], result["decision"]) == ("meets_criteria", "incomplete", "incomplete")
+    assert (result["clinical"]["decision"], result["payer_rules"]["decision"], result["decision"]) == (
+        "meets_criteria",
+        "incomplete",
+        "incomplete",
+    )
 
 
 def test_a_section_without_criteria_meets_criteria():
@@ -170,7 +192,9 @@ def test_reasons_fill_the_case_value_and_the_criterion_value():
 
 
 def test_a_date_rule_shows_its_years_as_the_value():
-    age = criterion("age", "patient.birth_date", "age_gte", {"years": 65, "as_of": "procedure.planned_date"}, section="payer")
+    age = criterion(
+        "age", "patient.birth_date", "age_gte", {"years": 65, "as_of": "procedure.planned_date"}, section="payer"
+    )
     result = run([age], {"patient": {"birth_date": "1950-01-01"}, "procedure": {"planned_date": "2026-01-01"}})
     assert result["payer_rules"]["criteria"][0]["reason"] == "1950-01-01 meets 65"
 
@@ -218,13 +242,20 @@ def test_a_caller_changing_a_determination_does_not_change_the_compiled_policy()
 CLAIMS = [
     {"text": "CPT {procedure.cpt}", "fallback": "CPT 0275T"},
     {"text": "Modifier Q0", "fallback": ""},
-    {"text": "{administrative.clinical_study_nct} on the claim", "fallback": "NCT number of the approved CED study on the claim"},
+    {
+        "text": "{administrative.clinical_study_nct} on the claim",
+        "fallback": "NCT number of the approved CED study on the claim",
+    },
 ]
 
 
 def test_claim_requirements_name_the_case_values():
     data = {**case(), "procedure": {"cpt": "G0276"}}
-    assert run([LF], data, claim_requirements=CLAIMS)["claim_requirements"] == ["CPT G0276", "Modifier Q0", "NCT03072927 on the claim"]
+    assert run([LF], data, claim_requirements=CLAIMS)["claim_requirements"] == [
+        "CPT G0276",
+        "Modifier Q0",
+        "NCT03072927 on the claim",
+    ]
 
 
 def test_claim_requirements_fall_back_when_the_case_value_is_absent():
@@ -259,12 +290,18 @@ def test_a_standard_request_gets_the_standard_decision_window(expedited):
 
 
 def test_an_expedited_request_falls_back_to_the_standard_window_when_no_expedited_one_is_known():
-    pa = run([LF], case(expedited=True), prior_authorization={**PA, "expedited_decision_hours": None})["prior_authorization"]
+    pa = run([LF], case(expedited=True), prior_authorization={**PA, "expedited_decision_hours": None})[
+        "prior_authorization"
+    ]
     assert pa["decision_due_within"] == "7 calendar days (standard)"
 
 
 def test_no_decision_window_is_given_when_the_payer_sets_none():
-    pa = run([LF], case(expedited=True), prior_authorization={**PA, "required": False, "standard_decision_days": None, "expedited_decision_hours": None})["prior_authorization"]
+    pa = run(
+        [LF],
+        case(expedited=True),
+        prior_authorization={**PA, "required": False, "standard_decision_days": None, "expedited_decision_hours": None},
+    )["prior_authorization"]
     assert pa["required"] is False
     assert pa["decision_due_within"] is None
 
@@ -289,18 +326,24 @@ def test_a_verified_policy_with_verified_prior_authorization_has_no_warnings():
 
 
 def test_it_warns_that_an_unverified_policy_is_unverified_and_says_why():
-    result = run([LF], case(), prior_authorization=PA, review_status="unverified", review_reason="Category III exclusion is M")
+    result = run(
+        [LF], case(), prior_authorization=PA, review_status="unverified", review_reason="Category III exclusion is M"
+    )
     assert result["warnings"] == ["Policy TP-1 is unverified: Category III exclusion is M"]
     assert result["policy"]["review_status"] == "unverified"
 
 
 def test_it_warns_that_unverified_prior_authorization_rules_are_unverified_and_says_why():
     pa = {**PA, "review_status": "unverified", "review_reason": "WISeR list is M"}
-    assert run([LF], case(), prior_authorization=pa)["warnings"] == ["Prior-authorization rules are unverified: WISeR list is M"]
+    assert run([LF], case(), prior_authorization=pa)["warnings"] == [
+        "Prior-authorization rules are unverified: WISeR list is M"
+    ]
 
 
 def test_it_says_so_when_a_policy_records_no_prior_authorization_rule():
-    assert run([LF], case(), prior_authorization=None)["warnings"] == ["No prior-authorization rule is recorded for this payer"]
+    assert run([LF], case(), prior_authorization=None)["warnings"] == [
+        "No prior-authorization rule is recorded for this payer"
+    ]
 
 
 def test_the_shipped_tricare_policy_and_medicare_prior_authorization_warn_as_unverified(seeded):
@@ -391,7 +434,14 @@ def test_publishing_a_changed_policy_recompiles_and_the_next_check_uses_it(seede
 
 def test_an_empty_registry_checks_against_the_shipped_policies(db):
     snapshot = current_snapshot()
-    assert sorted(snapshot.policies) == ["commercial", "ihs-prc", "medicare", "medicare-advantage", "tricare", "va-community-care"]
+    assert sorted(snapshot.policies) == [
+        "commercial",
+        "ihs-prc",
+        "medicare",
+        "medicare-advantage",
+        "tricare",
+        "va-community-care",
+    ]
     assert check(example())["policy"]["revision"] is None
 
 

@@ -7,7 +7,6 @@ import warnings
 
 from coverage.validation import _ICD10_RE, icd10_is_billable
 
-
 # Three-character categories with no subdivisions, each alone in a block of the same name.
 SINGLE_CATEGORY_BLOCKS = ("B20", "F99", "P84", "R99", "Z66")
 

@@ -110,13 +110,31 @@ def test_a_path_through_a_non_object_is_missing_not_an_error():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("x", MET), (False, MET), (0, MET), (["L4-L5"], MET), ({"a": 1}, MET), ("", NOT_MET), ([], NOT_MET), ({}, NOT_MET)],
+    [
+        ("x", MET),
+        (False, MET),
+        (0, MET),
+        (["L4-L5"], MET),
+        ({"a": 1}, MET),
+        ("", NOT_MET),
+        ([], NOT_MET),
+        ({}, NOT_MET),
+    ],
 )
 def test_present_is_met_by_any_value_but_an_empty_one(value, expected):
     assert status(ADMIN, "present", None, at(ADMIN, value)) == expected
 
 
-@pytest.mark.parametrize(("value", "is_true", "is_false"), [(True, MET, NOT_MET), (False, NOT_MET, MET), ("true", NOT_MET, NOT_MET), (1, NOT_MET, NOT_MET), (0, NOT_MET, NOT_MET)])
+@pytest.mark.parametrize(
+    ("value", "is_true", "is_false"),
+    [
+        (True, MET, NOT_MET),
+        (False, NOT_MET, MET),
+        ("true", NOT_MET, NOT_MET),
+        (1, NOT_MET, NOT_MET),
+        (0, NOT_MET, NOT_MET),
+    ],
+)
 def test_is_true_and_is_false_accept_only_the_boolean(value, is_true, is_false):
     assert status(ADMIN, "is_true", None, at(ADMIN, value)) == is_true
     assert status(ADMIN, "is_false", None, at(ADMIN, value)) == is_false
@@ -124,8 +142,19 @@ def test_is_true_and_is_false_accept_only_the_boolean(value, is_true, is_false):
 
 @pytest.mark.parametrize(
     ("criterion", "actual", "eq"),
-    [("MRI", "MRI", MET), ("MRI", "mri", NOT_MET), (2, 2, MET), (2, 2.0, MET), (2, 3, NOT_MET), (True, True, MET),
-     (1, True, NOT_MET), (True, 1, NOT_MET), (0, False, NOT_MET), ("2", 2, NOT_MET), ("x", ["x"], NOT_MET)],
+    [
+        ("MRI", "MRI", MET),
+        ("MRI", "mri", NOT_MET),
+        (2, 2, MET),
+        (2, 2.0, MET),
+        (2, 3, NOT_MET),
+        (True, True, MET),
+        (1, True, NOT_MET),
+        (True, 1, NOT_MET),
+        (0, False, NOT_MET),
+        ("2", 2, NOT_MET),
+        ("x", ["x"], NOT_MET),
+    ],
 )
 def test_eq_and_ne_compare_values_without_mixing_booleans_and_numbers(criterion, actual, eq):
     assert status(ADMIN, "eq", criterion, at(ADMIN, actual)) == eq
@@ -134,7 +163,12 @@ def test_eq_and_ne_compare_values_without_mixing_booleans_and_numbers(criterion,
 
 @pytest.mark.parametrize(
     ("operator", "below", "equal", "above"),
-    [("gte", NOT_MET, MET, MET), ("gt", NOT_MET, NOT_MET, MET), ("lte", MET, MET, NOT_MET), ("lt", MET, NOT_MET, NOT_MET)],
+    [
+        ("gte", NOT_MET, MET, MET),
+        ("gt", NOT_MET, NOT_MET, MET),
+        ("lte", MET, MET, NOT_MET),
+        ("lt", MET, NOT_MET, NOT_MET),
+    ],
 )
 def test_numeric_comparisons_at_their_boundary(operator, below, equal, above):
     assert status(LF, operator, 2.5, at(LF, 2.4999)) == below
@@ -155,7 +189,9 @@ def test_integer_and_float_compare_as_numbers():
     assert status("clinical.spondylolisthesis_grade", "lte", 2, at("clinical.spondylolisthesis_grade", 3)) == NOT_MET
 
 
-@pytest.mark.parametrize(("actual", "expected"), [(30, MET), (31, MET), (100, MET), (29.99, NOT_MET), (100.01, NOT_MET)])
+@pytest.mark.parametrize(
+    ("actual", "expected"), [(30, MET), (31, MET), (100, MET), (29.99, NOT_MET), (100.01, NOT_MET)]
+)
 def test_between_includes_both_ends(actual, expected):
     assert status("clinical.pain.odi", "between", [30, 100], at("clinical.pain.odi", actual)) == expected
 
@@ -183,7 +219,14 @@ LUMBAR = ["L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
 
 @pytest.mark.parametrize(
     ("levels", "expected"),
-    [(["L4-L5"], MET), (["L3-L4", "L4-L5", "L5-S1"], MET), (["L4-L5", "T12-L1"], NOT_MET), (["C5-C6"], NOT_MET), ([], NOT_MET), ("L4-L5", NOT_MET)],
+    [
+        (["L4-L5"], MET),
+        (["L3-L4", "L4-L5", "L5-S1"], MET),
+        (["L4-L5", "T12-L1"], NOT_MET),
+        (["C5-C6"], NOT_MET),
+        ([], NOT_MET),
+        ("L4-L5", NOT_MET),
+    ],
 )
 def test_all_in_needs_a_non_empty_list_wholly_inside(levels, expected):
     assert status("procedure.levels", "all_in", LUMBAR, at("procedure.levels", levels)) == expected
@@ -191,7 +234,13 @@ def test_all_in_needs_a_non_empty_list_wholly_inside(levels, expected):
 
 @pytest.mark.parametrize(
     ("diagnoses", "any_in", "none_in"),
-    [(["M48.062"], MET, NOT_MET), (["M54.5", "M48.061"], MET, NOT_MET), (["M54.5"], NOT_MET, MET), ([], NOT_MET, MET), ("M48.062", NOT_MET, NOT_MET)],
+    [
+        (["M48.062"], MET, NOT_MET),
+        (["M54.5", "M48.061"], MET, NOT_MET),
+        (["M54.5"], NOT_MET, MET),
+        ([], NOT_MET, MET),
+        ("M48.062", NOT_MET, NOT_MET),
+    ],
 )
 def test_any_in_and_none_in_look_for_a_shared_item(diagnoses, any_in, none_in):
     lss = ["M48.061", "M48.062"]
@@ -262,7 +311,12 @@ def test_no_item_is_missing_not_met_when_an_item_might_match():
     result, _, missing = evaluate(at(SURGERIES, [{"type": "fusion"}]))
     assert result == MISSING
     assert missing == ("clinical.prior_lumbar_surgeries.0.months_ago",)
-    assert status(SURGERIES, "no_item", RECENT_SURGERY, at(SURGERIES, [{"type": "fusion"}, {"type": "mild", "months_ago": 1}])) == NOT_MET
+    assert (
+        status(
+            SURGERIES, "no_item", RECENT_SURGERY, at(SURGERIES, [{"type": "fusion"}, {"type": "mild", "months_ago": 1}])
+        )
+        == NOT_MET
+    )
 
 
 def test_item_operators_take_a_single_condition_object_too():
@@ -290,8 +344,19 @@ def test_all_of_is_met_when_every_condition_is():
 
 
 def test_all_of_is_not_met_when_one_condition_is_not_met_even_if_another_is_missing():
-    assert status("clinical.symptoms", "all_of", SYMPTOMS, symptoms(types=["pain"], with_standing_or_walking=False)) == NOT_MET
-    assert status("clinical.symptoms", "all_of", SYMPTOMS, symptoms(types=[], locations=["legs"], with_standing_or_walking=True)) == NOT_MET
+    assert (
+        status("clinical.symptoms", "all_of", SYMPTOMS, symptoms(types=["pain"], with_standing_or_walking=False))
+        == NOT_MET
+    )
+    assert (
+        status(
+            "clinical.symptoms",
+            "all_of",
+            SYMPTOMS,
+            symptoms(types=[], locations=["legs"], with_standing_or_walking=True),
+        )
+        == NOT_MET
+    )
 
 
 def test_all_of_is_missing_naming_each_missing_path():
@@ -334,7 +399,15 @@ def test_age_gte_is_missing_naming_whichever_date_is_absent():
 
 
 def test_a_date_operator_is_not_met_by_a_value_that_is_not_a_date():
-    assert status("administrative.signed_on", "age_gte", AGE, {"administrative": {"signed_on": "last May"}, "procedure": {"planned_date": "2026-01-01"}}) == NOT_MET
+    assert (
+        status(
+            "administrative.signed_on",
+            "age_gte",
+            AGE,
+            {"administrative": {"signed_on": "last May"}, "procedure": {"planned_date": "2026-01-01"}},
+        )
+        == NOT_MET
+    )
 
 
 RECENT = {"months": 12, "as_of": "procedure.planned_date"}
@@ -377,8 +450,14 @@ def test_a_date_condition_inside_an_item_reads_as_of_from_the_case():
 
 
 def test_a_claim_requirement_names_the_case_value_or_falls_back_when_it_is_absent():
-    text, fallback = "{administrative.clinical_study_nct} on the claim", "NCT number of the approved CED study on the claim"
-    assert render_template_paths(text, {"administrative": {"clinical_study_nct": "NCT03072927"}}, fallback) == "NCT03072927 on the claim"
+    text, fallback = (
+        "{administrative.clinical_study_nct} on the claim",
+        "NCT number of the approved CED study on the claim",
+    )
+    assert (
+        render_template_paths(text, {"administrative": {"clinical_study_nct": "NCT03072927"}}, fallback)
+        == "NCT03072927 on the claim"
+    )
     assert render_template_paths(text, {}, fallback) == fallback
     assert render_template_paths("Modifier Q0", {}, "") == "Modifier Q0"
 
@@ -449,8 +528,22 @@ def test_it_refuses_an_operator_that_is_not_a_string_without_crashing(operator):
         ({"operator": "all_in", "value": ["L4L5"], "path": "procedure.levels"}, "'L4L5' is not a value"),
         ({"operator": "eq", "value": "PET", "path": "clinical.imaging.modality"}, "'PET' is not a value"),
         ({"operator": "age_gte", "value": {"years": 65}, "path": "patient.birth_date"}, '"as_of"'),
-        ({"operator": "age_gte", "value": {"years": "65", "as_of": "procedure.planned_date"}, "path": "patient.birth_date"}, "number"),
-        ({"operator": "within_months", "value": {"months": 12, "as_of": "procedure.cpt"}, "path": "clinical.imaging.date"}, "as_of must be a date field"),
+        (
+            {
+                "operator": "age_gte",
+                "value": {"years": "65", "as_of": "procedure.planned_date"},
+                "path": "patient.birth_date",
+            },
+            "number",
+        ),
+        (
+            {
+                "operator": "within_months",
+                "value": {"months": 12, "as_of": "procedure.cpt"},
+                "path": "clinical.imaging.date",
+            },
+            "as_of must be a date field",
+        ),
         ({"operator": "any_item", "value": [], "path": CC}, "one or more conditions"),
         ({"operator": "all_of", "value": {"path": LF}, "path": "clinical"}, "non-empty list of conditions"),
     ],

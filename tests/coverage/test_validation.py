@@ -27,9 +27,7 @@ from coverage.validation import (
 
 # copies of shared/contract/examples kept in the repository
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
-PAYERS = frozenset(
-    {"medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial"}
-)
+PAYERS = frozenset({"medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial"})
 TODAY = date(2026, 11, 25)
 
 BASE_CASE = {
@@ -190,9 +188,7 @@ def test_it_rejects_an_unknown_payer_and_lists_the_known_ones():
 
 
 def test_it_checks_the_payer_against_the_given_codes_only():
-    assert messages(BASE_CASE, payer_codes=["tricare"]) == [
-        "payer: unknown payer 'medicare'; expected one of: tricare"
-    ]
+    assert messages(BASE_CASE, payer_codes=["tricare"]) == ["payer: unknown payer 'medicare'; expected one of: tricare"]
     assert messages(case_with("payer", "tricare"), payer_codes=["tricare"]) == []
 
 
@@ -210,7 +206,7 @@ def test_it_shortens_a_very_long_unknown_payer_in_the_message():
 
 
 def test_it_treats_null_anywhere_in_an_object_as_absent():
-    for path, tag in CASE_FIELDS.items():
+    for path in CASE_FIELDS:
         if "[]" in path or path == "payer":
             continue
         assert messages(case_with(path, None)) == [], path
@@ -249,8 +245,7 @@ def test_it_allows_unknown_fields_under_administrative_ihs_prc():
 @pytest.mark.parametrize("field", ["first_name", "last_name", "member_id"])
 @pytest.mark.parametrize(
     "value,message",
-    [("", "must not be empty"), ("   ", "must not be empty"), (7, "must be a string"),
-     (["Ada"], "must be a string")],
+    [("", "must not be empty"), ("   ", "must not be empty"), (7, "must be a string"), (["Ada"], "must be a string")],
 )
 def test_it_rejects_an_empty_or_non_string_patient_name_or_member_id(field, value, message):
     assert_invalid(f"patient.{field}", value, message)
@@ -262,9 +257,7 @@ def test_it_accepts_a_birth_date_of_yesterday():
 
 @pytest.mark.parametrize("days", [0, 1, 365])
 def test_it_rejects_a_birth_date_of_today_or_later(days):
-    assert_invalid(
-        "patient.birth_date", (TODAY + timedelta(days=days)).isoformat(), "must be a date in the past"
-    )
+    assert_invalid("patient.birth_date", (TODAY + timedelta(days=days)).isoformat(), "must be a date in the past")
 
 
 def test_it_uses_the_real_today_when_none_is_given():
@@ -276,8 +269,18 @@ def test_it_uses_the_real_today_when_none_is_given():
 
 @pytest.mark.parametrize(
     "value",
-    ["1949-3-2", "1949-02-30", "19490302", "1949-W09-3", "1949-03-02T00:00:00", " 1949-03-02",
-     "0000-01-01", "", "yesterday", 19490302],
+    [
+        "1949-3-2",
+        "1949-02-30",
+        "19490302",
+        "1949-W09-3",
+        "1949-03-02T00:00:00",
+        " 1949-03-02",
+        "0000-01-01",
+        "",
+        "yesterday",
+        19490302,
+    ],
 )
 def test_it_rejects_a_birth_date_that_is_not_an_iso_date(value):
     assert_invalid("patient.birth_date", value, "must be an ISO date (YYYY-MM-DD)")
@@ -340,9 +343,7 @@ def test_it_accepts_cpt_and_hcpcs_codes(cpt):
     assert_valid("procedure.cpt", cpt)
 
 
-@pytest.mark.parametrize(
-    "cpt", ["0275t", "275T", "0275TT", "02750T", "W1234", "G027", "g0276", "0275X", "", " 0275T"]
-)
+@pytest.mark.parametrize("cpt", ["0275t", "275T", "0275TT", "02750T", "W1234", "G027", "g0276", "0275X", "", " 0275T"])
 def test_it_rejects_a_malformed_cpt_code(cpt):
     assert_invalid("procedure.cpt", cpt, "must be a CPT/HCPCS code, e.g. 0275T or G0276")
 
@@ -351,23 +352,35 @@ def test_it_rejects_a_cpt_code_that_is_not_a_string():
     assert_invalid("procedure.cpt", 64483, "must be a string")
 
 
-@pytest.mark.parametrize(
-    "level", ["L1-L2", "L4-L5", "L5-S1", "T12-L1", "C7-T1", "C1-C2", "T9-T10", "T11-T12"]
-)
+@pytest.mark.parametrize("level", ["L1-L2", "L4-L5", "L5-S1", "T12-L1", "C7-T1", "C1-C2", "T9-T10", "T11-T12"])
 def test_it_accepts_two_adjacent_vertebrae_as_a_level(level):
     assert_valid("procedure.levels", [level])
 
 
 @pytest.mark.parametrize(
     "level",
-    ["L4-L6", "L5-L4", "L4", "L4-", "l4-l5", "L4–L5", "L4 - L5", "L5-L6", "S1-S2", "L0-L1",
-     "C8-T1", "T13-L1", "C7-C8", "L4-L5-S1", "L4/L5", ""],
+    [
+        "L4-L6",
+        "L5-L4",
+        "L4",
+        "L4-",
+        "l4-l5",
+        "L4–L5",
+        "L4 - L5",
+        "L5-L6",
+        "S1-S2",
+        "L0-L1",
+        "C8-T1",
+        "T13-L1",
+        "C7-C8",
+        "L4-L5-S1",
+        "L4/L5",
+        "",
+    ],
 )
 def test_it_rejects_a_malformed_level(level):
     errors = validate(case_with("procedure.levels", ["L3-L4", level]))
-    assert [str(e) for e in errors] == [
-        "procedure.levels.1: must be two adjacent vertebrae, e.g. L4-L5 or L5-S1"
-    ]
+    assert [str(e) for e in errors] == ["procedure.levels.1: must be two adjacent vertebrae, e.g. L4-L5 or L5-S1"]
 
 
 def test_it_accepts_an_empty_level_list():
@@ -397,9 +410,7 @@ def test_it_accepts_each_contract_setting(setting):
 
 
 def test_it_rejects_any_other_setting():
-    assert_invalid(
-        "procedure.setting", "inpatient", "must be one of: hospital_outpatient, asc, office"
-    )
+    assert_invalid("procedure.setting", "inpatient", "must be one of: hospital_outpatient, asc, office")
 
 
 # --------------------------------------------------------------------------- diagnoses
@@ -413,8 +424,25 @@ def test_it_accepts_a_billable_icd10_code(code):
 
 @pytest.mark.parametrize(
     "code",
-    ["M48.06", "M4806", "M48", "M48.0", "M40-M54", "19", "m48.062", " M48.062", "M48.062 ",
-     "M48.0621", "M48.06X", "M48.", "M4.8062", "XYZ", "Z00.60", "S32.001", ""],
+    [
+        "M48.06",
+        "M4806",
+        "M48",
+        "M48.0",
+        "M40-M54",
+        "19",
+        "m48.062",
+        " M48.062",
+        "M48.062 ",
+        "M48.0621",
+        "M48.06X",
+        "M48.",
+        "M4.8062",
+        "XYZ",
+        "Z00.60",
+        "S32.001",
+        "",
+    ],
 )
 def test_it_rejects_a_non_billable_icd10_code(code):
     assert not icd10_is_billable(code)
@@ -429,16 +457,12 @@ def test_icd10_is_billable_returns_false_for_non_strings():
 
 
 def test_it_names_the_rejected_diagnosis_code_in_the_message():
-    assert messages(case_with("diagnoses", ["M48.06"])) == [
-        "diagnoses.0: 'M48.06' is not a billable ICD-10-CM code"
-    ]
+    assert messages(case_with("diagnoses", ["M48.06"])) == ["diagnoses.0: 'M48.06' is not a billable ICD-10-CM code"]
 
 
 def test_it_rejects_diagnoses_that_are_not_a_list_of_strings():
     assert_invalid("diagnoses", "M48.062", "must be a list")
-    assert messages(case_with("diagnoses", [{"code": "M48.062"}])) == [
-        "diagnoses.0: must be a string"
-    ]
+    assert messages(case_with("diagnoses", [{"code": "M48.062"}])) == ["diagnoses.0: must be a string"]
 
 
 def test_it_accepts_an_empty_diagnosis_list():
@@ -550,8 +574,7 @@ def test_it_rejects_a_spondylolisthesis_grade_that_is_not_an_integer(grade):
 
 @pytest.mark.parametrize(
     "care_type",
-    ["physical_therapy", "home_exercise", "oral_analgesics", "epidural_steroid_injection",
-     "chiropractic", "other"],
+    ["physical_therapy", "home_exercise", "oral_analgesics", "epidural_steroid_injection", "chiropractic", "other"],
 )
 @pytest.mark.parametrize("outcome", ["failed", "partial", "improved"])
 def test_it_accepts_each_conservative_care_type_and_outcome(care_type, outcome):
@@ -565,9 +588,7 @@ def test_it_accepts_an_empty_conservative_care_list_and_an_empty_entry():
 
 def test_it_names_the_conservative_care_item_by_index():
     data = case_with("clinical.conservative_care.1.outcome", "worse")
-    assert messages(data) == [
-        "clinical.conservative_care.1.outcome: must be one of: failed, partial, improved"
-    ]
+    assert messages(data) == ["clinical.conservative_care.1.outcome: must be one of: failed, partial, improved"]
 
 
 def test_it_rejects_an_unknown_conservative_care_type():
@@ -600,9 +621,7 @@ def test_it_rejects_conservative_care_that_is_not_a_list():
 # --------------------------------------------------------------------------- prior surgeries
 
 
-@pytest.mark.parametrize(
-    "surgery", ["laminectomy", "laminotomy", "fusion", "interspinous_device", "mild", "other"]
-)
+@pytest.mark.parametrize("surgery", ["laminectomy", "laminotomy", "fusion", "interspinous_device", "mild", "other"])
 def test_it_accepts_each_prior_surgery_type(surgery):
     assert_valid("clinical.prior_lumbar_surgeries", [{"type": surgery, "months_ago": 0}])
 
@@ -622,9 +641,7 @@ def test_it_rejects_an_unknown_prior_surgery_type_and_negative_months_ago():
 # --------------------------------------------------------------------------- pain scores
 
 
-@pytest.mark.parametrize(
-    "field,high", [("vas_leg", 100), ("nprs", 10), ("odi", 100)]
-)
+@pytest.mark.parametrize("field,high", [("vas_leg", 100), ("nprs", 10), ("odi", 100)])
 def test_it_checks_each_pain_score_at_its_bounds(field, high):
     path = f"clinical.pain.{field}"
     for good in [0, high, high / 2, float(high)]:
@@ -647,9 +664,7 @@ def test_it_accepts_an_nct_number_of_eight_digits():
     assert_valid("administrative.clinical_study_nct", "NCT02093520")
 
 
-@pytest.mark.parametrize(
-    "nct", ["NCT0307292", "NCT030729270", "nct03072927", "03072927", "NCT 03072927", ""]
-)
+@pytest.mark.parametrize("nct", ["NCT0307292", "NCT030729270", "nct03072927", "03072927", "NCT 03072927", ""])
 def test_it_rejects_a_malformed_nct_number(nct):
     assert_invalid("administrative.clinical_study_nct", nct, "must be NCT followed by 8 digits")
 
@@ -686,8 +701,17 @@ def test_it_rejects_administrative_that_is_not_an_object():
 
 
 @pytest.mark.parametrize(
-    "path", ["patient", "provider", "procedure", "clinical", "clinical.symptoms",
-             "clinical.imaging", "clinical.pain", "administrative"]
+    "path",
+    [
+        "patient",
+        "provider",
+        "procedure",
+        "clinical",
+        "clinical.symptoms",
+        "clinical.imaging",
+        "clinical.pain",
+        "administrative",
+    ],
 )
 @pytest.mark.parametrize("value", [[], "x", 1, True])
 def test_it_stops_at_a_wrong_typed_object_with_one_error(path, value):
@@ -818,7 +842,7 @@ def test_case_fields_lists_every_field_of_the_contract_with_its_type():
         "administrative.ihs_prc.alternate_resources_exhausted": "boolean",
         "administrative.ihs_prc.notified": "boolean",
     }
-    assert CASE_FIELDS == expected
+    assert expected == CASE_FIELDS
 
 
 def test_enums_hold_the_contract_value_lists():
@@ -828,12 +852,21 @@ def test_enums_hold_the_contract_value_lists():
     assert ENUMS["clinical.symptoms.types"] == {"pain", "numbness", "tingling", "heaviness"}
     assert ENUMS["clinical.symptoms.locations"] == {"back", "legs", "buttocks"}
     assert ENUMS["clinical.conservative_care[].type"] == {
-        "physical_therapy", "home_exercise", "oral_analgesics", "epidural_steroid_injection",
-        "chiropractic", "other",
+        "physical_therapy",
+        "home_exercise",
+        "oral_analgesics",
+        "epidural_steroid_injection",
+        "chiropractic",
+        "other",
     }
     assert ENUMS["clinical.conservative_care[].outcome"] == {"failed", "partial", "improved"}
     assert ENUMS["clinical.prior_lumbar_surgeries[].type"] == {
-        "laminectomy", "laminotomy", "fusion", "interspinous_device", "mild", "other"
+        "laminectomy",
+        "laminotomy",
+        "fusion",
+        "interspinous_device",
+        "mild",
+        "other",
     }
     assert {"L1-L2", "L5-S1", "T12-L1", "C7-T1"} <= ENUMS["procedure.levels"]
     assert len(ENUMS["procedure.levels"]) == 24
@@ -867,9 +900,15 @@ def test_the_validator_accepts_every_enum_value_at_its_path():
 
 @pytest.mark.parametrize(
     "path",
-    ["payer", "clinical.imaging.ligamentum_flavum_mm", "clinical.conservative_care[].outcome",
-     "administrative", "administrative.ihs_prc.eligible", "administrative.wiser.state",
-     "administrative.anything"],
+    [
+        "payer",
+        "clinical.imaging.ligamentum_flavum_mm",
+        "clinical.conservative_care[].outcome",
+        "administrative",
+        "administrative.ihs_prc.eligible",
+        "administrative.wiser.state",
+        "administrative.anything",
+    ],
 )
 def test_is_known_path_accepts_case_paths_and_anything_under_administrative(path):
     assert is_known_path(path)
@@ -877,8 +916,18 @@ def test_is_known_path_accepts_case_paths_and_anything_under_administrative(path
 
 @pytest.mark.parametrize(
     "path",
-    ["clinical.imaging.foo", "clinical.conservative_care.0.outcome", "patient.age", "",
-     "administrative.", "administrative..x", "administrativex", "imaging", None, 3],
+    [
+        "clinical.imaging.foo",
+        "clinical.conservative_care.0.outcome",
+        "patient.age",
+        "",
+        "administrative.",
+        "administrative..x",
+        "administrativex",
+        "imaging",
+        None,
+        3,
+    ],
 )
 def test_is_known_path_rejects_anything_else(path):
     assert not is_known_path(path)
@@ -905,11 +954,13 @@ _json_scalars = (
 )
 _json = st.recursive(
     _json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(
-        st.text(max_size=8) | st.sampled_from(sorted({p.split(".")[-1] for p in CASE_FIELDS})),
-        children,
-        max_size=4,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(max_size=8) | st.sampled_from(sorted({p.split(".")[-1] for p in CASE_FIELDS})),
+            children,
+            max_size=4,
+        )
     ),
     max_leaves=20,
 )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from factories import install_shipped_policies, personas
 from rest_framework.test import APIClient
+
+from factories import install_shipped_policies, personas
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.utils import timezone
-from factories import draft_for
 
+from factories import draft_for
 from priorauth.models import Attachment, Letter, LetterKind, LetterRevision
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"
@@ -21,9 +21,7 @@ def fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
 
-def preset(
-    name: str, *, suite: str = "pas_client_v221_run_against_pas_server.json"
-) -> Any:
+def preset(name: str, *, suite: str = "pas_client_v221_run_against_pas_server.json") -> Any:
     """One input of an Inferno preset (the kit's response bundles are JSON inside JSON)."""
     inputs = {i["name"]: i.get("value") for i in fixture(suite)["inputs"]}
     return json.loads(inputs[name])
@@ -56,9 +54,7 @@ def with_documents(world):
     )
     attachment.file.save("mri.pdf", ContentFile(PDF), save=False)
     attachment.save()
-    letter = Letter.objects.create(
-        request=request, kind=LetterKind.PRIOR_AUTHORIZATION, created_by=world.alice
-    )
+    letter = Letter.objects.create(request=request, kind=LetterKind.PRIOR_AUTHORIZATION, created_by=world.alice)
     revision = LetterRevision(
         letter=letter,
         number=1,

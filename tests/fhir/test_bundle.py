@@ -8,18 +8,16 @@ import json
 
 import pytest
 from django.core.management import call_command
-from factories import advance, draft_for, entered_case
 from pas_helpers import PDF, with_documents
 
+from factories import advance, draft_for, entered_case
 from priorauth.fhir.bundle import PAS, request_bundle
 from priorauth.fhir.validator import validate_bundle
 from priorauth.models import AuditEntry, Status
 
 
 def resources(bundle, kind):
-    return [
-        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind
-    ]
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
 
 
 def test_it_builds_a_collection_with_the_claim_first_and_everything_the_issue_lists(
@@ -36,32 +34,21 @@ def test_it_builds_a_collection_with_the_claim_first_and_everything_the_issue_li
     assert claim["use"] == "preauthorization"
     assert claim["priority"]["coding"][0]["code"] == "normal"
     (patient,) = resources(bundle, "Patient")
-    assert (
-        patient["name"][0]["family"] == "Moreno"
-        and patient["birthDate"] == "1949-03-02"
-    )
+    assert patient["name"][0]["family"] == "Moreno" and patient["birthDate"] == "1949-03-02"
     (coverage,) = resources(bundle, "Coverage")
     assert coverage["subscriberId"] == world.patient_a.member_id
     assert coverage["identifier"][0]["type"]["coding"][0]["code"] == "MB"
     insurer, requestor = resources(bundle, "Organization")
-    assert (
-        insurer["name"] == request.payer.name
-        and requestor["name"] == world.practice_a.name
-    )
+    assert insurer["name"] == request.payer.name and requestor["name"] == world.practice_a.name
     assert coverage["payor"] == [claim["insurer"]]
     (role,) = resources(bundle, "PractitionerRole")
     (practitioner,) = resources(bundle, "Practitioner")
-    assert practitioner["identifier"] == [
-        {"system": "http://hl7.org/fhir/sid/us-npi", "value": world.bob_provider.npi}
-    ]
+    assert practitioner["identifier"] == [{"system": "http://hl7.org/fhir/sid/us-npi", "value": world.bob_provider.npi}]
     conditions = resources(bundle, "Condition")
     assert [c["code"]["coding"][0] for c in conditions] == [
-        {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}
-        for code in request.case["diagnoses"]
+        {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code} for code in request.case["diagnoses"]
     ]
-    assert [
-        d["diagnosisCodeableConcept"]["coding"][0]["code"] for d in claim["diagnosis"]
-    ] == request.case["diagnoses"]
+    assert [d["diagnosisCodeableConcept"]["coding"][0]["code"] for d in claim["diagnosis"]] == request.case["diagnoses"]
     (service,) = resources(bundle, "ServiceRequest")
     assert service["code"]["coding"][0] == {
         "system": "http://www.ama-assn.org/go/cpt",
@@ -70,31 +57,19 @@ def test_it_builds_a_collection_with_the_claim_first_and_everything_the_issue_li
     assert [b["text"] for b in service["bodySite"]] == [
         f"Lumbar level {lv}" for lv in request.case["procedure"]["levels"]
     ]
-    assert service["occurrenceTiming"]["event"] == [
-        request.case["procedure"]["planned_date"]
-    ]
+    assert service["occurrenceTiming"]["event"] == [request.case["procedure"]["planned_date"]]
     item = claim["item"][0]
     assert item["productOrService"]["coding"][0]["code"] == "0275T"
     assert item["servicedDate"] == request.case["procedure"]["planned_date"]
     documents = resources(bundle, "DocumentReference")
-    assert [
-        base64.b64decode(d["content"][0]["attachment"]["data"]) for d in documents
-    ] == [PDF, PDF + b"signed"]
-    supporting = [
-        s
-        for s in claim["supportingInfo"]
-        if s["category"]["coding"][0]["code"] == "additionalInformation"
-    ]
+    assert [base64.b64decode(d["content"][0]["attachment"]["data"]) for d in documents] == [PDF, PDF + b"signed"]
+    supporting = [s for s in claim["supportingInfo"] if s["category"]["coding"][0]["code"] == "additionalInformation"]
     full_urls = {e["fullUrl"] for e in bundle["entry"]}
     assert {s["valueReference"]["reference"] for s in supporting} == {
-        e["fullUrl"]
-        for e in bundle["entry"]
-        if e["resource"]["resourceType"] == "DocumentReference"
+        e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DocumentReference"
     }
     for ref in json.dumps(bundle).split('"reference": "')[1:]:
-        assert (
-            ref.split('"')[0] in full_urls
-        )  # every reference resolves inside the bundle
+        assert ref.split('"')[0] in full_urls  # every reference resolves inside the bundle
     assert role["practitioner"]["reference"] in full_urls
     report = validate_bundle(bundle)
     assert report.valid, report.errors
@@ -113,9 +88,7 @@ def test_an_expedited_case_asks_for_stat_priority(world):
 def test_building_twice_gives_the_same_references(world):
     request = draft_for(world)
     first, second = request_bundle(request), request_bundle(request)
-    assert [e["fullUrl"] for e in first["entry"]] == [
-        e["fullUrl"] for e in second["entry"]
-    ]
+    assert [e["fullUrl"] for e in first["entry"]] == [e["fullUrl"] for e in second["entry"]]
 
 
 def test_it_answers_fhir_json_and_audits_the_read(world, api):
@@ -123,32 +96,18 @@ def test_it_answers_fhir_json_and_audits_the_read(world, api):
     response = api(world.alice).get(f"/api/v1/requests/{request.pk}/pas-bundle")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/fhir+json"
-    assert (
-        json.loads(response.content)["entry"][0]["resource"]["resourceType"] == "Claim"
-    )
-    entry = AuditEntry.objects.filter(
-        object_id=str(request.pk), detail="pas-bundle"
-    ).get()
+    assert json.loads(response.content)["entry"][0]["resource"]["resourceType"] == "Claim"
+    entry = AuditEntry.objects.filter(object_id=str(request.pk), detail="pas-bundle").get()
     assert entry.user == world.alice and entry.action == AuditEntry.Action.READ
-    assert (
-        api(world.bob).get(f"/api/v1/requests/{request.pk}/pas-bundle").status_code
-        == 200
-    )  # treating physician
+    assert api(world.bob).get(f"/api/v1/requests/{request.pk}/pas-bundle").status_code == 200  # treating physician
 
 
 @pytest.mark.parametrize("persona", ["charlie", "erin", "dave"])
 def test_another_practice_or_another_physician_gets_404(world, api, persona):
     request = draft_for(world)
-    response = api(getattr(world, persona)).get(
-        f"/api/v1/requests/{request.pk}/pas-bundle"
-    )
+    response = api(getattr(world, persona)).get(f"/api/v1/requests/{request.pk}/pas-bundle")
     assert response.status_code == 404
-    assert (
-        api(getattr(world, persona))
-        .get(f"/api/v1/requests/{request.pk}/pas-bundle/check")
-        .status_code
-        == 404
-    )
+    assert api(getattr(world, persona)).get(f"/api/v1/requests/{request.pk}/pas-bundle/check").status_code == 404
     assert not AuditEntry.objects.filter(detail="pas-bundle").exists()
 
 
@@ -162,9 +121,7 @@ def test_an_anonymous_caller_is_refused(world, api):
 
 def test_the_check_endpoint_reports_by_fhir_path(world, api):
     request = draft_for(world)
-    body = (
-        api(world.alice).get(f"/api/v1/requests/{request.pk}/pas-bundle/check").json()
-    )
+    body = api(world.alice).get(f"/api/v1/requests/{request.pk}/pas-bundle/check").json()
     assert body["valid"] is True and body["errors"] == []
     assert all(w["path"].startswith("Bundle.") for w in body["warnings"])
 
@@ -174,9 +131,7 @@ def test_pas_export_prints_the_checked_bundle(world, capsys):
     call_command("pas_export", request.reference)
     bundle = json.loads(capsys.readouterr().out)
     assert bundle["identifier"]["value"] == request.reference
-    assert AuditEntry.objects.filter(
-        object_id=str(request.pk), detail="pas_export"
-    ).exists()
+    assert AuditEntry.objects.filter(object_id=str(request.pk), detail="pas_export").exists()
 
 
 def test_pas_export_names_an_unknown_reference(world):
@@ -195,9 +150,7 @@ def test_staff_review_the_bundle_on_a_page_before_it_goes(world, client):
     assert "conforms to the PAS request profiles" in text
     assert "CPT 0275T" in text and world.patient_a.member_id in text
     assert "has no enabled PAS endpoint" in text
-    assert AuditEntry.objects.filter(
-        object_id=str(request.pk), detail="pas-bundle review"
-    ).exists()
+    assert AuditEntry.objects.filter(object_id=str(request.pk), detail="pas-bundle review").exists()
     detail = client.get(f"/requests/{request.pk}/").content.decode()
     assert f"/requests/{request.pk}/pas/" in detail
     client.force_login(world.charlie)
@@ -219,9 +172,7 @@ def test_must_support_elements_are_sent_when_the_records_hold_the_data(world):
     report = validate_bundle(bundle, must_support=True)
     assert report.valid, report.errors
     insurer, requestor = resources(bundle, "Organization")
-    assert insurer["identifier"] == [
-        {"system": "urn:oid:2.16.840.1.113883.6.300", "value": "12345"}
-    ]
+    assert insurer["identifier"] == [{"system": "urn:oid:2.16.840.1.113883.6.300", "value": "12345"}]
     assert requestor["identifier"][0]["value"] == world.practice_a.npi
     warned = {w.path for w in report.warnings}
     index = {

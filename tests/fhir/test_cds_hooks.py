@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from factories import draft_for
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from coverage.checker import check
+from factories import draft_for
 from policies.models import Payer
 from priorauth.fhir.cds_hooks import CRD_COVERAGE_INFORMATION, case_from_hook
 
@@ -25,19 +25,11 @@ def order(code="0275T", oid="sr1"):
         "id": oid,
         "status": "draft",
         "intent": "order",
-        "code": {
-            "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": code}]
-        },
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": code}]},
         "subject": {"reference": "Patient/p1"},
         "bodySite": [{"text": "Lumbar level L4-L5"}],
         "occurrenceDateTime": "2026-12-15",
-        "reasonCode": [
-            {
-                "coding": [
-                    {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M48.062"}
-                ]
-            }
-        ],
+        "reasonCode": [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M48.062"}]}],
     }
 
 
@@ -92,9 +84,7 @@ def hook_body(
 def ehr(user):
     client = APIClient()
     if user is not None:
-        client.credentials(
-            HTTP_AUTHORIZATION=f"Bearer {AuthToken.objects.create(user)[1]}"
-        )
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {AuthToken.objects.create(user)[1]}")
     return client
 
 
@@ -103,13 +93,8 @@ def call(user, url, body):
 
 
 def coverage_info(resource):
-    (ext,) = [
-        e for e in resource.get("extension", []) if e["url"] == CRD_COVERAGE_INFORMATION
-    ]
-    return {
-        e["url"]: next(v for k, v in e.items() if k.startswith("value"))
-        for e in ext["extension"]
-    }
+    (ext,) = [e for e in resource.get("extension", []) if e["url"] == CRD_COVERAGE_INFORMATION]
+    return {e["url"]: next(v for k, v in e.items() if k.startswith("value")) for e in ext["extension"]}
 
 
 def test_discovery_lists_the_order_sign_and_order_select_services(db):
@@ -133,24 +118,14 @@ def test_order_sign_answers_with_coverage_information_from_the_checker(world):
         "meets_criteria": "covered",
         "not_met": "not-covered",
     }.get(determination["decision"], "conditional")
-    assert info["pa-needed"] == (
-        "auth-needed" if determination["prior_authorization"]["required"] else "no-auth"
-    )
-    assert (
-        info["doc-needed"] == "clinical"
-    )  # the order carries no clinical findings yet
+    assert info["pa-needed"] == ("auth-needed" if determination["prior_authorization"]["required"] else "no-auth")
+    assert info["doc-needed"] == "clinical"  # the order carries no clinical findings yet
     assert info["coverage"] == {"reference": "Coverage/c1"}
     assert info["reason"]["text"]
-    assert (
-        card["summary"].startswith("mild® (0275T) under")
-        and len(card["summary"]) <= 140
-    )
+    assert card["summary"].startswith("mild® (0275T) under") and len(card["summary"]) <= 140
     assert card["suggestions"][0]["actions"][0]["type"] == "update"
     (link,) = card["links"]
-    assert (
-        link["type"] == "absolute"
-        and "/requests/new/?payer=medicare-advantage" in link["url"]
-    )
+    assert link["type"] == "absolute" and "/requests/new/?payer=medicare-advantage" in link["url"]
 
 
 def test_a_payer_whose_policy_rules_the_procedure_out_is_not_covered(world):
@@ -164,21 +139,15 @@ def test_a_payer_whose_policy_rules_the_procedure_out_is_not_covered(world):
 
 def test_the_link_opens_the_open_request_of_that_patient_here(world):
     request = draft_for(world)
-    body = call(
-        world.alice, SIGN, hook_body(member_id=world.patient_a.member_id)
-    ).json()
+    body = call(world.alice, SIGN, hook_body(member_id=world.patient_a.member_id)).json()
     (link,) = body["cards"][0]["links"]
-    assert request.reference in link["label"] and link["url"].endswith(
-        f"/requests/{request.pk}/"
-    )
+    assert request.reference in link["label"] and link["url"].endswith(f"/requests/{request.pk}/")
 
 
 def test_another_practice_gets_no_link_to_the_request(world):
     draft_for(world)
     body = call(world.erin, SIGN, hook_body(member_id=world.patient_a.member_id)).json()
-    assert (
-        "Start the prior-authorization request" == body["cards"][0]["links"][0]["label"]
-    )
+    assert body["cards"][0]["links"][0]["label"] == "Start the prior-authorization request"
 
 
 def test_order_select_answers_for_the_selected_orders_only(world):

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.exceptions import ValidationError
-from factories import advance, draft_for
 from pas_helpers import answering, fixture, preset
 
+from factories import advance, draft_for
 from priorauth.fhir.models import PasEndpoint, PasExchange
 from priorauth.fhir.validator import validate_bundle
 from priorauth.models import PayerDecision, Status
@@ -40,15 +40,11 @@ def payer_server():
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            state.received.append(
-                {"path": self.path, "headers": dict(self.headers), "body": body}
-            )
+            state.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
             status, payload = state.answer
             if callable(payload):
                 payload = payload(body)
-            data = (
-                payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-            )
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/fhir+json")
             self.send_header("Content-Length", str(len(data)))
@@ -56,9 +52,7 @@ def payer_server():
             self.wfile.write(data)
 
         def do_GET(self):
-            state.received.append(
-                {"path": self.path, "headers": dict(self.headers), "body": None}
-            )
+            state.received.append({"path": self.path, "headers": dict(self.headers), "body": None})
             status, payload = state.get_answer
             data = json.dumps(payload).encode()
             self.send_response(status)
@@ -158,9 +152,7 @@ def test_the_log_holds_no_phi(world, api, payer_server, endpoint, submitted):
         assert phi not in text
 
 
-def test_live_submission_is_off_unless_an_admin_enabled_the_endpoint(
-    world, api, payer_server, endpoint, submitted
-):
+def test_live_submission_is_off_unless_an_admin_enabled_the_endpoint(world, api, payer_server, endpoint, submitted):
     endpoint.enabled = False
     endpoint.save()
     response = submit(api, world.alice, submitted)
@@ -183,18 +175,13 @@ def test_an_endpoint_is_off_by_default_and_must_be_https(world):
     assert "base_url" in error.value.message_dict
 
 
-def test_an_operation_outcome_is_logged_and_a_400_naming_it(
-    world, api, payer_server, endpoint, submitted
-):
+def test_an_operation_outcome_is_logged_and_a_400_naming_it(world, api, payer_server, endpoint, submitted):
     payer_server.answer = (
         400,
         json.loads(
-            {
-                i["name"]: i.get("value")
-                for i in fixture("pas_client_v221_run_against_pas_server.json")[
-                    "inputs"
-                ]
-            }["operation_failure_operation_outcome"]
+            {i["name"]: i.get("value") for i in fixture("pas_client_v221_run_against_pas_server.json")["inputs"]}[
+                "operation_failure_operation_outcome"
+            ]
         ),
     )
     response = submit(api, world.alice, submitted)
@@ -206,9 +193,7 @@ def test_an_operation_outcome_is_logged_and_a_400_naming_it(
     assert submitted.status == Status.SUBMITTED
 
 
-def test_a_processing_error_bundle_is_logged_and_nothing_recorded(
-    world, api, payer_server, endpoint, submitted
-):
+def test_a_processing_error_bundle_is_logged_and_nothing_recorded(world, api, payer_server, endpoint, submitted):
     payer_server.answer = (200, preset("processing_error_response"))
     response = submit(api, world.alice, submitted)
     assert response.status_code == 400
@@ -218,9 +203,7 @@ def test_a_processing_error_bundle_is_logged_and_nothing_recorded(
     assert submitted.status == Status.SUBMITTED and not PayerDecision.objects.exists()
 
 
-def test_an_unreachable_payer_is_a_502_and_logged(
-    world, api, payer_server, endpoint, submitted
-):
+def test_an_unreachable_payer_is_a_502_and_logged(world, api, payer_server, endpoint, submitted):
     endpoint.base_url = "http://127.0.0.1:9/fhir"
     endpoint.save()
     response = submit(api, world.alice, submitted)
@@ -229,23 +212,14 @@ def test_an_unreachable_payer_is_a_502_and_logged(
     assert exchange.outcome == "failed" and exchange.http_status is None
 
 
-def test_a_missing_credential_is_named(
-    world, api, payer_server, endpoint, submitted, monkeypatch
-):
+def test_a_missing_credential_is_named(world, api, payer_server, endpoint, submitted, monkeypatch):
     monkeypatch.delenv("PAS_TEST_TOKEN")
     response = submit(api, world.alice, submitted)
-    assert (
-        response.status_code == 400
-        and "PAS_TEST_TOKEN" in response.json()["credential_env"][0]
-    )
+    assert response.status_code == 400 and "PAS_TEST_TOKEN" in response.json()["credential_env"][0]
 
 
-@pytest.mark.parametrize(
-    "persona, code", [("charlie", 404), ("dave", 404), ("bob", 403)]
-)
-def test_only_billing_staff_of_the_practice_submit(
-    world, api, payer_server, endpoint, submitted, persona, code
-):
+@pytest.mark.parametrize("persona, code", [("charlie", 404), ("dave", 404), ("bob", 403)])
+def test_only_billing_staff_of_the_practice_submit(world, api, payer_server, endpoint, submitted, persona, code):
     payer_server.answer = (200, echo("approval_json_response"))
     assert submit(api, getattr(world, persona), submitted).status_code == code
     assert payer_server.received == []
@@ -257,9 +231,7 @@ def test_only_a_submitted_request_goes(world, api, payer_server, endpoint):
     assert response.status_code == 400 and "status" in response.json()
 
 
-def test_staff_submit_from_the_review_page(
-    world, client, payer_server, endpoint, submitted
-):
+def test_staff_submit_from_the_review_page(world, client, payer_server, endpoint, submitted):
     payer_server.answer = (200, echo("approval_json_response"))
     client.force_login(world.alice)
     page = client.get(f"/requests/{submitted.pk}/pas/").content.decode()
@@ -271,9 +243,7 @@ def test_staff_submit_from_the_review_page(
     assert "Claim/$submit" in response.content.decode()  # the exchange is listed
 
 
-def test_an_id_only_notification_is_read_from_the_payers_endpoint_and_recorded(
-    world, payer_server, endpoint
-):
+def test_an_id_only_notification_is_read_from_the_payers_endpoint_and_recorded(world, payer_server, endpoint):
     from knox.models import AuthToken
     from rest_framework.test import APIClient
 
@@ -283,19 +253,13 @@ def test_an_id_only_notification_is_read_from_the_payers_endpoint_and_recorded(
         world.alice,
         at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
     )
-    claim_response = answering(preset("pended_json_response"), sent.reference)["entry"][
-        0
-    ]["resource"]
+    claim_response = answering(preset("pended_json_response"), sent.reference)["entry"][0]["resource"]
     payer_server.get_answer = (200, claim_response)
     notification = fixture("PAS_notification_example_id_only.json")
     focus = f"{payer_server.url}/ClaimResponse/{claim_response['id']}"
-    notification["entry"][0]["resource"]["parameter"][5]["part"][2]["valueReference"][
-        "reference"
-    ] = focus
+    notification["entry"][0]["resource"]["parameter"][5]["part"][2]["valueReference"]["reference"] = focus
     client = APIClient()
-    client.credentials(
-        HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(world.alice)[1]}"
-    )
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(world.alice)[1]}")
     response = client.post(
         "/api/v1/pas/notifications",
         data=json.dumps(notification),

@@ -8,11 +8,11 @@ import datetime as dt
 import json
 
 import pytest
-from factories import advance, draft_for
 from knox.models import AuthToken
 from pas_helpers import answering, fixture
 from rest_framework.test import APIClient
 
+from factories import advance, draft_for
 from priorauth.fhir.models import PasExchange
 from priorauth.models import PayerDecision, Status
 
@@ -32,20 +32,14 @@ def sent(world):
 def notify(user, payload):
     client = APIClient()
     if user is not None:
-        client.credentials(
-            HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user)[1]}"
-        )
-    return client.post(
-        URL, data=json.dumps(payload), content_type="application/fhir+json"
-    )
+        client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user)[1]}")
+    return client.post(URL, data=json.dumps(payload), content_type="application/fhir+json")
 
 
 def full_resource(reference: str, code: str) -> dict:
     """The kit's full-resource notification; the kit fills in the review action code when it sends
     it (PENDEDCODE in the fixture), so the test does too."""
-    text = json.dumps(fixture("PAS_notification_example_full_resource.json")).replace(
-        "PENDEDCODE", code
-    )
+    text = json.dumps(fixture("PAS_notification_example_full_resource.json")).replace("PENDEDCODE", code)
     return answering(json.loads(text), reference)
 
 
@@ -53,14 +47,10 @@ def full_resource(reference: str, code: str) -> dict:
     "code, status",
     [("A4", Status.PENDED), ("A1", Status.APPROVED), ("A3", Status.DENIED)],
 )
-def test_a_full_resource_notification_records_the_payers_update(
-    world, sent, code, status
-):
+def test_a_full_resource_notification_records_the_payers_update(world, sent, code, status):
     response = notify(world.alice, full_resource(sent.reference, code))
     assert response.status_code == 200, response.content
-    assert response.json()["recorded"] == [
-        {"request": sent.pk, "decision": PayerDecision.objects.get().decision}
-    ]
+    assert response.json()["recorded"] == [{"request": sent.pk, "decision": PayerDecision.objects.get().decision}]
     sent.refresh_from_db()
     assert sent.status == status
     assert PasExchange.objects.get(request=sent).operation == "notification"
@@ -80,9 +70,7 @@ def test_a_pended_request_is_decided_by_the_next_notification(world, sent):
 def test_the_kits_unfilled_placeholder_code_is_a_400_naming_it(world, sent):
     response = notify(
         world.alice,
-        answering(
-            fixture("PAS_notification_example_full_resource.json"), sent.reference
-        ),
+        answering(fixture("PAS_notification_example_full_resource.json"), sent.reference),
     )
     assert response.status_code == 400
     assert "PENDEDCODE" in json.dumps(response.json())
@@ -91,9 +79,7 @@ def test_the_kits_unfilled_placeholder_code_is_a_400_naming_it(world, sent):
 def test_an_id_only_notification_is_logged_as_an_update_to_fetch(world, sent):
     response = notify(world.alice, fixture("PAS_notification_example_id_only.json"))
     assert response.status_code == 202
-    assert response.json()["fetch_needed"] == [
-        "urn:uuid:482fd012-7825-423d-83de-69d09920198b"
-    ]
+    assert response.json()["fetch_needed"] == ["urn:uuid:482fd012-7825-423d-83de-69d09920198b"]
     exchange = PasExchange.objects.get()
     assert (exchange.operation, exchange.outcome) == ("notification", "received")
     assert not PayerDecision.objects.exists()
@@ -136,16 +122,12 @@ def test_a_physician_token_is_refused(world, sent):
             "Bundle.entry[0].resource",
         ),
         (
-            lambda p: p["entry"][0]["resource"]["parameter"][3].update(
-                valueCode="nonsense"
-            ),
+            lambda p: p["entry"][0]["resource"]["parameter"][3].update(valueCode="nonsense"),
             "Bundle.entry[0].resource.parameter.type",
         ),
     ],
 )
-def test_a_malformed_notification_is_a_400_naming_the_problem(
-    world, sent, mutate, field
-):
+def test_a_malformed_notification_is_a_400_naming_the_problem(world, sent, mutate, field):
     payload = full_resource(sent.reference, "A1")
     mutate(payload)
     response = notify(world.alice, payload)

@@ -9,9 +9,9 @@ import json
 
 import pytest
 from django.core.management import call_command
-from factories import advance, draft_for
 from pas_helpers import answering, fixture, preset
 
+from factories import advance, draft_for
 from priorauth.fhir.models import PasExchange
 from priorauth.fhir.response import read_response
 from priorauth.models import AuditEntry, PayerDecision, Status, StatusTransition
@@ -35,9 +35,7 @@ def post(api, user, request, payload, content_type="application/fhir+json"):
     )
 
 
-def test_a1_certified_in_total_is_an_approval_with_its_number_and_period(
-    world, api, sent
-):
+def test_a1_certified_in_total_is_an_approval_with_its_number_and_period(world, api, sent):
     response = post(
         api,
         world.alice,
@@ -59,9 +57,7 @@ def test_a1_certified_in_total_is_an_approval_with_its_number_and_period(
         "approved",
         "X12 306 A1",
     )
-    assert AuditEntry.objects.filter(
-        object_id=str(sent.pk), detail__startswith="PAS response A1"
-    ).exists()
+    assert AuditEntry.objects.filter(object_id=str(sent.pk), detail__startswith="PAS response A1").exists()
 
 
 def test_a3_not_certified_is_a_denial_with_the_reason(world, api, sent):
@@ -89,9 +85,7 @@ def test_a4_pended_is_a_pend_with_what_is_asked(world, api, sent):
     assert response.status_code == 200, response.content
     decision = PayerDecision.objects.get(request=sent)
     assert decision.decision == "pended" and "A4" in decision.stated_reason
-    assert StatusTransition.objects.filter(
-        request=sent, to_status=Status.PENDED
-    ).exists()
+    assert StatusTransition.objects.filter(request=sent, to_status=Status.PENDED).exists()
 
 
 def test_a6_modified_is_an_approval_saying_what_changed(world, api, sent):
@@ -108,9 +102,7 @@ def test_a6_modified_is_an_approval_saying_what_changed(world, api, sent):
 
 
 def test_the_inferno_must_support_response_is_read_without_failing(world, api, sent):
-    (bundle,) = preset(
-        "ms_submit_responses", suite="pas_client_v221_must_support_preset.json"
-    )
+    (bundle,) = preset("ms_submit_responses", suite="pas_client_v221_must_support_preset.json")
     answer = read_response(bundle)
     assert answer.decision == "approved" and answer.action_code == "A1"
     response = post(api, world.alice, sent, answering(bundle, sent.reference))
@@ -129,23 +121,17 @@ def test_the_kits_response_fixtures_read_leniently(name):
     assert read_response(fixture(name)).decision in ("approved", "denied", "pended")
 
 
-def test_an_error_response_is_a_400_naming_the_error_and_nothing_is_recorded(
-    world, api, sent
-):
+def test_an_error_response_is_a_400_naming_the_error_and_nothing_is_recorded(world, api, sent):
     response = post(api, world.alice, sent, preset("processing_error_response"))
     assert response.status_code == 400
     body = response.json()
     assert "Bundle.entry[0].resource.error[0]" in body
-    assert (
-        "Authorized Quantity Exceeded" in body["Bundle.entry[0].resource.error[0]"][0]
-    )
+    assert "Authorized Quantity Exceeded" in body["Bundle.entry[0].resource.error[0]"][0]
     assert_nothing_recorded(sent)
 
 
 def test_the_guides_error_response_example_is_refused(world, api, sent):
-    response = post(
-        api, world.alice, sent, fixture("Bundle-ErrorResponseBundleExample.json")
-    )
+    response = post(api, world.alice, sent, fixture("Bundle-ErrorResponseBundleExample.json"))
     assert response.status_code == 400
     assert any(".error[" in key or ".outcome" in key for key in response.json())
     assert_nothing_recorded(sent)
@@ -153,10 +139,9 @@ def test_the_guides_error_response_example_is_refused(world, api, sent):
 
 def test_an_operation_outcome_is_a_400(world, api, sent):
     outcome = json.loads(
-        {
-            i["name"]: i.get("value")
-            for i in fixture("pas_client_v221_run_against_pas_server.json")["inputs"]
-        }["operation_failure_operation_outcome"]
+        {i["name"]: i.get("value") for i in fixture("pas_client_v221_run_against_pas_server.json")["inputs"]}[
+            "operation_failure_operation_outcome"
+        ]
     )
     response = post(api, world.alice, sent, outcome)
     assert response.status_code == 400
@@ -183,9 +168,7 @@ def test_an_operation_outcome_is_a_400(world, api, sent):
         ([1, 2], "$"),
     ],
 )
-def test_a_malformed_bundle_is_a_400_naming_the_problem(
-    world, api, sent, payload, field
-):
+def test_a_malformed_bundle_is_a_400_naming_the_problem(world, api, sent, payload, field):
     response = post(api, world.alice, sent, payload)
     assert response.status_code == 400
     assert field in response.json()
@@ -246,22 +229,14 @@ def test_a_response_to_a_submitted_request_records_the_sending_first(world, api)
         answering(preset("approval_json_response"), submitted.reference),
     )
     assert response.status_code == 200, response.content
-    steps = list(
-        StatusTransition.objects.filter(request=submitted).values_list(
-            "to_status", flat=True
-        )
-    )
+    steps = list(StatusTransition.objects.filter(request=submitted).values_list("to_status", flat=True))
     assert steps[-2:] == [Status.SENT, Status.APPROVED]
     submitted.refresh_from_db()
     assert submitted.first_sent_at is not None
 
 
-@pytest.mark.parametrize(
-    "persona, code", [("charlie", 404), ("erin", 404), ("dave", 404), ("bob", 403)]
-)
-def test_only_billing_staff_of_the_practice_may_record_a_response(
-    world, api, sent, persona, code
-):
+@pytest.mark.parametrize("persona, code", [("charlie", 404), ("erin", 404), ("dave", 404), ("bob", 403)])
+def test_only_billing_staff_of_the_practice_may_record_a_response(world, api, sent, persona, code):
     response = post(
         api,
         getattr(world, persona),
@@ -272,13 +247,9 @@ def test_only_billing_staff_of_the_practice_may_record_a_response(
     assert_nothing_recorded(sent)
 
 
-def test_pas_import_records_a_file_by_the_reference_it_echoes(
-    world, sent, tmp_path, capsys
-):
+def test_pas_import_records_a_file_by_the_reference_it_echoes(world, sent, tmp_path, capsys):
     path = tmp_path / "answer.json"
-    path.write_text(
-        json.dumps(answering(preset("denial_json_response"), sent.reference))
-    )
+    path.write_text(json.dumps(answering(preset("denial_json_response"), sent.reference)))
     call_command("pas_import", str(path))
     assert f"{sent.reference}: denied recorded" in capsys.readouterr().out
     assert PayerDecision.objects.get(request=sent).decision == "denied"
@@ -290,10 +261,7 @@ def test_pas_import_names_the_problem_and_exits_2(world, sent, tmp_path, capsys)
     with pytest.raises(SystemExit) as exit_:
         call_command("pas_import", str(path), "--request", sent.reference)
     assert exit_.value.code == 2
-    assert (
-        "Bundle.entry[0].resource.error[0]: the payer rejected the request"
-        in capsys.readouterr().err
-    )
+    assert "Bundle.entry[0].resource.error[0]: the payer rejected the request" in capsys.readouterr().err
     assert_nothing_recorded(sent)
 
 

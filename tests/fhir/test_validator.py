@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from factories import draft_for, entered_case
 from pas_helpers import FIXTURES, fixture, with_documents
 
+from factories import draft_for, entered_case
 from priorauth.fhir.bundle import request_bundle
 from priorauth.fhir.validator import PACKAGE, validate_bundle
 from priorauth.models import AuthorizationRequest
@@ -53,11 +53,7 @@ def test_the_guides_example_response_bundles_pass_as_responses(name):
 
 @pytest.mark.parametrize(
     "name",
-    sorted(
-        p.stem
-        for p in CONTRACT.glob("*.json")
-        if p.stem not in ("expected", "invalid-npi")
-    ),
+    sorted(p.stem for p in CONTRACT.glob("*.json") if p.stem not in ("expected", "invalid-npi")),
 )
 def test_bundles_built_from_the_contract_examples_pass(world, name):
     request = draft_for(
@@ -92,10 +88,7 @@ def test_a_bundle_whose_claim_is_not_first_fails_at_the_first_entry(good):
 def test_a_claim_without_insurance_fails_naming_it(good):
     del good["entry"][0]["resource"]["insurance"]
     problems = paths(validate_bundle(good))
-    assert (
-        problems["Bundle.entry[0].resource.insurance"]
-        == "minimum cardinality is 1, found 0"
-    )
+    assert problems["Bundle.entry[0].resource.insurance"] == "minimum cardinality is 1, found 0"
 
 
 def test_a_claim_of_the_wrong_use_fails_naming_it(good):
@@ -111,16 +104,10 @@ def test_a_dangling_reference_fails_naming_it(good):
 
 
 def test_a_reference_to_the_wrong_type_fails(good):
-    patient_url = next(
-        e["fullUrl"]
-        for e in good["entry"]
-        if e["resource"]["resourceType"] == "Patient"
-    )
+    patient_url = next(e["fullUrl"] for e in good["entry"] if e["resource"]["resourceType"] == "Patient")
     good["entry"][0]["resource"]["insurer"] = {"reference": patient_url}
     problems = paths(validate_bundle(good))
-    assert (
-        "points at a Patient" in problems["Bundle.entry[0].resource.insurer.reference"]
-    )
+    assert "points at a Patient" in problems["Bundle.entry[0].resource.insurer.reference"]
 
 
 def test_a_wrong_bundle_type_and_missing_identifier_fail(good):
@@ -136,15 +123,12 @@ def test_a_required_binding_and_a_required_extension_are_checked(world):
     claim = bundle["entry"][0]["resource"]
     claim["type"]["coding"][0]["code"] = "pharmacy"
     claim["item"][0]["extension"] = [
-        e
-        for e in claim["item"][0]["extension"]
-        if not e["url"].endswith("certificationType")
+        e for e in claim["item"][0]["extension"] if not e["url"].endswith("certificationType")
     ]
     problems = paths(validate_bundle(bundle))
     assert "ClaimTypes" in problems["Bundle.entry[0].resource.type"]
     assert (
-        problems["Bundle.entry[0].resource.item[0].extension:certificationType"]
-        == "minimum cardinality is 1, found 0"
+        problems["Bundle.entry[0].resource.item[0].extension:certificationType"] == "minimum cardinality is 1, found 0"
     )
 
 
@@ -160,17 +144,10 @@ def test_an_unknown_element_and_a_bad_date_are_named(world):
 
 def test_a_document_without_its_data_fails_against_the_pas_profile(world):
     bundle = request_bundle(with_documents(world))
-    index = next(
-        i
-        for i, e in enumerate(bundle["entry"])
-        if e["resource"]["resourceType"] == "DocumentReference"
-    )
+    index = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "DocumentReference")
     del bundle["entry"][index]["resource"]["content"][0]["attachment"]["data"]
     problems = paths(validate_bundle(bundle))
-    assert (
-        problems[f"Bundle.entry[{index}].resource.content[0].attachment.data"]
-        == "minimum cardinality is 1, found 0"
-    )
+    assert problems[f"Bundle.entry[{index}].resource.content[0].attachment.data"] == "minimum cardinality is 1, found 0"
 
 
 def test_must_support_elements_are_warnings_not_errors(good):
@@ -187,9 +164,7 @@ def test_something_that_is_not_a_bundle_is_named():
 
 
 def test_the_inferno_fixtures_response_with_the_wrong_first_entry_fails():
-    report = validate_bundle(
-        fixture("invalid_first_entry_response_bundle.json"), kind="response"
-    )
+    report = validate_bundle(fixture("invalid_first_entry_response_bundle.json"), kind="response")
     assert "ClaimResponseFirst" in paths(report)["Bundle.entry[0].resource"]
 
 
@@ -201,34 +176,20 @@ def test_a_practice_without_phone_or_fax_is_named_by_the_pd1_rule(world):
     world.practice_a.phone = world.practice_a.fax = ""
     world.practice_a.save()
     bundle = request_bundle(draft_for(world))
-    index = next(
-        i
-        for i, e in enumerate(bundle["entry"])
-        if e["resource"]["resourceType"] == "PractitionerRole"
-    )
+    index = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "PractitionerRole")
     problems = paths(validate_bundle(bundle))
     assert "(pd-1)" in problems[f"Bundle.entry[{index}].resource"]
 
 
 def test_a_practitioner_npi_with_a_bad_check_digit_is_named(good):
-    practitioner = next(
-        e["resource"]
-        for e in good["entry"]
-        if e["resource"]["resourceType"] == "Practitioner"
-    )
-    practitioner["identifier"] = [
-        {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567890"}
-    ]
+    practitioner = next(e["resource"] for e in good["entry"] if e["resource"]["resourceType"] == "Practitioner")
+    practitioner["identifier"] = [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567890"}]
     problems = paths(validate_bundle(good))
     assert any("(us-core-17)" in m for m in problems.values())
 
 
 def test_a_coverage_of_a_dependent_needs_its_subscriber(good):
-    coverage = next(
-        e["resource"]
-        for e in good["entry"]
-        if e["resource"]["resourceType"] == "Coverage"
-    )
+    coverage = next(e["resource"] for e in good["entry"] if e["resource"]["resourceType"] == "Coverage")
     coverage["relationship"] = {
         "coding": [
             {

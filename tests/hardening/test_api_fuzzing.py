@@ -30,7 +30,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from django.test import override_settings
-from factories import CONTRACT, advance, draft_for, entered_case, personas
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from knox.models import AuthToken
@@ -43,6 +42,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from config.wsgi import application
+from factories import CONTRACT, advance, draft_for, entered_case, personas
 from policies.models import Payer, PolicyVersion
 from policies.services import letters_seed, registry_seed
 from priorauth import letter_services, services

@@ -35,10 +35,10 @@ import redis
 from django.apps import apps
 from django.db import connection, connections
 from django.test import Client
-from factories import advance, draft_for, entered_case, install_shipped_policies, personas
 from rest_framework.test import APIClient
 
 from config.celery import app
+from factories import advance, draft_for, entered_case, install_shipped_policies, personas
 from priorauth.models import AuditEntry, AuthorizationRequest, Letter, LetterJob, LetterRevision, LetterStatus, Status
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,9 @@ NOTHING_SAVED = "The database is unavailable; nothing was saved. Try again."
 def _letter_helpers():
     """tests/priorauth/letter_helpers.py (that folder is on sys.path only when its tests are collected)."""
     if "letter_helpers" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("letter_helpers", ROOT / "tests" / "priorauth" / "letter_helpers.py")
+        spec = importlib.util.spec_from_file_location(
+            "letter_helpers", ROOT / "tests" / "priorauth" / "letter_helpers.py"
+        )
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         sys.modules["letter_helpers"] = module
@@ -113,7 +115,19 @@ class PrivateRedis:
         self.starts += 1
         with open(self.dir / f"redis-{self.starts}.log", "wb") as log:
             self.proc = subprocess.Popen(
-                [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+                [
+                    REDIS_SERVER,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.dir),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -180,7 +194,17 @@ def letter_stack(private_redis, celery_worker_process, tmp_path) -> Iterator[Sim
     """The private Redis, a worker and a beat on it (beat runs priorauth.resend_letter_jobs)."""
     with open(tmp_path / "beat.log", "wb") as log:
         beat = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO", "-s", str(tmp_path / "beat-schedule")],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "--loglevel=INFO",
+                "-s",
+                str(tmp_path / "beat-schedule"),
+            ],
             cwd=str(ROOT),
             env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
             stdout=log,
@@ -189,7 +213,11 @@ def letter_stack(private_redis, celery_worker_process, tmp_path) -> Iterator[Sim
         )
     stack = SimpleNamespace(redis=private_redis, worker=celery_worker_process, beat=beat)
     stack.logs = lambda: "\n".join(
-        [celery_worker_process.log_text(), (tmp_path / "beat.log").read_text(errors="replace")[-3000:], private_redis.log_text()]
+        [
+            celery_worker_process.log_text(),
+            (tmp_path / "beat.log").read_text(errors="replace")[-3000:],
+            private_redis.log_text(),
+        ]
     )
     yield stack
     beat.terminate()
@@ -209,11 +237,16 @@ def ask_for_letter(client: APIClient, request: AuthorizationRequest) -> float:
 
 
 @pytest.mark.worker
-def test_redis_restarted_empty_in_a_burst_of_letters_loses_none_and_makes_none_twice(world, letter_stack, settings, caplog):
+def test_redis_restarted_empty_in_a_burst_of_letters_loses_none_and_makes_none_twice(
+    world, letter_stack, settings, caplog
+):
     _letter_helpers().install_letter_texts()
     stack = letter_stack
     worker_pid = stack.worker.proc.pid
-    requests = [advance(draft_for(world, payer=("medicare", "commercial")[i % 2]), Status.SUBMITTED, world.alice) for i in range(24)]
+    requests = [
+        advance(draft_for(world, payer=("medicare", "commercial")[i % 2]), Status.SUBMITTED, world.alice)
+        for i in range(24)
+    ]
     before, during, after = requests[:8], requests[8:16], requests[16:]
     client = APIClient()
     client.force_authenticate(world.alice)
@@ -244,7 +277,10 @@ def test_redis_restarted_empty_in_a_burst_of_letters_loses_none_and_makes_none_t
         ask_for_letter(client, request)
 
     wait_for(
-        lambda: not LetterJob.objects.exclude(state=LetterJob.State.DONE).exists() and LetterJob.objects.count() == len(requests),
+        lambda: (
+            not LetterJob.objects.exclude(state=LetterJob.State.DONE).exists()
+            and LetterJob.objects.count() == len(requests)
+        ),
         timeout=120,
         what="every letter's draft",
         logs=stack.logs,
@@ -335,7 +371,9 @@ def connection_cut(at: int | str | None, monkeypatch) -> Iterator[ConnectionCut]
 
 def saved_rows() -> dict[str, int]:
     """Rows of every table of the requests app (requests, their history, transitions, audit...)."""
-    return {model._meta.db_table: model._default_manager.count() for model in apps.get_app_config("priorauth").get_models()}
+    return {
+        model._meta.db_table: model._default_manager.count() for model in apps.get_app_config("priorauth").get_models()
+    }
 
 
 def cut_points(make_request: Callable[[], Any], monkeypatch) -> list[int | str]:
@@ -385,10 +423,17 @@ def api_client(user) -> APIClient:
 
 
 def create_body(w) -> dict[str, Any]:
-    return {"patient": w.patient_a.pk, "treating_physician": w.bob_provider.pk, "payer": "medicare-advantage", "case": entered_case()}
+    return {
+        "patient": w.patient_a.pk,
+        "treating_physician": w.bob_provider.pk,
+        "payer": "medicare-advantage",
+        "case": entered_case(),
+    }
 
 
-def test_a_connection_cut_while_creating_a_request_saves_nothing_and_the_next_create_succeeds(world, postgres, monkeypatch):
+def test_a_connection_cut_while_creating_a_request_saves_nothing_and_the_next_create_succeeds(
+    world, postgres, monkeypatch
+):
     client = api_client(world.alice)
     body = create_body(world)
     assert_cut_everywhere(
@@ -407,7 +452,9 @@ def test_a_connection_cut_while_creating_a_request_saves_nothing_and_the_next_cr
     assert saved_rows()["priorauth_authorizationrequest"] == before["priorauth_authorizationrequest"] + 1
 
 
-def test_a_connection_cut_while_submitting_leaves_the_draft_a_draft_and_the_next_submit_succeeds(world, postgres, monkeypatch):
+def test_a_connection_cut_while_submitting_leaves_the_draft_a_draft_and_the_next_submit_succeeds(
+    world, postgres, monkeypatch
+):
     client = api_client(world.alice)
     draft = draft_for(world)
     spare = draft_for(world)  # submitted once to count the writes a submit makes
@@ -416,7 +463,9 @@ def test_a_connection_cut_while_submitting_leaves_the_draft_a_draft_and_the_next
         return client.post(f"/api/v1/requests/{request.pk}/submit", {"note": "to the payer"}, format="json")
 
     prepared = iter([spare])
-    assert_cut_everywhere(submit, prepare=lambda: next(prepared, draft), monkeypatch=monkeypatch, expect_error=clean_api_error)
+    assert_cut_everywhere(
+        submit, prepare=lambda: next(prepared, draft), monkeypatch=monkeypatch, expect_error=clean_api_error
+    )
 
     draft.refresh_from_db()
     assert (draft.status, draft.determination, draft.submitted_at) == (Status.DRAFT, None, None)
@@ -441,7 +490,9 @@ def test_a_connection_cut_while_a_page_submits_shows_a_plain_503_page_and_saves_
         return client.post(f"/requests/{request.pk}/submit/", {"submit-note": ""})
 
     prepared = iter([spare])
-    assert_cut_everywhere(submit, prepare=lambda: next(prepared, draft), monkeypatch=monkeypatch, expect_error=clean_page_error)
+    assert_cut_everywhere(
+        submit, prepare=lambda: next(prepared, draft), monkeypatch=monkeypatch, expect_error=clean_page_error
+    )
 
     draft.refresh_from_db()
     assert draft.status == Status.DRAFT

@@ -53,6 +53,9 @@ from django.db import connection, transaction
 from django.test import Client, TestCase, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
+from knox.models import AuthToken
+
+from config.celery import app
 from factories import (
     UserFactory,
     addressed,
@@ -63,9 +66,6 @@ from factories import (
     member,
     personas,
 )
-from knox.models import AuthToken
-
-from config.celery import app
 from policies.models import (
     CoverageParagraph,
     Criterion,
@@ -262,7 +262,9 @@ def admin_page(rule: Outcome) -> Judge:
 
 
 def home(p: Persona, x: Any) -> Expect:
-    return Expect(302, {Role.BILLING: "/dashboard/", Role.PHYSICIAN: "/letters/", Role.ADMIN: "/policy-changes/"}[p.role])
+    return Expect(
+        302, {Role.BILLING: "/dashboard/", Role.PHYSICIAN: "/letters/", Role.ADMIN: "/policy-changes/"}[p.role]
+    )
 
 
 def sign_in_form(p: Persona, x: Any, url: str) -> Expect:
@@ -342,7 +344,9 @@ RULES: dict[str, Rule] = {
     "auth-token": Rule(plain("auth-token"), everyone(405)),
     "auth-token-revoke": Rule(plain("auth-token-revoke"), lambda p, x, url: Expect(405 if p.signed_in else 403)),
     "auth-me": Rule(plain("auth-me"), api(allow)),
-    "auth-token-revoke-all": Rule(plain("auth-token-revoke-all"), lambda p, x, url: Expect(405 if p.signed_in else 403)),
+    "auth-token-revoke-all": Rule(
+        plain("auth-token-revoke-all"), lambda p, x, url: Expect(405 if p.signed_in else 403)
+    ),
     # The prior-authorization API
     "requests": Rule(plain("requests"), api(allow)),
     "request-detail": Rule(at("request-detail", pk="draft"), api(found(sees_request))),
@@ -353,9 +357,7 @@ RULES: dict[str, Rule] = {
     "request-withdraw": Rule(at("request-withdraw", pk="draft"), ONLY_POST_API),
     "request-attachments": Rule(at("request-attachments", pk="draft"), api(found(sees_request))),
     "request-payer-contact": Rule(at("request-payer-contact", pk="draft"), api(found(sees_request))),
-    "request-attachment-download": Rule(
-        crossed("request-attachment-download"), api(found(sees_request))
-    ),
+    "request-attachment-download": Rule(crossed("request-attachment-download"), api(found(sees_request))),
     "deadlines": Rule(plain("deadlines", "?within_days=365"), api(allow)),
     "rechecks": Rule(plain("rechecks", "?include_seen=true"), api(allow)),
     "recheck-seen": Rule(at("recheck-seen", pk="recheck"), ONLY_POST_API),
@@ -393,7 +395,9 @@ RULES: dict[str, Rule] = {
     "pages:patient-search": Rule(plain("pages:patient-search", "?q=Qu"), page(only(Role.BILLING))),
     "pages:request-detail": Rule(at("pages:request-detail", pk="draft"), page(found(sees_request))),
     "pages:request-edit": Rule(at("pages:request-edit", pk="draft"), page(found(sees_request, only(Role.BILLING)))),
-    "pages:request-amend": Rule(at("pages:request-amend", pk="submitted"), page(found(sees_request, only(Role.BILLING)))),
+    "pages:request-amend": Rule(
+        at("pages:request-amend", pk="submitted"), page(found(sees_request, only(Role.BILLING)))
+    ),
     "pages:request-submit": Rule(at("pages:request-submit", pk="draft"), post_only),
     "pages:request-send": Rule(at("pages:request-send", pk="submitted"), post_only),
     "pages:request-withdraw": Rule(at("pages:request-withdraw", pk="draft"), post_only),
@@ -403,9 +407,7 @@ RULES: dict[str, Rule] = {
     "pages:request-payer-contact": Rule(at("pages:request-payer-contact", pk="draft"), post_only),
     "pages:request-appeal": Rule(at("pages:request-appeal", pk="denied"), post_only),
     "pages:attachment-upload": Rule(at("pages:attachment-upload", pk="draft"), post_only),
-    "pages:attachment-download": Rule(
-        crossed("pages:attachment-download"), page(found(sees_request))
-    ),
+    "pages:attachment-download": Rule(crossed("pages:attachment-download"), page(found(sees_request))),
     "pages:letter-request": Rule(at("pages:letter-request", pk="denied"), post_only),
     "pages:letter-list": Rule(plain("pages:letter-list"), page(only(Role.BILLING, Role.PHYSICIAN))),
     "pages:letter-detail": Rule(at("pages:letter-detail", pk="signed_letter"), page(found(sees_letter))),
@@ -415,16 +417,18 @@ RULES: dict[str, Rule] = {
     "pages:letter-retry": Rule(at("pages:letter-retry", pk="signed_letter"), post_only),
     "pages:letter-pdf": Rule(letter_pdfs, page(found(sees_letter))),
     "pages:letter-docx": Rule(
-        lambda w: [(x, reverse("pages:letter-docx", kwargs={"pk": w.of[x].signed_letter.pk, "number": 1})) for x in ("a", "b")],
+        lambda w: [
+            (x, reverse("pages:letter-docx", kwargs={"pk": w.of[x].signed_letter.pk, "number": 1})) for x in ("a", "b")
+        ],
         page(found(sees_letter)),
     ),
     "pages:letter-packet": Rule(at("pages:letter-packet", pk="signed_letter"), post_only),
     "pages:packet-pdf": Rule(at("pages:packet-pdf", pk="packet"), page(found(sees_letter))),
-
-
     "pages:scorecard": Rule(plain("pages:scorecard"), page(only(Role.BILLING, Role.ADMIN))),
     "pages:notification-list": Rule(plain("pages:notification-list"), page(only(Role.BILLING, Role.PHYSICIAN))),
-    "pages:notification-open": Rule(lambda w: [(x, reverse("pages:notification-open", kwargs={"pk": 1})) for x in ("a", "b")], post_only),
+    "pages:notification-open": Rule(
+        lambda w: [(x, reverse("pages:notification-open", kwargs={"pk": 1})) for x in ("a", "b")], post_only
+    ),
     "pages:physician-home": Rule(plain("pages:physician-home"), page(only(Role.PHYSICIAN))),
     "pages:policy-changes": Rule(plain("pages:policy-changes"), page(only(Role.ADMIN, Role.BILLING))),
     "pages:recheck-seen": Rule(at("pages:recheck-seen", result_id="recheck"), post_only),
@@ -527,8 +531,6 @@ ADMIN_MODELS: dict[str, AdminModel] = {
     # Payers' PAS endpoints are kept by superusers; the exchange log is read-only.
     "pas.pasendpoint": AdminModel("superuser", one("pas_endpoint")),
     "pas.pasexchange": AdminModel("superuser", one("pas_exchange"), superuser=frozenset({VIEW})),
-
-
     # Payers' published CMS-0057-F figures (the scorecard): payer data, entered by practice admins.
     "priorauth.publishedpayermetrics": AdminModel("global", one("published_metrics"), frozenset({VIEW, ADD, CHANGE})),
 }
@@ -655,7 +657,9 @@ def test_every_url_pattern_has_a_rule():
     stale = set(RULES) - {p.key for p in patterns}
     assert not stale, f"rules for URLs the project no longer serves: {sorted(stale)}"
     registered = {m._meta.label_lower for m in admin.site._registry}
-    assert registered == set(ADMIN_MODELS), f"admin models without a rule, or rules for none: {registered ^ set(ADMIN_MODELS)}"
+    assert registered == set(ADMIN_MODELS), (
+        f"admin models without a rule, or rules for none: {registered ^ set(ADMIN_MODELS)}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -694,7 +698,9 @@ def _practice(w: SimpleNamespace, x: str) -> SimpleNamespace:
     # Letters, rendered by their tasks in this process: one signed (draft and final PDFs) and, in
     # practice A, one whose draft is ready for review.
     with TestCase.captureOnCommitCallbacks(execute=True):
-        o.signed_letter, _ = letter_services.letter_request_draft(request=o.submitted, kind="prior_authorization", by=o.clerk)
+        o.signed_letter, _ = letter_services.letter_request_draft(
+            request=o.submitted, kind="prior_authorization", by=o.clerk
+        )
     with TestCase.captureOnCommitCallbacks(execute=True):
         letter_services.letter_sign(letter=o.signed_letter, by=o.physician, acknowledge_unverified=True)
     letters = [(o.signed_letter, LetterStatus.SIGNED)]
@@ -702,12 +708,16 @@ def _practice(w: SimpleNamespace, x: str) -> SimpleNamespace:
     o.packet = packet.packet_build(letter=o.signed_letter, attachment_ids=[], by=o.clerk)
     if x == "a":  # for the writes, which act on practice A's objects
         with TestCase.captureOnCommitCallbacks(execute=True):
-            o.ready_letter, _ = letter_services.letter_request_draft(request=o.sent, kind="prior_authorization", by=o.clerk)
+            o.ready_letter, _ = letter_services.letter_request_draft(
+                request=o.sent, kind="prior_authorization", by=o.clerk
+            )
         letters.append((o.ready_letter, LetterStatus.DRAFT_READY))
     for letter, expected in letters:
         letter.refresh_from_db()
         assert letter.status == expected, list(letter.current_revision.jobs.values("stage", "state", "error"))
-    o.sentinels = [last_name, earlier_last_name, member_id] + [r.reference for r in (o.draft, o.submitted, o.sent, o.denied)]
+    o.sentinels = [last_name, earlier_last_name, member_id] + [
+        r.reference for r in (o.draft, o.submitted, o.sent, o.denied)
+    ]
     return o
 
 
@@ -745,17 +755,27 @@ def _build_world(media: str) -> SimpleNamespace:
     w.rebuttal_paragraph = RebuttalParagraph.objects.order_by("pk").first()
     from policies.models import PayerContact
 
-    w.payer_contact = PayerContact.objects.create(payer=w.policy.payer, key="walk-desk", kind="appeals", name="Walk plan", review_status="verified")
+    w.payer_contact = PayerContact.objects.create(
+        payer=w.policy.payer, key="walk-desk", kind="appeals", name="Walk plan", review_status="verified"
+    )
     for record in (w.evidence, w.claim, w.coverage_paragraph, w.rebuttal_paragraph):
         if not record.history.exists():  # bulk-created by the seed: give its history page a version
             record.save()
     w.group = Group.objects.get(name=services.PRACTICE_ADMIN_GROUP)
-    w.pas_endpoint = PasEndpoint.objects.create(payer=w.payer, base_url="https://payer.example.com/fhir", credential_env="PAS_TOKEN")
+    w.pas_endpoint = PasEndpoint.objects.create(
+        payer=w.payer, base_url="https://payer.example.com/fhir", credential_env="PAS_TOKEN"
+    )
     w.pas_exchange = PasExchange.objects.create(operation="import", outcome="received")
     AuthToken.objects.create(w.erin)
     # The token admin names a token by its digest.
     w.token, _ = AuthToken.objects.create(w.alice)
-    access = {"user_agent": "walk", "ip_address": "127.0.0.1", "username": "alice", "http_accept": "*/*", "path_info": "/"}
+    access = {
+        "user_agent": "walk",
+        "ip_address": "127.0.0.1",
+        "username": "alice",
+        "http_accept": "*/*",
+        "path_info": "/",
+    }
     w.access_attempt = AccessAttempt.objects.create(**access, get_data="", post_data="", failures_since_start=1)
     w.access_log = AccessLog.objects.create(**access)
     w.access_failure_log = AccessFailureLog.objects.create(**access)
@@ -824,7 +844,11 @@ def fingerprint() -> dict[str, list]:
 
 
 def answer(response) -> str:
-    return f"{response.status_code} → {response['Location']}" if response.has_header("Location") else str(response.status_code)
+    return (
+        f"{response.status_code} → {response['Location']}"
+        if response.has_header("Location")
+        else str(response.status_code)
+    )
 
 
 def walk(world: SimpleNamespace) -> Iterator[tuple[Pattern, Any, str, Rule]]:

@@ -21,8 +21,8 @@ from types import SimpleNamespace
 
 import pytest
 from django.test import Client
-from factories import PASSWORD, PatientFactory, PracticeFactory, ProviderFactory, member
 
+from factories import PASSWORD, PatientFactory, PracticeFactory, ProviderFactory, member
 from priorauth.models import Role
 
 CHROMIUM = "/usr/bin/chromium"
@@ -165,7 +165,9 @@ def new_page(request, browser, live_server):
         if failed:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             for n, page in enumerate(context.pages):
-                page.screenshot(path=str(SCREENSHOTS / f"FAILED-{_slug(request.node.name)}-{index}-{n}.png"), full_page=True)
+                page.screenshot(
+                    path=str(SCREENSHOTS / f"FAILED-{_slug(request.node.name)}-{index}-{n}.png"), full_page=True
+                )
         context.close()
     assert not page_errors, f"JavaScript errors on the pages: {page_errors}"
 

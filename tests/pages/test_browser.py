@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from factories import addressed, entered_case
 from playwright.sync_api import expect
 
+from factories import addressed, entered_case
 from policies.models import Criterion, Payer
 from policies.services import policy_publish
 from priorauth import services
@@ -154,8 +154,12 @@ def test_the_server_puts_errors_next_to_their_fields(world, page_as, screenshot)
 
 def test_a_user_of_another_practice_is_refused(world, page_as, screenshot):
     request = services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
-        treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+        practice=world.practice_a,
+        patient=world.patient_a,
+        payer=Payer.objects.get(code="medicare"),
+        treating_physician=world.bob_provider,
+        case=entered_case(),
+        by=world.alice,
     )
     page = page_as(world.charlie)
     response = page.goto(f"/requests/{request.pk}/")
@@ -168,11 +172,17 @@ def test_a_user_of_another_practice_is_refused(world, page_as, screenshot):
     assert page.goto(f"/requests/{request.pk}/").status == 404
 
 
-def test_a_letter_is_asked_for_then_the_physician_edits_signs_and_downloads_it(letter_texts, page_as, screenshot, eager_tasks):
+def test_a_letter_is_asked_for_then_the_physician_edits_signs_and_downloads_it(
+    letter_texts, page_as, screenshot, eager_tasks
+):
     world = letter_texts
     request = services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare-advantage"),
-        treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+        practice=world.practice_a,
+        patient=world.patient_a,
+        payer=Payer.objects.get(code="medicare-advantage"),
+        treating_physician=world.bob_provider,
+        case=entered_case(),
+        by=world.alice,
     )
     # Original Medicare has no prior-authorization letter; a letter is signed only with an addressee (issue 11).
     addressed(services.request_submit(request=request, by=world.alice))
@@ -215,8 +225,12 @@ def test_a_letter_is_asked_for_then_the_physician_edits_signs_and_downloads_it(l
 
 def test_the_admin_sees_which_open_requests_a_policy_change_affected(world, page_as, screenshot, eager_tasks):
     request = services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
-        treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+        practice=world.practice_a,
+        patient=world.patient_a,
+        payer=Payer.objects.get(code="medicare"),
+        treating_physician=world.bob_provider,
+        case=entered_case(),
+        by=world.alice,
     )
     criterion = Criterion.objects.get(policy__payer__code="medicare", key="ligamentum_flavum")
     criterion.value = 5

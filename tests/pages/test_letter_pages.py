@@ -7,8 +7,8 @@ import html as html_module
 import re
 
 import pytest
-from factories import addressed, entered_case
 
+from factories import addressed, entered_case
 from policies.models import Payer
 from priorauth import services
 from priorauth.models import AuditEntry, Letter, LetterStatus
@@ -26,8 +26,12 @@ def submitted(letter_texts):
     world = letter_texts
     # Original Medicare has no prior-authorization letter (issue 11): Medicare Advantage has one.
     request = services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare-advantage"),
-        treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+        practice=world.practice_a,
+        patient=world.patient_a,
+        payer=Payer.objects.get(code="medicare-advantage"),
+        treating_physician=world.bob_provider,
+        case=entered_case(),
+        by=world.alice,
     )
     return addressed(services.request_submit(request=request, by=world.alice))
 
@@ -53,8 +57,12 @@ def error_of(html: str, field_id: str) -> str:
 def test_a_letter_needs_a_submitted_request(client_for, letter_texts):
     world = letter_texts
     request = services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
-        treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+        practice=world.practice_a,
+        patient=world.patient_a,
+        payer=Payer.objects.get(code="medicare"),
+        treating_physician=world.bob_provider,
+        case=entered_case(),
+        by=world.alice,
     )
     client = client_for(world.alice)
     assert "submit the request first" in client.get(f"/requests/{request.pk}/").content.decode()
@@ -99,7 +107,11 @@ def test_the_physician_edits_the_narrative(client_for, world, letter, django_cap
     assert response.status_code == 302
     revision.refresh_from_db()
     assert revision.paragraphs[0]["sentences"][0]["text"] == "I write for my patient, who needs the mild procedure."
-    assert revision.paragraphs[0]["sentences"][-1] == {"text": "I have treated this patient for two years.", "citations": [], "note": ""}
+    assert revision.paragraphs[0]["sentences"][-1] == {
+        "text": "I have treated this patient for two years.",
+        "citations": [],
+        "note": "",
+    }
     assert revision.enclosures == ["MRI report of 09/01/2026"]
     assert revision.draft_pdf
     assert AuditEntry.objects.filter(user=world.bob, action="update", object_type="priorauth.letter").exists()
@@ -108,7 +120,10 @@ def test_the_physician_edits_the_narrative(client_for, world, letter, django_cap
 def test_a_too_long_sentence_is_refused_next_to_it(client_for, world, letter):
     response = client_for(world.bob).post(f"/letters/{letter.pk}/edit/", {"p0_s0": "x" * 2001})
     assert response.status_code == 400
-    assert error_of(response.content.decode(), "id_p0_s0") == "Ensure this value has at most 2000 characters (it has 2001)."
+    assert (
+        error_of(response.content.decode(), "id_p0_s0")
+        == "Ensure this value has at most 2000 characters (it has 2001)."
+    )
 
 
 def test_only_the_treating_physician_edits_and_signs(client_for, world, letter):
@@ -131,8 +146,14 @@ def test_the_physician_signs_and_downloads_both_pdfs(client_for, world, letter, 
         response = client.get(f"/letters/{letter.pk}/r1/{stage}.pdf")
         assert response.status_code == 200
         assert b"".join(response.streaming_content).startswith(b"%PDF-")
-        assert response["Content-Disposition"] == f'attachment; filename="{letter.request.reference}-prior_authorization-r1-{stage}.pdf"'
-    assert AuditEntry.objects.filter(user=world.bob, action="download", object_type="priorauth.letterrevision").count() == 2
+        assert (
+            response["Content-Disposition"]
+            == f'attachment; filename="{letter.request.reference}-prior_authorization-r1-{stage}.pdf"'
+        )
+    assert (
+        AuditEntry.objects.filter(user=world.bob, action="download", object_type="priorauth.letterrevision").count()
+        == 2
+    )
     assert client.get(f"/letters/{letter.pk}/r2/final.pdf").status_code == 404
     assert client.get(f"/letters/{letter.pk}/r1/other.pdf").status_code == 404
 
@@ -158,8 +179,12 @@ def test_a_page_being_made_reloads_itself_a_bounded_number_of_times(client_for, 
 
 
 LETTER_PATHS = [
-    ("get", "/letters/{pk}/"), ("get", "/letters/{pk}/edit/"), ("post", "/letters/{pk}/sign/"),
-    ("post", "/letters/{pk}/hand-over/"), ("post", "/letters/{pk}/retry/"), ("get", "/letters/{pk}/r1/draft.pdf"),
+    ("get", "/letters/{pk}/"),
+    ("get", "/letters/{pk}/edit/"),
+    ("post", "/letters/{pk}/sign/"),
+    ("post", "/letters/{pk}/hand-over/"),
+    ("post", "/letters/{pk}/retry/"),
+    ("get", "/letters/{pk}/r1/draft.pdf"),
 ]
 
 
@@ -179,12 +204,18 @@ def test_admins_see_no_letters(client_for, world, letter):
     assert client_for(world.adam).get(f"/letters/{letter.pk}/").status_code == 404
 
 
-def test_the_draft_page_shows_the_staff_findings_and_the_sign_form_asks_for_what_the_gate_needs(client_for, world, letter, django_capture_on_commit_callbacks):
+def test_the_draft_page_shows_the_staff_findings_and_the_sign_form_asks_for_what_the_gate_needs(
+    client_for, world, letter, django_capture_on_commit_callbacks
+):
     # Issue 11: unverified sources are listed for the physician, and signing without acknowledging
     # them is refused with the reason; the payer's PDF never shows them.
     request = services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="tricare"),
-        treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+        practice=world.practice_a,
+        patient=world.patient_a,
+        payer=Payer.objects.get(code="tricare"),
+        treating_physician=world.bob_provider,
+        case=entered_case(),
+        by=world.alice,
     )
     request = addressed(services.request_submit(request=request, by=world.alice))
     with django_capture_on_commit_callbacks(execute=True):
@@ -200,10 +231,16 @@ def test_the_draft_page_shows_the_staff_findings_and_the_sign_form_asks_for_what
     assert letter.status == LetterStatus.DRAFT_READY
 
 
-def test_a_required_criterion_not_met_needs_an_override_reason_which_the_audit_trail_keeps(client_for, world, letter_texts, django_capture_on_commit_callbacks):
+def test_a_required_criterion_not_met_needs_an_override_reason_which_the_audit_trail_keeps(
+    client_for, world, letter_texts, django_capture_on_commit_callbacks
+):
     request = services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="commercial"),
-        treating_physician=world.bob_provider, case=entered_case("commercial-investigational"), by=world.alice,
+        practice=world.practice_a,
+        patient=world.patient_a,
+        payer=Payer.objects.get(code="commercial"),
+        treating_physician=world.bob_provider,
+        case=entered_case("commercial-investigational"),
+        by=world.alice,
     )
     request = addressed(services.request_submit(request=request, by=world.alice))
     with django_capture_on_commit_callbacks(execute=True):
@@ -215,11 +252,16 @@ def test_a_required_criterion_not_met_needs_an_override_reason_which_the_audit_t
     refused = client.post(f"/letters/{letter.pk}/sign/", {"acknowledge_unverified": "on"})
     assert refused.status_code == 400 and "Required criteria not met or not documented" in refused.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
-        signed = client.post(f"/letters/{letter.pk}/sign/", {"acknowledge_unverified": "on", "override_reason": "The appeal rebuts the investigational label."})
+        signed = client.post(
+            f"/letters/{letter.pk}/sign/",
+            {"acknowledge_unverified": "on", "override_reason": "The appeal rebuts the investigational label."},
+        )
     assert signed.status_code == 302
     revision = letter.revisions.get()
     assert revision.sign_override_reason == "The appeal rebuts the investigational label." and revision.sign_overridden
-    entry = AuditEntry.objects.filter(user=world.bob, object_type="priorauth.letter", detail__startswith="sign revision 1").get()
+    entry = AuditEntry.objects.filter(
+        user=world.bob, object_type="priorauth.letter", detail__startswith="sign revision 1"
+    ).get()
     assert "override of" in entry.detail and "rebuts the investigational label" in entry.detail
 
 
@@ -244,5 +286,10 @@ def test_billing_staff_choose_the_addressee_among_the_payers_desks(client_for, w
     assert client.post(f"/requests/{submitted.pk}/payer-contact/", {"payer_contact": desk.pk}).status_code == 302
     submitted.refresh_from_db()
     assert submitted.payer_contact == desk
-    assert "Still to fill in" in client.get(f"/requests/{submitted.pk}/").content.decode()  # no name, address, fax seeded
-    assert client_for(world.bob).post(f"/requests/{submitted.pk}/payer-contact/", {"payer_contact": desk.pk}).status_code == 403
+    assert (
+        "Still to fill in" in client.get(f"/requests/{submitted.pk}/").content.decode()
+    )  # no name, address, fax seeded
+    assert (
+        client_for(world.bob).post(f"/requests/{submitted.pk}/payer-contact/", {"payer_contact": desk.pk}).status_code
+        == 403
+    )

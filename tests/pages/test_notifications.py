@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 from django.core import mail
 from django.utils import timezone
-from factories import advance, draft_for, entered_case
 
+from factories import advance, draft_for, entered_case
 from policies.models import Payer
 from priorauth import notifications, services
 from priorauth.models import (
@@ -28,16 +28,10 @@ def _renders_in_process(eager_tasks):
     """Letter renders run in the test's process."""
 
 
-def test_the_daily_digest_is_a_count_and_a_link_and_a_second_run_sends_nothing(
-    world, settings
-):
+def test_the_daily_digest_is_a_count_and_a_link_and_a_second_run_sends_nothing(world, settings):
     settings.SITE_URL = "https://pa.example.org"
-    request = advance(
-        draft_for(world, payer="medicare-advantage"), Status.SENT, world.alice
-    )
-    AuthorizationRequest.objects.filter(pk=request.pk).update(
-        decision_due_at=timezone.now() - dt.timedelta(hours=2)
-    )
+    request = advance(draft_for(world, payer="medicare-advantage"), Status.SENT, world.alice)
+    AuthorizationRequest.objects.filter(pk=request.pk).update(decision_due_at=timezone.now() - dt.timedelta(hours=2))
     assert notifications.digests_send() == 1
     [message] = mail.outbox
     assert message.to == [world.alice.email]
@@ -46,25 +40,17 @@ def test_the_daily_digest_is_a_count_and_a_link_and_a_second_run_sends_nothing(
     for phi in ("Moreno", "Ada", world.patient_a.member_id, request.reference):
         assert phi not in message.body
     notice = Notification.objects.get(user=world.alice)
-    assert (
-        notice.kind == "digest" and notice.count == 1 and notice.emailed_at is not None
-    )
+    assert notice.kind == "digest" and notice.count == 1 and notice.emailed_at is not None
     assert notifications.digests_send() == 0 and len(mail.outbox) == 1  # idempotent
     assert Notification.objects.filter(user=world.alice).count() == 1
 
 
 def test_references_appear_only_when_the_deployment_allows_them(world, settings):
     settings.DIGEST_EMAIL_DETAIL = "references"
-    request = advance(
-        draft_for(world, payer="medicare-advantage"), Status.SENT, world.alice
-    )
-    AuthorizationRequest.objects.filter(pk=request.pk).update(
-        decision_due_at=timezone.now() - dt.timedelta(hours=2)
-    )
+    request = advance(draft_for(world, payer="medicare-advantage"), Status.SENT, world.alice)
+    AuthorizationRequest.objects.filter(pk=request.pk).update(decision_due_at=timezone.now() - dt.timedelta(hours=2))
     notifications.digests_send()
-    assert (
-        request.reference in mail.outbox[0].body and "Moreno" not in mail.outbox[0].body
-    )
+    assert request.reference in mail.outbox[0].body and "Moreno" not in mail.outbox[0].body
 
 
 def test_a_failed_e_mail_is_retried_by_the_next_run(world, settings, monkeypatch):
@@ -104,9 +90,7 @@ def test_a_letter_handed_for_signature_notifies_the_physician_at_once_and_leads_
     assert letter.status == LetterStatus.AWAITING_SIGNATURE
     notice = Notification.objects.get(user=world.bob)
     assert notice.kind == "letter_signature" and notice.url == f"/letters/{letter.pk}/"
-    assert [m.to for m in mail.outbox] == [
-        [world.bob.email]
-    ] and "Moreno" not in mail.outbox[0].body
+    assert [m.to for m in mail.outbox] == [[world.bob.email]] and "Moreno" not in mail.outbox[0].body
 
     bob = client_for(world.bob)
     assert "Notifications (1 new)" in bob.get("/letters/").content.decode()

@@ -7,8 +7,8 @@ import hashlib
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from factories import addressed, entered_case
 
+from factories import addressed, entered_case
 from policies.models import Payer
 from priorauth import letter_services, pdf, services
 from priorauth.models import FaxPacket, Letter, Sending, Status
@@ -25,8 +25,12 @@ def _renders_in_process(eager_tasks):
 def signed(letter_texts, django_capture_on_commit_callbacks):
     world = letter_texts
     request = services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare-advantage"),
-        treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+        practice=world.practice_a,
+        patient=world.patient_a,
+        payer=Payer.objects.get(code="medicare-advantage"),
+        treating_physician=world.bob_provider,
+        case=entered_case(),
+        by=world.alice,
     )
     request = addressed(services.request_submit(request=request, by=world.alice))
     with django_capture_on_commit_callbacks(execute=True):
@@ -38,7 +42,10 @@ def signed(letter_texts, django_capture_on_commit_callbacks):
     assert letter.status == "signed"
     content = pdf.html_pdf('<html lang="en"><body><p>Therapy notes</p></body></html>')
     services.attachment_add(
-        request=request, kind="therapy_note", upload=SimpleUploadedFile("pt.pdf", content, "application/pdf"), by=world.alice
+        request=request,
+        kind="therapy_note",
+        upload=SimpleUploadedFile("pt.pdf", content, "application/pdf"),
+        by=world.alice,
     )
     return letter
 
@@ -87,7 +94,9 @@ def test_the_send_form_records_the_method_and_the_packet(letter_texts, signed, c
     built = FaxPacket.objects.get()
     request = signed.request
     assert f"Packet #{built.pk}" in client.get(f"/requests/{request.pk}/").content.decode()
-    response = client.post(f"/requests/{request.pk}/send/", {"sent_at": "", "note": "", "method": "fax", "packet": built.pk}, follow=True)
+    response = client.post(
+        f"/requests/{request.pk}/send/", {"sent_at": "", "note": "", "method": "fax", "packet": built.pk}, follow=True
+    )
     assert response.status_code == 200
     sending = Sending.objects.get()
     assert (sending.method, sending.packet, sending.packet_sha256) == ("fax", built, built.sha256)
@@ -97,6 +106,8 @@ def test_the_send_form_records_the_method_and_the_packet(letter_texts, signed, c
 
 
 def test_an_unknown_method_is_refused_by_name(letter_texts, signed, client_for):
-    response = client_for(letter_texts.alice).post(f"/requests/{signed.request.pk}/send/", {"sent_at": "", "method": "pigeon"})
+    response = client_for(letter_texts.alice).post(
+        f"/requests/{signed.request.pk}/send/", {"sent_at": "", "method": "pigeon"}
+    )
     assert response.status_code == 400 and "pigeon" in response.content.decode()
     assert not Sending.objects.exists() and Letter.objects.get().request.status == Status.SUBMITTED

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from factories import entered_case
 
+from factories import entered_case
 from policies.models import Criterion, Payer
 from policies.services import policy_publish
 from priorauth import services
@@ -17,8 +17,12 @@ def changed(world):
     """A draft that meets the criteria, then an admin raising the ligamentum flavum threshold to
     5 mm, which the re-check finds changes the draft's decision."""
     request = services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
-        treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+        practice=world.practice_a,
+        patient=world.patient_a,
+        payer=Payer.objects.get(code="medicare"),
+        treating_physician=world.bob_provider,
+        case=entered_case(),
+        by=world.alice,
     )
     criterion = Criterion.objects.get(policy__payer__code="medicare", key="ligamentum_flavum")
     criterion.value = 5
@@ -77,8 +81,12 @@ def test_the_admin_reaches_the_registry_with_its_history(client_for, world, chan
 def test_staff_re_run_a_submitted_request_under_the_new_policy_from_the_banner(client_for, world):
     request = services.request_submit(
         request=services.request_create(
-            practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
-            treating_physician=world.bob_provider, case=entered_case(), by=world.alice,
+            practice=world.practice_a,
+            patient=world.patient_a,
+            payer=Payer.objects.get(code="medicare"),
+            treating_physician=world.bob_provider,
+            case=entered_case(),
+            by=world.alice,
         ),
         by=world.alice,
     )
@@ -100,5 +108,8 @@ def test_staff_re_run_a_submitted_request_under_the_new_policy_from_the_banner(c
     assert "Determination re-run under the new policy: Not met (revision 2)" in html
     assert "A policy update" not in html  # the banner is resolved: everything agrees
     amendment = request.amendments.get()
-    assert amendment.previous_decision == "meets_criteria" and amendment.previous_determination["decision"] == "meets_criteria"
+    assert (
+        amendment.previous_decision == "meets_criteria"
+        and amendment.previous_determination["decision"] == "meets_criteria"
+    )
     assert client_for(world.bob).post(f"/requests/{request.pk}/redetermine/").status_code == 403

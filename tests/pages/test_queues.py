@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
-from factories import advance, draft_for
 
+from factories import advance, draft_for
 from priorauth.models import AuthorizationRequest, PayerDecision, Status
 
 pytestmark = pytest.mark.django_db
@@ -17,14 +17,10 @@ def queue_html(html: str, key: str) -> str:
     return html.split(f'id="queue-{key}"')[1].split("</li>\n  \n")[0]
 
 
-def test_the_dashboard_shows_each_queue_with_its_count_and_first_items(
-    world, client_for
-):
+def test_the_dashboard_shows_each_queue_with_its_count_and_first_items(world, client_for):
     draft_for(world, payer="medicare")
     advance(draft_for(world, payer="medicare"), Status.SUBMITTED, world.alice)
-    pended = advance(
-        draft_for(world, payer="medicare-advantage"), Status.PENDED, world.alice
-    )
+    pended = advance(draft_for(world, payer="medicare-advantage"), Status.PENDED, world.alice)
     advance(draft_for(world, payer="medicare-advantage"), Status.DENIED, world.alice)
     html = client_for(world.alice).get("/dashboard/").content.decode()
     for key, title in [
@@ -37,28 +33,20 @@ def test_the_dashboard_shows_each_queue_with_its_count_and_first_items(
         ("ready_to_send", "Signed letters ready to send"),
     ]:
         assert title in queue_html(html, key)
-    assert '<p class="n" aria-label="1 in this queue">1</p>' in queue_html(
+    assert '<p class="n" aria-label="1 in this queue">1</p>' in queue_html(html, "pended")
+    assert pended.reference in queue_html(html, "pended") and "Asked for: Send the MRI report" in queue_html(
         html, "pended"
     )
-    assert pended.reference in queue_html(
-        html, "pended"
-    ) and "Asked for: Send the MRI report" in queue_html(html, "pended")
     assert "File the appeal by" in queue_html(html, "denied")
     assert "Quist" not in html
 
 
-def test_staff_set_a_follow_up_date_when_the_payer_has_no_clock_and_it_joins_the_queue(
-    world, client_for
-):
-    request = advance(
-        draft_for(world, payer="medicare-advantage"), Status.SENT, world.alice
-    )
+def test_staff_set_a_follow_up_date_when_the_payer_has_no_clock_and_it_joins_the_queue(world, client_for):
+    request = advance(draft_for(world, payer="medicare-advantage"), Status.SENT, world.alice)
     AuthorizationRequest.objects.filter(pk=request.pk).update(decision_due_at=None)
     client = client_for(world.alice)
     day = timezone.localdate() + dt.timedelta(days=2)
-    response = client.post(
-        f"/requests/{request.pk}/follow-up/", {"follow_up_on": day.isoformat()}
-    )
+    response = client.post(f"/requests/{request.pk}/follow-up/", {"follow_up_on": day.isoformat()})
     assert response.status_code == 302
     request.refresh_from_db()
     assert request.follow_up_on == day
@@ -66,27 +54,18 @@ def test_staff_set_a_follow_up_date_when_the_payer_has_no_clock_and_it_joins_the
     assert f"Follow up with the payer {day:%m/%d/%Y}" in queue_html(html, "waiting")
     assert request.reference in client.get("/requests/?due=this_week").content.decode()
 
-    past = client.post(
-        f"/requests/{request.pk}/follow-up/", {"follow_up_on": "2020-01-01"}
-    )
-    assert (
-        past.status_code == 400 and "Must be today or later." in past.content.decode()
-    )
-    bad = client.post(
-        f"/requests/{request.pk}/follow-up/", {"follow_up_on": "2026-02-30"}
-    )
+    past = client.post(f"/requests/{request.pk}/follow-up/", {"follow_up_on": "2020-01-01"})
+    assert past.status_code == 400 and "Must be today or later." in past.content.decode()
+    bad = client.post(f"/requests/{request.pk}/follow-up/", {"follow_up_on": "2026-02-30"})
     assert bad.status_code == 400 and "Enter a real date" in bad.content.decode()
     assert (
-        client_for(world.bob)
-        .post(f"/requests/{request.pk}/follow-up/", {"follow_up_on": day.isoformat()})
-        .status_code
+        client_for(world.bob).post(f"/requests/{request.pk}/follow-up/", {"follow_up_on": day.isoformat()}).status_code
         == 403
     )
 
 
 def test_a_physician_home_shows_their_own_queue(world, client_for):
     from factories import ProviderFactory, member
-
     from priorauth.models import Role
 
     dave_provider = ProviderFactory(
@@ -94,18 +73,13 @@ def test_a_physician_home_shows_their_own_queue(world, client_for):
         name="Dave Diaz, MD",
         user=member("dave", world.practice_a, Role.PHYSICIAN),
     )
-    mine = advance(
-        draft_for(world, payer="medicare-advantage"), Status.SENT, world.alice
-    )
+    mine = advance(draft_for(world, payer="medicare-advantage"), Status.SENT, world.alice)
     theirs = advance(
         draft_for(world, payer="medicare-advantage", treating_physician=dave_provider),
         Status.SENT,
         world.alice,
     )
     html = client_for(world.bob).get("/physician/").content.decode()
-    assert (
-        "Letters waiting for your signature" in html
-        and "Your patients&#x27; open requests" in html
-    )
+    assert "Letters waiting for your signature" in html and "Your patients&#x27; open requests" in html
     assert mine.reference in html and theirs.reference not in html
     assert PayerDecision.objects.count() == 0

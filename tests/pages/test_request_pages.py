@@ -10,8 +10,8 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from factories import entered_case
 
+from factories import entered_case
 from policies.models import Payer
 from priorauth import services
 from priorauth.models import AuditEntry, AuthorizationRequest, Patient, Status
@@ -23,8 +23,12 @@ PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 def draft(world, *, payer: str = "medicare", **case) -> AuthorizationRequest:
     return services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code=payer),
-        treating_physician=world.bob_provider, case=entered_case(**case), by=world.alice,
+        practice=world.practice_a,
+        patient=world.patient_a,
+        payer=Payer.objects.get(code=payer),
+        treating_physician=world.bob_provider,
+        case=entered_case(**case),
+        by=world.alice,
     )
 
 
@@ -42,8 +46,12 @@ def denied(world, *, days_ago: int = 2) -> AuthorizationRequest:
     """Denied by Medicare Advantage `days_ago` days ago (its first appeal level: 65 days to file)."""
     request = sent(world, at=timezone.now() - dt.timedelta(days=days_ago + 1))
     services.decision_record(
-        request=request, by=world.alice, decision="denied", received_at=timezone.now() - dt.timedelta(days=days_ago),
-        stated_reason="Experimental/investigational", reason_category="investigational",
+        request=request,
+        by=world.alice,
+        decision="denied",
+        received_at=timezone.now() - dt.timedelta(days=days_ago),
+        stated_reason="Experimental/investigational",
+        reason_category="investigational",
     )
     request.refresh_from_db()
     return request
@@ -73,10 +81,20 @@ def form_data(world, **overrides) -> dict[str, str]:
         "clinical__pain__nprs": "7",
         "clinical__pain__odi": "42",
         "administrative__clinical_study_nct": "NCT03072927",
-        "care-TOTAL_FORMS": "3", "care-INITIAL_FORMS": "0", "care-MIN_NUM_FORMS": "0", "care-MAX_NUM_FORMS": "20",
-        "care-0-type": "physical_therapy", "care-0-weeks": "8", "care-0-outcome": "failed",
-        "care-1-type": "oral_analgesics", "care-1-weeks": "24", "care-1-outcome": "partial",
-        "surgery-TOTAL_FORMS": "2", "surgery-INITIAL_FORMS": "0", "surgery-MIN_NUM_FORMS": "0", "surgery-MAX_NUM_FORMS": "10",
+        "care-TOTAL_FORMS": "3",
+        "care-INITIAL_FORMS": "0",
+        "care-MIN_NUM_FORMS": "0",
+        "care-MAX_NUM_FORMS": "20",
+        "care-0-type": "physical_therapy",
+        "care-0-weeks": "8",
+        "care-0-outcome": "failed",
+        "care-1-type": "oral_analgesics",
+        "care-1-weeks": "24",
+        "care-1-outcome": "partial",
+        "surgery-TOTAL_FORMS": "2",
+        "surgery-INITIAL_FORMS": "0",
+        "surgery-MIN_NUM_FORMS": "0",
+        "surgery-MAX_NUM_FORMS": "10",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
@@ -95,8 +113,18 @@ def error_of(html: str, field_id: str) -> str:
 
 def test_it_shows_the_case_fields_grouped_with_a_label_for_each(client_for, world):
     html = client_for(world.alice).get("/requests/new/").content.decode()
-    for legend in ("Payer, patient and physician", "Planned procedure", "Diagnoses", "Symptoms", "Imaging", "Spinal stability",
-                   "Conservative care", "Prior lumbar surgery", "Pain and function", "Administrative and payer-specific"):
+    for legend in (
+        "Payer, patient and physician",
+        "Planned procedure",
+        "Diagnoses",
+        "Symptoms",
+        "Imaging",
+        "Spinal stability",
+        "Conservative care",
+        "Prior lumbar surgery",
+        "Pain and function",
+        "Administrative and payer-specific",
+    ):
         assert f"<legend>{legend}</legend>" in html
     for tag, field_id in re.findall(r'<((?:input|select|textarea)[^>]*) id="(id_[^"]+)"', html):
         if "__prefix__" in field_id or 'type="hidden"' in tag:
@@ -118,7 +146,10 @@ def test_it_offers_only_the_practice_patients_and_physicians(client_for, world):
     assert [p["id"] for p in found] == [world.patient_a.pk] and found[0]["label"].startswith("Moreno, Ada")
     assert client.get("/requests/patients/?q=Quist").json()["results"] == []
     assert AuditEntry.objects.filter(
-        user=world.alice, action="list", object_type="priorauth.patient", detail=f"patient search ids={world.patient_a.pk}"
+        user=world.alice,
+        action="list",
+        object_type="priorauth.patient",
+        detail=f"patient search ids={world.patient_a.pk}",
     ).exists()
 
 
@@ -146,13 +177,21 @@ def test_it_submits_and_records_the_determination(client_for, world):
     assert request.determination["decision"] == "meets_criteria"
     html = response.content.decode()
     assert "Submitted" in html and "Modifier Q0" in html
-    assert AuditEntry.objects.filter(user=world.alice, action="update", object_id=str(request.pk), detail="submit").exists()
+    assert AuditEntry.objects.filter(
+        user=world.alice, action="update", object_id=str(request.pk), detail="submit"
+    ).exists()
 
 
 def test_it_creates_a_new_patient_from_the_form(client_for, world):
     data = form_data(
-        world, patient="", patient__first_name="Iris", patient__last_name="Okafor", patient__birth_date="1950-05-06",
-        patient__sex="F", patient__member_id="9XY1", save="1",
+        world,
+        patient="",
+        patient__first_name="Iris",
+        patient__last_name="Okafor",
+        patient__birth_date="1950-05-06",
+        patient__sex="F",
+        patient__member_id="9XY1",
+        save="1",
     )
     client_for(world.alice).post("/requests/new/", data)
     patient = Patient.objects.get(last_name="Okafor")
@@ -162,8 +201,12 @@ def test_it_creates_a_new_patient_from_the_form(client_for, world):
 
 def test_it_puts_each_error_next_to_its_field(client_for, world):
     data = form_data(
-        world, patient="", provider="", save="1",
-        clinical__imaging__ligamentum_flavum_mm="31", diagnoses="M48.06, M48.062",
+        world,
+        patient="",
+        provider="",
+        save="1",
+        clinical__imaging__ligamentum_flavum_mm="31",
+        diagnoses="M48.06, M48.062",
         **{"care-0-weeks": "-2"},
     )
     response = client_for(world.alice).post("/requests/new/", data)
@@ -177,7 +220,13 @@ def test_it_puts_each_error_next_to_its_field(client_for, world):
 
 
 def test_it_puts_the_contract_errors_next_to_their_fields(client_for, world):
-    data = form_data(world, clinical__imaging__ligamentum_flavum_mm="31", diagnoses="M48.06, M48.062", save="1", **{"care-1-weeks": "-2"})
+    data = form_data(
+        world,
+        clinical__imaging__ligamentum_flavum_mm="31",
+        diagnoses="M48.06, M48.062",
+        save="1",
+        **{"care-1-weeks": "-2"},
+    )
     html = client_for(world.alice).post("/requests/new/", data).content.decode()
     assert AuthorizationRequest.objects.count() == 0
     assert error_of(html, "id_clinical__imaging__ligamentum_flavum_mm") == "must be between 0 and 30"
@@ -196,7 +245,9 @@ def test_it_refuses_another_practice_patient_or_physician(client_for, world):
     data = form_data(world, patient=str(world.patient_b.pk), provider=str(world.charlie_provider.pk), save="1")
     html = client_for(world.alice).post("/requests/new/", data).content.decode()
     assert AuthorizationRequest.objects.count() == 0
-    assert error_of(html, "id_patient") == "Choose the patient from the list of matches, or leave empty for a new patient."
+    assert (
+        error_of(html, "id_patient") == "Choose the patient from the list of matches, or leave empty for a new patient."
+    )
     assert "Select a valid choice" in error_of(html, "id_provider")
 
 
@@ -205,7 +256,9 @@ def test_it_edits_a_draft_only(client_for, world):
     client = client_for(world.alice)
     html = client.get(f"/requests/{request.pk}/edit/").content.decode()
     assert 'value="4.1"' in html  # the stored case fills the form
-    client.post(f"/requests/{request.pk}/edit/", form_data(world, clinical__imaging__ligamentum_flavum_mm="2.0", save="1"))
+    client.post(
+        f"/requests/{request.pk}/edit/", form_data(world, clinical__imaging__ligamentum_flavum_mm="2.0", save="1")
+    )
     request.refresh_from_db()
     assert request.case["clinical"]["imaging"]["ligamentum_flavum_mm"] == 2
     assert request.decision == "not_met"
@@ -270,7 +323,9 @@ def test_it_lets_the_treating_physician_read_but_not_act(client_for, world):
 def test_it_records_sending_and_the_payer_answer(client_for, world):
     # Submitted two hours ago (dates run submitted ≤ sent ≤ decided).
     request = services.request_submit(
-        request=draft(world, payer="medicare-advantage"), by=world.alice, submitted_at=timezone.now() - dt.timedelta(hours=2)
+        request=draft(world, payer="medicare-advantage"),
+        by=world.alice,
+        submitted_at=timezone.now() - dt.timedelta(hours=2),
     )
     client = client_for(world.alice)
     too_early = (timezone.localtime() - dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
@@ -295,15 +350,23 @@ def test_it_records_sending_and_the_payer_answer(client_for, world):
     client.post(
         f"/requests/{request.pk}/decision/",
         {
-            "decision": "denied", "received_at": now, "stated_reason": "Investigational", "reason_category": "investigational",
-            "denial_code": "CO-50", "deficient_criteria": ["conservative_care"], "deficiency_texts": "No PT notes received\n",
+            "decision": "denied",
+            "received_at": now,
+            "stated_reason": "Investigational",
+            "reason_category": "investigational",
+            "denial_code": "CO-50",
+            "deficient_criteria": ["conservative_care"],
+            "deficiency_texts": "No PT notes received\n",
         },
     )
     request.refresh_from_db()
     assert request.status == Status.DENIED
     denial = request.decisions.get()
     assert denial.denial_code == "CO-50"
-    assert denial.deficiencies == [{"criterion": "conservative_care", "text": ""}, {"criterion": "", "text": "No PT notes received"}]
+    assert denial.deficiencies == [
+        {"criterion": "conservative_care", "text": ""},
+        {"criterion": "", "text": "No PT notes received"},
+    ]
     html = client.get(f"/requests/{request.pk}/").content.decode()
     assert "(code CO-50)" in html and "No PT notes received" in html
     assert "Appeal:" in html and "Start the appeal" in html
@@ -333,14 +396,18 @@ def test_it_attaches_a_file_and_serves_it_back(client_for, world):
     request = submitted(world)
     client = client_for(world.alice)
     upload = SimpleUploadedFile("Moreno MRI.pdf", PDF, content_type="application/pdf")
-    response = client.post(f"/requests/{request.pk}/attachments/", {"kind": "imaging_report", "file": upload}, follow=True)
+    response = client.post(
+        f"/requests/{request.pk}/attachments/", {"kind": "imaging_report", "file": upload}, follow=True
+    )
     assert "The file is attached" in response.content.decode()
     attachment = request.attachments.get()
     response = client.get(f"/requests/{request.pk}/attachments/{attachment.pk}/")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == PDF
     assert response["Content-Disposition"].startswith("attachment")
-    assert AuditEntry.objects.filter(action="download", object_type="priorauth.attachment", object_id=str(attachment.pk)).exists()
+    assert AuditEntry.objects.filter(
+        action="download", object_type="priorauth.attachment", object_id=str(attachment.pk)
+    ).exists()
     # Another request's attachment number under this request is not found.
     other = draft(world)
     assert client.get(f"/requests/{other.pk}/attachments/{attachment.pk}/").status_code == 404
@@ -349,7 +416,9 @@ def test_it_attaches_a_file_and_serves_it_back(client_for, world):
 def test_it_says_why_a_file_was_refused_next_to_the_file_input(client_for, world):
     request = submitted(world)
     upload = SimpleUploadedFile("notes.pdf", b"MZ not a pdf", content_type="application/pdf")
-    response = client_for(world.alice).post(f"/requests/{request.pk}/attachments/", {"kind": "clinical_note", "file": upload})
+    response = client_for(world.alice).post(
+        f"/requests/{request.pk}/attachments/", {"kind": "clinical_note", "file": upload}
+    )
     assert response.status_code == 400
     assert error_of(response.content.decode(), "id_file") == "The file's content is not application/pdf."
     assert request.attachments.count() == 0
@@ -364,8 +433,12 @@ def test_the_dashboard_counts_requests_by_status_and_shows_deadlines(client_for,
     overdue = sent(world, at=timezone.now() - dt.timedelta(days=30))
     appeal_due = denied(world, days_ago=60)
     services.request_create(
-        practice=world.practice_b, patient=world.patient_b, payer=Payer.objects.get(code="medicare"),
-        treating_physician=world.charlie_provider, case=entered_case(), by=world.erin,
+        practice=world.practice_b,
+        patient=world.patient_b,
+        payer=Payer.objects.get(code="medicare"),
+        treating_physician=world.charlie_provider,
+        case=entered_case(),
+        by=world.erin,
     )
     html = client_for(world.alice).get("/dashboard/").content.decode()
     assert "(3 in all)" in html
@@ -390,15 +463,18 @@ def test_the_request_list_filters_by_status_and_stays_in_the_practice(client_for
 
 def test_the_physician_sees_only_their_patients_requests(client_for, world):
     from factories import ProviderFactory, member
-
     from priorauth.models import Role
 
     mine = draft(world)
     dave = member("dave", world.practice_a, Role.PHYSICIAN)
     dave_provider = ProviderFactory(practice=world.practice_a, name="Dave Diaz, MD", user=dave)
     theirs = services.request_create(
-        practice=world.practice_a, patient=world.patient_a, payer=Payer.objects.get(code="medicare"),
-        treating_physician=dave_provider, case=entered_case(), by=world.alice,
+        practice=world.practice_a,
+        patient=world.patient_a,
+        payer=Payer.objects.get(code="medicare"),
+        treating_physician=dave_provider,
+        case=entered_case(),
+        by=world.alice,
     )
     html = client_for(world.bob).get("/physician/").content.decode()
     assert mine.reference in html and theirs.reference not in html

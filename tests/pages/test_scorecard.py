@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
-from factories import draft_for
 
+from factories import draft_for
 from policies.models import Payer
 from priorauth import services
 from priorauth.models import PublishedPayerMetrics
@@ -22,9 +22,7 @@ def _sent(world, at):
     return services.request_send(request=request, by=world.alice, sent_at=at)
 
 
-def test_it_computes_the_measures_breaches_and_shows_the_published_figures(
-    world, client_for
-):
+def test_it_computes_the_measures_breaches_and_shows_the_published_figures(world, client_for):
     year = timezone.localdate().year
     d0 = timezone.make_aware(dt.datetime(year, 1, 10, 9))
     fast = _sent(world, d0)
@@ -51,9 +49,7 @@ def test_it_computes_the_measures_breaches_and_shows_the_published_figures(
         received_at=d0 + dt.timedelta(days=1),
         stated_reason="MRI",
     )
-    services.request_send(
-        request=extended, by=world.alice, sent_at=d0 + dt.timedelta(days=2)
-    )
+    services.request_send(request=extended, by=world.alice, sent_at=d0 + dt.timedelta(days=2))
     services.decision_record(
         request=extended,
         by=world.alice,
@@ -77,20 +73,13 @@ def test_it_computes_the_measures_breaches_and_shows_the_published_figures(
     assert ours["standard_approved_pct"] == 66.7 and ours["standard_denied_pct"] == 33.3
     assert ours["approved_after_extension_pct"] == 33.3
     assert ours["standard_median_hours"] == 96.0
-    assert (
-        row["clock_breaches"] == 1 and row["clock_bound_decisions"] == 3
-    )  # 9 days > the 7-day clock
+    assert row["clock_breaches"] == 1 and row["clock_bound_decisions"] == 3  # 9 days > the 7-day clock
     assert row["published"]["standard_approved_pct"] == 91.5
     assert row["published_source"]["url"] == "https://payer.example/cms-metrics"
 
     html = client_for(world.alice).get(f"/metrics/?year={year}").content.decode()
-    assert (
-        "Standard requests approved" in html and "66.7 %" in html and "91.5 %" in html
-    )
+    assert "Standard requests approved" in html and "66.7 %" in html and "91.5 %" in html
     assert "1 of 3</strong> decisions came late" in html
     assert 'class="bar ours" style="width: 66.7%"' in html
-    assert (
-        client_for(world.alice).get("/api/v1/metrics/scorecard?year=1999").status_code
-        == 400
-    )
+    assert client_for(world.alice).get("/api/v1/metrics/scorecard?year=1999").status_code == 400
     assert client_for(world.bob).get("/metrics/").status_code == 403

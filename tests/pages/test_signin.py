@@ -26,7 +26,9 @@ def test_it_shows_the_sign_in_form_with_a_label_for_each_input(client):
     assert "after 30 minutes without activity" in html
 
 
-@pytest.mark.parametrize(("persona", "start"), [("alice", "/dashboard/"), ("bob", "/letters/"), ("adam", "/policy-changes/")])
+@pytest.mark.parametrize(
+    ("persona", "start"), [("alice", "/dashboard/"), ("bob", "/letters/"), ("adam", "/policy-changes/")]
+)
 def test_it_signs_each_role_in_to_its_start_page(client, world, persona, start):
     response = sign_in(client, persona, world.password)
     assert response.status_code == 302
@@ -42,7 +44,9 @@ def test_it_says_why_a_sign_in_failed_next_to_the_form(client, world):
     assert 'role="alert"' in html and "Please enter a correct username and password" in html
 
 
-@pytest.mark.parametrize("path", ["/", "/dashboard/", "/requests/", "/requests/new/", "/requests/1/", "/physician/", "/policy-changes/"])
+@pytest.mark.parametrize(
+    "path", ["/", "/dashboard/", "/requests/", "/requests/new/", "/requests/1/", "/physician/", "/policy-changes/"]
+)
 def test_it_sends_anonymous_visitors_to_the_sign_in_form(client, path):
     response = client.get(path)
     assert response.status_code == 302

@@ -9,16 +9,13 @@ from priorauth.templatetags.pages import staff_text, version_label
 
 
 def test_contract_paths_become_the_words_of_the_field():
-    assert staff_text(
-        "Not documented (missing: clinical.symptoms.types, clinical.conservative_care[].weeks)"
-    ) == ("Not documented (missing: symptoms types, conservative care weeks)")
+    assert staff_text("Not documented (missing: clinical.symptoms.types, clinical.conservative_care[].weeks)") == (
+        "Not documented (missing: symptoms types, conservative care weeks)"
+    )
 
 
 def test_source_file_references_are_left_out():
-    assert (
-        staff_text("Deadline 14 days (domain.md gives no payer date).")
-        == "Deadline 14 days."
-    )
+    assert staff_text("Deadline 14 days (domain.md gives no payer date).") == "Deadline 14 days."
 
 
 @pytest.mark.django_db
@@ -31,7 +28,4 @@ def test_a_policy_version_is_named_by_its_payer_and_revision():
 
         install_shipped_policies()
         version = PolicyVersion.objects.select_related("policy__payer").first()
-    assert (
-        version_label(version)
-        == f"{version.policy.payer.name}'s policy, revision {version.revision}"
-    )
+    assert version_label(version) == f"{version.policy.payer.name}'s policy, revision {version.revision}"

@@ -40,17 +40,11 @@ def test_a_comma_decimal_is_saved_as_that_decimal_and_echoed(client_for, world):
         follow=True,
     )
     request = AuthorizationRequest.objects.get()
-    assert (
-        request.case["clinical"]["imaging"]["ligamentum_flavum_mm"] == 1.5
-    )  # never 15
-    assert (
-        "Ligamentum flavum thickness (mm): Read as 1.5 mm." in response.content.decode()
-    )
+    assert request.case["clinical"]["imaging"]["ligamentum_flavum_mm"] == 1.5  # never 15
+    assert "Ligamentum flavum thickness (mm): Read as 1.5 mm." in response.content.decode()
 
 
-def test_a_letter_in_a_weeks_field_and_an_impossible_date_are_named_at_their_field(
-    client_for, world
-):
+def test_a_letter_in_a_weeks_field_and_an_impossible_date_are_named_at_their_field(client_for, world):
     response = client_for(world.alice).post(
         "/requests/new/",
         form_data(
@@ -64,12 +58,6 @@ def test_a_letter_in_a_weeks_field_and_an_impossible_date_are_named_at_their_fie
     )
     assert response.status_code == 200 and AuthorizationRequest.objects.count() == 0
     html = response.content.decode()
-    assert (
-        error_of(html, "id_clinical__imaging__date")
-        == "This is not a real date: check the month and the day."
-    )
+    assert error_of(html, "id_clinical__imaging__date") == "This is not a real date: check the month and the day."
     assert "“e” is not a number" in error_of(html, "id_care-0-weeks")
-    assert (
-        'inputmode="decimal"' in html
-        and 'id="id_clinical__imaging__ligamentum_flavum_mm"' in html
-    )
+    assert 'inputmode="decimal"' in html and 'id="id_clinical__imaging__ligamentum_flavum_mm"' in html

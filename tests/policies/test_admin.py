@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from coverage.checker import check
-from policies.models import Criterion, EvidenceSource, Policy, PolicyVersion
+from policies.models import Criterion, EvidenceSource, Policy
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
 
@@ -41,7 +41,9 @@ class ChangeForm(HTMLParser):
             return
         if tag == "input":
             kind = a.get("type", "text")
-            if kind in ("submit", "button", "file", "image", "reset") or (kind in ("checkbox", "radio") and "checked" not in a):
+            if kind in ("submit", "button", "file", "image", "reset") or (
+                kind in ("checkbox", "radio") and "checked" not in a
+            ):
                 return
             self.data.setdefault(name, []).append(a.get("value") or ("on" if kind == "checkbox" else ""))
         elif tag == "select":
@@ -137,7 +139,9 @@ def test_saving_the_form_unchanged_publishes_nothing(admin_client):
         ("reason_met", "{actual:.1f} mm", "takes no conversion or format"),
     ],
 )
-def test_the_policy_form_refuses_a_bad_criterion_with_the_message_next_to_the_field(admin_client, field, typed, message):
+def test_the_policy_form_refuses_a_bad_criterion_with_the_message_next_to_the_field(
+    admin_client, field, typed, message
+):
     response, data = post_policy(admin_client, lambda data, p: data.update({f"{p}-{field}": [typed]}))
     prefix = criterion_prefix(data, "ligamentum_flavum") if field != "key" else None
     assert response.status_code == 200
@@ -146,7 +150,7 @@ def test_the_policy_form_refuses_a_bad_criterion_with_the_message_next_to_the_fi
     # Shown in the page right before that very field of the ligamentum_flavum inline.
     page = response.content.decode()
     field_at = page.index(f'name="{prefix}-{field}"')
-    assert message in page[page.rindex('class="errorlist', 0, field_at):field_at]
+    assert message in page[page.rindex('class="errorlist', 0, field_at) : field_at]
     assert medicare().versions.count() == 1
     assert Criterion.objects.get(policy=medicare(), key="ligamentum_flavum").value == 2.5
 
@@ -242,7 +246,7 @@ def test_the_policy_history_page_lists_who_changed_what_and_when(admin_client, a
     response = admin_client.get(f"/admin/policies/policy/{medicare().pk}/history/")
     assert response.status_code == 200
     changes = response.content.decode()
-    changes = changes[changes.index('id="change-history"'):]
+    changes = changes[changes.index('id="change-history"') :]
     assert '">dana</a>' in changes
     assert "<strong>Title:</strong>" in changes and "PILD for LSS (edited)" in changes
     assert record.history_date.strftime("%Y") in changes
@@ -255,7 +259,7 @@ def test_the_criterion_history_page_lists_who_changed_its_value_and_when(admin_c
     assert (record.history_user, record.value, record.history_type) == (admin, 3.0, "~")
     page = admin_client.get(f"/admin/policies/criterion/{criterion.pk}/history/").content.decode()
     assert "dana" in page
-    changes = page[page.index('id="change-history"'):]
+    changes = page[page.index('id="change-history"') :]
     assert "<strong>Value:</strong>" in changes and "2.5\n" in changes and "3.0" in changes
     assert record.history_date.strftime("%Y") in page
 
@@ -299,17 +303,28 @@ def listed(client, url: str, **params) -> list:
 
 def test_policies_can_be_searched_and_filtered(admin_client):
     assert [p.payer.code for p in listed(admin_client, "/admin/policies/policy/", q="TRICARE")] == ["tricare"]
-    assert {p.payer.code for p in listed(admin_client, "/admin/policies/policy/", q="ced_study_enrollment")} == {"medicare", "medicare-advantage"}
-    unverified = {p.payer.code for p in listed(admin_client, "/admin/policies/policy/", review_status__exact="unverified")}
+    assert {p.payer.code for p in listed(admin_client, "/admin/policies/policy/", q="ced_study_enrollment")} == {
+        "medicare",
+        "medicare-advantage",
+    }
+    unverified = {
+        p.payer.code for p in listed(admin_client, "/admin/policies/policy/", review_status__exact="unverified")
+    }
     assert unverified == {"tricare", "va-community-care"}
-    assert [p.payer.code for p in listed(admin_client, "/admin/policies/policy/", payer__program__exact="ihs")] == ["ihs-prc"]
-    assert {p.payer.code for p in listed(admin_client, "/admin/policies/policy/", prior_authorization__required__exact="0")} == {"medicare"}
+    assert [p.payer.code for p in listed(admin_client, "/admin/policies/policy/", payer__program__exact="ihs")] == [
+        "ihs-prc"
+    ]
+    assert {
+        p.payer.code for p in listed(admin_client, "/admin/policies/policy/", prior_authorization__required__exact="0")
+    } == {"medicare"}
 
 
 def test_criteria_can_be_searched_and_filtered(admin_client):
     found = listed(admin_client, "/admin/policies/criterion/", q="ligamentum_flavum_mm")
     assert len(found) == 6 and {c.key for c in found} == {"ligamentum_flavum"}
-    gte = listed(admin_client, "/admin/policies/criterion/", operator="gte", policy__payer__id__exact=str(medicare().payer_id))
+    gte = listed(
+        admin_client, "/admin/policies/criterion/", operator="gte", policy__payer__id__exact=str(medicare().payer_id)
+    )
     assert {c.key for c in gte} == {"ligamentum_flavum", "symptom_duration", "functional_impairment", "pain_severity"}
     advisory = listed(admin_client, "/admin/policies/criterion/", required__exact="0", section__exact="payer")
     assert {c.key for c in advisory} == {"age_65_or_older", "neurogenic_claudication"}

@@ -12,12 +12,12 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from factories import signed_in_member
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 import policies.services
+from factories import signed_in_member
 from policies.models import Criterion, EvidenceSource, Policy, PolicyVersion
 from policies.services import registry_import
 
@@ -111,7 +111,11 @@ def test_exporting_one_payer_holds_only_the_evidence_it_cites(seeded, tmp_path):
     document = json.loads(export("--payer", "tricare"))
     assert [p["code"] for p in document["payers"]] == ["tricare"]
     policy = payer(document, "tricare")["policy"]
-    cited = {*policy["sources"], *(k for c in policy["criteria"] for k in c["citations"]), *(k for a in policy["appeal_levels"] for k in a["citations"])}
+    cited = {
+        *policy["sources"],
+        *(k for c in policy["criteria"] for k in c["citations"]),
+        *(k for a in policy["appeal_levels"] for k in a["citations"]),
+    }
     assert {e["key"] for e in document["evidence"]} == cited
     before = registry_rows()
     assert import_file(write(tmp_path, document))[0] == 0
@@ -142,7 +146,12 @@ def test_a_changed_threshold_makes_a_new_version_of_that_policy_only(raised_thre
     assert (code, err) == (0, "")
     assert out.splitlines() == ["new version of medicare"]
     assert revisions() == {
-        "commercial": 1, "ihs-prc": 1, "medicare": 2, "medicare-advantage": 1, "tricare": 1, "va-community-care": 1,
+        "commercial": 1,
+        "ihs-prc": 1,
+        "medicare": 2,
+        "medicare-advantage": 1,
+        "tricare": 1,
+        "va-community-care": 1,
     }
     assert Criterion.objects.get(policy__payer__code="medicare", key="ligamentum_flavum").value == 3.0
     assert Criterion.objects.get(policy__payer__code="medicare-advantage", key="ligamentum_flavum").value == 2.5
@@ -151,10 +160,16 @@ def test_a_changed_threshold_makes_a_new_version_of_that_policy_only(raised_thre
 def test_the_old_version_stays_in_policy_versions_and_in_history(raised_threshold):
     medicare = Policy.objects.get(payer__code="medicare")
     old, new = medicare.versions.get(revision=1), medicare.versions.get(revision=2)
-    assert next(c for c in old.snapshot["payer"]["policy"]["criteria"] if c["key"] == "ligamentum_flavum")["value"] == 2.5
-    assert next(c for c in new.snapshot["payer"]["policy"]["criteria"] if c["key"] == "ligamentum_flavum")["value"] == 3.0
+    assert (
+        next(c for c in old.snapshot["payer"]["policy"]["criteria"] if c["key"] == "ligamentum_flavum")["value"] == 2.5
+    )
+    assert (
+        next(c for c in new.snapshot["payer"]["policy"]["criteria"] if c["key"] == "ligamentum_flavum")["value"] == 3.0
+    )
     assert "criterion ligamentum_flavum value: 2.5 → 3.0" in new.summary.splitlines()
-    history = Criterion.objects.get(policy=medicare, key="ligamentum_flavum").history.order_by("-history_date", "-history_id")
+    history = Criterion.objects.get(policy=medicare, key="ligamentum_flavum").history.order_by(
+        "-history_date", "-history_id"
+    )
     assert [history[0].value, history[0].history_type] == [3.0, "~"]
     assert 2.5 in [h.value for h in history[1:]]
 
@@ -217,7 +232,10 @@ def test_a_removed_advisory_criterion_is_deleted_and_kept_in_history(exported, t
     assert import_file(write(tmp_path, document))[1].splitlines() == ["new version of commercial"]
     assert not Criterion.objects.filter(policy__payer__code="commercial", key="pain_severity").exists()
     assert Criterion.history.filter(key="pain_severity", history_type="-").count() == 1
-    assert "criterion pain_severity removed" in Policy.objects.get(payer__code="commercial").versions.get(revision=2).summary
+    assert (
+        "criterion pain_severity removed"
+        in Policy.objects.get(payer__code="commercial").versions.get(revision=2).summary
+    )
 
 
 def test_a_new_payer_in_the_file_is_created_with_a_first_version(exported, tmp_path):
@@ -291,7 +309,10 @@ def test_several_problems_of_one_field_are_each_named(exported, tmp_path):
     criterion(document, "medicare", "ligamentum_flavum")["citations"] = ["nowhere-1", "nowhere-2"]
     code, _, err = import_file(write(tmp_path, document))
     assert code == 2
-    assert [line.split(": ", 1)[1] for line in err.splitlines()] == ["unknown evidence key 'nowhere-1'", "unknown evidence key 'nowhere-2'"]
+    assert [line.split(": ", 1)[1] for line in err.splitlines()] == [
+        "unknown evidence key 'nowhere-1'",
+        "unknown evidence key 'nowhere-2'",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -303,12 +324,18 @@ def test_several_problems_of_one_field_are_each_named(exported, tmp_path):
         (lambda c, p: c.update(reason_met="{actual:.1f} mm"), "criteria.2.reason_met", "no conversion or format"),
         (lambda c, p: p["prior_authorization"].update(notes=None), "prior_authorization.notes", "must be a text"),
         (lambda c, p: p.update(review_reason=None), "review_reason", "must be a text"),
-        (lambda c, p: p["appeal_levels"][0].update(amount_in_controversy=1.234), "appeal_levels.0.amount_in_controversy", "decimal places"),
+        (
+            lambda c, p: p["appeal_levels"][0].update(amount_in_controversy=1.234),
+            "appeal_levels.0.amount_in_controversy",
+            "decimal places",
+        ),
         (lambda c, p: p["appeal_levels"][0].update(decided_by=None), "appeal_levels.0.decided_by", "must be a text"),
         (lambda c, p: p.update(code="N" * 101), "code", "at most 100 characters"),
     ],
 )
-def test_it_refuses_what_the_database_would_refuse_naming_the_field_without_a_traceback(exported, tmp_path, change, field, message):
+def test_it_refuses_what_the_database_would_refuse_naming_the_field_without_a_traceback(
+    exported, tmp_path, change, field, message
+):
     document = copy.deepcopy(exported)
     medicare = payer(document, "medicare")["policy"]
     assert medicare["criteria"][2]["key"] == "ligamentum_flavum"
@@ -327,7 +354,9 @@ def test_it_refuses_an_evidence_key_listed_twice(exported, tmp_path):
     document["evidence"].append({**document["evidence"][0], "short": "Another"})
     code, _, err = import_file(write(tmp_path, document))
     assert code == 2
-    assert err.splitlines() == [f"evidence.{len(document['evidence']) - 1}.key: duplicate evidence key {document['evidence'][0]['key']!r}"]
+    assert err.splitlines() == [
+        f"evidence.{len(document['evidence']) - 1}.key: duplicate evidence key {document['evidence'][0]['key']!r}"
+    ]
 
 
 def test_it_refuses_a_policy_without_a_contract_clinical_criterion(exported, tmp_path):
@@ -336,12 +365,18 @@ def test_it_refuses_a_policy_without_a_contract_clinical_criterion(exported, tmp
     policy["criteria"] = [c for c in policy["criteria"] if c["key"] != "symptoms"]
     code, _, err = import_file(write(tmp_path, document))
     assert code == 2
-    assert err.splitlines() == [f"payers.{document['payers'].index(payer(document, 'tricare'))}.policy.criteria: the clinical criterion 'symptoms' is required"]
+    assert err.splitlines() == [
+        f"payers.{document['payers'].index(payer(document, 'tricare'))}.policy.criteria: the clinical criterion 'symptoms' is required"
+    ]
 
 
 @pytest.mark.parametrize(
     ("text", "line"),
-    [("[1, 2]", "(root): must be a JSON object"), ('{"format": "mild-policies/1",', "(root): invalid JSON"), ("{}", "format: must be 'mild-policies/1'")],
+    [
+        ("[1, 2]", "(root): must be a JSON object"),
+        ('{"format": "mild-policies/1",', "(root): invalid JSON"),
+        ("{}", "format: must be 'mild-policies/1'"),
+    ],
 )
 def test_it_refuses_a_file_that_is_not_a_policy_document(seeded, tmp_path, text, line):
     code, out, err = import_file(write(tmp_path, text))

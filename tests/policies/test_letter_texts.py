@@ -69,9 +69,13 @@ def test_every_denial_category_has_a_general_rebuttal_and_every_program_a_covera
 def test_it_picks_the_most_specific_rebuttal_and_coverage_paragraph(registry):
     medicare = Payer.objects.get(code="medicare")
     commercial = Payer.objects.get(code="commercial")
-    assert [r.key for r in selectors.rebuttal_paragraphs_for(medicare, "investigational")] == ["investigational-medicare"]
+    assert [r.key for r in selectors.rebuttal_paragraphs_for(medicare, "investigational")] == [
+        "investigational-medicare"
+    ]
     assert [r.key for r in selectors.rebuttal_paragraphs_for(commercial, "investigational")] == ["investigational"]
-    own = RebuttalParagraph.objects.create(key="commercial-own", category="investigational", program="commercial", payer=commercial, lead="Ours.")
+    own = RebuttalParagraph.objects.create(
+        key="commercial-own", category="investigational", program="commercial", payer=commercial, lead="Ours."
+    )
     assert selectors.rebuttal_paragraphs_for(commercial, "investigational") == [own]
 
     assert [p.key for p in selectors.coverage_paragraphs_for(medicare)] == ["medicare-ncd"]
@@ -100,7 +104,10 @@ def test_the_evidence_summary_cites_the_position_statement_and_the_trials_result
         (lambda d: d["claims"][40].update(review_status="verified", review_reason=""), "claims.40.review_status"),
         (lambda d: d["claims"][1].update(topic="gossip"), "claims.1.topic"),
         (lambda d: d["coverage_paragraphs"][0].update(program="nowhere"), "coverage_paragraphs.0.program"),
-        (lambda d: d["coverage_paragraphs"][0].update(patient_sentence="Study {administrative..bad}"), "coverage_paragraphs.0.patient_sentence"),
+        (
+            lambda d: d["coverage_paragraphs"][0].update(patient_sentence="Study {administrative..bad}"),
+            "coverage_paragraphs.0.patient_sentence",
+        ),
         (lambda d: d["coverage_paragraphs"][0].update(payer="commercial"), "coverage_paragraphs.0.payer"),
         (lambda d: d["rebuttals"][0].update(category="because"), "rebuttals.0.category"),
         (lambda d: d["rebuttals"][0].update(claims=["no-such-claim"]), "rebuttals.0.claims"),

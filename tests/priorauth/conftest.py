@@ -11,9 +11,9 @@ adam    admin of practice A
 from __future__ import annotations
 
 import pytest
+from rest_framework.test import APIClient
 
 from factories import install_shipped_policies, personas
-from rest_framework.test import APIClient
 
 
 @pytest.fixture(autouse=True)

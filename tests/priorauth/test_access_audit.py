@@ -9,8 +9,8 @@ import os
 import pytest
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
-from factories import draft_for
 
+from factories import draft_for
 from priorauth.models import AuditEntry
 
 A = AuditEntry.Action
@@ -34,7 +34,10 @@ def test_the_admins_history_and_version_pages_of_patients_and_requests_are_audit
 def test_refused_access_to_another_practices_object_is_audited(world, api, client):
     theirs = draft_for(world, "b")
     assert api(world.alice).get(f"/api/v1/requests/{theirs.pk}").status_code == 404
-    assert api(world.alice).patch(f"/api/v1/patients/{world.patient_b.pk}", {"first_name": "X"}, format="json").status_code == 404
+    assert (
+        api(world.alice).patch(f"/api/v1/patients/{world.patient_b.pk}", {"first_name": "X"}, format="json").status_code
+        == 404
+    )
     client.force_login(world.alice)
     assert client.get(f"/requests/{theirs.pk}/").status_code == 404
     refused = AuditEntry.objects.filter(action=A.REFUSED, user=world.alice).order_by("id")
@@ -69,7 +72,9 @@ def test_sign_ins_and_failed_sign_ins_are_audited(world, client):
     world.alice.save()
     client.post("/accounts/login/", {"username": "alice", "password": "wrong"}, REMOTE_ADDR="203.0.113.9")
     client.post("/accounts/login/", {"username": "alice", "password": "alices-passphrase-1"})
-    client.post("/api/v1/auth/token", {"username": "alice", "password": "alices-passphrase-1"}, content_type="application/json")
+    client.post(
+        "/api/v1/auth/token", {"username": "alice", "password": "alices-passphrase-1"}, content_type="application/json"
+    )
     client.post("/api/v1/auth/token", {"username": "nobody", "password": "x"}, content_type="application/json")
     entries = AuditEntry.objects.filter(action__in=[A.SIGN_IN, A.SIGN_IN_FAILED]).order_by("id")
     got = [(e.action, e.username, e.detail) for e in entries]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from factories import ProviderFactory, UserFactory
 
+from factories import ProviderFactory, UserFactory
 from policies.models import Policy
 from priorauth import services
 from priorauth.models import AuditEntry, Membership, Provider, Role
@@ -40,7 +40,11 @@ def test_it_refuses_the_takeover_of_a_superuser_by_a_practice_admin(world, adam_
     services.membership_set(user=root, practice=world.practice_a, role=Role.ADMIN)
     assert "root" not in adam_client.get("/admin/auth/user/").content.decode()
     assert adam_client.get(f"/admin/auth/user/{root.pk}/change/").status_code in (302, 404)
-    reset = {"password1": "attacker-chosen-passphrase-1", "password2": "attacker-chosen-passphrase-1", "usable_password": "true"}
+    reset = {
+        "password1": "attacker-chosen-passphrase-1",
+        "password2": "attacker-chosen-passphrase-1",
+        "usable_password": "true",
+    }
     assert adam_client.post(f"/admin/auth/user/{root.pk}/password/", reset).status_code == 404
     root.refresh_from_db()
     assert root.check_password(PASSWORD)
@@ -63,7 +67,11 @@ def test_membership_choices_never_include_another_practices_user_or_one_without_
 
 
 def test_a_practice_admin_still_resets_a_member_of_their_practice(world, adam_client):
-    new = {"password1": "a-fresh-passphrase-for-alice", "password2": "a-fresh-passphrase-for-alice", "usable_password": "true"}
+    new = {
+        "password1": "a-fresh-passphrase-for-alice",
+        "password2": "a-fresh-passphrase-for-alice",
+        "usable_password": "true",
+    }
     assert adam_client.post(f"/admin/auth/user/{world.alice.pk}/password/", new).status_code == 302
     world.alice.refresh_from_db()
     assert world.alice.check_password("a-fresh-passphrase-for-alice")

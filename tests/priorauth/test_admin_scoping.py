@@ -4,9 +4,8 @@ only their practice's records; superusers without a practice see no PHI; the wor
 from __future__ import annotations
 
 import pytest
-from factories import draft_for
-from factories import UserFactory
 
+from factories import UserFactory, draft_for
 from priorauth.models import Membership, Role
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from factories import addressed, advance, draft_for, entered_case
 
+from factories import addressed, advance, draft_for, entered_case
 from policies.models import PolicyVersion
 from priorauth import letter_services
 from priorauth.models import (
@@ -25,10 +25,20 @@ WRITES = {
     "requests_update": ("patch", "/api/v1/requests/{draft}", "alice", {}),
     "requests_submit": ("post", "/api/v1/requests/{draft}/submit", "alice", {}),
     "requests_send": ("post", "/api/v1/requests/{submitted}/send", "alice", {}),
-    "requests_decision": ("post", "/api/v1/requests/{sent}/decision", "alice", {"decision": "approved", "received_at": "2026-11-20T10:00:00Z"}),
+    "requests_decision": (
+        "post",
+        "/api/v1/requests/{sent}/decision",
+        "alice",
+        {"decision": "approved", "received_at": "2026-11-20T10:00:00Z"},
+    ),
     "requests_appeal": ("post", "/api/v1/requests/{denied}/appeals", "alice", {}),
     "requests_withdraw": ("post", "/api/v1/requests/{draft}/withdraw", "alice", {}),
-    "patients_create": ("post", "/api/v1/patients", "alice", {"first_name": "A", "last_name": "B", "birth_date": "1950-01-01", "sex": "F", "member_id": "M1"}),
+    "patients_create": (
+        "post",
+        "/api/v1/patients",
+        "alice",
+        {"first_name": "A", "last_name": "B", "birth_date": "1950-01-01", "sex": "F", "member_id": "M1"},
+    ),
     "patients_update": ("patch", "/api/v1/patients/{patient}", "alice", {}),
     "letters_create": ("post", "/api/v1/requests/{submitted}/letters", "alice", {"kind": "prior_authorization"}),
     "letters_edit": ("put", "/api/v1/letters/{letter}/paragraphs", "bob", "paragraphs"),
@@ -44,7 +54,9 @@ def objects(world):
     submitted = addressed(advance(draft_for(world, payer="medicare-advantage"), Status.SUBMITTED, world.alice))
     letter, _ = letter_services.letter_request_draft(request=submitted, kind="prior_authorization", by=world.alice)
     sent = advance(draft_for(world), Status.SENT, world.alice)
-    run, _ = RecheckRun.objects.get_or_create(version=PolicyVersion.objects.get(policy__payer__code="medicare-advantage"))
+    run, _ = RecheckRun.objects.get_or_create(
+        version=PolicyVersion.objects.get(policy__payer__code="medicare-advantage")
+    )
     return {
         "draft": draft_for(world).pk,
         "submitted": submitted.pk,
@@ -52,7 +64,9 @@ def objects(world):
         "denied": advance(draft_for(world), Status.DENIED, world.alice).pk,
         "patient": world.patient_a.pk,
         "letter": letter.pk,
-        "recheck": RecheckResult.objects.create(run=run, request=sent, old_decision="meets_criteria", new_decision="not_met").pk,
+        "recheck": RecheckResult.objects.create(
+            run=run, request=sent, old_decision="meets_criteria", new_decision="not_met"
+        ).pk,
     }
 
 
@@ -84,7 +98,11 @@ def test_an_attachment_upload_with_an_unknown_form_field_is_refused(world, api, 
 
     response = api(world.alice).post(
         f"/api/v1/requests/{objects['draft']}/attachments",
-        {"kind": "other", "file": SimpleUploadedFile("a.pdf", b"%PDF-1.4\n%%EOF\n", content_type="application/pdf"), "owner": "x"},
+        {
+            "kind": "other",
+            "file": SimpleUploadedFile("a.pdf", b"%PDF-1.4\n%%EOF\n", content_type="application/pdf"),
+            "owner": "x",
+        },
         format="multipart",
     )
     assert response.status_code == 400
@@ -122,11 +140,18 @@ def test_a_body_over_the_limit_is_a_json_413_and_nothing_is_stored(world, api, s
     settings.API_MAX_BODY_BYTES = 4096
     case = entered_case()
     case["administrative"]["padding"] = "x" * 5000
-    body = {"patient": world.patient_a.pk, "treating_physician": world.bob_provider.pk, "payer": "medicare", "case": case}
+    body = {
+        "patient": world.patient_a.pk,
+        "treating_physician": world.bob_provider.pk,
+        "payer": "medicare",
+        "case": case,
+    }
     before = counts()
     response = api(world.alice).post("/api/v1/requests", json.dumps(body), content_type="application/json")
     assert response.status_code == 413
-    assert response.json() == {"detail": "The request body is larger than the limit of 4096 bytes (API_MAX_BODY_BYTES)."}
+    assert response.json() == {
+        "detail": "The request body is larger than the limit of 4096 bytes (API_MAX_BODY_BYTES)."
+    }
     assert counts() == before
 
 

@@ -61,7 +61,9 @@ def test_use_keeps_a_token_alive_but_never_past_the_absolute_limit(alice, settin
         with mock.patch("django.utils.timezone.now", return_value=now):
             assert get(token).status_code == 200, now - issued
     assert AuthToken.objects.get().expiry <= issued + dt.timedelta(seconds=settings.SESSION_COOKIE_AGE)
-    with mock.patch("django.utils.timezone.now", return_value=issued + dt.timedelta(seconds=settings.SESSION_COOKIE_AGE + 1)):
+    with mock.patch(
+        "django.utils.timezone.now", return_value=issued + dt.timedelta(seconds=settings.SESSION_COOKIE_AGE + 1)
+    ):
         assert get(token).status_code in (401, 403)
 
 

@@ -12,7 +12,6 @@ from unittest import mock
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError, transaction
-from factories import draft_for
 from pypdf import PdfWriter
 from pypdf.generic import (
     ArrayObject,
@@ -22,6 +21,7 @@ from pypdf.generic import (
     TextStringObject,
 )
 
+from factories import draft_for
 from priorauth import services, stored_files
 from priorauth.models import Attachment
 from priorauth.pdf_safety import pdf_active_content
@@ -47,7 +47,9 @@ def with_javascript() -> bytes:
 
 def with_open_action() -> bytes:
     writer = clean_pdf()
-    writer._root_object[NameObject("/OpenAction")] = ArrayObject([writer.pages[0].indirect_reference, NameObject("/Fit")])
+    writer._root_object[NameObject("/OpenAction")] = ArrayObject(
+        [writer.pages[0].indirect_reference, NameObject("/Fit")]
+    )
     return as_bytes(writer)
 
 
@@ -123,7 +125,9 @@ def test_a_plain_pdf_is_accepted(world, api):
         ("notes", "image/jpeg", b"\xff\xd8\xff" + b"\x00" * 16, ".jpg"),
     ],
 )
-def test_a_stored_file_gets_a_random_name_and_the_extension_of_its_checked_type(world, api, name, content_type, content, suffix):
+def test_a_stored_file_gets_a_random_name_and_the_extension_of_its_checked_type(
+    world, api, name, content_type, content, suffix
+):
     request = draft_for(world)
     response = upload(api(world.alice), request, content, name=name, content_type=content_type)
     assert response.status_code == 201, response.content
@@ -158,9 +162,12 @@ def test_a_file_written_in_a_savepoint_goes_when_the_enclosing_block_rolls_back(
 def test_the_service_alone_cleans_up_when_its_own_transaction_fails(world, settings):
     request = draft_for(world)
     upload_file = SimpleUploadedFile("a.pdf", as_bytes(clean_pdf()), content_type="application/pdf")
-    with mock.patch.object(Attachment, "save", side_effect=OperationalError("gone")), pytest.raises(OperationalError):
-        with transaction.atomic():
-            services.attachment_add(request=request, kind="imaging_report", upload=upload_file, by=world.alice)
+    with (
+        mock.patch.object(Attachment, "save", side_effect=OperationalError("gone")),
+        pytest.raises(OperationalError),
+        transaction.atomic(),
+    ):
+        services.attachment_add(request=request, kind="imaging_report", upload=upload_file, by=world.alice)
     assert stored_files_under(settings) == []
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from factories import draft_for
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from factories import draft_for
 from priorauth.models import Attachment, AuditEntry
 
 PDF = b"%PDF-1.7\n" + b"0" * 2000 + b"\n%%EOF\n"

@@ -7,11 +7,10 @@ from __future__ import annotations
 import logging
 
 import pytest
-from factories import advance, draft_for
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from factories import entered_case
 
+from factories import advance, draft_for, entered_case
 from priorauth import services
 from priorauth.models import AuditEntry, Status
 

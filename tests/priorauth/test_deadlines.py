@@ -7,11 +7,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from factories import advance, draft_for
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from factories import entered_case
 
+from factories import advance, draft_for, entered_case
 from policies.models import AppealLevel, PriorAuthRule
 from priorauth import selectors, services
 from priorauth.models import Status

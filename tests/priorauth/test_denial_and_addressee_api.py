@@ -9,8 +9,8 @@ import datetime as dt
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from factories import advance, draft_for
 
+from factories import advance, draft_for
 from policies.models import PayerContact
 from priorauth.models import Status
 
@@ -24,9 +24,15 @@ def test_it_records_a_denial_with_its_code_and_deficiencies_and_the_appeal_lette
     response = api(world.alice).post(
         f"/api/v1/requests/{request.pk}/decision",
         {
-            "decision": "denied", "received_at": (timezone.now() - dt.timedelta(days=1)).isoformat(),
-            "stated_reason": "Experimental/investigational per policy SURG.00071.", "reason_category": "investigational",
-            "denial_code": "CO-50", "deficiencies": [{"criterion": "conservative_care", "text": "No PT notes"}, {"text": "Peer-reviewed evidence insufficient"}],
+            "decision": "denied",
+            "received_at": (timezone.now() - dt.timedelta(days=1)).isoformat(),
+            "stated_reason": "Experimental/investigational per policy SURG.00071.",
+            "reason_category": "investigational",
+            "denial_code": "CO-50",
+            "deficiencies": [
+                {"criterion": "conservative_care", "text": "No PT notes"},
+                {"text": "Peer-reviewed evidence insufficient"},
+            ],
         },
         format="json",
     )
@@ -52,7 +58,13 @@ def test_it_refuses_a_bad_deficiency_naming_it_and_writes_nothing(world, api, de
     request = sent(world)
     response = api(world.alice).post(
         f"/api/v1/requests/{request.pk}/decision",
-        {"decision": "denied", "received_at": timezone.now().isoformat(), "stated_reason": "No.", "reason_category": "other", "deficiencies": deficiencies},
+        {
+            "decision": "denied",
+            "received_at": timezone.now().isoformat(),
+            "stated_reason": "No.",
+            "reason_category": "other",
+            "deficiencies": deficiencies,
+        },
         format="json",
     )
     assert response.status_code == 400 and field in response.json(), response.json()
@@ -64,7 +76,12 @@ def test_only_a_denial_names_deficiencies(world, api):
     request = sent(world)
     response = api(world.alice).post(
         f"/api/v1/requests/{request.pk}/decision",
-        {"decision": "pended", "received_at": timezone.now().isoformat(), "stated_reason": "Send notes", "deficiencies": [{"text": "x"}]},
+        {
+            "decision": "pended",
+            "received_at": timezone.now().isoformat(),
+            "stated_reason": "Send notes",
+            "deficiencies": [{"text": "x"}],
+        },
         format="json",
     )
     assert response.status_code == 400 and "deficiencies" in response.json()
@@ -72,9 +89,18 @@ def test_only_a_denial_names_deficiencies(world, api):
 
 def test_billing_staff_choose_the_addressee_among_the_payers_own_desks(world, api):
     request = draft_for(world, payer="commercial")
-    mine = PayerContact.objects.create(payer=request.payer, key="c-appeals", kind="appeals", name="Acme Health", address="PO Box 1", review_status="verified")
+    mine = PayerContact.objects.create(
+        payer=request.payer,
+        key="c-appeals",
+        kind="appeals",
+        name="Acme Health",
+        address="PO Box 1",
+        review_status="verified",
+    )
     other_payer = draft_for(world, payer="tricare").payer
-    theirs = PayerContact.objects.create(payer=other_payer, key="t-appeals", kind="appeals", name="East region", review_status="verified")
+    theirs = PayerContact.objects.create(
+        payer=other_payer, key="t-appeals", kind="appeals", name="East region", review_status="verified"
+    )
     url = f"/api/v1/requests/{request.pk}/payer-contact"
 
     listed = api(world.alice).get(url).json()
@@ -82,7 +108,9 @@ def test_billing_staff_choose_the_addressee_among_the_payers_own_desks(world, ap
     assert "fax" in listed["choices"][0]["missing_fields"]
     refused = api(world.alice).put(url, {"payer_contact": theirs.pk}, format="json")
     assert refused.status_code == 400 and "payer_contact" in refused.json()
-    assert api(world.bob).put(url, {"payer_contact": mine.pk}, format="json").status_code == 403  # the physician does not
+    assert (
+        api(world.bob).put(url, {"payer_contact": mine.pk}, format="json").status_code == 403
+    )  # the physician does not
     assert api(world.charlie).get(url).status_code == 404  # another practice
     chosen = api(world.alice).put(url, {"payer_contact": mine.pk}, format="json")
     assert chosen.status_code == 200 and chosen.json()["chosen"] == mine.pk

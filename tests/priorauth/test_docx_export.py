@@ -8,11 +8,11 @@ import re
 
 import docx
 import pytest
-from factories import addressed, advance, draft_for
-from letter_helpers import install_letter_texts
 from lxml import html as lxml_html
 
 from config.celery import app
+from factories import addressed, advance, draft_for
+from letter_helpers import install_letter_texts
 from priorauth import docx_export, letter_services, letters, pdf
 from priorauth.models import AuditEntry, Status
 
@@ -58,9 +58,15 @@ def test_it_downloads_the_draft_as_docx_with_the_drafts_content(world, drafted, 
     text = all_text(document)
 
     revision = drafted.current_revision
-    html = lxml_html.document_fromstring(pdf.letter_html(drafted.kind, letters.letter_context(drafted, revision, final=False)))
+    html = lxml_html.document_fromstring(
+        pdf.letter_html(drafted.kind, letters.letter_context(drafted, revision, final=False))
+    )
     headings = {(int(h.tag[1]), squash(h.text_content())) for h in html.iter("h1", "h2", "h3")}
-    got = {(int(p.style.name.rsplit(" ", 1)[1]), squash(p.text)) for p in document.paragraphs if p.style.name.startswith("Heading ")}
+    got = {
+        (int(p.style.name.rsplit(" ", 1)[1]), squash(p.text))
+        for p in document.paragraphs
+        if p.style.name.startswith("Heading ")
+    }
     assert headings == got
     for paragraph in revision.paragraphs:
         for sentence in paragraph["sentences"]:
@@ -80,7 +86,11 @@ def test_it_downloads_the_draft_as_docx_with_the_drafts_content(world, drafted, 
     assert "DRAFT 1" in text and document.core_properties.author == "Bob Baker, MD"
 
     assert AuditEntry.objects.filter(
-        action="download", object_type="priorauth.letterrevision", object_id=str(revision.pk), detail__endswith="docx", user=world.alice
+        action="download",
+        object_type="priorauth.letterrevision",
+        object_id=str(revision.pk),
+        detail__endswith="docx",
+        user=world.alice,
     ).exists()
 
 

@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from factories import addressed, draft_for, entered_case
-from letter_helpers import install_letter_texts
 from pypdf import PdfReader
 
+from factories import addressed, draft_for, entered_case
+from letter_helpers import install_letter_texts
 from policies.models import DenialCategory, Payer
 from priorauth import letter_services, letters, pdf, services
 from priorauth.letter_lint import letter_lint
@@ -93,8 +93,12 @@ def letter_world(world):
 def submitted(world, payer: str, case: dict):
     request = draft_for(world, payer=payer, case=case)
     # Submitted before the fixed sending dates below (dates run submitted, sent, decided).
-    request = services.request_submit(request=request, by=world.alice, submitted_at=dt.datetime(2026, 11, 2, 15, 0, tzinfo=dt.UTC))
-    return addressed(request, name="Example Health Plan", department="Appeals", address="PO Box 1000\nSpringfield, IL 62701")
+    request = services.request_submit(
+        request=request, by=world.alice, submitted_at=dt.datetime(2026, 11, 2, 15, 0, tzinfo=dt.UTC)
+    )
+    return addressed(
+        request, name="Example Health Plan", department="Appeals", address="PO Box 1000\nSpringfield, IL 62701"
+    )
 
 
 def denied_appeal(world, request, *, category: str, deficiencies: list[dict] | None = None, code: str = ""):
@@ -102,9 +106,15 @@ def denied_appeal(world, request, *, category: str, deficiencies: list[dict] | N
     at = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)
     services.request_send(request=request, by=world.alice, sent_at=at)
     services.decision_record(
-        request=request, by=world.alice, decision="denied", received_at=at + dt.timedelta(hours=1), payer_reference="DN-20261120-7",
+        request=request,
+        by=world.alice,
+        decision="denied",
+        received_at=at + dt.timedelta(hours=1),
+        payer_reference="DN-20261120-7",
         stated_reason="Requested service is not medically necessary: no 6 months of conservative therapy documented.",
-        reason_category=category, deficiencies=deficiencies or [], denial_code=code,
+        reason_category=category,
+        deficiencies=deficiencies or [],
+        denial_code=code,
     )
     return services.appeal_start(request=request, by=world.alice, filed_at=at + dt.timedelta(hours=2))
 
@@ -143,11 +153,22 @@ def all_letters(world):
                         continue
                     r = submitted(world, payer, make())
                     keys = {c["key"] for s in ("clinical", "payer_rules") for c in r.determination[s]["criteria"]}
-                    points = [{"criterion": k, "text": ""} for k in ("conservative_care", "symptom_duration", "ligamentum_flavum") if k in keys]
+                    points = [
+                        {"criterion": k, "text": ""}
+                        for k in ("conservative_care", "symptom_duration", "ligamentum_flavum")
+                        if k in keys
+                    ]
                     points.append({"criterion": "", "text": "No physical therapy notes received."})
-                    appeal = denied_appeal(world, r, category=category, deficiencies=points if with_points else None, code="50")
+                    appeal = denied_appeal(
+                        world, r, category=category, deficiencies=points if with_points else None, code="50"
+                    )
                     if not refused(r, "appeal", appeal):
-                        yield f"{payer}/{case_name}/appeal-{category}{'-points' if with_points else ''}", "appeal", r, appeal
+                        yield (
+                            f"{payer}/{case_name}/appeal-{category}{'-points' if with_points else ''}",
+                            "appeal",
+                            r,
+                            appeal,
+                        )
 
 
 def test_it_keeps_internal_markers_out_of_every_letter_the_seeds_can_produce(letter_world):
@@ -180,10 +201,13 @@ def test_the_lint_refuses_each_kind_of_internal_marker(text, why):
 
 
 def test_the_lint_passes_a_letter_written_for_the_payer():
-    assert letter_lint(
-        "She has had neurogenic claudication for 14 months; 10 weeks of physical therapy did not relieve it. "
-        "An MRI of September 1, 2026 shows lumbar spinal stenosis at L4\u2011L5 (CPT 0275T, M48.062)."
-    ) == []
+    assert (
+        letter_lint(
+            "She has had neurogenic claudication for 14 months; 10 weeks of physical therapy did not relieve it. "
+            "An MRI of September 1, 2026 shows lumbar spinal stenosis at L4\u2011L5 (CPT 0275T, M48.062)."
+        )
+        == []
+    )
 
 
 def _normalized(text: str) -> str:
@@ -193,7 +217,9 @@ def _normalized(text: str) -> str:
     return re.sub(r"uploaded [A-Z][a-z]+ \d{1,2}, 20\d\d", "uploaded DATE", text)
 
 
-GOLDEN_CASES = [(payer, "prior_authorization") for payer in PAYERS if payer != "medicare"] + [(payer, "appeal") for payer in PAYERS]
+GOLDEN_CASES = [(payer, "prior_authorization") for payer in PAYERS if payer != "medicare"] + [
+    (payer, "appeal") for payer in PAYERS
+]
 
 
 @pytest.mark.parametrize(("payer", "kind"), GOLDEN_CASES)
@@ -202,8 +228,14 @@ def test_golden_text_per_program_and_kind(letter_world, payer, kind):
     appeal = None
     if kind == "appeal":
         appeal = denied_appeal(
-            letter_world, request, category="criteria_not_met", code="50",
-            deficiencies=[{"criterion": "conservative_care", "text": "No 6 months of conservative therapy documented"}, {"criterion": "", "text": "Pain scores not provided."}],
+            letter_world,
+            request,
+            category="criteria_not_met",
+            code="50",
+            deficiencies=[
+                {"criterion": "conservative_care", "text": "No 6 months of conservative therapy documented"},
+                {"criterion": "", "text": "Pain scores not provided."},
+            ],
         )
     context = final_context(request, kind, appeal)
     if os.environ.get("LETTER_SAMPLES_DIR"):
@@ -233,11 +265,19 @@ def test_the_longest_letters_fit_their_page_limits_and_split_no_level_or_code(le
     limits = []
     request = submitted(letter_world, payer, entered_case())
     if not refused(request, "prior_authorization"):
-        limits.append(("prior_authorization", _pages("prior_authorization", final_context(request, "prior_authorization")), 3))
+        limits.append(
+            ("prior_authorization", _pages("prior_authorization", final_context(request, "prior_authorization")), 3)
+        )
     r = submitted(letter_world, payer, entered_case())
     appeal = denied_appeal(
-        letter_world, r, category="investigational", code="50",
-        deficiencies=[{"criterion": "conservative_care", "text": "No 6 months of conservative therapy documented"}, {"criterion": "symptom_duration", "text": ""}],
+        letter_world,
+        r,
+        category="investigational",
+        code="50",
+        deficiencies=[
+            {"criterion": "conservative_care", "text": "No 6 months of conservative therapy documented"},
+            {"criterion": "symptom_duration", "text": ""},
+        ],
     )
     limits.append(("appeal", _pages("appeal", final_context(r, "appeal", appeal)), 4))
     for kind, pages, limit in limits:
@@ -284,9 +324,23 @@ def test_ma_letters_cite_each_rule_for_what_it_says_and_no_ire_letter_is_drafted
     assert "WISeR" not in text and "peer-to-peer" in text
     services.request_send(request=request, by=letter_world.alice, sent_at=timezone.now() - dt.timedelta(days=3))
     at = timezone.now() - dt.timedelta(days=2)
-    services.decision_record(request=request, by=letter_world.alice, decision="denied", received_at=at, stated_reason="Not necessary", reason_category="criteria_not_met")
+    services.decision_record(
+        request=request,
+        by=letter_world.alice,
+        decision="denied",
+        received_at=at,
+        stated_reason="Not necessary",
+        reason_category="criteria_not_met",
+    )
     services.appeal_start(request=request, by=letter_world.alice, filed_at=at + dt.timedelta(hours=1))
-    services.decision_record(request=request, by=letter_world.alice, decision="denied", received_at=at + dt.timedelta(hours=2), stated_reason="Upheld", reason_category="criteria_not_met")
+    services.decision_record(
+        request=request,
+        by=letter_world.alice,
+        decision="denied",
+        received_at=at + dt.timedelta(hours=2),
+        stated_reason="Upheld",
+        reason_category="criteria_not_met",
+    )
     ire = services.appeal_start(request=request, by=letter_world.alice, filed_at=at + dt.timedelta(hours=3))
     assert ire.level_order == 2
     with pytest.raises(ValidationError) as caught:
@@ -297,13 +351,18 @@ def test_ma_letters_cite_each_rule_for_what_it_says_and_no_ire_letter_is_drafted
 def test_the_appeal_answers_each_deficiency_with_the_patients_facts_and_the_enclosure(letter_world):
     request = submitted(letter_world, "commercial", entered_case())
     appeal = denied_appeal(
-        letter_world, request, category="criteria_not_met", code="CO-50",
+        letter_world,
+        request,
+        category="criteria_not_met",
+        code="CO-50",
         deficiencies=[{"criterion": "conservative_care", "text": "No 6 months of conservative therapy documented"}],
     )
     text = text_of(pdf.letter_html("appeal", final_context(request, "appeal", appeal)))
-    assert "Requested service is not medically necessary: no 6 months of conservative therapy documented." in text  # verbatim
+    assert (
+        "Requested service is not medically necessary: no 6 months of conservative therapy documented." in text
+    )  # verbatim
     assert "reason code CO-50" in text
-    point = text[text.index("Point 1"):]
+    point = text[text.index("Point 1") :]
     assert "No 6 months of conservative therapy documented" in point
     assert "8 weeks of physical therapy did not relieve her symptoms" in point
     assert "24 weeks of oral analgesics gave only partial relief" in point
@@ -318,7 +377,10 @@ def test_a_letter_never_claims_what_the_record_does_not_show(letter_world):
     assert "Other payers" not in text and "Anthem" not in text and "Premera" not in text
     assert "Category III" not in text
     # The case asks for expedited review: the letter asks in the standard's own words.
-    assert "I ask for an expedited decision: applying the standard time frame could seriously jeopardize her health" in text
+    assert (
+        "I ask for an expedited decision: applying the standard time frame could seriously jeopardize her health"
+        in text
+    )
 
 
 def test_the_tricare_letter_answers_the_reliable_evidence_test_without_quoting_the_exclusion(letter_world):
@@ -330,7 +392,12 @@ def test_the_tricare_letter_answers_the_reliable_evidence_test_without_quoting_t
 
 def test_the_payer_directory_gives_the_addressee_and_the_practice_the_letterhead(letter_world):
     practice = letter_world.practice_a
-    practice.facility_name, practice.address, practice.fax, practice.tin = "Lakeside Spine Center", "1 Main St\nAlbany, NY 12207", "518-555-0101", "12-3456789"
+    practice.facility_name, practice.address, practice.fax, practice.tin = (
+        "Lakeside Spine Center",
+        "1 Main St\nAlbany, NY 12207",
+        "518-555-0101",
+        "12-3456789",
+    )
     practice.full_clean()
     practice.save()
     request = submitted(letter_world, "commercial", entered_case())

@@ -14,10 +14,10 @@ from unittest import mock
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
-from factories import addressed, advance, draft_for
-from letter_helpers import install_letter_texts, pdf_text
 
 from config.celery import app
+from factories import addressed, advance, draft_for
+from letter_helpers import install_letter_texts, pdf_text
 from priorauth import letter_services, pdf, tasks
 from priorauth.models import LetterJob, LetterStatus, Status
 
@@ -109,7 +109,11 @@ def test_the_service_refuses_unstorable_text_too(world, drafted):
     paragraphs = [paragraph(text="a\x00b"), paragraph("q", items=["\ud800"])]
     with pytest.raises(letter_services.ValidationError) as caught:
         letter_services.letter_edit(letter=drafted, by=world.bob, paragraphs=paragraphs, enclosures=["x\x00"])
-    assert set(caught.value.message_dict) == {"paragraphs[0].sentences[0].text", "paragraphs[1].items[0]", "enclosures[0]"}
+    assert set(caught.value.message_dict) == {
+        "paragraphs[0].sentences[0].text",
+        "paragraphs[1].items[0]",
+        "enclosures[0]",
+    }
 
 
 def test_the_largest_letter_the_bounds_allow_is_accepted(world, api, drafted, django_capture_on_commit_callbacks):
@@ -134,7 +138,10 @@ def test_no_transaction_is_open_while_weasyprint_renders(world, drafted, django_
 
     with django_capture_on_commit_callbacks(execute=True):
         letter_services.letter_edit(letter=drafted, by=world.bob, paragraphs=[paragraph()])
-    with mock.patch("priorauth.pdf.render_letter", side_effect=render), django_capture_on_commit_callbacks(execute=True):
+    with (
+        mock.patch("priorauth.pdf.render_letter", side_effect=render),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         letter_services.letter_edit(letter=drafted, by=world.bob, paragraphs=[paragraph(text="Edited again.")])
     assert seen == [depth_outside]
     drafted.refresh_from_db()
@@ -142,7 +149,9 @@ def test_no_transaction_is_open_while_weasyprint_renders(world, drafted, django_
     assert "Edited again." in pdf_text(drafted.current_revision.draft_pdf.open("rb").read())
 
 
-def test_an_edit_made_during_a_render_keeps_the_render_from_storing_stale_text(world, drafted, django_capture_on_commit_callbacks):
+def test_an_edit_made_during_a_render_keeps_the_render_from_storing_stale_text(
+    world, drafted, django_capture_on_commit_callbacks
+):
     revision = drafted.current_revision
     with django_capture_on_commit_callbacks(execute=False):  # queued, not yet run
         letter_services.letter_edit(letter=drafted, by=world.bob, paragraphs=[paragraph(text="First edit.")])
@@ -174,7 +183,9 @@ def test_the_render_tasks_have_soft_and_hard_time_limits(settings):
         assert task.Request is tasks.LetterRenderRequest
 
 
-def test_a_render_past_its_soft_limit_fails_and_the_physician_reads_why(world, api, client, drafted, django_capture_on_commit_callbacks):
+def test_a_render_past_its_soft_limit_fails_and_the_physician_reads_why(
+    world, api, client, drafted, django_capture_on_commit_callbacks
+):
     with (
         mock.patch("priorauth.pdf.render_letter", side_effect=SoftTimeLimitExceeded()),
         django_capture_on_commit_callbacks(execute=True),
@@ -193,7 +204,9 @@ def test_a_render_past_its_soft_limit_fails_and_the_physician_reads_why(world, a
     assert reason in client.get(f"/letters/{drafted.pk}/").content.decode()
 
 
-def test_a_render_killed_at_its_hard_limit_is_marked_failed_by_the_worker(world, drafted, django_capture_on_commit_callbacks):
+def test_a_render_killed_at_its_hard_limit_is_marked_failed_by_the_worker(
+    world, drafted, django_capture_on_commit_callbacks
+):
     revision = drafted.current_revision
     with django_capture_on_commit_callbacks(execute=False):
         letter_services.letter_edit(letter=drafted, by=world.bob, paragraphs=[paragraph()])

@@ -12,10 +12,10 @@ import pytest
 from celery.app.task import Task
 from django.core.management import call_command
 from django.utils import timezone
-from factories import advance, draft_for
 from kombu.exceptions import OperationalError as BrokerUnavailable
-from letter_helpers import install_letter_texts
 
+from factories import advance, draft_for
+from letter_helpers import install_letter_texts
 from priorauth import letter_services, tasks
 from priorauth.models import LetterJob, LetterStatus, Status
 
@@ -57,7 +57,9 @@ def age(job: LetterJob, *, minutes: int, field: str = "queued_at") -> None:
     LetterJob.objects.filter(pk=job.pk).update(**{field: timezone.now() - dt.timedelta(minutes=minutes)})
 
 
-def test_a_letter_asked_for_while_the_broker_is_down_is_kept_queued(world, submitted, broker_down, django_capture_on_commit_callbacks, caplog):
+def test_a_letter_asked_for_while_the_broker_is_down_is_kept_queued(
+    world, submitted, broker_down, django_capture_on_commit_callbacks, caplog
+):
     with caplog.at_level(logging.WARNING, logger="priorauth.letter_services"):
         letter, job = ask(world, submitted, django_capture_on_commit_callbacks)
     assert (letter.status, job.state) == (LetterStatus.DRAFTING, LetterJob.State.QUEUED)
@@ -94,7 +96,9 @@ def test_it_leaves_young_finished_and_failed_jobs_alone(world, submitted, sent, 
     assert sent == []
 
 
-def test_it_resends_a_render_whose_worker_died_as_queued_again(world, submitted, sent, django_capture_on_commit_callbacks):
+def test_it_resends_a_render_whose_worker_died_as_queued_again(
+    world, submitted, sent, django_capture_on_commit_callbacks
+):
     _, job = ask(world, submitted, django_capture_on_commit_callbacks)
     LetterJob.objects.filter(pk=job.pk).update(state=LetterJob.State.RUNNING, attempts=1)
     age(job, minutes=10, field="started_at")
@@ -109,7 +113,9 @@ def test_it_resends_a_render_whose_worker_died_as_queued_again(world, submitted,
     assert sent == [("priorauth.render_letter_draft", job.revision_id)]
 
 
-def test_a_job_resent_once_waits_the_full_age_before_it_is_resent_again(world, submitted, sent, django_capture_on_commit_callbacks):
+def test_a_job_resent_once_waits_the_full_age_before_it_is_resent_again(
+    world, submitted, sent, django_capture_on_commit_callbacks
+):
     _, job = ask(world, submitted, django_capture_on_commit_callbacks)
     age(job, minutes=10)
     with django_capture_on_commit_callbacks(execute=True):
@@ -117,7 +123,9 @@ def test_a_job_resent_once_waits_the_full_age_before_it_is_resent_again(world, s
         assert letter_services.letter_jobs_resend(older_than=dt.timedelta(minutes=5)) == []
 
 
-def test_the_command_and_the_beat_task_resend_with_the_configured_age(world, submitted, sent, django_capture_on_commit_callbacks, settings):
+def test_the_command_and_the_beat_task_resend_with_the_configured_age(
+    world, submitted, sent, django_capture_on_commit_callbacks, settings
+):
     _, job = ask(world, submitted, django_capture_on_commit_callbacks)
     age(job, minutes=2)
     settings.LETTER_RESEND_AFTER_SECONDS = 300
@@ -137,4 +145,6 @@ def test_beat_runs_the_resend_and_the_renders_store_no_results(settings):
     assert entry["task"] == tasks.resend_letter_jobs.name
     assert entry["schedule"] == settings.LETTER_RESEND_INTERVAL_SECONDS
     assert settings.CELERY_BEAT_SCHEDULE["resend-rechecks"]["task"] == tasks.resend_rechecks.name
-    assert all(t.ignore_result for t in (tasks.render_letter_draft, tasks.render_letter_final, tasks.resend_letter_jobs))
+    assert all(
+        t.ignore_result for t in (tasks.render_letter_draft, tasks.render_letter_final, tasks.resend_letter_jobs)
+    )

@@ -9,12 +9,12 @@ import io
 import re
 
 import pytest
-from factories import addressed, advance, draft_for
 from django.core.exceptions import PermissionDenied, ValidationError
-from letter_helpers import install_letter_texts, pdf_text
 from pypdf import PdfReader
 
 from config.celery import app
+from factories import addressed, advance, draft_for
+from letter_helpers import install_letter_texts, pdf_text
 from priorauth import letter_services, pdf, tasks
 from priorauth.models import AuditEntry, Letter, LetterJob, LetterRevision, LetterStatus, Status
 
@@ -48,7 +48,9 @@ def submitted(letter_world):
 
 @pytest.fixture
 def drafted(letter_world, submitted, run_on_commit):
-    letter, created = run_on_commit(letter_services.letter_request_draft, request=submitted, kind="prior_authorization", by=letter_world.alice)
+    letter, created = run_on_commit(
+        letter_services.letter_request_draft, request=submitted, kind="prior_authorization", by=letter_world.alice
+    )
     assert created
     letter.refresh_from_db()
     return letter
@@ -67,13 +69,17 @@ def test_it_drafts_the_letter_in_a_task_and_stores_the_pdf_with_its_sha256(draft
     assert hashlib.sha256(content).hexdigest() == revision.draft_sha256
     assert "Ada Moreno" in pdf_text(content)
     # An unguessable name (issue 10): no letter id or revision number to walk.
-    assert re.fullmatch(rf"letters/{drafted.request.practice_id}/{drafted.pk}/[0-9a-f]{{32}}-draft\.pdf", revision.draft_pdf.name)
+    assert re.fullmatch(
+        rf"letters/{drafted.request.practice_id}/{drafted.pk}/[0-9a-f]{{32}}-draft\.pdf", revision.draft_pdf.name
+    )
     job = revision.jobs.get()
     assert (job.stage, job.state, job.attempts) == ("draft", "done", 1)
 
 
 def test_asking_twice_gives_the_same_letter(letter_world, drafted, run_on_commit):
-    again, created = run_on_commit(letter_services.letter_request_draft, request=drafted.request, kind="prior_authorization", by=letter_world.bob)
+    again, created = run_on_commit(
+        letter_services.letter_request_draft, request=drafted.request, kind="prior_authorization", by=letter_world.bob
+    )
     assert (again, created) == (drafted, False)
     assert Letter.objects.count() == 1 and LetterRevision.objects.count() == 1
 
@@ -114,7 +120,9 @@ def test_only_the_treating_physician_can_sign(letter_world, drafted, who):
 
 def test_the_treating_physician_signs_and_the_final_pdf_is_rendered(letter_world, drafted, run_on_commit):
     letter_services.letter_request_signature(letter=drafted, by=letter_world.alice)
-    revision = run_on_commit(letter_services.letter_sign, letter=drafted, by=letter_world.bob, acknowledge_unverified=True)
+    revision = run_on_commit(
+        letter_services.letter_sign, letter=drafted, by=letter_world.bob, acknowledge_unverified=True
+    )
     drafted.refresh_from_db()
     revision.refresh_from_db()
     assert drafted.status == LetterStatus.SIGNED
@@ -123,15 +131,21 @@ def test_the_treating_physician_signs_and_the_final_pdf_is_rendered(letter_world
     assert hashlib.sha256(content).hexdigest() == revision.final_sha256
     text = pdf_text(content)
     assert "Electronically signed by Bob Baker, MD" in text and "DRAFT" not in text
-    assert PdfReader(io.BytesIO(content)).metadata.title.startswith("Request for an organization determination (prior authorization)")
+    assert PdfReader(io.BytesIO(content)).metadata.title.startswith(
+        "Request for an organization determination (prior authorization)"
+    )
 
 
 def test_a_signed_revision_never_changes_and_an_edit_makes_a_new_one(letter_world, drafted, run_on_commit):
-    signed = run_on_commit(letter_services.letter_sign, letter=drafted, by=letter_world.bob, acknowledge_unverified=True)
+    signed = run_on_commit(
+        letter_services.letter_sign, letter=drafted, by=letter_world.bob, acknowledge_unverified=True
+    )
     signed.refresh_from_db()
     final_name, final_sha, draft_sha = signed.final_pdf.name, signed.final_sha256, signed.draft_sha256
 
-    signed.paragraphs = [{"key": "opening", "heading": "", "sentences": [{"text": "Changed behind the physician's back."}]}]
+    signed.paragraphs = [
+        {"key": "opening", "heading": "", "sentences": [{"text": "Changed behind the physician's back."}]}
+    ]
     with pytest.raises(ValidationError):
         signed.save()
     signed.refresh_from_db()
@@ -168,7 +182,9 @@ def test_an_unsigned_draft_is_edited_in_place_and_rendered_again(letter_world, d
 @pytest.mark.parametrize("who", ["alice", "dave"])
 def test_only_the_treating_physician_edits_the_narrative(letter_world, drafted, who):
     with pytest.raises(PermissionDenied):
-        letter_services.letter_edit(letter=drafted, by=getattr(letter_world, who), paragraphs=drafted.current_revision.paragraphs)
+        letter_services.letter_edit(
+            letter=drafted, by=getattr(letter_world, who), paragraphs=drafted.current_revision.paragraphs
+        )
 
 
 @pytest.mark.parametrize(
@@ -178,7 +194,10 @@ def test_only_the_treating_physician_edits_the_narrative(letter_world, drafted, 
         ([{"key": "Opening!", "sentences": [{"text": "x"}]}], "paragraphs[0].key"),
         ([{"key": "opening", "sentences": []}], "paragraphs[0].sentences"),
         ([{"key": "opening", "sentences": [{"text": "  "}]}], "paragraphs[0].sentences[0].text"),
-        ([{"key": "opening", "sentences": [{"text": "x", "citations": ["made-up-2025"]}]}], "paragraphs[0].sentences[0].citations"),
+        (
+            [{"key": "opening", "sentences": [{"text": "x", "citations": ["made-up-2025"]}]}],
+            "paragraphs[0].sentences[0].citations",
+        ),
         ([{"key": "a", "sentences": [{"text": "x"}]}, {"key": "a", "sentences": [{"text": "y"}]}], "paragraphs[1].key"),
     ],
 )
@@ -197,7 +216,9 @@ def test_a_failed_render_is_recorded_for_staff_who_can_retry_it(letter_world, su
     monkeypatch.setattr(pdf, "render_letter", broken)
     # A worker calls the task's on_failure handler; eager mode skips it when it propagates the error.
     monkeypatch.setattr(app.conf, "CELERY_TASK_EAGER_PROPAGATES", False)
-    letter, _ = run_on_commit(letter_services.letter_request_draft, request=submitted, kind="prior_authorization", by=letter_world.alice)
+    letter, _ = run_on_commit(
+        letter_services.letter_request_draft, request=submitted, kind="prior_authorization", by=letter_world.alice
+    )
     letter.refresh_from_db()
     job = LetterJob.objects.get(revision=letter.current_revision)
     assert letter.status == LetterStatus.FAILED
@@ -226,7 +247,9 @@ def test_the_letter_tasks_declare_their_delivery_and_retry_policy():
 # API
 
 
-def test_the_api_drafts_lists_signs_and_downloads_with_an_audit_entry(letter_world, submitted, api, django_capture_on_commit_callbacks):
+def test_the_api_drafts_lists_signs_and_downloads_with_an_audit_entry(
+    letter_world, submitted, api, django_capture_on_commit_callbacks
+):
     base = f"/api/v1/requests/{submitted.pk}/letters"
     with django_capture_on_commit_callbacks(execute=True):
         created = api(letter_world.alice).post(base, {"kind": "prior_authorization"}, format="json")
@@ -241,7 +264,9 @@ def test_the_api_drafts_lists_signs_and_downloads_with_an_audit_entry(letter_wor
 
     assert api(letter_world.alice).post(f"/api/v1/letters/{letter_id}/sign").status_code == 403
     with django_capture_on_commit_callbacks(execute=True):
-        signed = api(letter_world.bob).post(f"/api/v1/letters/{letter_id}/sign", {"acknowledge_unverified": True}, format="json")
+        signed = api(letter_world.bob).post(
+            f"/api/v1/letters/{letter_id}/sign", {"acknowledge_unverified": True}, format="json"
+        )
     assert signed.status_code == 202
 
     downloads = AuditEntry.objects.filter(action="download").count()
@@ -271,17 +296,25 @@ def test_the_api_names_the_bad_field(letter_world, drafted, submitted, api):
         format="json",
     )
     assert response.status_code == 400 and "paragraphs[0].sentences[0].citations" in response.json()
-    response = api(letter_world.alice).post(f"/api/v1/requests/{submitted.pk}/letters", {"kind": "sonnet"}, format="json")
+    response = api(letter_world.alice).post(
+        f"/api/v1/requests/{submitted.pk}/letters", {"kind": "sonnet"}, format="json"
+    )
     assert response.status_code == 400 and "kind" in response.json()
     response = api(letter_world.alice).get(f"/api/v1/letters/{drafted.pk}/pdf?stage=sideways")
     assert response.status_code == 400 and "stage" in response.json()
 
 
-def test_an_appeal_letter_answers_the_denial_of_its_level(letter_world, run_on_commit, api, django_capture_on_commit_callbacks):
-    request = advance(draft_for(letter_world, payer="medicare-advantage"), Status.APPEAL_IN_PROGRESS, letter_world.alice)
+def test_an_appeal_letter_answers_the_denial_of_its_level(
+    letter_world, run_on_commit, api, django_capture_on_commit_callbacks
+):
+    request = advance(
+        draft_for(letter_world, payer="medicare-advantage"), Status.APPEAL_IN_PROGRESS, letter_world.alice
+    )
     appeal = request.appeals.get()
     with django_capture_on_commit_callbacks(execute=True):
-        response = api(letter_world.alice).post(f"/api/v1/requests/{request.pk}/letters", {"kind": "appeal", "appeal": appeal.pk}, format="json")
+        response = api(letter_world.alice).post(
+            f"/api/v1/requests/{request.pk}/letters", {"kind": "appeal", "appeal": appeal.pk}, format="json"
+        )
     assert response.status_code == 202, response.content
     assert response.json()["appeal_level"] == 1
     letter = Letter.objects.get(pk=response.json()["id"])
@@ -318,17 +351,31 @@ def test_signing_names_each_gap_and_unverified_sources_until_overridden_and_ackn
     (override_reason) and the unverified sources (acknowledge_unverified); both are kept."""
     from factories import entered_case
 
-    request = addressed(advance(draft_for(letter_world, payer="tricare", case=entered_case()), Status.SUBMITTED, letter_world.alice))
-    letter, _ = run_on_commit(letter_services.letter_request_draft, request=request, kind="prior_authorization", by=letter_world.alice)
+    request = addressed(
+        advance(draft_for(letter_world, payer="tricare", case=entered_case()), Status.SUBMITTED, letter_world.alice)
+    )
+    letter, _ = run_on_commit(
+        letter_services.letter_request_draft, request=request, kind="prior_authorization", by=letter_world.alice
+    )
     letter.refresh_from_db()
     with pytest.raises(ValidationError) as caught:
         letter_services.letter_sign(letter=letter, by=letter_world.bob)
     errors = caught.value.message_dict
     assert set(errors) == {"override_reason", "acknowledge_unverified"}
-    assert "Covered as a Category III exception" in errors["override_reason"][0] or "not documented" in errors["override_reason"][0]
+    assert (
+        "Covered as a Category III exception" in errors["override_reason"][0]
+        or "not documented" in errors["override_reason"][0]
+    )
     revision = run_on_commit(
-        letter_services.letter_sign, letter=letter, by=letter_world.bob, acknowledge_unverified=True,
+        letter_services.letter_sign,
+        letter=letter,
+        by=letter_world.bob,
+        acknowledge_unverified=True,
         override_reason="The referral and the exception are being requested from the contractor with this letter.",
     )
     revision.refresh_from_db()
-    assert revision.unverified_acknowledged and revision.sign_overridden and revision.sign_override_reason.startswith("The referral")
+    assert (
+        revision.unverified_acknowledged
+        and revision.sign_overridden
+        and revision.sign_override_reason.startswith("The referral")
+    )

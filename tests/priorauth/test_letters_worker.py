@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from factories import addressed, advance, draft_for
 from letter_helpers import install_letter_texts, pdf_text
-
 from priorauth import letter_services, tasks
 from priorauth.models import Letter, LetterJob, LetterRevision, LetterStatus, Status
 
@@ -51,7 +51,9 @@ def test_a_worker_process_drafts_and_after_signing_renders_the_final_pdf(world, 
 
 
 def running_job(letter: Letter, *, attempt: int):
-    return LetterJob.objects.filter(revision__letter=letter, stage="draft", state="running", attempts__gte=attempt).exists()
+    return LetterJob.objects.filter(
+        revision__letter=letter, stage="draft", state="running", attempts__gte=attempt
+    ).exists()
 
 
 def test_a_render_killed_with_sigkill_is_redone_once_after_a_restart(world, celery_worker_process, settings):
@@ -63,8 +65,13 @@ def test_a_render_killed_with_sigkill_is_redone_once_after_a_restart(world, cele
     worker.stop()
     worker.start(env=slow)
 
-    requests = [advance(draft_for(world, payer=payer), Status.SUBMITTED, world.alice) for payer in ("medicare-advantage", "commercial")]
-    ours = [letter_services.letter_request_draft(request=r, kind="prior_authorization", by=world.alice)[0] for r in requests]
+    requests = [
+        advance(draft_for(world, payer=payer), Status.SUBMITTED, world.alice)
+        for payer in ("medicare-advantage", "commercial")
+    ]
+    ours = [
+        letter_services.letter_request_draft(request=r, kind="prior_authorization", by=world.alice)[0] for r in requests
+    ]
     first = ours[0]
 
     # 1. A pool process dies mid-render: the worker rejects the message back onto the queue.
@@ -84,7 +91,12 @@ def test_a_render_killed_with_sigkill_is_redone_once_after_a_restart(world, cele
 
     worker.start(env=slow)
     for letter in ours:
-        wait_for(lambda letter=letter: letter_status(letter) == LetterStatus.DRAFT_READY, timeout=120, what=f"letter {letter.pk}", worker=worker)
+        wait_for(
+            lambda letter=letter: letter_status(letter) == LetterStatus.DRAFT_READY,
+            timeout=120,
+            what=f"letter {letter.pk}",
+            worker=worker,
+        )
 
     media = Path(settings.MEDIA_ROOT)
     for request, letter in zip(requests, ours):
@@ -109,7 +121,9 @@ def test_a_render_killed_with_sigkill_is_redone_once_after_a_restart(world, cele
     ],
     ids=["soft", "hard"],
 )
-def test_a_render_past_its_time_limit_fails_cleanly_with_the_reason(world, celery_worker_process, soft, hard, monkeypatch, settings):
+def test_a_render_past_its_time_limit_fails_cleanly_with_the_reason(
+    world, celery_worker_process, soft, hard, monkeypatch, settings
+):
     install_letter_texts()
     worker = celery_worker_process
     # The limits travel in the task's message from the process that sends it (this one; in a
@@ -119,7 +133,13 @@ def test_a_render_past_its_time_limit_fails_cleanly_with_the_reason(world, celer
         monkeypatch.setattr(task, "time_limit", hard)
         monkeypatch.setattr(task, "_exec_options", None)  # Celery caches them at the first send
     worker.stop()
-    worker.start(env={"LETTER_RENDER_SOFT_TIME_LIMIT": str(soft), "LETTER_RENDER_TIME_LIMIT": str(hard), "LETTER_RENDER_DELAY_SECONDS": "30"})
+    worker.start(
+        env={
+            "LETTER_RENDER_SOFT_TIME_LIMIT": str(soft),
+            "LETTER_RENDER_TIME_LIMIT": str(hard),
+            "LETTER_RENDER_DELAY_SECONDS": "30",
+        }
+    )
     request = advance(draft_for(world, payer="medicare"), Status.SUBMITTED, world.alice)
     letter, _ = letter_services.letter_request_draft(request=request, kind="prior_authorization", by=world.alice)
     wait_for(lambda: letter_status(letter) == LetterStatus.FAILED, timeout=60, what="the render to fail", worker=worker)

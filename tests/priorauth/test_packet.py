@@ -11,12 +11,12 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from factories import addressed, advance, draft_for
-from letter_helpers import flat, install_letter_texts
 from PIL import Image
 from pypdf import PdfReader
 
 from config.celery import app
+from factories import addressed, advance, draft_for
+from letter_helpers import flat, install_letter_texts
 from priorauth import letter_services, packet, pdf, services
 from priorauth.models import AuditEntry, FaxPacket, Sending, Status
 
@@ -46,8 +46,12 @@ def letter_world(world):
 
 @pytest.fixture
 def drafted(letter_world, run_on_commit):
-    request = addressed(advance(draft_for(letter_world, payer="medicare-advantage"), Status.SUBMITTED, letter_world.alice))
-    letter, _ = run_on_commit(letter_services.letter_request_draft, request=request, kind="prior_authorization", by=letter_world.alice)
+    request = addressed(
+        advance(draft_for(letter_world, payer="medicare-advantage"), Status.SUBMITTED, letter_world.alice)
+    )
+    letter, _ = run_on_commit(
+        letter_services.letter_request_draft, request=request, kind="prior_authorization", by=letter_world.alice
+    )
     letter.refresh_from_db()
     return letter
 
@@ -72,7 +76,9 @@ def png_bytes() -> bytes:
 
 
 def attach(request, user, name: str, content: bytes, content_type: str, kind: str = "imaging_report"):
-    return services.attachment_add(request=request, kind=kind, upload=SimpleUploadedFile(name, content, content_type), by=user)
+    return services.attachment_add(
+        request=request, kind=kind, upload=SimpleUploadedFile(name, content, content_type), by=user
+    )
 
 
 @pytest.fixture
@@ -80,7 +86,9 @@ def three_attachments(letter_world, signed):
     request, alice = signed.request, letter_world.alice
     return [
         attach(request, alice, "mri.pdf", marker_pdf("ENCLOSURE-ALPHA", 2), "application/pdf"),
-        attach(request, alice, "pt-notes.pdf", marker_pdf("ENCLOSURE-BRAVO", 1), "application/pdf", kind="therapy_note"),
+        attach(
+            request, alice, "pt-notes.pdf", marker_pdf("ENCLOSURE-BRAVO", 1), "application/pdf", kind="therapy_note"
+        ),
         attach(request, alice, "scan.png", png_bytes(), "image/png", kind="clinical_note"),
     ]
 
@@ -90,7 +98,9 @@ def pages_text(content: bytes) -> list[str]:
 
 
 def build(api, user, letter, attachments) -> object:
-    return api(user).post(f"/api/v1/letters/{letter.pk}/packets", {"attachments": [a.pk for a in attachments]}, format="json")
+    return api(user).post(
+        f"/api/v1/letters/{letter.pk}/packets", {"attachments": [a.pk for a in attachments]}, format="json"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,7 +154,9 @@ def test_it_stores_the_sha256_of_the_file_it_stored_and_serves_it(letter_world, 
     assert download.status_code == 200
     served = b"".join(download.streaming_content)
     assert served == stored and download["X-Content-SHA256"] == row.sha256
-    assert AuditEntry.objects.filter(action="download", object_type="priorauth.faxpacket", object_id=str(row.pk), user=letter_world.alice).exists()
+    assert AuditEntry.objects.filter(
+        action="download", object_type="priorauth.faxpacket", object_id=str(row.pk), user=letter_world.alice
+    ).exists()
 
 
 def test_it_builds_a_packet_without_attachments_with_no_index(letter_world, signed, api):
@@ -181,17 +193,23 @@ def test_bad_input_is_a_400_naming_the_field(letter_world, signed, api, payload,
 
 
 def test_an_attachment_listed_twice_or_of_another_request_is_refused(letter_world, signed, three_attachments, api):
-    twice = api(letter_world.alice).post(f"/api/v1/letters/{signed.pk}/packets", {"attachments": [three_attachments[0].pk] * 2}, format="json")
+    twice = api(letter_world.alice).post(
+        f"/api/v1/letters/{signed.pk}/packets", {"attachments": [three_attachments[0].pk] * 2}, format="json"
+    )
     assert twice.status_code == 400 and "attachments" in twice.json()
     other = draft_for(letter_world)
     foreign = attach(other, letter_world.alice, "x.pdf", marker_pdf("OTHER", 1), "application/pdf")
-    response = api(letter_world.alice).post(f"/api/v1/letters/{signed.pk}/packets", {"attachments": [foreign.pk]}, format="json")
+    response = api(letter_world.alice).post(
+        f"/api/v1/letters/{signed.pk}/packets", {"attachments": [foreign.pk]}, format="json"
+    )
     assert response.status_code == 400 and "attachments" in response.json()
 
 
 def test_an_unreadable_pdf_attachment_is_a_400_naming_it(letter_world, signed, api):
     broken = attach(signed.request, letter_world.alice, "broken.pdf", b"%PDF-1.7\nnot really a pdf", "application/pdf")
-    response = api(letter_world.alice).post(f"/api/v1/letters/{signed.pk}/packets", {"attachments": [broken.pk]}, format="json")
+    response = api(letter_world.alice).post(
+        f"/api/v1/letters/{signed.pk}/packets", {"attachments": [broken.pk]}, format="json"
+    )
     assert response.status_code == 400 and "attachments[0]" in response.json(), response.content
     assert not FaxPacket.objects.exists()
 
@@ -203,12 +221,16 @@ def test_an_unreadable_pdf_attachment_is_a_400_naming_it(letter_world, signed, a
 def test_billing_builds_and_the_treating_physician_downloads(letter_world, signed, api):
     assert api(letter_world.bob).post(f"/api/v1/letters/{signed.pk}/packets", {}, format="json").status_code == 403
     row = FaxPacket.objects.get(pk=build(api, letter_world.alice, signed, []).json()["id"])
-    assert AuditEntry.objects.filter(action="create", object_type="priorauth.faxpacket", object_id=str(row.pk), user=letter_world.alice).exists()
+    assert AuditEntry.objects.filter(
+        action="create", object_type="priorauth.faxpacket", object_id=str(row.pk), user=letter_world.alice
+    ).exists()
     bob = api(letter_world.bob)
     assert bob.get(f"/api/v1/packets/{row.pk}/pdf").status_code == 200
     assert bob.get(f"/api/v1/packets/{row.pk}").status_code == 200
     assert bob.get(f"/api/v1/letters/{signed.pk}/packets").json()[0]["id"] == row.pk
-    assert AuditEntry.objects.filter(action="download", object_type="priorauth.faxpacket", user=letter_world.bob).exists()
+    assert AuditEntry.objects.filter(
+        action="download", object_type="priorauth.faxpacket", user=letter_world.bob
+    ).exists()
 
 
 @pytest.mark.parametrize("persona", ["erin", "charlie", "dave", "adam"])
@@ -231,7 +253,9 @@ def test_the_send_step_records_how_when_and_the_packets_sha256(letter_world, sig
     row = FaxPacket.objects.get(pk=build(api, letter_world.alice, signed, three_attachments).json()["id"])
     sent_at = timezone.now().replace(second=0, microsecond=0)  # after the submission (dates run in order)
     response = api(letter_world.alice).post(
-        f"/api/v1/requests/{request.pk}/send", {"method": "fax", "packet": row.pk, "sent_at": sent_at.isoformat()}, format="json"
+        f"/api/v1/requests/{request.pk}/send",
+        {"method": "fax", "packet": row.pk, "sent_at": sent_at.isoformat()},
+        format="json",
     )
     assert response.status_code == 200, response.content
     sending = Sending.objects.get(request=request)
@@ -243,13 +267,17 @@ def test_the_send_step_records_how_when_and_the_packets_sha256(letter_world, sig
 
 
 def test_sending_without_a_packet_records_the_method(letter_world, signed, api):
-    response = api(letter_world.alice).post(f"/api/v1/requests/{signed.request.pk}/send", {"method": "portal"}, format="json")
+    response = api(letter_world.alice).post(
+        f"/api/v1/requests/{signed.request.pk}/send", {"method": "portal"}, format="json"
+    )
     assert response.status_code == 200
     sending = Sending.objects.get()
     assert (sending.method, sending.packet, sending.packet_sha256) == ("portal", None, "")
 
 
-@pytest.mark.parametrize("payload, field", [({"method": "pigeon"}, "method"), ({"packet": 999999}, "packet"), ({"packet": "x"}, "packet")])
+@pytest.mark.parametrize(
+    "payload, field", [({"method": "pigeon"}, "method"), ({"packet": 999999}, "packet"), ({"packet": "x"}, "packet")]
+)
 def test_bad_send_input_is_a_400_naming_the_field(letter_world, signed, api, payload, field):
     response = api(letter_world.alice).post(f"/api/v1/requests/{signed.request.pk}/send", payload, format="json")
     assert response.status_code == 400 and field in response.json()
@@ -257,15 +285,23 @@ def test_bad_send_input_is_a_400_naming_the_field(letter_world, signed, api, pay
     assert signed.request.status == Status.SUBMITTED and not Sending.objects.exists()
 
 
-def test_a_packet_of_a_superseded_revision_or_a_changed_file_is_not_recorded_as_sent(letter_world, signed, run_on_commit, api):
+def test_a_packet_of_a_superseded_revision_or_a_changed_file_is_not_recorded_as_sent(
+    letter_world, signed, run_on_commit, api
+):
     row = FaxPacket.objects.get(pk=build(api, letter_world.alice, signed, []).json()["id"])
     with row.file.storage.open(row.file.name, "wb") as f:
         f.write(b"%PDF-1.7 tampered")
-    response = api(letter_world.alice).post(f"/api/v1/requests/{signed.request.pk}/send", {"method": "fax", "packet": row.pk}, format="json")
+    response = api(letter_world.alice).post(
+        f"/api/v1/requests/{signed.request.pk}/send", {"method": "fax", "packet": row.pk}, format="json"
+    )
     assert response.status_code == 400 and "SHA-256" in str(response.json()["packet"])
 
-    run_on_commit(letter_services.letter_edit, letter=signed, by=letter_world.bob, paragraphs=signed.current_revision.paragraphs)
-    response = api(letter_world.alice).post(f"/api/v1/requests/{signed.request.pk}/send", {"method": "fax", "packet": row.pk}, format="json")
+    run_on_commit(
+        letter_services.letter_edit, letter=signed, by=letter_world.bob, paragraphs=signed.current_revision.paragraphs
+    )
+    response = api(letter_world.alice).post(
+        f"/api/v1/requests/{signed.request.pk}/send", {"method": "fax", "packet": row.pk}, format="json"
+    )
     assert response.status_code == 400 and "edited" in str(response.json()["packet"])
     assert not Sending.objects.exists()
 
@@ -278,8 +314,13 @@ def test_each_page_of_a_tiff_becomes_a_letter_page_and_a_broken_image_is_named(l
     body = build(api, letter_world.alice, signed, [tiff]).json()
     assert body["enclosures"][0]["pages"] == 2
     pages = PdfReader(FaxPacket.objects.get(pk=body["id"]).file.open("rb")).pages
-    assert all(float(p.mediabox.width) == packet.LETTER_WIDTH and float(p.mediabox.height) == packet.LETTER_HEIGHT for p in pages[-2:])
+    assert all(
+        float(p.mediabox.width) == packet.LETTER_WIDTH and float(p.mediabox.height) == packet.LETTER_HEIGHT
+        for p in pages[-2:]
+    )
 
     broken = attach(signed.request, letter_world.alice, "cut.png", png_bytes()[:200], "image/png")
-    response = api(letter_world.alice).post(f"/api/v1/letters/{signed.pk}/packets", {"attachments": [tiff.pk, broken.pk]}, format="json")
+    response = api(letter_world.alice).post(
+        f"/api/v1/letters/{signed.pk}/packets", {"attachments": [tiff.pk, broken.pk]}, format="json"
+    )
     assert response.status_code == 400 and "attachments[1]" in response.json(), response.content

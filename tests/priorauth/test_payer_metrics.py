@@ -8,10 +8,10 @@ import json
 import re
 
 import pytest
-from factories import draft_for
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from factories import draft_for
 from priorauth import selectors, services
 from priorauth.models import AuthorizationRequest
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 
 import pytest
-from factories import advance, draft_for
-from letter_helpers import flat, install_letter_texts, pdf_text, squash
 from pypdf import PdfReader
 from weasyprint.formatting_structure import boxes
 
+from factories import advance, draft_for
+from letter_helpers import flat, install_letter_texts, pdf_text
 from policies.models import DenialCategory, RebuttalParagraph
 from priorauth import letters, pdf
 from priorauth.letter_lint import letter_lint
@@ -35,12 +35,16 @@ def overflowing_boxes(document) -> list[str]:
         left = page_box.content_box_x()
         right = left + page_box.width
         for box in page_box.descendants():
-            if isinstance(box, boxes.MarginBox) or not isinstance(box, (boxes.LineBox, boxes.TextBox, boxes.BlockBox, boxes.TableBox)):
+            if isinstance(box, boxes.MarginBox) or not isinstance(
+                box, (boxes.LineBox, boxes.TextBox, boxes.BlockBox, boxes.TableBox)
+            ):
                 continue
             x0 = box.position_x
             x1 = x0 + box.margin_width()
             if x0 < left - 0.5 or x1 > right + 0.5:
-                out.append(f"page {number}: {type(box).__name__} {x0:.1f}–{x1:.1f} outside {left:.1f}–{right:.1f} {getattr(box, 'text', '')[:40]!r}")
+                out.append(
+                    f"page {number}: {type(box).__name__} {x0:.1f}–{x1:.1f} outside {left:.1f}–{right:.1f} {getattr(box, 'text', '')[:40]!r}"
+                )
     return out
 
 
@@ -85,7 +89,10 @@ def test_it_renders_a_prior_authorization_letter_for_each_seeded_payer(letter_wo
     for status in STATUS_TEXT.values():
         assert status not in text
     assert letter_lint(text) == []
-    assert "neurogenic claudication for 9 months" in text and "8 weeks of physical therapy did not relieve her symptoms" in text
+    assert (
+        "neurogenic claudication for 9 months" in text
+        and "8 weeks of physical therapy did not relieve her symptoms" in text
+    )
     if payer == "medicare-advantage":
         assert "NCD 150.13" in text
         assert "NCT03072927" in text  # the CED study the patient is enrolled in
@@ -126,7 +133,9 @@ def test_it_lists_unverified_statements_for_staff_and_never_in_the_draft_or_the_
 
     from django.utils import timezone
 
-    final = letters.letter_context(letter, FakeRevision(paragraphs, enclosures, signed_at=timezone.now(), signed_by=letter_world.bob), final=True)
+    final = letters.letter_context(
+        letter, FakeRevision(paragraphs, enclosures, signed_at=timezone.now(), signed_by=letter_world.bob), final=True
+    )
     text = pdf_text(pdf.render_letter("prior_authorization", final))
     assert "Check before signing" not in text and "DRAFT" not in text
     assert "Electronically signed by Bob Baker, MD" in text
@@ -141,7 +150,9 @@ def test_it_answers_the_stated_denial_reason_first_in_the_appeal_letter(letter_w
     text = pdf_text(pdf.render_letter("appeal", context))
 
     reason = f"Denied: {DenialCategory(category).label} per plan policy"
-    rebuttal = RebuttalParagraph.objects.filter(category=category, program__in=["", "commercial"]).order_by("-program").first()
+    rebuttal = (
+        RebuttalParagraph.objects.filter(category=category, program__in=["", "commercial"]).order_by("-program").first()
+    )
     assert text.index("The denial") < text.index(flat(rebuttal.lead))
     assert reason in text
     assert "peer-to-peer" in text  # commercial plans have one
@@ -159,8 +170,12 @@ def advance_denied(request, w, category):
     at = timezone.now() - dt.timedelta(days=2)
     services.request_send(request=request, by=w.alice, sent_at=at)
     services.decision_record(
-        request=request, by=w.alice, decision="denied", received_at=at + dt.timedelta(hours=1),
-        stated_reason=f"Denied: {DenialCategory(category).label} per plan policy", reason_category=category,
+        request=request,
+        by=w.alice,
+        decision="denied",
+        received_at=at + dt.timedelta(hours=1),
+        stated_reason=f"Denied: {DenialCategory(category).label} per plan policy",
+        reason_category=category,
     )
     services.appeal_start(request=request, by=w.alice, filed_at=at + dt.timedelta(hours=2))
 

@@ -5,11 +5,10 @@ visible object the role may not change answers 403 and stays unchanged."""
 from __future__ import annotations
 
 import pytest
-from factories import advance, draft_for
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from factories import entered_case
 
+from factories import advance, draft_for, entered_case
 from policies.models import PolicyVersion
 from priorauth import services
 from priorauth.models import AuditEntry, RecheckResult, RecheckRun, Status

@@ -8,18 +8,18 @@ import copy
 import time
 
 import pytest
-from factories import advance
 from django.db import connection
+
+from config.celery import app
 from factories import (
     AuthorizationRequestFactory,
     PatientFactory,
     PracticeFactory,
     ProviderFactory,
+    advance,
     entered_case,
     member,
 )
-
-from config.celery import app
 from policies.models import PolicyVersion
 from policies.selectors import export_document
 from policies.services import registry_import
@@ -155,7 +155,9 @@ def test_the_recheck_is_idempotent_per_version(seeded):
     assert RecheckResult.objects.count() == 1
 
 
-def test_a_recheck_the_broker_could_not_take_is_sent_again_later(seeded, django_capture_on_commit_callbacks, monkeypatch):
+def test_a_recheck_the_broker_could_not_take_is_sent_again_later(
+    seeded, django_capture_on_commit_callbacks, monkeypatch
+):
     import datetime as dt
 
     from django.utils import timezone

@@ -7,12 +7,11 @@ import datetime as dt
 import json
 
 import pytest
-from factories import advance, draft_for
 from django.utils import timezone
-from factories import entered_case
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from factories import advance, draft_for, entered_case
 from priorauth.models import AuthorizationRequest, Status
 
 
@@ -311,9 +310,14 @@ def test_a_sending_before_the_submission_or_before_the_pend_it_answers_is_refuse
     pended = advance(draft_for(world), Status.PENDED, world.alice)
     pend = pended.decisions.get()
     response = client.post(
-        f"/api/v1/requests/{pended.pk}/send", {"sent_at": (pend.received_at - dt.timedelta(minutes=5)).isoformat()}, format="json"
+        f"/api/v1/requests/{pended.pk}/send",
+        {"sent_at": (pend.received_at - dt.timedelta(minutes=5)).isoformat()},
+        format="json",
     )
-    assert response.status_code == 400 and "before the payer's request for more information" in response.json()["sent_at"][0]
+    assert (
+        response.status_code == 400
+        and "before the payer's request for more information" in response.json()["sent_at"][0]
+    )
 
 
 json_values = st.recursive(

@@ -11,9 +11,9 @@ import os
 import threading
 
 import pytest
-from factories import draft_for
 from django.db import connection, connections, transaction
 
+from factories import draft_for
 from priorauth import services
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import PermissionDenied
+
 from factories import addressed, advance, draft_for
 from letter_helpers import install_letter_texts
-
 from priorauth import letter_services, services
 from priorauth.letters import letter_context
 from priorauth.models import LetterStatus, Provider, Role, Status

@@ -4,10 +4,10 @@ a clear error naming the status, each recorded with who and when."""
 import datetime as dt
 
 import pytest
-from factories import advance, draft_for
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from factories import advance, draft_for
 from priorauth import services
 from priorauth.models import TRANSITIONS, PayerDecision, Status, StatusTransition
 

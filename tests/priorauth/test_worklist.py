@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
-from factories import PatientFactory, advance, draft_for
 
+from factories import PatientFactory, advance, draft_for
 from priorauth import worklist
 from priorauth.models import AuthorizationRequest, PayerDecision, Status
 
@@ -37,9 +37,7 @@ def three(world):
         world.alice,
     )
     c = advance(
-        draft_for(
-            world, payer="medicare-advantage", treating_physician=world.dave_provider
-        ),
+        draft_for(world, payer="medicare-advantage", treating_physician=world.dave_provider),
         Status.PENDED,
         world.alice,
     )
@@ -47,11 +45,12 @@ def three(world):
     return a, b, c, hugo
 
 
-def test_it_finds_by_last_name_full_name_birth_date_member_id_and_references(
-    world, three
-):
+def test_it_finds_by_last_name_full_name_birth_date_member_id_and_references(world, three):
     a, b, c, _hugo = three
-    find = lambda q: set(refs(worklist.requests_worklist(user=world.alice, q=q)))
+
+    def find(q):
+        return set(refs(worklist.requests_worklist(user=world.alice, q=q)))
+
     assert find("lindq") == {b.reference}
     assert find("Hugo Lindqvist") == find("Lindqvist, Hugo") == {b.reference}
     assert find("07/04/1941") == find("1941-07-04") == {b.reference}
@@ -64,37 +63,26 @@ def test_it_finds_by_last_name_full_name_birth_date_member_id_and_references(
 
 def test_it_filters_by_status_payer_physician_and_keeps_to_the_user_scope(world, three):
     _a, b, c, _ = three
-    assert refs(worklist.requests_worklist(user=world.alice, status=[Status.SENT])) == [
-        b.reference
-    ]
-    assert set(
-        refs(worklist.requests_worklist(user=world.alice, payer="medicare-advantage"))
-    ) == {b.reference, c.reference}
-    assert refs(
-        worklist.requests_worklist(user=world.alice, physician=world.dave_provider.pk)
-    ) == [c.reference]
+    assert refs(worklist.requests_worklist(user=world.alice, status=[Status.SENT])) == [b.reference]
+    assert set(refs(worklist.requests_worklist(user=world.alice, payer="medicare-advantage"))) == {
+        b.reference,
+        c.reference,
+    }
+    assert refs(worklist.requests_worklist(user=world.alice, physician=world.dave_provider.pk)) == [c.reference]
     # A physician sees only their own patients' requests; another practice sees nothing.
-    assert refs(worklist.requests_worklist(user=world.dave, q="Moreno")) == [
-        c.reference
-    ]
+    assert refs(worklist.requests_worklist(user=world.dave, q="Moreno")) == [c.reference]
     assert refs(worklist.requests_worklist(user=world.erin, q="Moreno")) == []
 
 
 def test_it_lists_overdue_and_this_week_including_a_follow_up_date(world, three):
     _a, b, _c, _ = three
     now = timezone.now()
-    AuthorizationRequest.objects.filter(pk=b.pk).update(
-        decision_due_at=now - dt.timedelta(hours=1)
-    )
-    assert refs(worklist.requests_worklist(user=world.alice, due="overdue")) == [
-        b.reference
-    ]
+    AuthorizationRequest.objects.filter(pk=b.pk).update(decision_due_at=now - dt.timedelta(hours=1))
+    assert refs(worklist.requests_worklist(user=world.alice, due="overdue")) == [b.reference]
     AuthorizationRequest.objects.filter(pk=b.pk).update(
         decision_due_at=None, follow_up_on=timezone.localdate() + dt.timedelta(days=3)
     )
-    assert refs(worklist.requests_worklist(user=world.alice, due="this_week")) == [
-        b.reference
-    ]
+    assert refs(worklist.requests_worklist(user=world.alice, due="this_week")) == [b.reference]
     assert refs(worklist.requests_worklist(user=world.alice, due="overdue")) == []
 
 
@@ -134,16 +122,10 @@ def test_it_sorts_by_due_waiting_and_created_both_ways(world, three):
 def test_the_api_takes_the_same_parameters_and_pages_with_a_count(world, three, api):
     a, _b, _c, _ = three
     client = api(world.alice)
-    body = client.get(
-        "/api/v1/requests", {"q": "Moreno", "sort": "created", "page_size": 1}
-    ).json()
-    assert body["count"] == 2 and [r["reference"] for r in body["results"]] == [
-        a.reference
-    ]
+    body = client.get("/api/v1/requests", {"q": "Moreno", "sort": "created", "page_size": 1}).json()
+    assert body["count"] == 2 and [r["reference"] for r in body["results"]] == [a.reference]
     assert body["next"] and "q=Moreno" in body["next"]
     assert client.get("/api/v1/requests", {"due": "overdue"}).json()["count"] == 0
-    bad = client.get(
-        "/api/v1/requests", {"sort": "sideways", "due": "someday", "status": "lost"}
-    )
+    bad = client.get("/api/v1/requests", {"sort": "sideways", "due": "someday", "status": "lost"})
     assert bad.status_code == 400
     assert set(bad.json()) >= {"sort", "due", "status"}

@@ -11,7 +11,9 @@ class Command(BaseCommand):
     help = "Load the shipped payer policies and letter texts (idempotent)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--reset", action="store_true", help="overwrite edited policies with the shipped content (as new versions)")
+        parser.add_argument(
+            "--reset", action="store_true", help="overwrite edited policies with the shipped content (as new versions)"
+        )
 
     def handle(self, *args, reset: bool = False, **options) -> None:
         result = registry_seed(reset=reset)

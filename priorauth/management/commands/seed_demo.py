@@ -149,7 +149,9 @@ class Command(BaseCommand):
                 continue
             sent_at = now - dt.timedelta(days=6 if target == Status.SENT and not expedited else 2 if expedited else 12)
             # Submitted before it was sent (dates run submitted ≤ sent ≤ decided).
-            services.request_submit(request=request, by=clerk, submitted_at=sent_at if target != Status.SUBMITTED else None)
+            services.request_submit(
+                request=request, by=clerk, submitted_at=sent_at if target != Status.SUBMITTED else None
+            )
             if target == Status.SUBMITTED:
                 continue
             services.request_send(request=request, by=clerk, sent_at=sent_at)

@@ -27,16 +27,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, reference: str, no_check: bool, **options) -> None:
-        request = AuthorizationRequest.objects.filter(
-            reference=reference.strip().upper()
-        ).first()
+        request = AuthorizationRequest.objects.filter(reference=reference.strip().upper()).first()
         if request is None:
             raise CommandError(f"No request with reference {reference!r}.")
         bundle = request_bundle(request)
         report = validate_bundle(bundle)
-        audit_record(
-            user=None, action=AuditEntry.Action.READ, obj=request, detail="pas_export"
-        )
+        audit_record(user=None, action=AuditEntry.Action.READ, obj=request, detail="pas_export")
         if not report.valid and not no_check:
             for problem in report.errors:
                 self.stderr.write(str(problem))

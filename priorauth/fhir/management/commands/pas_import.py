@@ -45,9 +45,7 @@ class Command(BaseCommand):
         except (ValueError, RecursionError) as exc:
             self.fail({"$": f"not JSON ({exc})"})
         if request:
-            obj = AuthorizationRequest.objects.filter(
-                reference=request.strip().upper()
-            ).first()
+            obj = AuthorizationRequest.objects.filter(reference=request.strip().upper()).first()
             if obj is None:
                 raise CommandError(f"No request with reference {request!r}.")
         else:
@@ -55,19 +53,11 @@ class Command(BaseCommand):
                 answer = read_response(payload)
             except ResponseInvalid as exc:
                 self.fail(exc.problems)
-            obj = AuthorizationRequest.objects.filter(
-                reference__in=answer.identifiers
-            ).first()
+            obj = AuthorizationRequest.objects.filter(reference__in=answer.identifiers).first()
             if obj is None:
-                self.fail(
-                    {
-                        "ClaimResponse.identifier": "names no request here; give --request REFERENCE"
-                    }
-                )
+                self.fail({"ClaimResponse.identifier": "names no request here; give --request REFERENCE"})
         try:
             decision = pas_response_record(request=obj, payload=payload, by=None)
         except ValidationError as exc:
             self.fail(exc.message_dict)
-        self.stdout.write(
-            f"{obj.reference}: {decision.decision} recorded (decision #{decision.pk})."
-        )
+        self.stdout.write(f"{obj.reference}: {decision.decision} recorded (decision #{decision.pk}).")
