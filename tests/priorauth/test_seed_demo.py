@@ -47,3 +47,15 @@ def test_running_it_again_changes_nothing(registry, capsys, settings):
         m.objects.count() for m in (Practice, get_user_model(), Membership, Provider, Patient, AuthorizationRequest)
     ] == counts
     assert "Demo requests created: 0" in capsys.readouterr().out
+
+
+def test_the_demo_requests_name_a_demo_desk_so_a_letter_can_be_signed(registry, capsys):
+    from policies.models import PayerContact
+
+    call_command("seed_demo")
+    requests = AuthorizationRequest.objects.filter(practice__name="Lakeside Pain Center")
+    assert requests and all(r.payer_contact is not None and r.payer_contact.is_addressable for r in requests)
+    desk = PayerContact.objects.get(key="demo-medicare-advantage")
+    assert "(demo desk)" in desk.name and desk.review_status == "unverified" and "Fictional" in desk.review_reason
+    practice = Practice.objects.get(name="Lakeside Pain Center")
+    assert practice.facility_name and practice.npi and practice.tin

@@ -15,10 +15,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from policies.models import Payer
+from policies.models import Payer, PayerContact
 from policies.services import registry_seed
 from priorauth import services
-from priorauth.models import Patient, Practice, Provider, Role, Status
+from priorauth.models import AuthorizationRequest, Patient, Practice, Provider, Role, Status
 
 DEMO_PASSWORD = "demo-password-2026"
 
@@ -28,6 +28,9 @@ PRACTICES = {
         "address": "100 Lakeside Drive, Suite 200\nMadison, WI 53703",
         "phone": "608-555-0100",
         "fax": "608-555-0101",
+        "facility_name": "Lakeside Pain Center Procedure Suite",
+        "npi": "1045678905",
+        "tin": "39-1234567",
     },
     "other": {
         "name": "Hillcrest Spine & Pain",
@@ -36,6 +39,20 @@ PRACTICES = {
         "fax": "512-555-0191",
     },
 }
+# The demo's payer desks. The payer directory ships with the desks of each program but without names
+# or addresses (they are plan-specific: admins fill them in from the payer's own notice), and no letter
+# is final without a named addressee; so that a demo can carry a letter to its signature, the demo
+# adds one fictional desk per payer, named as such and left unverified. (kind, department)
+DEMO_DESKS = {
+    "medicare": ("redetermination", "Redeterminations"),
+    "medicare-advantage": ("appeals", "Appeals and Grievances"),
+    "commercial": ("appeals", "Appeals Department"),
+    "tricare": ("appeals", "Reconsiderations"),
+    "va-community-care": ("community_care", "Community Care Office"),
+    "ihs-prc": ("prc", "Purchased/Referred Care Program"),
+}
+DEMO_DESK_REASON = "Fictional desk made by seed_demo for the demo only: not a real address."
+
 # (username, practice, role, provider name and NPI for a physician)
 USERS = [
     ("admin", "demo", Role.ADMIN, None),
@@ -95,6 +112,7 @@ class Command(BaseCommand):
             registry_seed()
         with transaction.atomic():
             practices = {key: self._practice(**fields) for key, fields in PRACTICES.items()}
+            desks = self._demo_desks()
             users = {}
             for username, practice_key, role, provider in USERS:
                 users[username] = self._user(username, practices[practice_key], role, provider)
@@ -103,7 +121,30 @@ class Command(BaseCommand):
             created = self._requests(
                 practices["demo"], users["billing"], Provider.objects.get(npi="1234567893", practice=practices["demo"])
             )
+            for request in AuthorizationRequest.objects.filter(practice=practices["demo"], payer_contact__isnull=True):
+                if desks.get(request.payer.code) is not None:
+                    request.payer_contact = desks[request.payer.code]
+                    request.save(update_fields=["payer_contact"])
         self._print(users, created)
+
+    def _demo_desks(self) -> dict[str, PayerContact | None]:
+        desks: dict[str, PayerContact | None] = {}
+        for payer in Payer.objects.all():
+            kind, department = DEMO_DESKS.get(payer.code, ("appeals", "Appeals"))
+            desks[payer.code], _ = PayerContact.objects.get_or_create(
+                key=f"demo-{payer.code}",
+                defaults={
+                    "payer": payer,
+                    "kind": kind,
+                    "name": f"{payer.name} (demo desk)",
+                    "department": department,
+                    "address": "PO Box 0000 (fictional)\nDemo City, WI 53700",
+                    "notes": DEMO_DESK_REASON,
+                    "review_status": "unverified",
+                    "review_reason": DEMO_DESK_REASON,
+                },
+            )
+        return desks
 
     def _practice(self, *, name: str, **fields: str) -> Practice:
         practice, _ = Practice.objects.get_or_create(name=name, defaults=fields)
