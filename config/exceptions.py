@@ -35,6 +35,25 @@ def _database_unavailable(exc: BaseException, where: str) -> None:
             connection.close()
 
 
+def _flat_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF nests the errors of list items and nested serializers ({"attachments": {"0": [...]}});
+    every 400 here names each field by one path with a list of messages ("attachments[0]")."""
+    if isinstance(detail, dict):
+        out: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            key = str(key)
+            path = f"{prefix}[{key}]" if prefix and key.isdigit() else f"{prefix}.{key}" if prefix else key
+            out.update(_flat_errors(value, path))
+        return out
+    if isinstance(detail, list) and any(isinstance(item, (dict, list)) for item in detail):
+        out = {}
+        for i, item in enumerate(detail):
+            if item not in ({}, []):  # a list serializer's valid items
+                out.update(_flat_errors(item, f"{prefix}[{i}]"))
+        return out
+    return {prefix or "non_field_errors": [str(m) for m in (detail if isinstance(detail, list) else [detail])]}
+
+
 def api_exception_handler(exc, context) -> Response | None:
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
@@ -54,6 +73,15 @@ def api_exception_handler(exc, context) -> Response | None:
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
+    if (
+        isinstance(exc, exceptions.ValidationError)
+        and isinstance(exc.detail, dict)
+        and any(
+            isinstance(v, dict) or (isinstance(v, list) and any(isinstance(i, (dict, list)) for i in v))
+            for v in exc.detail.values()
+        )
+    ):
+        exc = exceptions.ValidationError(detail=_flat_errors(exc.detail))
     return exception_handler(exc, context)
 
 

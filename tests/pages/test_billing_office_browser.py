@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from factories import PatientFactory, advance, draft_for, entered_case
 from policies.models import Payer
-from priorauth import services
+from priorauth import letter_services, services
 from priorauth.models import AuthorizationRequest, Letter, LetterStatus, Status
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -100,19 +100,17 @@ def test_the_physician_follows_a_reminder_to_the_letter(letter_texts, page_as, e
         request=services.request_create(
             practice=world.practice_a,
             patient=world.patient_a,
-            payer=Payer.objects.get(code="medicare"),
+            payer=Payer.objects.get(code="medicare-advantage"),
             treating_physician=world.bob_provider,
             case=entered_case(),
             by=world.alice,
         ),
         by=world.alice,
     )
-    letter, _ = __import__("priorauth.letter_services", fromlist=["x"]).letter_request_draft(
-        request=request, kind="prior_authorization", by=world.alice
-    )
+    letter, _ = letter_services.letter_request_draft(request=request, kind="prior_authorization", by=world.alice)
     letter.refresh_from_db()
     assert letter.status == LetterStatus.DRAFT_READY
-    __import__("priorauth.letter_services", fromlist=["x"]).letter_request_signature(letter=letter, by=world.alice)
+    letter_services.letter_request_signature(letter=letter, by=world.alice)
     page = page_as(world.bob)
     nav = page.get_by_role("navigation", name="Main")
     nav.get_by_role("link", name=re.compile(r"Notifications \(1 new\)")).click()

@@ -73,7 +73,7 @@ def test_a_letter_handed_for_signature_notifies_the_physician_at_once_and_leads_
     request = services.request_create(
         practice=world.practice_a,
         patient=world.patient_a,
-        payer=Payer.objects.get(code="medicare"),
+        payer=Payer.objects.get(code="medicare-advantage"),
         treating_physician=world.bob_provider,
         case=entered_case(),
         by=world.alice,

@@ -23,11 +23,11 @@ from priorauth.models import LetterJob, LetterStatus, Status
 
 
 @pytest.fixture(autouse=True)
-def _tasks_in_process():
-    eager = app.conf.CELERY_TASK_ALWAYS_EAGER
-    app.conf.CELERY_TASK_ALWAYS_EAGER = True
-    yield
-    app.conf.CELERY_TASK_ALWAYS_EAGER = eager
+def _tasks_in_process(monkeypatch):
+    # In process, and without propagating a task's error: a worker calls the task's on_failure
+    # handler (which records the failure), and eager mode skips it when it propagates.
+    monkeypatch.setattr(app.conf, "CELERY_TASK_ALWAYS_EAGER", True)
+    monkeypatch.setattr(app.conf, "CELERY_TASK_EAGER_PROPAGATES", False)
 
 
 @pytest.fixture

@@ -182,7 +182,7 @@ def test_a_letter_edited_after_signing_cannot_be_packeted_until_signed_again(let
     "payload, field",
     [
         ({"attachments": "1"}, "attachments"),
-        ({"attachments": ["x"]}, "attachments"),
+        ({"attachments": ["x"]}, "attachments[0]"),
         ({"attachments": [999999]}, "attachments"),
     ],
 )
