@@ -129,6 +129,7 @@ class _SeedRows:
 
     def __init__(self) -> None:
         self.tables: list[tuple[str, list[str], list[tuple]]] = []
+        self.captured_at: dt.datetime | None = None
 
     @staticmethod
     def _dump(connection) -> dict[str, tuple[list[str], set[tuple]]]:
@@ -148,6 +149,7 @@ class _SeedRows:
         class _Undo(Exception):
             pass
 
+        self.captured_at = timezone.now()
         try:
             with transaction.atomic():
                 before = self._dump(connection)
@@ -172,13 +174,20 @@ class _SeedRows:
         from django.db import transaction
 
         quote = connection.ops.quote_name
+        # The rows' moments move to now, as if seed_policies had just run: a test that asks what
+        # was published more than a few minutes ago must not find the seed (captured at the start).
+        shift = timezone.now() - self.captured_at
+
+        def moved(row: tuple) -> tuple:
+            return tuple(v + shift if isinstance(v, dt.datetime) else v for v in row)
+
         # One transaction: the foreign keys are checked at its end (Django makes them deferrable),
         # so the tables' order does not matter, also for a transactional test in autocommit.
         with transaction.atomic(), connection.cursor() as cursor:
             for table, columns, rows in self.tables:
                 marks = ", ".join(["%s"] * len(columns))
                 names = ", ".join(quote(c) for c in columns)
-                cursor.executemany(f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})", rows)
+                cursor.executemany(f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})", [moved(r) for r in rows])
             if connection.vendor == "postgresql":
                 # Explicit ids do not move PostgreSQL's sequences; the test's own inserts must not collide.
                 for table, columns, _rows in self.tables:

@@ -244,7 +244,7 @@ def test_redis_restarted_empty_in_a_burst_of_letters_loses_none_and_makes_none_t
     stack = letter_stack
     worker_pid = stack.worker.proc.pid
     requests = [
-        advance(draft_for(world, payer=("medicare", "commercial")[i % 2]), Status.SUBMITTED, world.alice)
+        advance(draft_for(world, payer=("medicare-advantage", "commercial")[i % 2]), Status.SUBMITTED, world.alice)
         for i in range(24)
     ]
     before, during, after = requests[:8], requests[8:16], requests[16:]

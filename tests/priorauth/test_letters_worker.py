@@ -140,7 +140,7 @@ def test_a_render_past_its_time_limit_fails_cleanly_with_the_reason(
             "LETTER_RENDER_DELAY_SECONDS": "30",
         }
     )
-    request = advance(draft_for(world, payer="medicare"), Status.SUBMITTED, world.alice)
+    request = advance(draft_for(world, payer="medicare-advantage"), Status.SUBMITTED, world.alice)
     letter, _ = letter_services.letter_request_draft(request=request, kind="prior_authorization", by=world.alice)
     wait_for(lambda: letter_status(letter) == LetterStatus.FAILED, timeout=60, what="the render to fail", worker=worker)
     job = LetterJob.objects.get(revision__letter=letter, stage="draft")

@@ -14,7 +14,8 @@ from priorauth.models import LetterStatus, Provider, Role, Status
 
 
 @pytest.fixture
-def drafted(world, django_capture_on_commit_callbacks):
+def drafted(world, django_capture_on_commit_callbacks, eager_tasks):
+    # The draft is rendered here, also where REDIS_URL sends tasks to a broker with no worker (CI).
     install_letter_texts()
     submitted = addressed(advance(draft_for(world, payer="medicare-advantage"), Status.SUBMITTED, world.alice))
     with django_capture_on_commit_callbacks(execute=True):
