@@ -407,7 +407,8 @@ class RequestSubmitApi(BaseApi):
 class RequestSendApi(BaseApi):
     @_step_schema(
         "requests_send",
-        "Record that the request (or the information a pend asked for) reached the payer; sets the decision due date",
+        "Record that the request (or the information a pend asked for) reached the payer; sets the decision due date. "
+        "For an appeal in progress, records the appeal's sending (its packet) without changing the status",
         RequestSendInputSerializer,
     )
     def post(self, request: Request, pk: int) -> Response:

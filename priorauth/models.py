@@ -765,6 +765,8 @@ class Sending(models.Model):
     SHA-256 of the packet sent, so the practice can show exactly what the payer received."""
 
     request = models.ForeignKey(AuthorizationRequest, on_delete=models.CASCADE, related_name="sendings")
+    # Set when what went out was an appeal (its letter and enclosures) rather than the request.
+    appeal = models.ForeignKey("Appeal", null=True, blank=True, on_delete=models.PROTECT, related_name="sendings")
     method = models.CharField(max_length=16, choices=SendMethod.choices, blank=True, help_text="Empty: not recorded.")
     sent_at = models.DateTimeField()
     packet = models.ForeignKey(FaxPacket, null=True, blank=True, on_delete=models.PROTECT, related_name="sendings")

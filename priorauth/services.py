@@ -503,6 +503,10 @@ def request_send(
         if method and method not in SendMethod.values:
             _raise("method", f"Must be one of: {', '.join(SendMethod.values)}.")
         packet_sha256 = _sent_packet_sha256(request, packet)
+        if request.status == Status.APPEAL_IN_PROGRESS:
+            return _appeal_sent(
+                request, by=by, sent_at=sent_at, note=note, method=method, packet=packet, sha256=packet_sha256
+            )
         _check_sent_in_order(request, sent_at)
         _transition(request, Status.SENT, by=by, note=note, at=sent_at)
         Sending.objects.create(
@@ -521,6 +525,41 @@ def request_send(
         )
         request.save()
         return request
+
+
+def _appeal_sent(
+    request: AuthorizationRequest,
+    *,
+    by,
+    sent_at: dt.datetime,
+    note: str,
+    method: str,
+    packet: FaxPacket | None,
+    sha256: str,
+) -> AuthorizationRequest:
+    """An appeal in progress went out (its letter, its packet): recorded like a sending of the request,
+    tied to the appeal. The status stays; the appeal's decision clock runs from its filing."""
+    appeal = request.appeals.order_by("-level_order", "-id").first()
+    if appeal is None:
+        _raise("status", "This request has no appeal to send.")
+    if sent_at < appeal.filed_at:
+        _raise(
+            "sent_at",
+            f"The date sent ({_day(sent_at)}) is before the appeal was filed ({_day(appeal.filed_at)}).",
+        )
+    if packet is not None and packet.letter.appeal_id != appeal.pk:
+        _raise("packet", "This packet is not of the appeal in progress; build the appeal letter's packet.")
+    Sending.objects.create(
+        request=request,
+        appeal=appeal,
+        method=method,
+        sent_at=sent_at,
+        packet=packet,
+        packet_sha256=sha256,
+        note=note,
+        recorded_by=_user_or_none(by),
+    )
+    return request
 
 
 def _sent_packet_sha256(request: AuthorizationRequest, packet: FaxPacket | None) -> str:

@@ -370,7 +370,7 @@ def _request_page(
         "recheck_results": list(obj.recheck_results.filter(superseded=False).select_related("run__version")),
         "next_level": next_level,
         "can_submit": is_billing and _allowed(obj, Status.SUBMITTED),
-        "can_send": is_billing and _allowed(obj, Status.SENT),
+        "can_send": is_billing and (_allowed(obj, Status.SENT) or obj.status == Status.APPEAL_IN_PROGRESS),
         "can_withdraw": is_billing and _allowed(obj, Status.WITHDRAWN),
         "can_record_decision": is_billing and (_allowed(obj, Status.APPROVED) or _allowed(obj, Status.APPEAL_APPROVED)),
         "can_appeal": is_billing and _allowed(obj, Status.APPEAL_IN_PROGRESS) and next_level is not None,

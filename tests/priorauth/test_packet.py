@@ -324,3 +324,42 @@ def test_each_page_of_a_tiff_becomes_a_letter_page_and_a_broken_image_is_named(l
         f"/api/v1/letters/{signed.pk}/packets", {"attachments": [tiff.pk, broken.pk]}, format="json"
     )
     assert response.status_code == 400 and "attachments[1]" in response.json(), response.content
+
+
+def test_an_appeals_packet_is_recorded_as_sent_against_the_appeal(letter_world, signed, run_on_commit, api):
+    import datetime as dt
+
+    alice, request = letter_world.alice, signed.request
+    at = timezone.now() - dt.timedelta(days=2)
+    services.request_send(request=request, by=alice, sent_at=at)
+    services.decision_record(
+        request=request,
+        by=alice,
+        decision="denied",
+        received_at=at + dt.timedelta(hours=1),
+        stated_reason="Not medically necessary.",
+        reason_category="criteria_not_met",
+    )
+    appeal = services.appeal_start(request=request, by=alice, filed_at=at + dt.timedelta(hours=2))
+    letter, _ = run_on_commit(
+        letter_services.letter_request_draft, request=request, kind="appeal", appeal=appeal, by=alice
+    )
+    letter.refresh_from_db()
+    run_on_commit(letter_services.letter_sign, letter=letter, by=letter_world.bob, acknowledge_unverified=True)
+    letter.refresh_from_db()
+    first_packet = build(api, alice, signed, []).json()["id"]
+    appeal_packet = FaxPacket.objects.get(pk=build(api, alice, letter, []).json()["id"])
+    url = f"/api/v1/requests/{request.pk}/send"
+
+    refused = api(alice).post(url, {"method": "fax", "packet": first_packet}, format="json")
+    assert refused.status_code == 400 and "packet" in refused.json()  # the first letter's packet, not the appeal's
+    early = api(alice).post(url, {"method": "fax", "sent_at": (at + dt.timedelta(hours=1)).isoformat()}, format="json")
+    assert early.status_code == 400 and "sent_at" in early.json()  # before the appeal was filed
+    assert not Sending.objects.filter(appeal=appeal).exists()
+
+    response = api(alice).post(url, {"method": "fax", "packet": appeal_packet.pk}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == Status.APPEAL_IN_PROGRESS  # sending an appeal changes no status
+    sending = Sending.objects.get(appeal=appeal)
+    assert (sending.method, sending.packet_id) == ("fax", appeal_packet.pk)
+    assert sending.packet_sha256 == hashlib.sha256(appeal_packet.file.open("rb").read()).hexdigest()
