@@ -165,22 +165,6 @@ class PatientInputSerializer(InputSerializer):
     member_id = TextField(max_length=64)
 
 
-class RequestFilterSerializer(serializers.Serializer):
-    status = serializers.CharField(required=False, help_text="one status or several, comma-separated")
-    payer = serializers.SlugField(required=False, max_length=64)
-    physician = IdField(required=False, help_text="treating physician's provider id")
-    patient = IdField(required=False)
-    created_since = serializers.DateField(required=False)
-    created_until = serializers.DateField(required=False)
-
-    def validate_status(self, value: str) -> list[str]:
-        statuses = [s.strip() for s in value.split(",") if s.strip()]
-        unknown = [s for s in statuses if s not in Status.values]
-        if unknown:
-            raise serializers.ValidationError(f"Unknown status {unknown[0]!r}; use: {', '.join(Status.values)}.")
-        return statuses
-
-
 class DueFilterSerializer(serializers.Serializer):
     within_days = serializers.IntegerField(required=False, default=3, min_value=0, max_value=365)
 

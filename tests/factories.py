@@ -201,7 +201,8 @@ class _SeedRows:
                                 f"SELECT setval(%s, (SELECT MAX({quote(column)}) FROM {quote(table)}))", [sequence]
                             )
 
-    def present(self, connection) -> bool:
+    @staticmethod
+    def present() -> bool:
         from policies.models import Payer
 
         return Payer.objects.exists()
@@ -217,7 +218,7 @@ def install_shipped_policies() -> None:
 
     if not SEED_ROWS.tables:
         SEED_ROWS.capture(connection)
-    if not SEED_ROWS.present(connection):
+    if not SEED_ROWS.present():
         SEED_ROWS.restore(connection)
         from policies.services import registry_bump
 
