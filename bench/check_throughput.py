@@ -69,8 +69,8 @@ def main() -> None:
 
         from coverage.checker import CaseInvalid, check
         from coverage.engine import evaluate
-        from coverage.snapshot import load_snapshot
         from coverage.validation import icd10_is_billable
+        from policies.snapshot import load_snapshot
 
         snapshot = load_snapshot()
     icd10_is_billable("M48.062")  # its first call reads the code set

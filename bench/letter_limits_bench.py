@@ -129,8 +129,10 @@ def main() -> None:
         from django.conf import settings
 
         from bench.letters_bench import make_requests
-        from priorauth import letter_services, letters, pdf
-        from priorauth.models import Letter, LetterRevision
+        from priorauth.letters import compose as letters
+        from priorauth.letters import pdf
+        from priorauth.letters import services as letter_services
+        from priorauth.letters.models import Letter, LetterRevision
 
         clerk, [request] = make_requests(1)
         letter = Letter.objects.create(request=request, kind="prior_authorization", created_by=clerk)

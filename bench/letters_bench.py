@@ -90,7 +90,8 @@ def make_requests(count: int):
 def render_comparison(letters_sample) -> dict[str, float]:
     import weasyprint
 
-    from priorauth import letters, pdf
+    from priorauth.letters import compose as letters
+    from priorauth.letters import pdf
 
     worker_path, bare, html_by_letter = [], [], {}
     for letter in letters_sample:
@@ -186,8 +187,8 @@ def main() -> None:
     setup_django(database)
 
     from config.celery import app
-    from priorauth import letter_services
-    from priorauth.models import Letter, LetterJob
+    from priorauth.letters import services as letter_services
+    from priorauth.letters.models import Letter, LetterJob
 
     clerk, requests = make_requests(args.letters)
     app.control.purge()

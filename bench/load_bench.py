@@ -235,8 +235,10 @@ def populate(
     from knox.models import AuthToken
 
     from policies.models import Payer
-    from priorauth import letter_services, services
-    from priorauth.models import Letter, LetterJob, LetterStatus, Patient, Practice, Provider, Role, Status
+    from priorauth import services
+    from priorauth.letters import services as letter_services
+    from priorauth.letters.models import Letter, LetterJob, LetterStatus
+    from priorauth.models import Patient, Practice, Provider, Role, Status
 
     User = get_user_model()
     practices = list(Practice.objects.order_by("pk"))[:2]  # seed_demo: Lakeside Pain Center, Hillcrest Spine & Pain
@@ -857,7 +859,7 @@ def main() -> None:
         wait_for_gunicorn(server, port)
         run = run_users(args, population, port=port, worker=worker, server=server, stop=stop)
 
-        from priorauth.models import Letter
+        from priorauth.letters.models import Letter
 
         prepared = [pk for p in population.personas for pk in p.letters]
         asked_letters = Counter(Letter.objects.exclude(pk__in=prepared).values_list("status", flat=True))

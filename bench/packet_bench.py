@@ -62,7 +62,7 @@ def scanned_page_png() -> bytes:
 
 
 def text_pdf(title: str, pages: int) -> bytes:
-    from priorauth import pdf
+    from priorauth.letters import pdf
 
     body = "".join(
         f'<section style="break-after: page"><h2>{title}, page {n}</h2>'
@@ -82,7 +82,8 @@ def make_signed_letter():
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from policies.models import Payer
-    from priorauth import letter_services, services
+    from priorauth import services
+    from priorauth.letters import services as letter_services
     from priorauth.models import Practice, Role
 
     tag = uuid.uuid4().hex[:6]
@@ -138,7 +139,8 @@ def make_signed_letter():
 
 
 def packet_path(letter, attachments, clerk) -> tuple[float, float, int]:
-    from priorauth import letters, packet, pdf
+    from priorauth.letters import compose as letters
+    from priorauth.letters import packet, pdf
 
     started = time.perf_counter()
     pdf.render_letter(letter.kind, letters.letter_context(letter, letter.current_revision, final=True))
@@ -153,7 +155,7 @@ def baseline(html: str, files: list[tuple[str, bytes, str, str]], *, cached_css:
     from PIL import Image
     from pypdf import PdfReader, PdfWriter
 
-    from priorauth import pdf
+    from priorauth.letters import pdf
 
     started = time.perf_counter()
     variant = os.environ.get("LETTER_PDF_VARIANT", "pdf/ua-1")
@@ -189,7 +191,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mildpa-packet-bench-") as media, seeded_database() as database:
         os.environ["MEDIA_ROOT"] = media
         setup_django(database)
-        from priorauth import letters, pdf
+        from priorauth.letters import compose as letters
+        from priorauth.letters import pdf
 
         clerk, letter, attachments, files = make_signed_letter()
         html = pdf.letter_html(letter.kind, letters.letter_context(letter, letter.current_revision, final=True))

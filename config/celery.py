@@ -8,6 +8,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("mildpa")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The letters are a package of the priorauth app, not an app of their own: name it, so the worker
+# registers priorauth/letters/tasks.py too.
+app.autodiscover_tasks(["priorauth.letters"])
 
 
 @worker_init.connect

@@ -160,7 +160,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Redis may go away (restart, failover): workers keep reconnecting for as long as it takes; a
 # connection that hangs instead of closing times out; sending a task gives up within about a second
-# (the caller keeps what it owes in the database: see priorauth.letter_services.letter_jobs_resend).
+# (the caller keeps what it owes in the database: see priorauth.letters.services.letter_jobs_resend).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     "socket_connect_timeout": 5,

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.health import HealthApi
+from priorauth.check_api import CoverageCheckApi
 from priorauth.pages.signin import keep_alive
 from priorauth.pages.views import SignInView
 
@@ -11,7 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/v1/coverage/", include("coverage.urls")),
+    path("api/v1/coverage/check", CoverageCheckApi.as_view(), name="coverage-check"),
     path("api/v1/", include("priorauth.urls")),
     path("", include("priorauth.fhir.urls")),  # Da Vinci PAS and CDS Hooks (issue 14)
     path("api/v1/health", HealthApi.as_view(), name="health"),

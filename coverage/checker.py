@@ -1,12 +1,23 @@
-"""check(): validate a case and evaluate it under the payer's published policy."""
+"""check(): validate a case and evaluate it under its payer's policy in a snapshot of compiled policies.
+
+The snapshot comes from the caller: the registry's current one is policies.snapshot.current_snapshot().
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from coverage.engine import evaluate
-from coverage.snapshot import Snapshot, current_snapshot
+from coverage.engine import CompiledPolicy, evaluate
 from coverage.validation import FieldError, validate_case
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The compiled policies by payer code, and the registry generation they were compiled at."""
+
+    generation: int
+    policies: dict[str, CompiledPolicy]
 
 
 class CaseInvalid(Exception):
@@ -15,12 +26,11 @@ class CaseInvalid(Exception):
         self.errors = errors
 
 
-def check(data: Any, *, payer: str | None = None, snapshot: Snapshot | None = None) -> dict[str, Any]:
+def check(data: Any, *, snapshot: Snapshot, payer: str | None = None) -> dict[str, Any]:
     """The determination for a case, or CaseInvalid listing every bad field. Stores nothing."""
-    snap = snapshot or current_snapshot()
     if payer is not None and isinstance(data, dict):
         data = {**data, "payer": payer}
-    errors = validate_case(data, payer_codes=snap.policies.keys())
+    errors = validate_case(data, payer_codes=snapshot.policies.keys())
     if errors:
         raise CaseInvalid(errors)
-    return evaluate(data, snap.policies[data["payer"]])
+    return evaluate(data, snapshot.policies[data["payer"]])

@@ -171,7 +171,7 @@ def latest_versions() -> list[PolicyVersion]:
 
 
 def registry_generation() -> int:
-    # Read on every coverage check (coverage/snapshot.py): one plain SELECT, because building the
+    # Read on every coverage check (policies/snapshot.py): one plain SELECT, because building the
     # ORM query costs about ten times the query itself, more than the rest of the check
     # (bench/api_latency.py).
     meta, quote = RegistryState._meta, connection.ops.quote_name

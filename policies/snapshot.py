@@ -1,4 +1,5 @@
-"""The checker's policy snapshot: compiled once, reused until an admin publishes a change.
+"""The registry's cache of compiled policies (coverage.checker.Snapshot): compiled once, reused until
+an admin publishes a change.
 
 Each call costs one indexed read of the registry generation; the policies themselves are only
 loaded and compiled again when that number moves (any process may have moved it).
@@ -7,19 +8,12 @@ loaded and compiled again when that number moves (any process may have moved it)
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 from django.db import DatabaseError
 
-from coverage.engine import CompiledPolicy, compile_policy
+from coverage.checker import Snapshot
+from coverage.engine import compile_policy
 from policies import selectors
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    generation: int
-    policies: dict[str, CompiledPolicy]
-
 
 _lock = threading.Lock()
 _current: Snapshot | None = None

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from coverage.checker import CaseInvalid, check
 from policies.models import PolicyVersion
+from policies.snapshot import current_snapshot
 from priorauth import services
 from priorauth.models import AuthorizationRequest, RequestAmendment, Role, Status
 from priorauth.selectors import role_of
@@ -118,7 +119,7 @@ def request_amend(
         if not changes:
             raise ValidationError({"case": "Nothing was changed: correct a field, or cancel."})
         try:
-            determination = check(request.case)
+            determination = check(request.case, snapshot=current_snapshot())
         except CaseInvalid as exc:
             raise ValidationError(
                 {
@@ -176,7 +177,7 @@ def request_redetermine(*, request: AuthorizationRequest, by) -> RequestAmendmen
                 }
             )
         try:
-            determination = check(request.case)
+            determination = check(request.case, snapshot=current_snapshot())
         except CaseInvalid as exc:
             raise ValidationError({"case": [e.message for e in exc.errors]}) from None
         revision = determination["policy"].get("revision")

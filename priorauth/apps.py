@@ -9,6 +9,7 @@ class PriorauthConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from priorauth import signals
+        from priorauth.letters import signals as letter_signals  # noqa: F401 (connects its receivers)
 
         # The practice admins' and the policy editors' groups, as the code defines them.
         signals.connect_access_audit()

@@ -21,6 +21,8 @@ from config.parsers import BodyTooLarge, api_max_body_bytes, check_body_size, te
 from config.throttling import ScopedUserThrottle
 from coverage.checker import CaseInvalid, check
 from coverage.serializers import FIELD_ERRORS_SCHEMA, CaseSerializer, DeterminationSerializer
+from policies.snapshot import current_snapshot
+from priorauth.selectors import membership_of
 
 BODY_TOO_LARGE_SCHEMA = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
 
@@ -46,8 +48,6 @@ class IsPracticeMember(BasePermission):
     message = "You do not belong to a practice."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        from priorauth.selectors import membership_of
-
         return membership_of(request.user) is not None
 
 
@@ -110,6 +110,6 @@ class CoverageCheckApi(APIView):
             if errors:
                 return Response(errors, status=status.HTTP_400_BAD_REQUEST)
         try:
-            return Response(check(data))
+            return Response(check(data, snapshot=current_snapshot()))
         except CaseInvalid as exc:
             return field_errors_response(exc.errors)

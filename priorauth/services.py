@@ -21,7 +21,6 @@ from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -29,6 +28,7 @@ from coverage.checker import CaseInvalid, check
 from coverage.engine import compile_policy, evaluate
 from coverage.validation import validate_case
 from policies.models import AppealLevel, DenialCategory, Payer, PolicyVersion, PriorAuthRule
+from policies.snapshot import current_snapshot
 from priorauth import stored_files
 from priorauth.models import (
     TRANSITIONS,
@@ -294,7 +294,7 @@ def _preview(request: AuthorizationRequest) -> None:
     """A draft's decision on record: what the checker says now (blank when the payer has no
     published policy), so a later policy change can tell billing staff what changed."""
     try:
-        determination = check(request.case)
+        determination = check(request.case, snapshot=current_snapshot())
     except CaseInvalid:
         request.decision, request.criteria_statuses = "", {}
         return
@@ -442,7 +442,7 @@ def request_submit(
             _raise("status", transition_error(request.status, Status.SUBMITTED))
         request.case = case_build(request=request, entered=request.case)
         try:
-            determination = check(request.case)
+            determination = check(request.case, snapshot=current_snapshot())
         except CaseInvalid as exc:
             errors: dict[str, list[str]] = {}
             for error in exc.errors:
@@ -1098,45 +1098,6 @@ def requests_recheck(*, version: PolicyVersion) -> RecheckRun:
         run.elapsed_seconds,
     )
     return run
-
-
-def recheck_publish(version_id: int) -> bool:
-    """Hand a re-check to the broker. An unreachable broker fails neither the admin's save (already
-    committed) nor the re-check: a version with no re-check run is owed one, and rechecks_resend
-    sends it again."""
-    from kombu.exceptions import OperationalError as BrokerUnavailable
-
-    from priorauth.tasks import recheck_open_requests
-
-    try:
-        recheck_open_requests.delay(version_id)
-    except BrokerUnavailable as exc:
-        logger.warning("re-check not sent, broker unavailable (resent later): policy version %s: %s", version_id, exc)
-        return False
-    return True
-
-
-def rechecks_resend(*, older_than: dt.timedelta | None = None) -> list[int]:
-    """Send again the re-checks the broker may have lost (a Redis restart empties its queues): the
-    newest version of each policy, published longer than `older_than` ago
-    (LETTER_RESEND_AFTER_SECONDS) and never re-checked. Only the newest: an older version's
-    re-check would compare open requests against a policy no longer in force. A run is made and
-    finished in one transaction, so a version with no run is one whose re-check never ran. Sending
-    one too many is harmless (requests_recheck is idempotent per version). Returns the version ids."""
-    if older_than is None:
-        older_than = dt.timedelta(seconds=settings.LETTER_RESEND_AFTER_SECONDS)
-    newest = PolicyVersion.objects.filter(policy_id=OuterRef("policy_id")).order_by("-revision").values("pk")[:1]
-    owed = list(
-        PolicyVersion.objects.filter(
-            pk=Subquery(newest), created_at__lt=timezone.now() - older_than, recheck_run__isnull=True
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    sent = [pk for pk in owed if recheck_publish(pk)]
-    if sent:
-        logger.warning("policy re-checks sent again: versions %s", ",".join(map(str, sent)))
-    return sent
 
 
 def recheck_result_mark_seen(*, result: RecheckResult, by) -> RecheckResult:

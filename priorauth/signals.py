@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from policies.services import policy_published
-from priorauth.models import Letter, LetterStatus
 
 
 @receiver(policy_published, dispatch_uid="priorauth.recheck_on_policy_published")
 def recheck_on_policy_published(sender, version, previous=None, **kwargs) -> None:
-    from priorauth.services import recheck_publish
+    from priorauth.tasks import recheck_publish
 
     version_id = version.pk
     transaction.on_commit(lambda: recheck_publish(version_id))
@@ -37,12 +35,3 @@ def connect_access_audit() -> None:
         access_audit.on_sign_in_failed, dispatch_uid="priorauth.audit_sign_in_failed"
     )
     auth_signals.user_logged_out.connect(access_audit.on_signed_out, dispatch_uid="priorauth.audit_sign_out")
-
-
-# A letter handed to the physician for signature notifies them at once (priorauth.notifications).
-@receiver(post_save, sender=Letter, dispatch_uid="priorauth.notify_letter_awaiting_signature")
-def notify_letter_awaiting_signature(sender, instance: Letter, **kwargs) -> None:
-    if instance.status == LetterStatus.AWAITING_SIGNATURE:
-        from priorauth.notifications import letter_signature_notify
-
-        letter_signature_notify(letter=instance)

@@ -1,18 +1,21 @@
-"""Celery entry points. They take primary keys only (never PHI), load, call a service and own the
-retry policy; services and signal receivers enqueue them with transaction.on_commit."""
+"""Celery entry points of the requests' workflow (the letters' are in priorauth/letters/tasks.py).
+They take primary keys only (never PHI), load, call a service and own the retry policy; the signal
+receiver enqueues a re-check with transaction.on_commit, through recheck_publish below."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
-from celery import Task, shared_task
-from celery.exceptions import TimeLimitExceeded
-from celery.worker.request import Request
+from celery import shared_task
 from django.conf import settings
-from django.db import DatabaseError, OperationalError
+from django.db import DatabaseError
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from policies.models import PolicyVersion
-from priorauth import letter_services, services
+from priorauth import services
 
 logger = logging.getLogger(__name__)
 
@@ -34,86 +37,49 @@ def recheck_open_requests(version_id: int) -> dict[str, int] | None:
     return {"run": run.pk, "checked": run.checked, "changed": run.changed}
 
 
+# Publishing a re-check lives here, beside its task, rather than in services: services never import
+# tasks (tasks import services), and the signal receiver and resend_rechecks call these.
+
+
+def recheck_publish(version_id: int) -> bool:
+    """Hand a re-check to the broker. An unreachable broker fails neither the admin's save (already
+    committed) nor the re-check: a version with no re-check run is owed one, and rechecks_resend
+    sends it again."""
+    try:
+        recheck_open_requests.delay(version_id)
+    except BrokerUnavailable as exc:
+        logger.warning("re-check not sent, broker unavailable (resent later): policy version %s: %s", version_id, exc)
+        return False
+    return True
+
+
+def rechecks_resend(*, older_than: dt.timedelta | None = None) -> list[int]:
+    """Send again the re-checks the broker may have lost (a Redis restart empties its queues): the
+    newest version of each policy, published longer than `older_than` ago
+    (LETTER_RESEND_AFTER_SECONDS) and never re-checked. Only the newest: an older version's
+    re-check would compare open requests against a policy no longer in force. A run is made and
+    finished in one transaction, so a version with no run is one whose re-check never ran. Sending
+    one too many is harmless (requests_recheck is idempotent per version). Returns the version ids."""
+    if older_than is None:
+        older_than = dt.timedelta(seconds=settings.LETTER_RESEND_AFTER_SECONDS)
+    newest = PolicyVersion.objects.filter(policy_id=OuterRef("policy_id")).order_by("-revision").values("pk")[:1]
+    owed = list(
+        PolicyVersion.objects.filter(
+            pk=Subquery(newest), created_at__lt=timezone.now() - older_than, recheck_run__isnull=True
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    sent = [pk for pk in owed if recheck_publish(pk)]
+    if sent:
+        logger.warning("policy re-checks sent again: versions %s", ",".join(map(str, sent)))
+    return sent
+
+
 @shared_task(name="priorauth.expire_authorizations", autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
 def expire_authorizations() -> int:
     """Mark approved requests whose authorization window has ended as expired (run daily)."""
     return len(services.authorizations_expire())
-
-
-# ---------------------------------------------------------------------------------------------
-# Letters. A render that dies with its worker is redelivered (acks_late, reject_on_worker_lost);
-# one that fails for good is recorded on its LetterJob, where staff see it and can retry it; one
-# whose message the broker lost (a Redis restart) is sent again by resend_letter_jobs. The LetterJob
-# is the result: nothing reads Celery's, so none is stored and sending touches only the broker.
-
-LETTER_TASK_OPTIONS = {
-    "bind": True,
-    # Past the soft limit the render is interrupted (SoftTimeLimitExceeded, not retried) and its job
-    # marked failed with the reason; past the hard one the pool process is killed (LetterRenderRequest).
-    "soft_time_limit": settings.LETTER_RENDER_SOFT_TIME_LIMIT,
-    "time_limit": settings.LETTER_RENDER_TIME_LIMIT,
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "ignore_result": True,
-    "autoretry_for": (OSError, ConnectionError, OperationalError),
-    "retry_backoff": True,
-    "max_retries": 5,
-}
-
-
-class LetterRenderRequest(Request):
-    """A render killed at its hard time limit never reaches on_failure (the pool process is gone and
-    Celery acknowledges the message): the worker's main process records the failure instead, or the
-    job would stay "running" for letter_jobs_resend to send again, and again."""
-
-    def on_timeout(self, soft: bool, timeout: float) -> None:
-        super().on_timeout(soft, timeout)
-        if not soft:
-            revision_id = self.args[0] if self.args else self.kwargs.get("revision_id")
-            letter_services.letter_render_failed(
-                revision_id=revision_id, stage=self.task.stage, error=TimeLimitExceeded(timeout)
-            )
-
-
-class LetterRenderTask(Task):
-    Request = LetterRenderRequest
-    stage = ""
-
-    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-        revision_id = args[0] if args else kwargs.get("revision_id")
-        letter_services.letter_render_failed(revision_id=revision_id, stage=self.stage, error=exc)
-
-
-class DraftRenderTask(LetterRenderTask):
-    stage = "draft"
-
-
-class FinalRenderTask(LetterRenderTask):
-    stage = "final"
-
-
-@shared_task(name="priorauth.render_letter_draft", base=DraftRenderTask, **LETTER_TASK_OPTIONS)
-def render_letter_draft(self, revision_id: int) -> bool:
-    """Compose (first time) and render the draft PDF of a letter revision."""
-    return letter_services.letter_render(revision_id=revision_id, stage="draft")
-
-
-@shared_task(name="priorauth.render_letter_final", base=FinalRenderTask, **LETTER_TASK_OPTIONS)
-def render_letter_final(self, revision_id: int) -> bool:
-    """Render the final PDF of a signed letter revision."""
-    return letter_services.letter_render(revision_id=revision_id, stage="final")
-
-
-@shared_task(
-    name="priorauth.resend_letter_jobs",
-    ignore_result=True,
-    autoretry_for=(DatabaseError,),
-    retry_backoff=True,
-    max_retries=3,
-)
-def resend_letter_jobs() -> int:
-    """Send again the renders the broker lost (Celery beat runs it every LETTER_RESEND_INTERVAL_SECONDS)."""
-    return len(letter_services.letter_jobs_resend())
 
 
 @shared_task(
@@ -125,7 +91,7 @@ def resend_letter_jobs() -> int:
 )
 def resend_rechecks() -> int:
     """Send again the policy re-checks the broker lost (beat, with resend_letter_jobs)."""
-    return len(services.rechecks_resend())
+    return len(rechecks_resend())
 
 
 @shared_task(

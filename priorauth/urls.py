@@ -32,7 +32,7 @@ urlpatterns = [
 ]
 
 # Letters (priorauth/letters_api.py)
-from priorauth import letters_api  # noqa: E402
+from priorauth.letters import api as letters_api  # noqa: E402
 
 urlpatterns += [
     path("requests/<int:pk>/letters", letters_api.RequestLettersApi.as_view(), name="request-letters"),
@@ -50,7 +50,7 @@ urlpatterns += [
 ]
 
 # Sending: DOCX drafts and fax packets (priorauth/packet_api.py)
-from priorauth import packet_api  # noqa: E402
+from priorauth.letters import packet_api  # noqa: E402
 
 urlpatterns += [
     path("letters/<int:pk>/docx", packet_api.LetterDocxApi.as_view(), name="letter-docx"),

@@ -5,8 +5,8 @@ from urllib.parse import urlparse
 import pytest
 from django.conf import settings
 
-from coverage.snapshot import forget_snapshot
 from factories import SEED_ROWS, install_shipped_policies
+from policies.snapshot import forget_snapshot
 
 
 def _reachable(url: str, default_port: int) -> bool:

@@ -17,12 +17,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from priorauth.fhir.models import PasEndpoint
-from priorauth.models import (
-    Attachment,
-    AuthorizationRequest,
-    LetterKind,
-    LetterRevision,
-)
+from priorauth.letters.models import LetterKind, LetterRevision
+from priorauth.models import Attachment, AuthorizationRequest
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 PAS_CS = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCodes"

@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from coverage.checker import CaseInvalid, check
 from policies.models import Payer
+from policies.snapshot import current_snapshot
 from priorauth import selectors
 from priorauth.api import IsPracticeMember, JSONBodyParser, audit
 from priorauth.api_tokens import AuditedTokenAuthentication
@@ -305,7 +306,7 @@ class HookApi(APIView):
             }, None
         case = case_from_hook(order, prefetch, payer)
         try:
-            determination = check(case)
+            determination = check(case, snapshot=current_snapshot())
         except CaseInvalid as exc:
             return {
                 "uuid": str(uuid.uuid4()),

@@ -16,9 +16,11 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from priorauth import letter_services, selectors
+from priorauth import selectors
 from priorauth.api import ERROR_403, ERROR_404, ERROR_415, ERRORS_400, A, BaseApi, audit, parse
-from priorauth.models import Letter, LetterJob, LetterKind, LetterRevision, Role
+from priorauth.letters import services as letter_services
+from priorauth.letters.models import Letter, LetterJob, LetterKind, LetterRevision
+from priorauth.models import Role
 from priorauth.serializers import InputSerializer, NoBodyInputSerializer
 
 TAG = "letters"

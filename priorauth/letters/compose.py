@@ -18,7 +18,7 @@ from typing import Any
 from coverage.operators import render_template_paths
 from policies import selectors as registry
 from policies.models import EvidenceClaim, EvidenceSource, Payer
-from priorauth import letter_facts as facts
+from priorauth.letters import facts
 
 PRIOR_AUTHORIZATION, APPEAL = "prior_authorization", "appeal"
 TITLES = {

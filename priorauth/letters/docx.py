@@ -17,7 +17,8 @@ from docx.enum.text import WD_BREAK
 from docx.shared import Mm, Pt, RGBColor
 from lxml import html as lxml_html
 
-from priorauth import letters, pdf
+from priorauth.letters import compose as letters
+from priorauth.letters import pdf
 
 DOCX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4}

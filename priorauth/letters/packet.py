@@ -26,15 +26,10 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from priorauth import letters, pdf
-from priorauth.models import (
-    Attachment,
-    FaxPacket,
-    Letter,
-    LetterKind,
-    LetterStatus,
-    Role,
-)
+from priorauth.letters import compose as letters
+from priorauth.letters import pdf
+from priorauth.letters.models import FaxPacket, Letter, LetterKind, LetterStatus
+from priorauth.models import Attachment, Role
 from priorauth.selectors import membership_of
 
 # US Letter in PDF points, and the margin an image keeps from the page edge (fax machines crop).

@@ -12,7 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from priorauth import docx_export, packet, selectors
+from priorauth import selectors
 from priorauth.api import (
     ERROR_403,
     ERROR_404,
@@ -23,7 +23,9 @@ from priorauth.api import (
     audit,
     parse,
 )
-from priorauth.models import FaxPacket
+from priorauth.letters import docx as docx_export
+from priorauth.letters import packet
+from priorauth.letters.models import FaxPacket
 
 TAG = "letters"
 

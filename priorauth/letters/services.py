@@ -30,18 +30,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from policies.models import EvidenceSource
-from priorauth import letters, pdf
-from priorauth.models import (
-    Appeal,
-    AuthorizationRequest,
-    Letter,
-    LetterJob,
-    LetterKind,
-    LetterRevision,
-    LetterStatus,
-    Role,
-    letter_pdf_path,
-)
+from priorauth.letters import compose as letters
+from priorauth.letters import pdf
+from priorauth.letters.models import Letter, LetterJob, LetterKind, LetterRevision, LetterStatus, letter_pdf_path
+from priorauth.models import Appeal, AuthorizationRequest, Role
 from priorauth.selectors import membership_of
 
 logger = logging.getLogger(__name__)
@@ -83,7 +75,7 @@ def _publish(stage: str, revision_id: int) -> bool:
     the job stays queued in the database for letter_jobs_resend to send again."""
     from kombu.exceptions import OperationalError as BrokerUnavailable
 
-    from priorauth import tasks
+    from priorauth.letters import tasks
 
     task = tasks.render_letter_draft if stage == Stage.DRAFT else tasks.render_letter_final
     try:

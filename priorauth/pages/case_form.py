@@ -21,10 +21,10 @@ from django.core.exceptions import ValidationError
 from django.forms import formset_factory
 from django.urls import reverse
 
-from coverage.snapshot import current_snapshot
 from coverage.validation import ENUMS, SPINAL_LEVELS
 from policies.models import Payer
 from policies.selectors import latest_versions
+from policies.snapshot import current_snapshot
 from priorauth import selectors
 from priorauth.models import AuthorizationRequest, Patient, Provider
 from priorauth.pages.strict_input import StrictNumberField

@@ -10,7 +10,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from policies.models import DenialCategory
-from priorauth.models import Attachment, LetterKind, PayerDecision, SendMethod
+from priorauth.letters.models import LetterKind
+from priorauth.models import Attachment, PayerDecision, SendMethod
 
 
 class DateTimeInput(forms.DateTimeInput):

@@ -9,7 +9,9 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from priorauth import docx_export, packet, selectors
+from priorauth import selectors
+from priorauth.letters import docx as docx_export
+from priorauth.letters import packet
 from priorauth.models import AuditEntry
 from priorauth.pages.views import _letter_page, audit, practice_member_required
 

@@ -24,16 +24,16 @@ from django.views.decorators.http import require_POST
 
 from coverage.checker import CaseInvalid, check
 from policies.models import EvidenceSource
-from priorauth import letter_services, letters, selectors, services, stored_files
+from policies.snapshot import current_snapshot
+from priorauth import selectors, services, stored_files
+from priorauth.letters import compose as letters
+from priorauth.letters import services as letter_services
+from priorauth.letters.models import Letter, LetterJob, LetterKind, LetterStatus
 from priorauth.models import (
     TRANSITIONS,
     Attachment,
     AuditEntry,
     AuthorizationRequest,
-    Letter,
-    LetterJob,
-    LetterKind,
-    LetterStatus,
     Patient,
     RecheckResult,
     Role,
@@ -343,7 +343,7 @@ def _determination(obj: AuthorizationRequest) -> tuple[dict[str, Any] | None, bo
     if obj.determination:
         return obj.determination, False
     try:
-        return check(obj.case), True
+        return check(obj.case, snapshot=current_snapshot()), True
     except CaseInvalid:
         return None, True
 
@@ -787,7 +787,7 @@ def _letter_page(
 
 def _draft_lint(revision) -> list[str]:
     """Internal markers the physician's own edits put into the narrative, shown before signing."""
-    from priorauth.letter_lint import letter_lint
+    from priorauth.letters.lint import letter_lint
 
     if revision is None or not revision.paragraphs:
         return []
@@ -882,7 +882,7 @@ def _letter_action(
 def letter_sign(request: HttpRequest, pk: int) -> HttpResponse:
     """The sign form carries the signing gate's answers: an override reason when required criteria
     are not met or not documented, and the acknowledgement of unverified sources."""
-    from priorauth.letters_api import sign_audit_detail
+    from priorauth.letters.api import sign_audit_detail
 
     letter = selectors.letter_get(user=request.user, pk=pk)
     reason = request.POST.get("override_reason", "").strip()

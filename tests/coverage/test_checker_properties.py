@@ -11,9 +11,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coverage.checker import CaseInvalid, check
+from coverage.checker import CaseInvalid, Snapshot, check
 from coverage.engine import compile_policy
-from coverage.snapshot import Snapshot
 from policies.selectors import shipped_snapshots
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"

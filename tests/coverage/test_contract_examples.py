@@ -9,6 +9,7 @@ from django.core.management import call_command
 
 from coverage.checker import CaseInvalid, check
 from factories import signed_in_member
+from policies.snapshot import current_snapshot
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
 EXPECTED = json.loads((EXAMPLES / "expected.json").read_text())
@@ -39,7 +40,7 @@ def assert_matches(determination: dict, expected: dict) -> None:
 
 @pytest.mark.parametrize("name", VALID)
 def test_it_decides_each_contract_example_as_expected(seeded, name):
-    assert_matches(check(load(name)), EXPECTED[name])
+    assert_matches(check(load(name), snapshot=current_snapshot()), EXPECTED[name])
 
 
 @pytest.mark.parametrize("name", VALID)
@@ -67,7 +68,7 @@ def test_it_rejects_each_invalid_contract_example_naming_the_field(seeded, name,
     lines = out.err.strip().splitlines()
     assert lines and all(line.startswith(EXPECTED[name]["field"] + ":") for line in lines)
     with pytest.raises(CaseInvalid) as invalid:
-        check(load(name))
+        check(load(name), snapshot=current_snapshot())
     assert [e.path for e in invalid.value.errors] == [EXPECTED[name]["field"]]
 
 
@@ -79,7 +80,7 @@ def test_it_answers_400_naming_the_field_for_each_invalid_example(seeded, name, 
 
 
 def test_the_medicare_example_carries_the_ced_claim_requirements_and_policy_version(seeded):
-    determination = check(load("medicare-meets-criteria"))
+    determination = check(load("medicare-meets-criteria"), snapshot=current_snapshot())
     assert determination["claim_requirements"][:4] == [
         "CPT 0275T",
         "Modifier Q0",
@@ -97,7 +98,12 @@ def test_the_medicare_example_carries_the_ced_claim_requirements_and_policy_vers
 
 def test_the_clinical_section_always_holds_the_contract_keys(seeded):
     for payer in ("medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial"):
-        keys = [c["key"] for c in check(load("medicare-meets-criteria"), payer=payer)["clinical"]["criteria"]]
+        keys = [
+            c["key"]
+            for c in check(load("medicare-meets-criteria"), payer=payer, snapshot=current_snapshot())["clinical"][
+                "criteria"
+            ]
+        ]
         assert {"symptoms", "stenosis_level", "ligamentum_flavum", "spondylolisthesis", "conservative_care"} <= set(
             keys
         )

@@ -1,4 +1,4 @@
-"""The checker engine (coverage/engine.py) and its policy snapshot (coverage/snapshot.py): the
+"""The checker engine (coverage/engine.py) and its policy snapshot (policies/snapshot.py): the
 decision rules of a section and of the whole, advisory criteria, the missing list, claim
 requirements, the prior-authorization window and the warnings; evaluation that touches no database;
 and a snapshot compiled once and reused until an admin publishes a change."""
@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-import coverage.snapshot
+import policies.snapshot
 from coverage.checker import check
 from coverage.engine import compile_policy, evaluate
-from coverage.snapshot import current_snapshot
 from policies.models import Criterion, Policy, PolicyVersion
 from policies.services import policy_publish
+from policies.snapshot import current_snapshot
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
 
@@ -347,10 +347,10 @@ def test_it_says_so_when_a_policy_records_no_prior_authorization_rule():
 
 
 def test_the_shipped_tricare_policy_and_medicare_prior_authorization_warn_as_unverified(seeded):
-    tricare = check(example(), payer="tricare")
+    tricare = check(example(), payer="tricare", snapshot=current_snapshot())
     assert tricare["policy"]["review_status"] == "unverified"
     assert any(w.startswith("Policy TRICARE") for w in tricare["warnings"])
-    medicare = check(example())
+    medicare = check(example(), snapshot=current_snapshot())
     assert medicare["policy"]["review_status"] == "verified"
     assert len(medicare["warnings"]) == 1
     assert medicare["warnings"][0].startswith("Prior-authorization rules are unverified: WISeR")
@@ -383,13 +383,13 @@ def test_evaluating_a_case_under_a_published_version_makes_no_query(seeded, djan
 def compiles(monkeypatch) -> list[str]:
     """The payer codes compiled by the snapshot loader, in order."""
     compiled: list[str] = []
-    real = coverage.snapshot.compile_policy
+    real = policies.snapshot.compile_policy
 
     def counting(snapshot: dict, **kwargs: Any):
         compiled.append(snapshot["payer"]["code"])
         return real(snapshot, **kwargs)
 
-    monkeypatch.setattr(coverage.snapshot, "compile_policy", counting)
+    monkeypatch.setattr(policies.snapshot, "compile_policy", counting)
     return compiled
 
 
@@ -399,8 +399,8 @@ def test_the_snapshot_is_compiled_once_and_reused_while_nothing_changes(seeded, 
     with django_assert_num_queries(1):  # only the registry generation is read
         again = current_snapshot()
     assert again is first
-    check(example())
-    check(example(), payer="commercial")
+    check(example(), snapshot=current_snapshot())
+    check(example(), payer="commercial", snapshot=current_snapshot())
     assert len(compiles) == 6
 
 
@@ -412,7 +412,7 @@ def test_publishing_an_unchanged_policy_keeps_the_snapshot(seeded, compiles):
 
 
 def test_publishing_a_changed_policy_recompiles_and_the_next_check_uses_it(seeded, compiles):
-    before = check(example())
+    before = check(example(), snapshot=current_snapshot())
     assert before["decision"] == "meets_criteria"
     assert before["policy"]["revision"] == 1
     assert len(compiles) == 6
@@ -421,7 +421,7 @@ def test_publishing_a_changed_policy_recompiles_and_the_next_check_uses_it(seede
     version = policy_publish(policy=Policy.objects.get(payer__code="medicare"), summary="thicker")
     assert version.revision == 2
 
-    after = check(example())
+    after = check(example(), snapshot=current_snapshot())
     assert len(compiles) == 12
     assert after["decision"] == "not_met"
     assert after["policy"]["revision"] == 2
@@ -442,7 +442,7 @@ def test_an_empty_registry_checks_against_the_shipped_policies(db):
         "tricare",
         "va-community-care",
     ]
-    assert check(example())["policy"]["revision"] is None
+    assert check(example(), snapshot=current_snapshot())["policy"]["revision"] is None
 
 
 def test_the_snapshot_evaluates_each_payer_under_its_own_latest_version(seeded):
@@ -450,6 +450,9 @@ def test_the_snapshot_evaluates_each_payer_under_its_own_latest_version(seeded):
     changed = copy.deepcopy(medicare.versions.get().snapshot)
     Criterion.objects.filter(policy=medicare, key="spondylolisthesis").update(value=0)
     policy_publish(policy=medicare)
-    assert check(example())["clinical"]["decision"] == "not_met"  # grade 1 > 0
-    assert check(example(), payer="medicare-advantage")["clinical"]["decision"] == "meets_criteria"
+    assert check(example(), snapshot=current_snapshot())["clinical"]["decision"] == "not_met"  # grade 1 > 0
+    assert (
+        check(example(), payer="medicare-advantage", snapshot=current_snapshot())["clinical"]["decision"]
+        == "meets_criteria"
+    )
     assert PolicyVersion.objects.get(policy=medicare, revision=1).snapshot == changed

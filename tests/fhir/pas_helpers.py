@@ -11,7 +11,8 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from factories import draft_for
-from priorauth.models import Attachment, Letter, LetterKind, LetterRevision
+from priorauth.letters.models import Letter, LetterKind, LetterRevision
+from priorauth.models import Attachment
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"
 PDF = b"%PDF-1.7\n" + b"0" * 200 + b"\n%%EOF\n"

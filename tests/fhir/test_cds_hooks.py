@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from coverage.checker import check
 from factories import draft_for
 from policies.models import Payer
+from policies.snapshot import current_snapshot
 from priorauth.fhir.cds_hooks import CRD_COVERAGE_INFORMATION, case_from_hook
 
 SIGN = "/cds-services/mild-0275t-order-sign"
@@ -113,7 +114,7 @@ def test_order_sign_answers_with_coverage_information_from_the_checker(world):
     (action,) = body["systemActions"]
     info = coverage_info(action["resource"])
     payer = Payer.objects.get(code="medicare-advantage")
-    determination = check(case_from_hook(order(), hook_body()["prefetch"], payer))
+    determination = check(case_from_hook(order(), hook_body()["prefetch"], payer), snapshot=current_snapshot())
     assert info["covered"] == {
         "meets_criteria": "covered",
         "not_met": "not-covered",

@@ -45,8 +45,10 @@ from config.wsgi import application
 from factories import CONTRACT, advance, draft_for, entered_case, personas
 from policies.models import Payer, PolicyVersion
 from policies.services import letters_seed, registry_seed
-from priorauth import letter_services, services
-from priorauth.models import LetterKind, RecheckResult, RecheckRun, Status
+from priorauth import services
+from priorauth.letters import services as letter_services
+from priorauth.letters.models import LetterKind
+from priorauth.models import RecheckResult, RecheckRun, Status
 
 EXAMPLES = int(os.environ.get("HARDENING_FUZZ_EXAMPLES", "20"))
 PERSONAS = ["alice", "bob", "dave", "adam", "charlie", "erin"]
@@ -108,7 +110,7 @@ def build_world() -> SimpleNamespace:
         letter, _ = letter_services.letter_request_draft(request=sent, kind=LetterKind.PRIOR_AUTHORIZATION, by=clerk)
         # The draft made as the task makes it, with a stand-in PDF: WeasyPrint's first render alone
         # takes seconds, and what is under test here is the API around the file.
-        with mock.patch("priorauth.pdf.render_letter", return_value=PDF):
+        with mock.patch("priorauth.letters.pdf.render_letter", return_value=PDF):
             letter_services.letter_render(revision_id=letter.current_revision_id, stage="draft")
         letters.append(letter)
         run, _ = RecheckRun.objects.get_or_create(

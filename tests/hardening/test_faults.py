@@ -39,7 +39,8 @@ from rest_framework.test import APIClient
 
 from config.celery import app
 from factories import advance, draft_for, entered_case, install_shipped_policies, personas
-from priorauth.models import AuditEntry, AuthorizationRequest, Letter, LetterJob, LetterRevision, LetterStatus, Status
+from priorauth.letters.models import Letter, LetterJob, LetterRevision, LetterStatus
+from priorauth.models import AuditEntry, AuthorizationRequest, Status
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -265,7 +266,7 @@ def test_redis_restarted_empty_in_a_burst_of_letters_loses_none_and_makes_none_t
 
     # 2. Redis goes away, and what it held with it. Drafts asked for meanwhile are still answered.
     stack.redis.stop()
-    with caplog.at_level(logging.WARNING, logger="priorauth.letter_services"):
+    with caplog.at_level(logging.WARNING, logger="priorauth.letters.services"):
         took = [ask_for_letter(client, request) for request in during]
     assert max(took) < 5, took
     assert caplog.text.count("broker unavailable") == len(during)

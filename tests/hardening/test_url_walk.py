@@ -76,18 +76,16 @@ from policies.models import (
     PolicyVersion,
     RebuttalParagraph,
 )
-from priorauth import letter_services, packet, services
+from priorauth import services
 from priorauth.fhir.models import PasEndpoint, PasExchange
+from priorauth.letters import packet
+from priorauth.letters import services as letter_services
+from priorauth.letters.models import FaxPacket, Letter, LetterJob, LetterRevision, LetterStatus
 from priorauth.models import (
     Appeal,
     Attachment,
     AuditEntry,
     AuthorizationRequest,
-    FaxPacket,
-    Letter,
-    LetterJob,
-    LetterRevision,
-    LetterStatus,
     Membership,
     Patient,
     PayerDecision,

@@ -11,8 +11,10 @@ from playwright.sync_api import expect
 
 from factories import PatientFactory, advance, draft_for, entered_case
 from policies.models import Payer
-from priorauth import letter_services, services
-from priorauth.models import AuthorizationRequest, Letter, LetterStatus, Status
+from priorauth import services
+from priorauth.letters import services as letter_services
+from priorauth.letters.models import Letter, LetterStatus
+from priorauth.models import AuthorizationRequest, Status
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

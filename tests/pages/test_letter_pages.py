@@ -11,7 +11,8 @@ import pytest
 from factories import addressed, entered_case
 from policies.models import Payer
 from priorauth import services
-from priorauth.models import AuditEntry, Letter, LetterStatus
+from priorauth.letters.models import Letter, LetterStatus
+from priorauth.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -12,13 +12,8 @@ from django.utils import timezone
 from factories import advance, draft_for, entered_case
 from policies.models import Payer
 from priorauth import notifications, services
-from priorauth.models import (
-    AuthorizationRequest,
-    Letter,
-    LetterStatus,
-    Notification,
-    Status,
-)
+from priorauth.letters.models import Letter, LetterStatus
+from priorauth.models import AuthorizationRequest, Notification, Status
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from factories import addressed, entered_case
 from policies.models import Payer
-from priorauth import letter_services, pdf, services
-from priorauth.models import FaxPacket, Letter, Sending, Status
+from priorauth import services
+from priorauth.letters import pdf
+from priorauth.letters import services as letter_services
+from priorauth.letters.models import FaxPacket, Letter
+from priorauth.models import Sending, Status
 
 pytestmark = pytest.mark.django_db
 

@@ -14,6 +14,7 @@ import pytest
 
 from coverage.checker import check
 from policies.models import Criterion, EvidenceSource, Policy
+from policies.snapshot import current_snapshot
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
 
@@ -191,9 +192,9 @@ def test_a_valid_edit_publishes_a_new_version_by_the_admin_naming_the_change(adm
 
 
 def test_the_next_check_after_an_admin_edit_uses_it(admin_client):
-    assert check(example())["decision"] == "meets_criteria"
+    assert check(example(), snapshot=current_snapshot())["decision"] == "meets_criteria"
     post_policy(admin_client, lambda data, p: data.update({f"{p}-value": ["5"]}))
-    determination = check(example())
+    determination = check(example(), snapshot=current_snapshot())
     assert determination["decision"] == "not_met"
     assert determination["policy"]["revision"] == 2
 
@@ -233,7 +234,9 @@ def test_a_contract_criterion_cannot_be_deleted_but_an_advisory_one_can_and_publ
     advisory = Criterion.objects.get(policy=medicare(), key="pain_severity")
     assert admin_client.post(f"/admin/policies/criterion/{advisory.pk}/delete/", {"post": "yes"}).status_code == 302
     assert "criterion pain_severity removed" in medicare().versions.get(revision=2).summary
-    assert "pain_severity" not in {c["key"] for c in check(example())["clinical"]["criteria"]}
+    assert "pain_severity" not in {
+        c["key"] for c in check(example(), snapshot=current_snapshot())["clinical"]["criteria"]
+    }
 
 
 # --------------------------------------------------------------------------- history
@@ -274,7 +277,7 @@ def test_the_evidence_history_page_lists_who_changed_it_and_its_citing_policies_
     assert evidence.history.order_by("-history_date", "-history_id").first().history_user == admin
     version = medicare().versions.get(revision=2)
     assert (version.created_by, version.summary.splitlines()[0]) == (admin, "evidence ncd-150-13 edited")
-    assert "CMS NCD 150.13 (checked)" in check(example())["policy"]["sources"]
+    assert "CMS NCD 150.13 (checked)" in check(example(), snapshot=current_snapshot())["policy"]["sources"]
 
 
 def test_reverting_a_criterion_from_its_history_publishes_the_reverted_policy(admin_client):
@@ -289,7 +292,7 @@ def test_reverting_a_criterion_from_its_history_publishes_the_reverted_policy(ad
     assert criterion.value == 2.5
     version = medicare().versions.get(revision=3)
     assert "criterion ligamentum_flavum value: 3.0 → 2.5" in version.summary
-    assert check(example())["policy"]["revision"] == 3
+    assert check(example(), snapshot=current_snapshot())["policy"]["revision"] == 3
 
 
 # --------------------------------------------------------------------------- lists

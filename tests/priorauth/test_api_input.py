@@ -10,7 +10,7 @@ import pytest
 
 from factories import addressed, advance, draft_for, entered_case
 from policies.models import PolicyVersion
-from priorauth import letter_services
+from priorauth.letters import services as letter_services
 from priorauth.models import (
     AuthorizationRequest,
     Patient,

@@ -7,8 +7,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from coverage.api import CheckRateThrottle, CoverageCheckApi
 from factories import PracticeFactory, member
+from priorauth.check_api import CheckRateThrottle, CoverageCheckApi
 
 URL = "/api/v1/coverage/check"
 

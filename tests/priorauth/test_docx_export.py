@@ -13,7 +13,10 @@ from lxml import html as lxml_html
 from config.celery import app
 from factories import addressed, advance, draft_for
 from letter_helpers import install_letter_texts
-from priorauth import docx_export, letter_services, letters, pdf
+from priorauth.letters import compose as letters
+from priorauth.letters import docx as docx_export
+from priorauth.letters import pdf
+from priorauth.letters import services as letter_services
 from priorauth.models import AuditEntry, Status
 
 

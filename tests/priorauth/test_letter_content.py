@@ -33,8 +33,11 @@ from pypdf import PdfReader
 from factories import addressed, draft_for, entered_case
 from letter_helpers import install_letter_texts
 from policies.models import DenialCategory, Payer
-from priorauth import letter_services, letters, pdf, services
-from priorauth.letter_lint import letter_lint
+from priorauth import services
+from priorauth.letters import compose as letters
+from priorauth.letters import pdf
+from priorauth.letters import services as letter_services
+from priorauth.letters.lint import letter_lint
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "letters"
 PAYERS = ("medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial")

@@ -18,8 +18,10 @@ from django.db import connection
 from config.celery import app
 from factories import addressed, advance, draft_for
 from letter_helpers import install_letter_texts, pdf_text
-from priorauth import letter_services, pdf, tasks
-from priorauth.models import LetterJob, LetterStatus, Status
+from priorauth.letters import pdf, tasks
+from priorauth.letters import services as letter_services
+from priorauth.letters.models import LetterJob, LetterStatus
+from priorauth.models import Status
 
 
 @pytest.fixture(autouse=True)
@@ -139,7 +141,7 @@ def test_no_transaction_is_open_while_weasyprint_renders(world, drafted, django_
     with django_capture_on_commit_callbacks(execute=True):
         letter_services.letter_edit(letter=drafted, by=world.bob, paragraphs=[paragraph()])
     with (
-        mock.patch("priorauth.pdf.render_letter", side_effect=render),
+        mock.patch("priorauth.letters.pdf.render_letter", side_effect=render),
         django_capture_on_commit_callbacks(execute=True),
     ):
         letter_services.letter_edit(letter=drafted, by=world.bob, paragraphs=[paragraph(text="Edited again.")])
@@ -163,7 +165,7 @@ def test_an_edit_made_during_a_render_keeps_the_render_from_storing_stale_text(
             letter_services.letter_edit(letter=drafted, by=world.bob, paragraphs=[paragraph(text="Second edit.")])
         return content
 
-    with mock.patch("priorauth.pdf.render_letter", side_effect=render_while_edited):
+    with mock.patch("priorauth.letters.pdf.render_letter", side_effect=render_while_edited):
         assert letter_services.letter_render(revision_id=revision.pk, stage="draft") is False
     revision.refresh_from_db()
     assert not revision.draft_pdf  # the PDF of the first edit was not kept
@@ -187,7 +189,7 @@ def test_a_render_past_its_soft_limit_fails_and_the_physician_reads_why(
     world, api, client, drafted, django_capture_on_commit_callbacks
 ):
     with (
-        mock.patch("priorauth.pdf.render_letter", side_effect=SoftTimeLimitExceeded()),
+        mock.patch("priorauth.letters.pdf.render_letter", side_effect=SoftTimeLimitExceeded()),
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = edit(api, world, drafted, [paragraph(text="A long letter.")])
@@ -249,7 +251,7 @@ def test_weasyprint_fetches_only_the_letters_own_assets(tmp_path, caplog):
 
     with (
         mock.patch("weasyprint.urls.urlopen", side_effect=AssertionError("no network")) as network,
-        mock.patch("priorauth.pdf.letter_url_fetcher", side_effect=spy),
+        mock.patch("priorauth.letters.pdf.letter_url_fetcher", side_effect=spy),
         caplog.at_level(logging.WARNING),
     ):
         content = pdf.html_pdf(HOSTILE.format(outside=secret))

@@ -16,8 +16,11 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from factories import advance, draft_for
 from letter_helpers import install_letter_texts
-from priorauth import letter_services, tasks
-from priorauth.models import LetterJob, LetterStatus, Status
+from priorauth import tasks as core_tasks
+from priorauth.letters import services as letter_services
+from priorauth.letters import tasks
+from priorauth.letters.models import LetterJob, LetterStatus
+from priorauth.models import Status
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +63,7 @@ def age(job: LetterJob, *, minutes: int, field: str = "queued_at") -> None:
 def test_a_letter_asked_for_while_the_broker_is_down_is_kept_queued(
     world, submitted, broker_down, django_capture_on_commit_callbacks, caplog
 ):
-    with caplog.at_level(logging.WARNING, logger="priorauth.letter_services"):
+    with caplog.at_level(logging.WARNING, logger="priorauth.letters.services"):
         letter, job = ask(world, submitted, django_capture_on_commit_callbacks)
     assert (letter.status, job.state) == (LetterStatus.DRAFTING, LetterJob.State.QUEUED)
     assert f"revision {letter.current_revision_id} draft" in caplog.text and "resent later" in caplog.text
@@ -144,7 +147,7 @@ def test_beat_runs_the_resend_and_the_renders_store_no_results(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["resend-letter-jobs"]
     assert entry["task"] == tasks.resend_letter_jobs.name
     assert entry["schedule"] == settings.LETTER_RESEND_INTERVAL_SECONDS
-    assert settings.CELERY_BEAT_SCHEDULE["resend-rechecks"]["task"] == tasks.resend_rechecks.name
+    assert settings.CELERY_BEAT_SCHEDULE["resend-rechecks"]["task"] == core_tasks.resend_rechecks.name
     assert all(
         t.ignore_result for t in (tasks.render_letter_draft, tasks.render_letter_final, tasks.resend_letter_jobs)
     )

@@ -15,8 +15,10 @@ from pypdf import PdfReader
 from config.celery import app
 from factories import addressed, advance, draft_for
 from letter_helpers import install_letter_texts, pdf_text
-from priorauth import letter_services, pdf, tasks
-from priorauth.models import AuditEntry, Letter, LetterJob, LetterRevision, LetterStatus, Status
+from priorauth.letters import pdf, tasks
+from priorauth.letters import services as letter_services
+from priorauth.letters.models import Letter, LetterJob, LetterRevision, LetterStatus
+from priorauth.models import AuditEntry, Status
 
 
 @pytest.fixture
@@ -326,7 +328,7 @@ def test_an_appeal_letter_answers_the_denial_of_its_level(
 
 def test_a_fact_sent_as_null_is_left_out_of_the_draft_not_a_failed_render():
     # The contract lets any fact be null (absent); bench/load_bench.py found drafts failing on them.
-    from priorauth import letters
+    from priorauth.letters import compose as letters
 
     case = {
         "patient": {"first_name": "Ada", "last_name": "Moreno"},

@@ -14,8 +14,10 @@ import pytest
 
 from factories import addressed, advance, draft_for
 from letter_helpers import install_letter_texts, pdf_text
-from priorauth import letter_services, tasks
-from priorauth.models import Letter, LetterJob, LetterRevision, LetterStatus, Status
+from priorauth.letters import services as letter_services
+from priorauth.letters import tasks
+from priorauth.letters.models import Letter, LetterJob, LetterRevision, LetterStatus
+from priorauth.models import Status
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

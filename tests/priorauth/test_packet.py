@@ -17,8 +17,11 @@ from pypdf import PdfReader
 from config.celery import app
 from factories import addressed, advance, draft_for
 from letter_helpers import flat, install_letter_texts
-from priorauth import letter_services, packet, pdf, services
-from priorauth.models import AuditEntry, FaxPacket, Sending, Status
+from priorauth import services
+from priorauth.letters import packet, pdf
+from priorauth.letters import services as letter_services
+from priorauth.letters.models import FaxPacket
+from priorauth.models import AuditEntry, Sending, Status
 
 
 @pytest.fixture(autouse=True)

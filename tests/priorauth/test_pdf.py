@@ -1,5 +1,5 @@
 """The PDF helper and the letter context: one prior-authorization letter and one appeal letter per
-seeded payer, rendered through priorauth.pdf and read back with pypdf; nothing overflows a page."""
+seeded payer, rendered through priorauth.letters.pdf and read back with pypdf; nothing overflows a page."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from weasyprint.formatting_structure import boxes
 from factories import advance, draft_for
 from letter_helpers import flat, install_letter_texts, pdf_text
 from policies.models import DenialCategory, RebuttalParagraph
-from priorauth import letters, pdf
-from priorauth.letter_lint import letter_lint
+from priorauth.letters import compose as letters
+from priorauth.letters import pdf
+from priorauth.letters.lint import letter_lint
 from priorauth.models import Status
 
 SEEDED_PAYERS = ("medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial")

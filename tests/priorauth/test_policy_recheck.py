@@ -175,9 +175,9 @@ def test_a_recheck_the_broker_could_not_take_is_sent_again_later(
     assert not RecheckRun.objects.filter(version=version).exists()
 
     monkeypatch.setattr(tasks.recheck_open_requests, "delay", sent.append)
-    assert services.rechecks_resend(older_than=dt.timedelta(minutes=5)) == []  # just published: not yet
+    assert tasks.rechecks_resend(older_than=dt.timedelta(minutes=5)) == []  # just published: not yet
     PolicyVersion.objects.update(created_at=timezone.now() - dt.timedelta(minutes=10))
-    owed = services.rechecks_resend(older_than=dt.timedelta(minutes=5))
+    owed = tasks.rechecks_resend(older_than=dt.timedelta(minutes=5))
     assert version.pk in owed and sent == owed
     # Only each policy's newest version is owed one, and once it ran it is owed nothing.
     assert set(PolicyVersion.objects.filter(pk__in=owed).values_list("policy_id", flat=True)) == set(
@@ -187,7 +187,7 @@ def test_a_recheck_the_broker_could_not_take_is_sent_again_later(
     services.requests_recheck(version=version)
     sent.clear()
     PolicyVersion.objects.update(created_at=timezone.now() - dt.timedelta(minutes=10))
-    assert version.pk not in services.rechecks_resend(older_than=dt.timedelta(minutes=5))
+    assert version.pk not in tasks.rechecks_resend(older_than=dt.timedelta(minutes=5))
 
 
 def test_a_draft_edited_after_the_change_is_compared_with_its_new_preview(seeded):

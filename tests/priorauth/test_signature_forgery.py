@@ -8,9 +8,11 @@ from django.core.exceptions import PermissionDenied
 
 from factories import addressed, advance, draft_for
 from letter_helpers import install_letter_texts
-from priorauth import letter_services, services
-from priorauth.letters import letter_context
-from priorauth.models import LetterStatus, Provider, Role, Status
+from priorauth import services
+from priorauth.letters import services as letter_services
+from priorauth.letters.compose import letter_context
+from priorauth.letters.models import LetterStatus
+from priorauth.models import Provider, Role, Status
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import sys
 from django.core.management.base import BaseCommand
 
 from coverage.checker import CaseInvalid, check
+from policies.snapshot import current_snapshot
 
 
 class Command(BaseCommand):
@@ -33,7 +34,7 @@ class Command(BaseCommand):
         except RecursionError:  # the decoder's own limit on nesting, not a bug to show as a traceback
             self._fail(["(root): invalid JSON: nested too deeply"])
         try:
-            determination = check(data, payer=payer)
+            determination = check(data, payer=payer, snapshot=current_snapshot())
         except CaseInvalid as exc:
             self._fail([str(e) for e in exc.errors])
         self.stdout.write(json.dumps(determination, indent=2, ensure_ascii=False))

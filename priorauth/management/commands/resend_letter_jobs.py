@@ -8,8 +8,8 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand
 
-from priorauth.letter_services import letter_jobs_resend
-from priorauth.services import rechecks_resend
+from priorauth.letters.services import letter_jobs_resend
+from priorauth.tasks import rechecks_resend
 
 
 class Command(BaseCommand):
