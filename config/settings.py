@@ -290,7 +290,7 @@ CONTENT_SECURITY_POLICY = env.str(
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
-# Letters (priorauth/pdf.py): WeasyPrint's own PDF variant, pdf/ua-1 (tagged, for screen readers)
+# Letters (priorauth/letters/pdf.py): WeasyPrint's own PDF variant, pdf/ua-1 (tagged, for screen readers)
 # or pdf/a-3u (archival). The render delay is for tests only: it holds a render open so that a test
 # can kill the worker in the middle of one.
 LETTER_PDF_VARIANT = env.str("LETTER_PDF_VARIANT", default="pdf/ua-1")

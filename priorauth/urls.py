@@ -31,7 +31,7 @@ urlpatterns = [
     path("providers", api.ProviderListApi.as_view(), name="providers"),
 ]
 
-# Letters (priorauth/letters_api.py)
+# Letters (priorauth/letters/api.py)
 from priorauth.letters import api as letters_api  # noqa: E402
 
 urlpatterns += [
@@ -49,7 +49,7 @@ urlpatterns += [
     path("requests/<int:pk>/payer-contact", letters_api.RequestPayerContactApi.as_view(), name="request-payer-contact"),
 ]
 
-# Sending: DOCX drafts and fax packets (priorauth/packet_api.py)
+# Sending: DOCX drafts and fax packets (priorauth/letters/packet_api.py)
 from priorauth.letters import packet_api  # noqa: E402
 
 urlpatterns += [

@@ -86,7 +86,7 @@ class LetterRevision(models.Model):
     """One version of a letter's narrative, its draft PDF and, once signed, its final PDF.
 
     paragraphs: [{"key", "heading", "sentences": [{"text", "citations": [evidence keys], "note"}]}]
-    (see priorauth/letters.py); null until the first draft is composed.
+    (see priorauth/letters/compose.py); null until the first draft is composed.
     """
 
     # Set once, by the final render, on an already signed revision; nothing else changes after signing.

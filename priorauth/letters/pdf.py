@@ -1,6 +1,6 @@
 """The one PDF helper: render templates/letters/<kind>.html with its context, lay it out with the
 one shared print stylesheet, and return PDF bytes. Everything letter-specific lives in the template
-and its context (priorauth/letters.py), nothing here.
+and its context (priorauth/letters/compose.py), nothing here.
 
 The parsed stylesheet and the font configuration are made once per process (lazily, so that each
 forked Celery worker child makes its own) and reused by every render. WeasyPrint itself is imported

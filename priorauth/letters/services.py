@@ -1,5 +1,5 @@
 """Writes of letters: ask for a draft, edit its narrative, hand it to the physician, sign it, retry
-a failed render, and the render steps that the Celery tasks (priorauth.tasks) call.
+a failed render, and the render steps that the Celery tasks (priorauth.letters.tasks) call.
 
 Who may do what: the practice's billing staff ask for drafts and hand them for signature; the
 treating physician (only that physician's user) edits the narrative and signs. Renders are
