@@ -683,8 +683,8 @@ class PublishedPayerMetrics(models.Model):
 # The letters' models live in their own package (priorauth/letters/models.py). They are imported
 # here, at the end, only so that Django, which loads each app's `models` module, registers them
 # under this app (label `priorauth`, their tables and migrations unchanged); packet_pdf_path is
-# named by migration 0003. Code outside priorauth/letters/ does not import them from here for use
-# (tests/test_architecture.py).
+# named by migration 0003. Letter code imports them from priorauth.letters.models; the few core
+# reads that still name them through this module are listed in tests/test_architecture.py.
 from priorauth.letters.models import (  # noqa: E402, F401
     FaxPacket,
     Letter,
