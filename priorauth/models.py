@@ -876,3 +876,28 @@ class PublishedPayerMetrics(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payer} {self.year}"
+
+
+class RequestStatusCount(models.Model):
+    """How many requests of a practice, treating physician and payer are in each status: what the
+    dashboard's counts and the worklist's total read instead of counting a busy practice's rows on
+    every page (bench/worklist_bench.py). Kept exact by database triggers on the request table
+    (migration 0008_worklist_speed), in the same transaction as the change itself, so every
+    writer (services, the admin, bulk_create, raw SQL) is counted; never written by the application.
+    A count may reach 0 and stay as a row."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    treating_physician = models.ForeignKey(Provider, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    payer = models.ForeignKey("policies.Payer", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    status = models.CharField(max_length=24, choices=Status.choices)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice", "treating_physician", "payer", "status"], name="request_status_count_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.practice_id}/{self.treating_physician_id}/{self.payer_id} {self.status}: {self.n}"

@@ -184,13 +184,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     require_role(request.user, Role.BILLING)
     from priorauth import queues
 
-    counts = queues.status_counts(user=request.user)
+    # One read for the whole page (counts, queues, bounded deadline lists): a busy practice has
+    # thousands of open requests (priorauth/queues.py, bench/worklist_bench.py).
+    board = queues.dashboard(user=request.user, within=DUE_SOON)
+    counts = board.pop("status_counts")
     by_status = [{"status": value, "label": label, "count": counts.get(value, 0)} for value, label in Status.choices]
-    # Bounded lists (the first few of each, with counts): a busy practice has thousands open.
-    due = queues.deadlines(user=request.user, within=DUE_SOON)
-    work = queues.billing_queues(user=request.user, by_status=counts)
-    changes = selectors.recheck_results_visible_to(request.user).filter(seen_at__isnull=True, superseded=False).count()
-    shown = [d.request for key in ("decisions_overdue", "decisions_soon", "appeals_soon") for d in due[key]]
+    shown = [d.request for key in ("decisions_overdue", "decisions_soon", "appeals_soon") for d in board[key]]
     audit_list(request, shown, what="dashboard deadlines")
     return render(
         request,
@@ -198,10 +197,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "by_status": by_status,
             "total": sum(counts.values()),
-            **due,
-            "queues": work,
+            **board,
             "due_soon_days": DUE_SOON.days,
-            "unseen_changes": changes,
             "now": timezone.now(),
         },
     )
