@@ -310,6 +310,23 @@ class AuthorizationRequest(models.Model):
             models.Index(fields=["practice", "status", "decision_due_at"], name="pa_request_practice_st_due"),
             models.Index(fields=["practice", "status", "appeal_file_by"], name="pa_request_practice_st_file"),
             models.Index(fields=["practice", "status", "created_at"], name="pa_request_practice_st_created"),
+            # The queues "submitted, not yet sent" (oldest submission first) and "pended" / the
+            # worklist's days-waiting order (longest waiting first): read in index order, not sorted.
+            models.Index(fields=["practice", "status", "submitted_at"], name="pa_request_practice_st_subm"),
+            models.Index(fields=["practice", "status", "sent_at"], name="pa_request_practice_st_sent"),
+            # What the payer has (its clock or the follow-up day) and the appeal clocks, across their
+            # statuses in one ordered scan (the dashboard's queues and deadlines); partial, so only
+            # the open requests are in them.
+            models.Index(
+                fields=["practice", "decision_due_at", "follow_up_on", "id"],
+                name="pa_request_awaiting_due",
+                condition=models.Q(status__in=AWAITING_PAYER_STATUSES),
+            ),
+            models.Index(
+                fields=["practice", "appeal_file_by", "id"],
+                name="pa_request_appealable_file_by",
+                condition=models.Q(status__in=APPEALABLE_STATUSES),
+            ),
         ]
 
     def __str__(self) -> str:

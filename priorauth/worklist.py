@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.paginator import Paginator
 from django.db.models import F, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -27,8 +32,10 @@ from priorauth.models import (
     AuthorizationRequest,
     Patient,
     PayerDecision,
+    RecheckResult,
     Status,
 )
+from priorauth.templatetags.pages import DECISION_LABELS
 
 PAGE_SIZE = 50
 THIS_WEEK = dt.timedelta(days=7)
@@ -214,6 +221,11 @@ def requests_worklist(
     return qs.order_by(*_ordering(sort or "-created"))
 
 
+# What a list row shows: the request with its patient, payer and physician (not its practice or
+# policy version, nor the JSON of its case and determination).
+ROW_RELATED = ("patient", "payer", "treating_physician")
+
+
 def rows_by_ids(
     qs: QuerySet[AuthorizationRequest],
     limit: int | None = None,
@@ -226,9 +238,112 @@ def rows_by_ids(
     (bench/worklist_bench.py)."""
     if ids is None:
         ids = list(qs.values_list("pk", flat=True)[:limit])
-    found = qs.model.objects.none() if not ids else qs.order_by().filter(pk__in=ids)
+    if not ids:
+        return []
+    found = qs.order_by().select_related(None).select_related(*ROW_RELATED).filter(pk__in=ids)
     by_pk = {r.pk: r for r in found}
     return [by_pk[pk] for pk in ids if pk in by_pk]
+
+
+_DETAIL_PATH: str | None = None
+
+
+def request_url(pk: int) -> str:
+    """reverse("pages:request-detail", args=[pk]), without resolving the URLconf for every row of
+    a list (a list of 50 rows spent more time in reverse() than in its query)."""
+    global _DETAIL_PATH
+    if _DETAIL_PATH is None:
+        _DETAIL_PATH = reverse("pages:request-detail", args=[987654321])
+    return _DETAIL_PATH.replace("987654321", str(int(pk)))
+
+
+# ---------------------------------------------------------------------------------------------
+# The decision on record, and whether a newer policy version has made it stale: one answer for
+# the request list, the API list, the request page's determination box and its policy-change
+# banner, so that they always say the same thing in the same words.
+
+RECHECK_NEEDED = "Re-check needed"
+
+
+@dataclass(frozen=True)
+class DecisionState:
+    """The latest determination revision's decision (the submission's, or the last correction's or
+    re-run's; a draft's as last saved) and, when a published policy change found it would now be
+    different and nobody has re-run it or marked the change seen, that newer answer."""
+
+    decision: str
+    recheck: RecheckResult | None = None
+
+    @property
+    def label(self) -> str:
+        return DECISION_LABELS.get(self.decision, "—") if self.decision else "—"
+
+    @property
+    def recheck_needed(self) -> bool:
+        return self.recheck is not None
+
+    @property
+    def new_decision(self) -> str:
+        return self.recheck.new_decision if self.recheck else ""
+
+    @property
+    def new_label(self) -> str:
+        return DECISION_LABELS.get(self.new_decision, "") if self.recheck else ""
+
+    @property
+    def policy_label(self) -> str:
+        """The newer policy version, as staff name it ("Original Medicare's policy, revision 2")."""
+        if self.recheck is None:
+            return ""
+        version = self.recheck.run.version
+        payer = getattr(version.policy, "payer", None)
+        return f"{getattr(payer, 'name', '') or version.policy}'s policy, revision {version.revision}"
+
+    @property
+    def recheck_text(self) -> str:
+        """ "Re-check needed: Not met under Original Medicare's policy, revision 2" (or nothing)."""
+        if self.recheck is None:
+            return ""
+        return f"{RECHECK_NEEDED}: {self.new_label} under {self.policy_label}"
+
+    @property
+    def text(self) -> str:
+        """The words every place shows: "Meets criteria", or "Meets criteria — Re-check needed:
+        Not met under Original Medicare's policy, revision 2"."""
+        return f"{self.label} — {self.recheck_text}" if self.recheck else self.label
+
+
+def _open_rechecks(request_ids: list[int]) -> dict[int, RecheckResult]:
+    """The newest open (unseen, not superseded) re-check result of each request."""
+    out: dict[int, RecheckResult] = {}
+    if not request_ids:
+        return out
+    results = (
+        RecheckResult.objects.filter(request_id__in=request_ids, seen_at__isnull=True, superseded=False)
+        .select_related("run__version__policy__payer")
+        .order_by("request_id", "-created_at", "-id")
+    )
+    for result in results:
+        out.setdefault(result.request_id, result)
+    return out
+
+
+def decision_states(requests: list[AuthorizationRequest]) -> dict[int, DecisionState]:
+    """{request id: DecisionState} for a page of requests, in one query. A re-check result makes
+    the stored decision stale only while that decision is still the one it compared against (a
+    draft saved again, a correction or a re-run records a newer one)."""
+    rechecks = _open_rechecks([r.pk for r in requests])
+    out = {}
+    for r in requests:
+        result = rechecks.get(r.pk)
+        if result is not None and result.old_decision != r.decision:
+            result = None
+        out[r.pk] = DecisionState(decision=r.decision, recheck=result)
+    return out
+
+
+def decision_state(request: AuthorizationRequest) -> DecisionState:
+    return decision_states([request])[request.pk]
 
 
 def first_by_status(
@@ -256,6 +371,36 @@ def first_by_status(
 
     ids = [row[-1] for row in sorted(candidates, key=sort_key)[:limit]]
     return rows_by_ids(qs, ids=ids)
+
+
+# The filters a total can be read for from the database's per-status counts (RequestStatusCount).
+_COUNTED_FILTERS = frozenset({"status", "payer", "physician", "sort"})
+
+
+def requests_total(*, user: AbstractBaseUser, qs: QuerySet[AuthorizationRequest], filters: dict[str, Any]) -> int:
+    """The exact number of requests the worklist's filters match. With no filter, or only status,
+    payer and physician ones, the sum of the counts the database keeps per practice, physician,
+    payer and status (a few hundred rows, where COUNT(*) reads every request of a busy practice);
+    with a search, a due filter or dates, COUNT(*) of the query, which those filters keep small."""
+    given = {k for k, v in filters.items() if v not in (None, "", [])}
+    if given <= _COUNTED_FILTERS:
+        from priorauth.queues import status_counts
+
+        counts = status_counts(user=user, payer=filters.get("payer") or "", physician=filters.get("physician"))
+        wanted = filters.get("status") or None
+        return sum(n for status, n in counts.items() if wanted is None or status in wanted)
+    return qs.order_by().count()
+
+
+def counted_paginator(total: int) -> Callable[..., Paginator]:
+    """A Paginator class for DRF's pagination whose count is `total`, known already."""
+
+    def make(object_list: Any, per_page: int, **kwargs: Any) -> Paginator:
+        paginator = Paginator(object_list, per_page, **kwargs)
+        paginator.count = total
+        return paginator
+
+    return make
 
 
 def days_waiting(request: AuthorizationRequest, *, now: dt.datetime | None = None) -> int | None:

@@ -129,41 +129,67 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("n", models.BigIntegerField(default=0)),
-                (
-                    "payer",
-                    models.ForeignKey(
-                        db_constraint=False,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="policies.payer",
-                    ),
-                ),
-                (
-                    "practice",
-                    models.ForeignKey(
-                        db_constraint=False,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="priorauth.practice",
-                    ),
-                ),
-                (
-                    "treating_physician",
-                    models.ForeignKey(
-                        db_constraint=False,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="priorauth.provider",
-                    ),
-                ),
             ],
-            options={
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("practice", "treating_physician", "payer", "status"), name="request_status_count_key"
-                    )
-                ],
-            },
+        ),
+        migrations.AddIndex(
+            model_name="authorizationrequest",
+            index=models.Index(fields=["practice", "status", "submitted_at"], name="pa_request_practice_st_subm"),
+        ),
+        migrations.AddIndex(
+            model_name="authorizationrequest",
+            index=models.Index(fields=["practice", "status", "sent_at"], name="pa_request_practice_st_sent"),
+        ),
+        migrations.AddIndex(
+            model_name="authorizationrequest",
+            index=models.Index(
+                condition=models.Q(("status__in", ("sent", "appeal_in_progress"))),
+                fields=["practice", "decision_due_at", "follow_up_on", "id"],
+                name="pa_request_awaiting_due",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="authorizationrequest",
+            index=models.Index(
+                condition=models.Q(("status__in", ("denied", "appeal_denied"))),
+                fields=["practice", "appeal_file_by", "id"],
+                name="pa_request_appealable_file_by",
+            ),
+        ),
+        migrations.AddField(
+            model_name="requeststatuscount",
+            name="payer",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="policies.payer",
+            ),
+        ),
+        migrations.AddField(
+            model_name="requeststatuscount",
+            name="practice",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="priorauth.practice",
+            ),
+        ),
+        migrations.AddField(
+            model_name="requeststatuscount",
+            name="treating_physician",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="priorauth.provider",
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="requeststatuscount",
+            constraint=models.UniqueConstraint(
+                fields=("practice", "treating_physician", "payer", "status"), name="request_status_count_key"
+            ),
         ),
         migrations.RunPython(create, drop, elidable=False),
     ]

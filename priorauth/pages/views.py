@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from coverage.checker import CaseInvalid, check
 from policies.models import EvidenceSource
-from priorauth import letter_services, letters, selectors, services, stored_files
+from priorauth import letter_services, letters, selectors, services, stored_files, worklist
 from priorauth.models import (
     TRANSITIONS,
     Attachment,
@@ -365,6 +365,8 @@ def _request_page(
         "appeals": list(obj.appeals.all()),
         "transitions": list(obj.transitions.select_related("by")),
         "recheck_results": list(obj.recheck_results.filter(superseded=False).select_related("run__version")),
+        # The one answer the list, the determination box and the policy-change banner all show.
+        "decision_state": worklist.decision_state(obj),
         "next_level": next_level,
         "can_submit": is_billing and _allowed(obj, Status.SUBMITTED),
         "can_send": is_billing and (_allowed(obj, Status.SENT) or obj.status == Status.APPEAL_IN_PROGRESS),

@@ -35,6 +35,34 @@ def _error_text(name: str, messages: list[Any]) -> str:
     return text.replace("is not a valid choice", "is not one of the choices")
 
 
+def _rows(requests: list, *, now) -> list[dict[str, Any]]:
+    """Each row's words, made here once rather than looked up piece by piece in the template (a
+    page of 50 rows spent more time in template lookups and filters than in its queries)."""
+    statuses = dict(Status.choices)
+    states = worklist.decision_states(requests)
+    rows = []
+    for r in requests:
+        patient = r.patient
+        due = worklist.due_of(r, now=now)
+        waiting = worklist.days_waiting(r, now=now)
+        rows.append(
+            {
+                "request": r,
+                "url": worklist.request_url(r.pk),
+                "patient": f"{patient.last_name}, {patient.first_name}",
+                "born": patient.birth_date.strftime("%m/%d/%Y") if patient.birth_date else "",
+                "status_label": statuses.get(r.status, r.status),
+                "due": due,
+                "due_on": due["on"].strftime("%m/%d/%Y") if due else "",
+                "days_waiting": waiting,
+                "waiting": "" if waiting is None else f"{waiting} day{'' if waiting == 1 else 's'}",
+                "created": timezone.localtime(r.created_at).strftime("%m/%d/%Y"),
+                "decision": states[r.pk],
+            }
+        )
+    return rows
+
+
 def worklist_context(request: HttpRequest) -> dict[str, Any]:
     serializer = worklist.WorklistFilterSerializer(data=request.GET)
     errors: dict[str, str] = {}
@@ -49,6 +77,8 @@ def worklist_context(request: HttpRequest) -> dict[str, Any]:
         qs = worklist.requests_worklist(user=request.user, **filters)
         # Paged over ids (the request table alone); the page's rows are then read with their joins.
         paginator = Paginator(qs.values_list("pk", flat=True), worklist.PAGE_SIZE)
+        # An exact total without counting a busy practice's rows where the filters allow it.
+        paginator.count = worklist.requests_total(user=request.user, qs=qs, filters=filters)
         try:
             page = paginator.page(request.GET.get("page") or 1)
             page.object_list = worklist.rows_by_ids(qs, ids=list(page.object_list))
@@ -60,16 +90,7 @@ def worklist_context(request: HttpRequest) -> dict[str, Any]:
     kept = [(name, request.GET.get(name, "")) for name in FILTER_NAMES if request.GET.get(name)]
     base_query = urlencode(kept)
     now = timezone.now()
-    rows = []
-    if page is not None:
-        for r in page.object_list:
-            rows.append(
-                {
-                    "request": r,
-                    "days_waiting": worklist.days_waiting(r, now=now),
-                    "due": worklist.due_of(r, now=now),
-                }
-            )
+    rows = _rows(page.object_list, now=now) if page is not None else []
     role = selectors.role_of(request.user)
     return {
         "page": page,
