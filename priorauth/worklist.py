@@ -20,7 +20,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Paginator
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
@@ -328,11 +328,22 @@ def _open_rechecks(request_ids: list[int]) -> dict[int, RecheckResult]:
     return out
 
 
+def with_open_recheck(qs: QuerySet[AuthorizationRequest]) -> QuerySet[AuthorizationRequest]:
+    """The rows annotated with whether an open re-check result exists (decision_states then looks
+    up only those: usually none, and no query)."""
+    return qs.annotate(
+        open_recheck=Exists(
+            RecheckResult.objects.filter(request=OuterRef("pk"), seen_at__isnull=True, superseded=False)
+        )
+    )
+
+
 def decision_states(requests: list[AuthorizationRequest]) -> dict[int, DecisionState]:
     """{request id: DecisionState} for a page of requests, in one query. A re-check result makes
     the stored decision stale only while that decision is still the one it compared against (a
     draft saved again, a correction or a re-run records a newer one)."""
-    rechecks = _open_rechecks([r.pk for r in requests])
+    # Rows read with OPEN_RECHECK annotated say whether they have one: only those are looked up.
+    rechecks = _open_rechecks([r.pk for r in requests if getattr(r, "open_recheck", True)])
     out = {}
     for r in requests:
         result = rechecks.get(r.pk)
