@@ -10,7 +10,8 @@ A physician's queue: the letters waiting for their signature, and their patients
 from __future__ import annotations
 
 import datetime as dt
-import re
+import sys
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -25,11 +26,13 @@ from priorauth import selectors, worklist
 from priorauth.models import (
     APPEALABLE_STATUSES,
     AWAITING_PAYER_STATUSES,
+    AuthorizationRequest,
     Letter,
     LetterKind,
     LetterStatus,
     PayerDecision,
     Provider,
+    RecheckResult,
     RequestStatusCount,
     Role,
     Status,
@@ -114,51 +117,200 @@ def _letters(user: AbstractBaseUser, status: str) -> QuerySet[Letter]:
     return qs.select_related("request__patient", "request__payer")
 
 
-_LABEL = re.compile(r"[a-z_:]+")
+def _in(values: tuple[str, ...] | list[str]) -> str:
+    """A status list as SQL literals: our own constants (models.Status), never input."""
+    assert all(v in Status.values or v in LetterStatus.values or v in LetterKind.values for v in values)
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-class Batch:
-    """Several bounded lists (the first few ids of an ordered queryset) and counts, read in one
-    round trip: one UNION ALL of the querysets' own SQL, each branch in a subquery so that its
-    ORDER BY and LIMIT hold on SQLite too. The dashboard asks for some thirty of them; one query
-    each was most of its time on a busy database (bench/worklist_bench.py)."""
+def _board_read(*, user: AbstractBaseUser, now: dt.datetime, horizon: dt.datetime, limit: int) -> dict[str, list[int]]:
+    """The dashboard's counts and first ids, in one UNION ALL query: {label: [values]} (a list's ids
+    in order, a count as a one-item list).
 
-    def __init__(self) -> None:
-        self._sql: list[str] = []
-        self._params: list[Any] = []
+    Written as SQL rather than some twenty querysets: building and compiling those took longer than
+    the database took to answer them (bench/worklist_bench.py). Each list branch is a subquery with
+    its own ORDER BY and LIMIT (so they hold on SQLite too) and reads one index in order: the
+    (practice, status, key) indexes, and for the statuses the payer has or that can be appealed the
+    partial indexes pa_request_awaiting_due and pa_request_appealable_file_by, whose conditions the
+    status lists below repeat exactly. The same scope as selectors.requests_visible_to: the
+    practice, and for a physician their own patients' requests."""
+    membership = selectors.membership_of(user)
+    if membership is None:
+        return {}
+    ops = connection.ops
+    requests, counts = AuthorizationRequest._meta.db_table, RequestStatusCount._meta.db_table
+    letters, results = Letter._meta.db_table, RecheckResult._meta.db_table
+    providers = Provider._meta.db_table
+    scope, scope_params = "r.practice_id = %s", [membership.practice_id]
+    if membership.role == Role.PHYSICIAN:
+        scope += f" AND r.treating_physician_id IN (SELECT id FROM {providers} WHERE user_id = %s)"
+        scope_params.append(user.pk)
+    now_, horizon_ = ops.adapt_datetimefield_value(now), ops.adapt_datetimefield_value(horizon)
+    last_day = ops.adapt_datefield_value(timezone.localdate(horizon))
+    awaiting, appealable = _in(AWAITING_PAYER_STATUSES), _in(APPEALABLE_STATUSES)
+    due_order = "r.decision_due_at ASC NULLS LAST, r.follow_up_on ASC NULLS LAST, r.id"
+    file_order = "r.appeal_file_by ASC NULLS LAST, r.id"
+    parts: list[tuple[str, list[Any]]] = [
+        (
+            f"SELECT 'status:' || r.status AS k, SUM(r.n) AS v FROM {counts} r WHERE {scope} GROUP BY r.status",
+            scope_params,
+        )
+    ]
 
-    def _add(self, label: str, select: str, qs: QuerySet) -> None:
-        assert _LABEL.fullmatch(label), label  # a literal of ours, never input
-        sql, params = qs.query.sql_with_params()
-        self._sql.append(f"SELECT '{label}' AS k, {select} FROM ({sql}) AS b{len(self._sql)}")
-        self._params += list(params)
+    def first(label: str, where: str, order: str, n: int, params: list[Any] = (), table: str = "") -> None:
+        source = table or f"{requests} r"
+        parts.append(
+            (
+                f"SELECT '{label}' AS k, b.id AS v FROM (SELECT {'l' if table else 'r'}.id FROM {source} "
+                f"WHERE {scope} AND {where} ORDER BY {order} LIMIT {int(n)}) b",
+                [*scope_params, *params],
+            )
+        )
 
-    def first(self, label: str, qs: QuerySet, limit: int) -> None:
-        # The branch's only column is the id (values_list): ORDER BY and LIMIT stay inside it.
-        self._add(label, f"b{len(self._sql)}.*", qs.values_list("pk")[:limit])
+    def count(label: str, where: str, params: list[Any] = (), table: str = "") -> None:
+        parts.append(
+            (
+                f"SELECT '{label}' AS k, COUNT(*) AS v FROM {table or requests + ' r'} WHERE {scope} AND {where}",
+                [*scope_params, *params],
+            )
+        )
 
-    def count(self, label: str, qs: QuerySet) -> None:
-        self._add(label, "COUNT(*)", qs.order_by().values_list("pk"))
+    first("drafts", f"r.status = '{Status.DRAFT}'", "r.created_at, r.id", FIRST_FEW)
+    first("submitted", f"r.status = '{Status.SUBMITTED}'", "r.submitted_at, r.id", FIRST_FEW)
+    first("waiting", f"r.status IN {awaiting}", due_order, FIRST_FEW)
+    first("pended", f"r.status = '{Status.PENDED}'", "r.sent_at, r.id", FIRST_FEW)
+    first("denied", f"r.status IN {appealable}", file_order, FIRST_FEW)
+    overdue = f"r.status IN {awaiting} AND r.decision_due_at < %s"
+    soon = f"r.status IN {awaiting} AND r.decision_due_at >= %s AND r.decision_due_at <= %s"
+    appeals = f"r.status IN {appealable} AND r.appeal_file_by <= %s"
+    first("overdue", overdue, due_order, limit, [now_])
+    first("soon", soon, due_order, limit, [now_, horizon_])
+    first("appeals", appeals, file_order, limit, [last_day])
+    count("overdue_count", overdue, [now_])
+    count("soon_count", soon, [now_, horizon_])
+    count("appeals_count", appeals, [last_day])
+    # Letters: awaiting the physician's signature; signed and ready to send (a prior-authorization
+    # letter of a submitted request, an appeal letter of a denied one: two branches, not an OR).
+    joined = f"{letters} l JOIN {requests} r ON r.id = l.request_id"
+    awaiting_letters = f"l.status = '{LetterStatus.AWAITING_SIGNATURE}'"
+    ready_pa = (
+        f"l.status = '{LetterStatus.SIGNED}' AND l.kind = '{LetterKind.PRIOR_AUTHORIZATION}' "
+        f"AND r.status = '{Status.SUBMITTED}'"
+    )
+    ready_appeal = f"l.status = '{LetterStatus.SIGNED}' AND l.kind = '{LetterKind.APPEAL}' AND r.status IN {appealable}"
+    first("letters_awaiting", awaiting_letters, "l.updated_at, l.id", FIRST_FEW, table=joined)
+    first("letters_ready", ready_pa, "l.updated_at, l.id", FIRST_FEW, table=joined)
+    first("letters_ready", ready_appeal, "l.updated_at, l.id", FIRST_FEW, table=joined)
+    count("letters_awaiting_count", awaiting_letters, table=joined)
+    count("letters_ready_count", ready_pa, table=joined)
+    count("letters_ready_count", ready_appeal, table=joined)
+    count(
+        "changes_count",
+        "x.seen_at IS NULL AND x.superseded = %s",
+        [False],
+        table=f"{results} x JOIN {requests} r ON r.id = x.request_id",
+    )
+    out: dict[str, list[int]] = {}
+    for label, value in _fetch(" UNION ALL ".join(sql for sql, _ in parts), [p for _, ps in parts for p in ps]):
+        out.setdefault(label, []).append(int(value or 0))
+    return out
 
-    def grouped(self, prefix: str, qs: QuerySet) -> None:
-        """A values(key).annotate(t=...) queryset: one row per key, labelled prefix + key."""
-        assert _LABEL.fullmatch(prefix), prefix
-        sql, params = qs.query.sql_with_params()
-        n = len(self._sql)
-        key = next(iter(qs.query.values_select))
-        self._sql.append(f"SELECT '{prefix}' || b{n}.{key} AS k, b{n}.t FROM ({sql}) AS b{n}")
-        self._params += list(params)
 
-    def run(self) -> dict[str, list[int]]:
-        """{label: [values]}: a list's ids in its order, a count as a one-item list."""
-        out: dict[str, list[int]] = {}
-        if not self._sql:
-            return out
-        with connection.cursor() as cursor:
-            cursor.execute(" UNION ALL ".join(self._sql), self._params)
-            for label, value in cursor.fetchall():
-                out.setdefault(label, []).append(int(value or 0))
-        return out
+_GENERIC_PLANS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _may_prepare() -> bool:
+    """False where the deployment says no prepared statements (OPTIONS "prepare_threshold": None,
+    as behind a transaction-pooling PgBouncer)."""
+    options = connection.settings_dict.get("OPTIONS") or {}
+    return not ("prepare_threshold" in options and options["prepare_threshold"] is None)
+
+
+def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run the dashboard's query. On PostgreSQL as a prepared statement of the connection (the
+    statement's text is the same on every page; only the practice and the moment change):
+    planning its twenty branches cost more than running them, and a prepared statement is planned
+    once per connection (psycopg's own cache; Django's cursors bind on the client and never
+    prepare, so this one query gets a server-binding cursor of the same connection)."""
+    if connection.vendor == "postgresql" and _may_prepare():
+        import psycopg
+
+        connection.ensure_connection()
+        raw = connection.connection
+        if raw.prepare_threshold is None:
+            # Django turns psycopg's statement preparation off (its own cursors bind on the client
+            # and cannot prepare). Explicit preparation only: no threshold is ever reached.
+            raw.prepare_threshold = sys.maxsize
+        with psycopg.Cursor(raw) as cursor:
+            if raw not in _GENERIC_PLANS:
+                # Planned once, for any practice and moment: each branch is an index scan whatever
+                # the values (PostgreSQL would otherwise re-plan every run, as the values vary).
+                # This session setting concerns prepared statements only, and Django prepares none.
+                cursor.execute("SET plan_cache_mode = force_generic_plan")
+                _GENERIC_PLANS.add(raw)
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchall()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+@dataclass
+class _Named:
+    name: str = ""
+    first_name: str = ""
+    last_name: str = ""
+
+
+@dataclass
+class ItemRow:
+    """What a queue or deadline item shows of a request: read as plain values (the dashboard's
+    hundred rows cost more as model instances, with their patient, payer and physician, than the
+    queries that found them)."""
+
+    pk: int
+    reference: str
+    status: str
+    decision_due_at: dt.datetime | None
+    appeal_file_by: dt.date | None
+    follow_up_on: dt.date | None
+    sent_at: dt.datetime | None
+    asked: str | None
+    patient: _Named
+    payer: _Named
+
+    @property
+    def get_status_display(self) -> str:
+        return _STATUS_LABELS.get(self.status, self.status)
+
+
+_STATUS_LABELS = dict(Status.choices)
+_ITEM_FIELDS = (
+    "pk",
+    "reference",
+    "status",
+    "decision_due_at",
+    "appeal_file_by",
+    "follow_up_on",
+    "sent_at",
+    "asked",
+    "patient__first_name",
+    "patient__last_name",
+    "payer__name",
+)
+
+
+def _item_rows(qs: QuerySet, ids: list[int]) -> dict[int, ItemRow]:
+    if not ids:
+        return {}
+    out = {}
+    for pk, ref, status, due, file_by, follow, sent, asked, first, last, payer in (
+        qs.order_by().filter(pk__in=ids).values_list(*_ITEM_FIELDS)
+    ):
+        out[pk] = ItemRow(
+            pk, ref, status, due, file_by, follow, sent, asked, _Named(first_name=first, last_name=last), _Named(payer)
+        )
+    return out
 
 
 def _merged(rows: dict[int, Any], ids: list[int], keys: list[str], limit: int) -> list[Any]:
@@ -188,47 +340,7 @@ def dashboard(
     now = now or timezone.now()
     horizon = now + within
     base = selectors.request_list(user=user).order_by()
-    batch = Batch()
-    batch.grouped("status:", _counts_queryset(user))
-    batch.first("drafts", base.filter(status=Status.DRAFT).order_by("created_at", "id"), FIRST_FEW)
-    batch.first("submitted", base.filter(status=Status.SUBMITTED).order_by("submitted_at", "id"), FIRST_FEW)
-    # Across statuses, one ordered scan of a partial index each (pa_request_awaiting_due,
-    # pa_request_appealable_file_by): the filter names the statuses exactly as the index does.
-    awaiting_ = base.filter(status__in=AWAITING_PAYER_STATUSES)
-    appealable = base.filter(status__in=APPEALABLE_STATUSES)
-    due_order = [F("decision_due_at").asc(nulls_last=True), F("follow_up_on").asc(nulls_last=True), "id"]
-    batch.first("waiting", awaiting_.order_by(*due_order), FIRST_FEW)
-    batch.first("pended", base.filter(status=Status.PENDED).order_by("sent_at", "id"), FIRST_FEW)
-    file_order = [F("appeal_file_by").asc(nulls_last=True), "id"]
-    batch.first("denied", appealable.order_by(*file_order), FIRST_FEW)
-    # The deadlines (selectors.requests_due, bounded).
-    overdue = awaiting_.filter(decision_due_at__lt=now)
-    soon = awaiting_.filter(decision_due_at__gte=now, decision_due_at__lte=horizon)
-    appeals = appealable.filter(appeal_file_by__lte=timezone.localdate(horizon))
-    batch.first("overdue", overdue.order_by(*due_order), limit)
-    batch.first("soon", soon.order_by(*due_order), limit)
-    batch.first("appeals", appeals.order_by(*file_order), limit)
-    batch.count("overdue_count", overdue)
-    batch.count("soon_count", soon)
-    batch.count("appeals_count", appeals)
-    awaiting = _letters(user, LetterStatus.AWAITING_SIGNATURE)
-    # Signed letters ready to send: a prior-authorization letter of a submitted request, an appeal
-    # letter of a denied one. Two branches, not one OR across the join (which PostgreSQL took ten
-    # times longer to plan than to run).
-    signed = _letters(user, LetterStatus.SIGNED)
-    ready_pa = signed.filter(kind=LetterKind.PRIOR_AUTHORIZATION, request__status=Status.SUBMITTED)
-    ready_appeal = signed.filter(kind=LetterKind.APPEAL, request__status__in=APPEALABLE_STATUSES)
-    batch.first("letters_awaiting", awaiting.order_by("updated_at", "id"), FIRST_FEW)
-    batch.first("letters_ready", ready_pa.order_by("updated_at", "id"), FIRST_FEW)
-    batch.first("letters_ready", ready_appeal.order_by("updated_at", "id"), FIRST_FEW)
-    batch.count("letters_awaiting_count", awaiting)
-    batch.count("letters_ready_count", ready_pa)
-    batch.count("letters_ready_count", ready_appeal)
-    batch.count(
-        "changes_count",
-        selectors.recheck_results_visible_to(user).filter(seen_at__isnull=True, superseded=False),
-    )
-    found = batch.run()
+    found = _board_read(user=user, now=now, horizon=horizon, limit=limit)
 
     by_status = {label.split(":", 1)[1]: n[0] for label, n in found.items() if label.startswith("status:")}
     request_ids = [
@@ -239,12 +351,9 @@ def dashboard(
     asked = PayerDecision.objects.filter(request=OuterRef("pk"), decision=PayerDecision.Kind.PENDED).order_by(
         "-received_at", "-id"
     )
-    rows = {
-        r.pk: r
-        for r in worklist.rows_by_ids(
-            base.annotate(asked=Subquery(asked.values("stated_reason")[:1])), ids=list(dict.fromkeys(request_ids))
-        )
-    }
+    rows = _item_rows(
+        base.annotate(asked=Subquery(asked.values("stated_reason")[:1])), list(dict.fromkeys(request_ids))
+    )
     letter_ids = found.get("letters_awaiting", []) + found.get("letters_ready", [])
     letters = (
         {
