@@ -245,6 +245,74 @@ def rows_by_ids(
     return [by_pk[pk] for pk in ids if pk in by_pk]
 
 
+@dataclass
+class _Named:
+    name: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    birth_date: dt.date | None = None
+
+
+@dataclass
+class ListRow:
+    """A request as a list row shows it, read as plain values: a page of 50 model instances with
+    their patient, payer and physician cost more to build than the query that read them
+    (bench/worklist_bench.py). The attributes are the model's, for the templates and helpers."""
+
+    pk: int
+    reference: str
+    status: str
+    decision: str
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    decision_due_at: dt.datetime | None
+    appeal_file_by: dt.date | None
+    follow_up_on: dt.date | None
+    open_recheck: bool
+    patient: _Named
+    payer: _Named
+    treating_physician: _Named
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+
+_LIST_FIELDS = (
+    "pk",
+    "reference",
+    "status",
+    "decision",
+    "created_at",
+    "sent_at",
+    "decision_due_at",
+    "appeal_file_by",
+    "follow_up_on",
+    "open_recheck",
+    "patient__first_name",
+    "patient__last_name",
+    "patient__birth_date",
+    "payer__name",
+    "treating_physician__name",
+)
+
+
+def list_rows(qs: QuerySet[AuthorizationRequest], ids: list[int]) -> list[ListRow]:
+    """The rows of `ids` (found in order by the worklist's query), in that order, as ListRows."""
+    if not ids:
+        return []
+    found = {}
+    for values in with_open_recheck(qs.order_by().select_related(None)).filter(pk__in=ids).values_list(*_LIST_FIELDS):
+        *own, first, last, born, payer, physician = values
+        found[own[0]] = ListRow(
+            *own,
+            patient=_Named(first_name=first, last_name=last, birth_date=born),
+            payer=_Named(name=payer),
+            treating_physician=_Named(name=physician),
+        )
+    return [found[pk] for pk in ids if pk in found]
+
+
 _DETAIL_PATH: str | None = None
 
 

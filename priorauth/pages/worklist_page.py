@@ -81,7 +81,7 @@ def worklist_context(request: HttpRequest) -> dict[str, Any]:
         paginator.count = worklist.requests_total(user=request.user, qs=qs, filters=filters)
         try:
             page = paginator.page(request.GET.get("page") or 1)
-            page.object_list = worklist.rows_by_ids(worklist.with_open_recheck(qs), ids=list(page.object_list))
+            page.object_list = worklist.list_rows(qs, list(page.object_list))
         except PageNotAnInteger:
             errors["page"] = "Page must be a whole number."
         except EmptyPage:
