@@ -20,7 +20,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Paginator
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
@@ -469,6 +469,29 @@ def requests_total(*, user: AbstractBaseUser, qs: QuerySet[AuthorizationRequest]
         wanted = filters.get("status") or None
         return sum(n for status, n in counts.items() if wanted is None or status in wanted)
     return qs.order_by().count()
+
+
+def page_ids(
+    *, user: AbstractBaseUser, qs: QuerySet[AuthorizationRequest], filters: dict[str, Any], number: int
+) -> tuple[list[int], int]:
+    """The ids of page `number` (1-based) in order, and the exact total (requests_total). Where the
+    total comes from the kept counts it is read in the same query as the ids (an uncorrelated
+    subquery, computed once): one round trip for the page's order and its count."""
+    offset = max(number - 1, 0) * PAGE_SIZE
+    given = {k for k, v in filters.items() if v not in (None, "", [])}
+    if not given <= _COUNTED_FILTERS:
+        ids = list(qs.values_list("pk", flat=True)[offset : offset + PAGE_SIZE])
+        return ids, requests_total(user=user, qs=qs, filters=filters)
+    from priorauth.queues import _counts_queryset
+
+    counts = _counts_queryset(user, payer=filters.get("payer") or "", physician=filters.get("physician"))
+    if filters.get("status"):
+        counts = counts.filter(status__in=filters["status"])
+    total = Subquery(counts.values("practice_id").annotate(all=Sum("n")).values("all")[:1])
+    rows = list(qs.annotate(_total=total).values_list("pk", "_total")[offset : offset + PAGE_SIZE])
+    if not rows:  # past the last page, or nothing at all: the count alone
+        return [], requests_total(user=user, qs=qs, filters=filters)
+    return [pk for pk, _ in rows], int(rows[0][1] or 0)
 
 
 def counted_paginator(total: int) -> Callable[..., Paginator]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.core.paginator import EmptyPage, Paginator
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -75,17 +75,21 @@ def worklist_context(request: HttpRequest) -> dict[str, Any]:
     paginator = None
     if not errors:
         qs = worklist.requests_worklist(user=request.user, **filters)
-        # Paged over ids (the request table alone); the page's rows are then read with their joins.
+        # Paged over ids (the request table alone), with the exact total in the same query where
+        # the kept counts give it; the page's rows are then read with their joins.
         paginator = Paginator(qs.values_list("pk", flat=True), worklist.PAGE_SIZE)
-        # An exact total without counting a busy practice's rows where the filters allow it.
-        paginator.count = worklist.requests_total(user=request.user, qs=qs, filters=filters)
+        raw_number = request.GET.get("page") or 1
         try:
-            page = paginator.page(request.GET.get("page") or 1)
-            page.object_list = worklist.list_rows(qs, list(page.object_list))
-        except PageNotAnInteger:
+            number = int(raw_number)
+        except (TypeError, ValueError):
             errors["page"] = "Page must be a whole number."
-        except EmptyPage:
-            errors["page"] = f"There is no page {request.GET.get('page')}; the last page is {paginator.num_pages}."
+        else:
+            ids, paginator.count = worklist.page_ids(user=request.user, qs=qs, filters=filters, number=number)
+            try:
+                page = paginator.page(number)  # checks the number against the total; reads nothing
+                page.object_list = worklist.list_rows(qs, ids)
+            except EmptyPage:
+                errors["page"] = f"There is no page {raw_number}; the last page is {paginator.num_pages}."
     # Links to other pages keep the filters.
     kept = [(name, request.GET.get(name, "")) for name in FILTER_NAMES if request.GET.get(name)]
     base_query = urlencode(kept)

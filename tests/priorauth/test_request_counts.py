@@ -79,6 +79,9 @@ def test_the_worklist_total_is_exact_with_and_without_the_kept_counts(world):
         for filters in cases:
             qs = worklist.requests_worklist(user=user, **filters)
             assert worklist.requests_total(user=user, qs=qs, filters=filters) == qs.count(), (user, filters)
+            ids, total = worklist.page_ids(user=user, qs=qs, filters=filters, number=1)
+            assert (ids, total) == (list(qs.values_list("pk", flat=True)[: worklist.PAGE_SIZE]), qs.count())
+            assert worklist.page_ids(user=user, qs=qs, filters=filters, number=9) == ([], qs.count())
 
 
 def test_the_dashboard_reads_the_same_few_queries_however_many_requests(world):
