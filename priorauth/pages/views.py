@@ -55,6 +55,8 @@ from priorauth.pages.forms import (
 A = AuditEntry.Action
 # How far ahead the dashboard looks for payer decisions and appeal filing deadlines.
 DUE_SOON = dt.timedelta(days=7)
+# The physician's home lists their newest requests; the rest are in the worklist (it says how many).
+PHYSICIAN_HOME_LIMIT = 200
 
 
 # ---------------------------------------------------------------------------------------------
@@ -608,12 +610,14 @@ def physician_home(request: HttpRequest) -> HttpResponse:
     from priorauth import queues
 
     require_role(request.user, Role.PHYSICIAN)
-    requests = list(selectors.request_list(user=request.user)[:200])
+    requests = list(selectors.request_list(user=request.user)[:PHYSICIAN_HOME_LIMIT])
     audit_list(request, requests, what="physician's requests")
+    # The newest 200 here, and how many there are in all (the rest in the worklist, never dropped silently).
+    total = sum(queues.status_counts(user=request.user).values())
     return render(
         request,
         "pages/physician_home.html",
-        {"requests": requests, "queues": queues.physician_queues(user=request.user)},
+        {"requests": requests, "total": total, "queues": queues.physician_queues(user=request.user)},
     )
 
 
