@@ -71,10 +71,12 @@ def status_counts(*, user: AbstractBaseUser, payer: str = "", physician: int | N
     """How many of the user's visible requests are in each status, exact: read from the counts the
     database keeps per practice, physician, payer and status (models.RequestStatusCount), a few
     hundred rows at most, never the practice's requests themselves."""
-    return {k: int(v) for k, v in _counts_queryset(user, payer=payer, physician=physician).values_list("status", "t")}
+    return {
+        k: int(v) for k, v in status_counts_queryset(user, payer=payer, physician=physician).values_list("status", "t")
+    }
 
 
-def _counts_queryset(user: AbstractBaseUser, *, payer: str = "", physician: int | None = None) -> QuerySet:
+def status_counts_queryset(user: AbstractBaseUser, *, payer: str = "", physician: int | None = None) -> QuerySet:
     membership = selectors.membership_of(user)
     if membership is None:
         return RequestStatusCount.objects.none().values("status").annotate(t=Sum("n"))
@@ -332,11 +334,10 @@ def _merged(rows: dict[int, Any], ids: list[int], keys: list[str], limit: int) -
 def dashboard(
     *, user: AbstractBaseUser, within: dt.timedelta, limit: int = 20, now: dt.datetime | None = None
 ) -> dict[str, Any]:
-    """Everything the billing dashboard shows, in three queries whatever the practice's size: the
-    per-status counts, the queues (count and first few) and the payer/appeal deadlines (the first
-    `limit` and the full count of each), and the unseen policy-change results. Each list is one
-    ordered index scan per status ((practice, status, key) indexes) that stops at its limit; the
-    rows are then read once, with their joins."""
+    """Everything the billing dashboard shows, in two queries whatever the practice's size (three
+    when letters are listed): the per-status counts, the queues (count and first few), the
+    payer/appeal deadlines (the first `limit` and the full count of each), the letters and the
+    unseen policy-change results in one (_board_read), then the listed requests' rows, once."""
     now = now or timezone.now()
     horizon = now + within
     base = selectors.request_list(user=user).order_by()
@@ -468,13 +469,6 @@ def dashboard(
         "appeals_soon": due_items("appeals", ["appeal_file_by"], lambda r: "appeal_filing"),
         "appeals_soon_count": found.get("appeals_count", [0])[0],
     }
-
-
-def billing_queues(
-    *, user: AbstractBaseUser, now: dt.datetime | None = None, by_status: dict[str, int] | None = None
-) -> list[Queue]:
-    """The billing staff's queues (see `dashboard`, which reads them with the rest of the page)."""
-    return dashboard(user=user, within=dt.timedelta(days=7), now=now)["queues"]
 
 
 def _letter_item(letter) -> dict[str, Any]:

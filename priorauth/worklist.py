@@ -425,33 +425,6 @@ def decision_state(request: AuthorizationRequest) -> DecisionState:
     return decision_states([request])[request.pk]
 
 
-def first_by_status(
-    qs: QuerySet[AuthorizationRequest],
-    statuses: tuple[str, ...] | list[str],
-    keys: list[str],
-    limit: int,
-) -> list[AuthorizationRequest]:
-    """The first `limit` rows of `qs` in the given statuses, ordered by `keys` (ascending, empty
-    last): one ordered index scan per status ((practice, status, key) indexes), merged here. A
-    single query over "status IN (...)" cannot read an index in order and sorts every match."""
-    candidates: list[tuple[Any, ...]] = []
-    for status in statuses:
-        order = [F(k).asc(nulls_last=True) for k in keys] + ["id"]
-        candidates += list(qs.filter(status=status).order_by(*order).values_list(*keys, "pk")[:limit])
-    far = dt.datetime.max.replace(tzinfo=dt.UTC)
-
-    def sort_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        out: list[Any] = []
-        for value in row[:-1]:
-            if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-                value = dt.datetime.combine(value, dt.time.min, tzinfo=dt.UTC)
-            out += [value is None, value or far]
-        return (*out, row[-1])
-
-    ids = [row[-1] for row in sorted(candidates, key=sort_key)[:limit]]
-    return rows_by_ids(qs, ids=ids)
-
-
 # The filters a total can be read for from the database's per-status counts (RequestStatusCount).
 _COUNTED_FILTERS = frozenset({"status", "payer", "physician", "sort"})
 
@@ -482,9 +455,9 @@ def page_ids(
     if not given <= _COUNTED_FILTERS:
         ids = list(qs.values_list("pk", flat=True)[offset : offset + PAGE_SIZE])
         return ids, requests_total(user=user, qs=qs, filters=filters)
-    from priorauth.queues import _counts_queryset
+    from priorauth.queues import status_counts_queryset
 
-    counts = _counts_queryset(user, payer=filters.get("payer") or "", physician=filters.get("physician"))
+    counts = status_counts_queryset(user, payer=filters.get("payer") or "", physician=filters.get("physician"))
     if filters.get("status"):
         counts = counts.filter(status__in=filters["status"])
     total = Subquery(counts.values("practice_id").annotate(all=Sum("n")).values("all")[:1])
