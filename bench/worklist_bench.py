@@ -123,6 +123,7 @@ def main() -> None:
     for name, row in figures["pages"].items():
         print(
             f"{name:<22} p50 {row['p50_ms']:>7.1f} ms   p95 {row['p95_ms']:>7.1f} ms   {row['x_sign_in']:>5}× sign-in"
+            f"   {row['queries']} queries   CPU p50 {row['cpu_p50_ms']} ms"
         )
     d = figures["digest"]
     print(f"digest for {d['users']} users: {d['seconds']} s (second run sent {d['second_run_sent']})")
@@ -263,7 +264,9 @@ def store(args, rng, User, payers):
 
 
 def measure(args, practice, clerk) -> dict:
+    from django.db import connection
     from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
 
     from priorauth.models import Patient
 
@@ -279,20 +282,36 @@ def measure(args, practice, clerk) -> dict:
         signed_in = Client()
         signed_in.force_login(clerk)
         anonymous = Client()
+        queries: dict[str, int] = {}
         for name, (url, auth) in pages.items():
             client = signed_in if auth else anonymous
             for _ in range(3):
                 assert client.get(url).status_code == 200, url
-            samples = []
-            for _ in range(args.rounds):
-                t = time.perf_counter()
+            with CaptureQueriesContext(connection) as ctx:
+                client.get(url)
+            # Django's cursors only: the dashboard's prepared UNION (priorauth.queues) is one more.
+            queries[name] = len(ctx.captured_queries)
+        # Round-robin: each round fetches every page once, so a change in the shared machine's load
+        # falls on the sign-in page and the measured pages alike (the ratios are what is compared).
+        samples: dict[str, list[float]] = {name: [] for name in pages}
+        # This process's own CPU time per page too: unlike the wall time it does not grow with the
+        # other processes' load (it leaves out PostgreSQL's work and every wait).
+        cpu: dict[str, list[float]] = {name: [] for name in pages}
+        for _ in range(args.rounds):
+            for name, (url, auth) in pages.items():
+                client = signed_in if auth else anonymous
+                t, c = time.perf_counter(), time.thread_time()
                 response = client.get(url)
-                samples.append((time.perf_counter() - t) * 1000)
-                assert response.status_code == 200
+                samples[name].append((time.perf_counter() - t) * 1000)
+                cpu[name].append((time.thread_time() - c) * 1000)
+                assert response.status_code == 200, url
+        for name, (url, _auth) in pages.items():
             figures_pages[name] = {
                 "url": url,
-                "p50_ms": round(statistics.median(samples), 1),
-                "p95_ms": round(p95(samples), 1),
+                "p50_ms": round(statistics.median(samples[name]), 1),
+                "p95_ms": round(p95(samples[name]), 1),
+                "queries": queries[name],
+                "cpu_p50_ms": round(statistics.median(cpu[name]), 1),
             }
     return figures_pages
 

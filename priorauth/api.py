@@ -44,6 +44,7 @@ from priorauth.serializers import (
     DecisionInputSerializer,
     DueFilterSerializer,
     DueItemOutputSerializer,
+    FollowUpInputSerializer,
     NoBodyInputSerializer,
     NoteInputSerializer,
     PatientInputSerializer,
@@ -303,7 +304,15 @@ class RequestListCreateApi(BaseApi):
         # The same parameters and selector as the /requests/ page (priorauth.worklist).
         filters = parse(worklist.WorklistFilterSerializer, request.query_params)
         qs = worklist.requests_worklist(user=request.user, **filters)
-        return paginate(request, self, qs, RequestSummaryOutputSerializer, model=AuthorizationRequest)
+        # The exact total as the page counts it (priorauth.worklist.requests_total), and each row's
+        # determination as the page shows it (one query for the page's re-check results).
+        total = worklist.requests_total(user=request.user, qs=qs, filters=filters)
+        paginator = Pagination()
+        paginator.django_paginator_class = worklist.counted_paginator(total)
+        page = paginator.paginate_queryset(qs, request, view=self)
+        audit(request, A.LIST, model=AuthorizationRequest, detail="ids=" + ",".join(str(o.pk) for o in page))
+        context = {"decision_states": worklist.decision_states(page)}
+        return paginator.get_paginated_response(RequestSummaryOutputSerializer(page, many=True, context=context).data)
 
     @extend_schema(
         tags=[TAG],
@@ -463,6 +472,23 @@ class RequestAppealApi(BaseApi):
             request=obj, by=request.user, filed_at=data.get("filed_at"), expedited=data["expedited"], note=data["note"]
         )
         audit(request, A.UPDATE, obj, detail=f"appeal level {appeal.level_order}")
+        return request_detail(request, obj)
+
+
+class RequestFollowUpApi(BaseApi):
+    @_step_schema(
+        "requests_follow_up",
+        "Set (or clear, with null) the day to follow up with the payer, for a payer that sets no decision deadline "
+        "(billing staff; a request the payer has: sent, pended or under appeal)",
+        FollowUpInputSerializer,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        obj = selectors.request_get(user=request.user, pk=pk)
+        require_role(request.user, Role.BILLING)
+        data = parse(FollowUpInputSerializer, request.data)
+        # The same service as the request page's form.
+        obj = services.request_follow_up_set(request=obj, on=data["follow_up_on"], by=request.user)
+        audit(request, A.UPDATE, obj, detail="follow-up date")
         return request_detail(request, obj)
 
 

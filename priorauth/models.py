@@ -310,6 +310,23 @@ class AuthorizationRequest(models.Model):
             models.Index(fields=["practice", "status", "decision_due_at"], name="pa_request_practice_st_due"),
             models.Index(fields=["practice", "status", "appeal_file_by"], name="pa_request_practice_st_file"),
             models.Index(fields=["practice", "status", "created_at"], name="pa_request_practice_st_created"),
+            # The queues "submitted, not yet sent" (oldest submission first) and "pended" / the
+            # worklist's days-waiting order (longest waiting first): read in index order, not sorted.
+            models.Index(fields=["practice", "status", "submitted_at"], name="pa_request_practice_st_subm"),
+            models.Index(fields=["practice", "status", "sent_at"], name="pa_request_practice_st_sent"),
+            # What the payer has (its clock or the follow-up day) and the appeal clocks, across their
+            # statuses in one ordered scan (the dashboard's queues and deadlines); partial, so only
+            # the open requests are in them.
+            models.Index(
+                fields=["practice", "decision_due_at", "follow_up_on", "id"],
+                name="pa_request_awaiting_due",
+                condition=models.Q(status__in=AWAITING_PAYER_STATUSES),
+            ),
+            models.Index(
+                fields=["practice", "appeal_file_by", "id"],
+                name="pa_request_appealable_file_by",
+                condition=models.Q(status__in=APPEALABLE_STATUSES),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -678,6 +695,31 @@ class PublishedPayerMetrics(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payer} {self.year}"
+
+
+class RequestStatusCount(models.Model):
+    """How many requests of a practice, treating physician and payer are in each status: what the
+    dashboard's counts and the worklist's total read instead of counting a busy practice's rows on
+    every page (bench/worklist_bench.py). Kept exact by database triggers on the request table
+    (migration 0008_worklist_speed), in the same transaction as the change itself, so every
+    writer (services, the admin, bulk_create, raw SQL) is counted; never written by the application.
+    A count may reach 0 and stay as a row."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    treating_physician = models.ForeignKey(Provider, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    payer = models.ForeignKey("policies.Payer", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    status = models.CharField(max_length=24, choices=Status.choices)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice", "treating_physician", "payer", "status"], name="request_status_count_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.practice_id}/{self.treating_physician_id}/{self.payer_id} {self.status}: {self.n}"
 
 
 # The letters' models live in their own package (priorauth/letters/models.py). They are imported

@@ -10,11 +10,15 @@ A physician's queue: the letters waiting for their signature, and their patients
 from __future__ import annotations
 
 import datetime as dt
+import sys
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,9 +26,15 @@ from priorauth import selectors, worklist
 from priorauth.models import (
     APPEALABLE_STATUSES,
     AWAITING_PAYER_STATUSES,
+    AuthorizationRequest,
+    Letter,
     LetterKind,
     LetterStatus,
     PayerDecision,
+    Provider,
+    RecheckResult,
+    RequestStatusCount,
+    Role,
     Status,
 )
 
@@ -57,13 +67,35 @@ def _request_item(r, *, now: dt.datetime, note: str = "") -> dict[str, Any]:
     }
 
 
-def status_counts(*, user) -> dict[str, int]:
-    """How many of the user's visible requests are in each status (one grouped count)."""
-    qs = selectors.requests_visible_to(user).order_by()
-    return dict(qs.values_list("status").annotate(n=Count("id")))
+def status_counts(*, user: AbstractBaseUser, payer: str = "", physician: int | None = None) -> dict[str, int]:
+    """How many of the user's visible requests are in each status, exact: read from the counts the
+    database keeps per practice, physician, payer and status (models.RequestStatusCount), a few
+    hundred rows at most, never the practice's requests themselves."""
+    return {
+        k: int(v) for k, v in status_counts_queryset(user, payer=payer, physician=physician).values_list("status", "t")
+    }
 
 
-def request_counts(*, user, by_status: dict[str, int] | None = None) -> dict[str, int]:
+def status_counts_queryset(user: AbstractBaseUser, *, payer: str = "", physician: int | None = None) -> QuerySet:
+    membership = selectors.membership_of(user)
+    if membership is None:
+        return RequestStatusCount.objects.none().values("status").annotate(t=Sum("n"))
+    qs = RequestStatusCount.objects.filter(practice_id=membership.practice_id)
+    if membership.role == Role.PHYSICIAN:
+        # The same scope as selectors.requests_visible_to: their own patients' requests.
+        qs = qs.filter(
+            treating_physician_id__in=Provider.objects.filter(practice_id=membership.practice_id, user=user).values(
+                "pk"
+            )
+        )
+    if payer:
+        qs = qs.filter(payer__code=payer)
+    if physician:
+        qs = qs.filter(treating_physician_id=physician)
+    return qs.order_by().values("status").annotate(t=Sum("n"))
+
+
+def request_counts(*, user: AbstractBaseUser, by_status: dict[str, int] | None = None) -> dict[str, int]:
     """Counts per queue, from the per-status counts (given, or counted here)."""
     c = by_status if by_status is not None else status_counts(user=user)
     return {
@@ -75,123 +107,368 @@ def request_counts(*, user, by_status: dict[str, int] | None = None) -> dict[str
     }
 
 
-def _letters(user, status: str):
-    from priorauth.models import Letter
+def _letters(user: AbstractBaseUser, status: str) -> QuerySet[Letter]:
+    # Scoped by a join on the request's practice (and physician), not "request IN (every visible
+    # request)": a busy practice's 100,000 ids would be read to find a handful of letters.
+    membership = selectors.membership_of(user)
+    if membership is None:
+        return Letter.objects.none()
+    qs = Letter.objects.filter(status=status, request__practice_id=membership.practice_id)
+    if membership.role == Role.PHYSICIAN:
+        qs = qs.filter(request__treating_physician__user=user)
+    return qs.select_related("request__patient", "request__payer")
 
-    return Letter.objects.filter(
-        request__in=selectors.requests_visible_to(user).values("pk"), status=status
-    ).select_related("request__patient", "request__payer")
+
+def _in(values: tuple[str, ...] | list[str]) -> str:
+    """A status list as SQL literals: our own constants (models.Status), never input."""
+    assert all(v in Status.values or v in LetterStatus.values or v in LetterKind.values for v in values)
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-def billing_queues(*, user, now: dt.datetime | None = None, by_status: dict[str, int] | None = None) -> list[Queue]:
+def _board_read(*, user: AbstractBaseUser, now: dt.datetime, horizon: dt.datetime, limit: int) -> dict[str, list[int]]:
+    """The dashboard's counts and first ids, in one UNION ALL query: {label: [values]} (a list's ids
+    in order, a count as a one-item list).
+
+    Written as SQL rather than some twenty querysets: building and compiling those took longer than
+    the database took to answer them (bench/worklist_bench.py). Each list branch is a subquery with
+    its own ORDER BY and LIMIT (so they hold on SQLite too) and reads one index in order: the
+    (practice, status, key) indexes, and for the statuses the payer has or that can be appealed the
+    partial indexes pa_request_awaiting_due and pa_request_appealable_file_by, whose conditions the
+    status lists below repeat exactly. The same scope as selectors.requests_visible_to: the
+    practice, and for a physician their own patients' requests."""
+    membership = selectors.membership_of(user)
+    if membership is None:
+        return {}
+    ops = connection.ops
+    requests, counts = AuthorizationRequest._meta.db_table, RequestStatusCount._meta.db_table
+    letters, results = Letter._meta.db_table, RecheckResult._meta.db_table
+    providers = Provider._meta.db_table
+    scope, scope_params = "r.practice_id = %s", [membership.practice_id]
+    if membership.role == Role.PHYSICIAN:
+        scope += f" AND r.treating_physician_id IN (SELECT id FROM {providers} WHERE user_id = %s)"
+        scope_params.append(user.pk)
+    now_, horizon_ = ops.adapt_datetimefield_value(now), ops.adapt_datetimefield_value(horizon)
+    last_day = ops.adapt_datefield_value(timezone.localdate(horizon))
+    awaiting, appealable = _in(AWAITING_PAYER_STATUSES), _in(APPEALABLE_STATUSES)
+    due_order = "r.decision_due_at ASC NULLS LAST, r.follow_up_on ASC NULLS LAST, r.id"
+    file_order = "r.appeal_file_by ASC NULLS LAST, r.id"
+    parts: list[tuple[str, list[Any]]] = [
+        (
+            f"SELECT 'status:' || r.status AS k, SUM(r.n) AS v FROM {counts} r WHERE {scope} GROUP BY r.status",
+            scope_params,
+        )
+    ]
+
+    def first(label: str, where: str, order: str, n: int, params: list[Any] = (), table: str = "") -> None:
+        source = table or f"{requests} r"
+        parts.append(
+            (
+                f"SELECT '{label}' AS k, b.id AS v FROM (SELECT {'l' if table else 'r'}.id FROM {source} "
+                f"WHERE {scope} AND {where} ORDER BY {order} LIMIT {int(n)}) b",
+                [*scope_params, *params],
+            )
+        )
+
+    def count(label: str, where: str, params: list[Any] = (), table: str = "") -> None:
+        parts.append(
+            (
+                f"SELECT '{label}' AS k, COUNT(*) AS v FROM {table or requests + ' r'} WHERE {scope} AND {where}",
+                [*scope_params, *params],
+            )
+        )
+
+    first("drafts", f"r.status = '{Status.DRAFT}'", "r.created_at, r.id", FIRST_FEW)
+    first("submitted", f"r.status = '{Status.SUBMITTED}'", "r.submitted_at, r.id", FIRST_FEW)
+    first("waiting", f"r.status IN {awaiting}", due_order, FIRST_FEW)
+    first("pended", f"r.status = '{Status.PENDED}'", "r.sent_at, r.id", FIRST_FEW)
+    first("denied", f"r.status IN {appealable}", file_order, FIRST_FEW)
+    overdue = f"r.status IN {awaiting} AND r.decision_due_at < %s"
+    soon = f"r.status IN {awaiting} AND r.decision_due_at >= %s AND r.decision_due_at <= %s"
+    appeals = f"r.status IN {appealable} AND r.appeal_file_by <= %s"
+    first("overdue", overdue, due_order, limit, [now_])
+    first("soon", soon, due_order, limit, [now_, horizon_])
+    first("appeals", appeals, file_order, limit, [last_day])
+    count("overdue_count", overdue, [now_])
+    count("soon_count", soon, [now_, horizon_])
+    count("appeals_count", appeals, [last_day])
+    # Letters: awaiting the physician's signature; signed and ready to send (a prior-authorization
+    # letter of a submitted request, an appeal letter of a denied one: two branches, not an OR).
+    joined = f"{letters} l JOIN {requests} r ON r.id = l.request_id"
+    awaiting_letters = f"l.status = '{LetterStatus.AWAITING_SIGNATURE}'"
+    ready_pa = (
+        f"l.status = '{LetterStatus.SIGNED}' AND l.kind = '{LetterKind.PRIOR_AUTHORIZATION}' "
+        f"AND r.status = '{Status.SUBMITTED}'"
+    )
+    ready_appeal = f"l.status = '{LetterStatus.SIGNED}' AND l.kind = '{LetterKind.APPEAL}' AND r.status IN {appealable}"
+    first("letters_awaiting", awaiting_letters, "l.updated_at, l.id", FIRST_FEW, table=joined)
+    first("letters_ready", ready_pa, "l.updated_at, l.id", FIRST_FEW, table=joined)
+    first("letters_ready", ready_appeal, "l.updated_at, l.id", FIRST_FEW, table=joined)
+    count("letters_awaiting_count", awaiting_letters, table=joined)
+    count("letters_ready_count", ready_pa, table=joined)
+    count("letters_ready_count", ready_appeal, table=joined)
+    count(
+        "changes_count",
+        "x.seen_at IS NULL AND x.superseded = %s",
+        [False],
+        table=f"{results} x JOIN {requests} r ON r.id = x.request_id",
+    )
+    out: dict[str, list[int]] = {}
+    for label, value in _fetch(" UNION ALL ".join(sql for sql, _ in parts), [p for _, ps in parts for p in ps]):
+        out.setdefault(label, []).append(int(value or 0))
+    return out
+
+
+_GENERIC_PLANS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _may_prepare() -> bool:
+    """False where the deployment says no prepared statements (OPTIONS "prepare_threshold": None,
+    as behind a transaction-pooling PgBouncer)."""
+    options = connection.settings_dict.get("OPTIONS") or {}
+    return not ("prepare_threshold" in options and options["prepare_threshold"] is None)
+
+
+def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run the dashboard's query. On PostgreSQL as a prepared statement of the connection (the
+    statement's text is the same on every page; only the practice and the moment change):
+    planning its twenty branches cost more than running them, and a prepared statement is planned
+    once per connection (psycopg's own cache; Django's cursors bind on the client and never
+    prepare, so this one query gets a server-binding cursor of the same connection)."""
+    if connection.vendor == "postgresql" and _may_prepare():
+        import psycopg
+
+        connection.ensure_connection()
+        raw = connection.connection
+        if raw.prepare_threshold is None:
+            # Django turns psycopg's statement preparation off (its own cursors bind on the client
+            # and cannot prepare). Explicit preparation only: no threshold is ever reached.
+            raw.prepare_threshold = sys.maxsize
+        with psycopg.Cursor(raw) as cursor:
+            if raw not in _GENERIC_PLANS:
+                # Planned once, for any practice and moment: each branch is an index scan whatever
+                # the values (PostgreSQL would otherwise re-plan every run, as the values vary).
+                # This session setting concerns prepared statements only, and Django prepares none.
+                cursor.execute("SET plan_cache_mode = force_generic_plan")
+                _GENERIC_PLANS.add(raw)
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchall()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+@dataclass
+class _Named:
+    name: str = ""
+    first_name: str = ""
+    last_name: str = ""
+
+
+@dataclass
+class ItemRow:
+    """What a queue or deadline item shows of a request: read as plain values (the dashboard's
+    hundred rows cost more as model instances, with their patient, payer and physician, than the
+    queries that found them)."""
+
+    pk: int
+    reference: str
+    status: str
+    decision_due_at: dt.datetime | None
+    appeal_file_by: dt.date | None
+    follow_up_on: dt.date | None
+    sent_at: dt.datetime | None
+    asked: str | None
+    patient: _Named
+    payer: _Named
+
+    @property
+    def get_status_display(self) -> str:
+        return _STATUS_LABELS.get(self.status, self.status)
+
+
+_STATUS_LABELS = dict(Status.choices)
+_ITEM_FIELDS = (
+    "pk",
+    "reference",
+    "status",
+    "decision_due_at",
+    "appeal_file_by",
+    "follow_up_on",
+    "sent_at",
+    "asked",
+    "patient__first_name",
+    "patient__last_name",
+    "payer__name",
+)
+
+
+def _item_rows(qs: QuerySet, ids: list[int]) -> dict[int, ItemRow]:
+    if not ids:
+        return {}
+    out = {}
+    for pk, ref, status, due, file_by, follow, sent, asked, first, last, payer in (
+        qs.order_by().filter(pk__in=ids).values_list(*_ITEM_FIELDS)
+    ):
+        out[pk] = ItemRow(
+            pk, ref, status, due, file_by, follow, sent, asked, _Named(first_name=first, last_name=last), _Named(payer)
+        )
+    return out
+
+
+def _merged(rows: dict[int, Any], ids: list[int], keys: list[str], limit: int) -> list[Any]:
+    """The first `limit` of rows read by status, merged: ascending by `keys`, empty last, then id."""
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+    def sort_key(r: Any) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for k in keys:
+            value = getattr(r, k)
+            if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+                value = dt.datetime.combine(value, dt.time.min, tzinfo=dt.UTC)
+            out += [value is None, value or far]
+        return (*out, r.pk)
+
+    return sorted((rows[pk] for pk in dict.fromkeys(ids) if pk in rows), key=sort_key)[:limit]
+
+
+def dashboard(
+    *, user: AbstractBaseUser, within: dt.timedelta, limit: int = 20, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Everything the billing dashboard shows, in two queries whatever the practice's size (three
+    when letters are listed): the per-status counts, the queues (count and first few), the
+    payer/appeal deadlines (the first `limit` and the full count of each), the letters and the
+    unseen policy-change results in one (_board_read), then the listed requests' rows, once."""
     now = now or timezone.now()
-    counts = request_counts(user=user, by_status=by_status)
-    base = selectors.request_list(user=user)
-    queues: list[Queue] = []
+    horizon = now + within
+    base = selectors.request_list(user=user).order_by()
+    found = _board_read(user=user, now=now, horizon=horizon, limit=limit)
 
-    first = worklist.rows_by_ids
-    drafts = first(base.filter(status=Status.DRAFT).order_by("created_at", "id"), FIRST_FEW)
-    queues.append(
+    by_status = {label.split(":", 1)[1]: n[0] for label, n in found.items() if label.startswith("status:")}
+    request_ids = [
+        pk
+        for key in ("drafts", "submitted", "waiting", "pended", "denied", "overdue", "soon", "appeals")
+        for pk in found.get(key, [])
+    ]
+    asked = PayerDecision.objects.filter(request=OuterRef("pk"), decision=PayerDecision.Kind.PENDED).order_by(
+        "-received_at", "-id"
+    )
+    rows = _item_rows(
+        base.annotate(asked=Subquery(asked.values("stated_reason")[:1])), list(dict.fromkeys(request_ids))
+    )
+    letter_ids = found.get("letters_awaiting", []) + found.get("letters_ready", [])
+    letters = (
+        {
+            letter.pk: letter
+            for letter in Letter.objects.filter(pk__in=letter_ids).select_related("request__patient", "request__payer")
+        }
+        if letter_ids
+        else {}
+    )
+
+    def in_order(key: str) -> list[Any]:
+        return [rows[pk] for pk in found.get(key, []) if pk in rows]
+
+    def due_items(key: str, keys: list[str], kind_of) -> list[selectors.DueItem]:
+        out = []
+        for r in _merged(rows, found.get(key, []), keys, limit):
+            kind = kind_of(r)
+            due = r.decision_due_at if kind != "appeal_filing" else selectors._end_of_day(r.appeal_file_by)
+            out.append(selectors.DueItem(request=r, kind=kind, due_at=due, overdue=due < now))
+        return out
+
+    def decision_kind(r: Any) -> str:
+        return "appeal_decision" if r.status == Status.APPEAL_IN_PROGRESS else "payer_decision"
+
+    counts = request_counts(user=user, by_status=by_status)
+    queues_ = [
         Queue(
             "drafts",
             "Drafts to finish",
             counts["drafts"],
             _worklist_url(status=Status.DRAFT, sort="created"),
             "todo",
-            [_request_item(r, now=now) for r in drafts],
+            [_request_item(r, now=now) for r in in_order("drafts")],
             "No drafts.",
-        )
-    )
-    submitted = first(base.filter(status=Status.SUBMITTED).order_by("submitted_at", "id"), FIRST_FEW)
-    queues.append(
+        ),
         Queue(
             "submitted",
             "Submitted, not yet sent",
             counts["submitted"],
             _worklist_url(status=Status.SUBMITTED, sort="created"),
             "todo",
-            [_request_item(r, now=now) for r in submitted],
+            [_request_item(r, now=now) for r in in_order("submitted")],
             "Everything submitted has been sent.",
-        )
-    )
-    waiting = worklist.first_by_status(base, AWAITING_PAYER_STATUSES, ["decision_due_at", "follow_up_on"], FIRST_FEW)
-    waiting_items = []
-    for r in waiting:
-        note = "" if r.decision_due_at or r.follow_up_on else "No payer clock: set a follow-up date"
-        waiting_items.append(_request_item(r, now=now, note=note))
-    queues.append(
+        ),
         Queue(
             "waiting",
             "Waiting for the payer",
             counts["waiting"],
             _worklist_url(status=",".join(AWAITING_PAYER_STATUSES), sort="due"),
             "waiting",
-            waiting_items,
+            [
+                _request_item(
+                    r,
+                    now=now,
+                    note="" if r.decision_due_at or r.follow_up_on else "No payer clock: set a follow-up date",
+                )
+                for r in _merged(rows, found.get("waiting", []), ["decision_due_at", "follow_up_on"], FIRST_FEW)
+            ],
             "Nothing is with a payer.",
-        )
-    )
-    asked = PayerDecision.objects.filter(request=OuterRef("pk"), decision=PayerDecision.Kind.PENDED).order_by(
-        "-received_at", "-id"
-    )
-    pended = first(
-        base.filter(status=Status.PENDED)
-        .annotate(asked=Subquery(asked.values("stated_reason")[:1]))
-        .order_by("sent_at", "id"),
-        FIRST_FEW,
-    )
-    queues.append(
+        ),
         Queue(
             "pended",
             "Pended: the payer asks for more",
             counts["pended"],
             _worklist_url(status=Status.PENDED, sort="waiting"),
             "attention",
-            [_request_item(r, now=now, note=f"Asked for: {r.asked}" if r.asked else "") for r in pended],
+            [_request_item(r, now=now, note=f"Asked for: {r.asked}" if r.asked else "") for r in in_order("pended")],
             "No pended requests.",
-        )
-    )
-    denied = worklist.first_by_status(base, APPEALABLE_STATUSES, ["appeal_file_by"], FIRST_FEW)
-    queues.append(
+        ),
         Queue(
             "denied",
             "Denied: appeal clock running",
             counts["denied"],
             _worklist_url(status=",".join(APPEALABLE_STATUSES), sort="due"),
             "attention",
-            [_request_item(r, now=now) for r in denied],
+            [_request_item(r, now=now) for r in _merged(rows, found.get("denied", []), ["appeal_file_by"], FIRST_FEW)],
             "No denials to appeal.",
-        )
-    )
-
-    letters_url = reverse("pages:letter-list")
-    awaiting = _letters(user, LetterStatus.AWAITING_SIGNATURE)
-    queues.append(
+        ),
         Queue(
             "awaiting_signature",
             "Letters awaiting signature",
-            awaiting.count(),
-            letters_url,
+            found.get("letters_awaiting_count", [0])[0],
+            reverse("pages:letter-list"),
             "waiting",
-            [_letter_item(letter) for letter in awaiting.order_by("updated_at", "id")[:FIRST_FEW]],
+            [_letter_item(letters[pk]) for pk in found.get("letters_awaiting", []) if pk in letters],
             "No letter waits for a signature.",
-        )
-    )
-    ready = _letters(user, LetterStatus.SIGNED).filter(
-        Q(kind=LetterKind.PRIOR_AUTHORIZATION, request__status=Status.SUBMITTED)
-        | Q(kind=LetterKind.APPEAL, request__status__in=APPEALABLE_STATUSES)
-    )
-    queues.append(
+        ),
         Queue(
             "ready_to_send",
             "Signed letters ready to send",
-            ready.count(),
-            letters_url,
+            sum(found.get("letters_ready_count", [])),
+            reverse("pages:letter-list"),
             "todo",
-            [_letter_item(letter) for letter in ready.order_by("updated_at", "id")[:FIRST_FEW]],
+            [
+                _letter_item(letter)
+                for letter in sorted(
+                    (letters[pk] for pk in found.get("letters_ready", []) if pk in letters),
+                    key=lambda letter: (letter.updated_at, letter.pk),
+                )[:FIRST_FEW]
+            ],
             "No signed letter waits to be sent.",
-        )
-    )
-    return queues
+        ),
+    ]
+    return {
+        "status_counts": by_status,
+        "queues": queues_,
+        "unseen_changes": found.get("changes_count", [0])[0],
+        "decisions_overdue": due_items("overdue", ["decision_due_at"], decision_kind),
+        "decisions_overdue_count": found.get("overdue_count", [0])[0],
+        "decisions_soon": due_items("soon", ["decision_due_at"], decision_kind),
+        "decisions_soon_count": found.get("soon_count", [0])[0],
+        "appeals_soon": due_items("appeals", ["appeal_file_by"], lambda r: "appeal_filing"),
+        "appeals_soon_count": found.get("appeals_count", [0])[0],
+    }
 
 
 def _letter_item(letter) -> dict[str, Any]:
@@ -246,46 +523,12 @@ def physician_queues(*, user, now: dt.datetime | None = None) -> list[Queue]:
     ]
 
 
-def deadlines(*, user, within: dt.timedelta, limit: int = 20, now: dt.datetime | None = None) -> dict[str, Any]:
+def deadlines(
+    *, user: AbstractBaseUser, within: dt.timedelta, limit: int = 20, now: dt.datetime | None = None
+) -> dict[str, Any]:
     """selectors.requests_due, bounded for a practice with thousands of open requests: the payer
     decisions (overdue, then due soon) and the appeal filing days within `within`, soonest first,
     at most `limit` of each, with their full counts."""
-    now = now or timezone.now()
-    horizon = now + within
-    visible = selectors.request_list(user=user)
-    decisions = visible.filter(status__in=AWAITING_PAYER_STATUSES, decision_due_at__lte=horizon)
-    overdue = decisions.filter(decision_due_at__lt=now).order_by("decision_due_at", "id")
-    soon = decisions.filter(decision_due_at__gte=now).order_by("decision_due_at", "id")
-    appeals = visible.filter(status__in=APPEALABLE_STATUSES, appeal_file_by__lte=timezone.localdate(horizon)).order_by(
-        "appeal_file_by", "id"
-    )
-    key_of = {
-        id(overdue): ["decision_due_at"],
-        id(soon): ["decision_due_at"],
-        id(appeals): ["appeal_file_by"],
-    }
-    statuses_of = {
-        id(overdue): AWAITING_PAYER_STATUSES,
-        id(soon): AWAITING_PAYER_STATUSES,
-        id(appeals): APPEALABLE_STATUSES,
-    }
-
-    def items(qs, kind_of) -> list[selectors.DueItem]:
-        out = []
-        for r in worklist.first_by_status(qs.order_by(), statuses_of[id(qs)], key_of[id(qs)], limit):
-            kind = kind_of(r)
-            due = r.decision_due_at if kind != "appeal_filing" else selectors._end_of_day(r.appeal_file_by)
-            out.append(selectors.DueItem(request=r, kind=kind, due_at=due, overdue=due < now))
-        return out
-
-    def decision_kind(r) -> str:
-        return "appeal_decision" if r.status == Status.APPEAL_IN_PROGRESS else "payer_decision"
-
-    return {
-        "decisions_overdue": items(overdue, decision_kind),
-        "decisions_overdue_count": overdue.count(),
-        "decisions_soon": items(soon, decision_kind),
-        "decisions_soon_count": soon.count(),
-        "appeals_soon": items(appeals, lambda r: "appeal_filing"),
-        "appeals_soon_count": appeals.count(),
-    }
+    board = dashboard(user=user, within=within, limit=limit, now=now)
+    keys = ("decisions_overdue", "decisions_soon", "appeals_soon")
+    return {k: v for k, v in board.items() if k.startswith(keys)}

@@ -39,10 +39,14 @@ MAX_ID = 2**63 - 1  # ids beyond a bigint are not found rather than a database e
 def membership_of(user) -> Membership | None:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
-    try:
-        return user.membership
-    except Membership.DoesNotExist:
-        return None
+    # Read once per user object with its practice (every page names the practice): one query, not two.
+    cache = user._state.fields_cache
+    if "membership" not in cache:
+        membership = Membership.objects.select_related("practice").filter(user=user).first()
+        if membership is not None:
+            membership._state.fields_cache["user"] = user
+        cache["membership"] = membership
+    return cache["membership"]
 
 
 def role_of(user) -> str | None:

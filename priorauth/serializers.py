@@ -108,6 +108,15 @@ class NoteInputSerializer(InputSerializer):
     note = TextField(required=False, allow_blank=True, default="", max_length=2000)
 
 
+class FollowUpInputSerializer(InputSerializer):
+    follow_up_on = serializers.DateField(
+        allow_null=True,
+        help_text="the day to follow up with the payer (YYYY-MM-DD), for a payer that sets no decision deadline; "
+        "null clears it",
+        error_messages={"invalid": "Enter a real date as YYYY-MM-DD, e.g. 2026-12-15."},
+    )
+
+
 class RequestSendInputSerializer(NoteInputSerializer):
     sent_at = serializers.DateTimeField(required=False, help_text="when the payer received it; default now")
     method = serializers.ChoiceField(
@@ -296,10 +305,41 @@ class ChangedCriterionSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class DecisionStateOutputSerializer(serializers.Serializer):
+    """The latest determination revision's decision, and whether a newer policy version has made
+    it stale: the same answer (and words) as the request list, the request page's determination
+    box and its policy-change banner (priorauth.worklist.DecisionState)."""
+
+    decision = serializers.CharField(help_text="meets_criteria | not_met | incomplete; empty before any check")
+    label = serializers.CharField(help_text="the decision in words")
+    recheck_needed = serializers.BooleanField(
+        help_text="a published policy change would decide otherwise and nobody has re-run it or marked it seen"
+    )
+    decision_under_new_policy = serializers.CharField(help_text="what the newer policy version decides; empty if none")
+    new_policy = serializers.CharField(help_text="the newer policy version, in words; empty if none")
+    text = serializers.CharField(help_text='e.g. "Meets criteria — Re-check needed: Not met under …"')
+
+
 class RequestSummaryOutputSerializer(serializers.ModelSerializer):
     payer = PayerRefSerializer()
     patient = PatientRefSerializer()
     treating_physician = ProviderOutputSerializer()
+    determination_state = serializers.SerializerMethodField()
+
+    @extend_schema_field(DecisionStateOutputSerializer)
+    def get_determination_state(self, obj: AuthorizationRequest) -> dict[str, Any]:
+        from priorauth import worklist
+
+        states = self.context.get("decision_states")
+        state = states[obj.pk] if states and obj.pk in states else worklist.decision_state(obj)
+        return {
+            "decision": state.decision,
+            "label": state.label,
+            "recheck_needed": state.recheck_needed,
+            "decision_under_new_policy": state.new_decision,
+            "new_policy": state.policy_label,
+            "text": state.text,
+        }
 
     class Meta:
         model = AuthorizationRequest
@@ -318,6 +358,8 @@ class RequestSummaryOutputSerializer(serializers.ModelSerializer):
             "sent_at",
             "decision_due_at",
             "appeal_file_by",
+            "follow_up_on",
+            "determination_state",
         ]
 
 

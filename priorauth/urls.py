@@ -14,6 +14,7 @@ urlpatterns = [
     path("requests/<int:pk>/decision", api.RequestDecisionApi.as_view(), name="request-decision"),
     path("requests/<int:pk>/appeals", api.RequestAppealApi.as_view(), name="request-appeal"),
     path("requests/<int:pk>/withdraw", api.RequestWithdrawApi.as_view(), name="request-withdraw"),
+    path("requests/<int:pk>/follow-up", api.RequestFollowUpApi.as_view(), name="request-follow-up"),
     path("requests/<int:pk>/attachments", api.RequestAttachmentsApi.as_view(), name="request-attachments"),
     path(
         "requests/<int:pk>/attachments/<int:attachment_id>",

@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.paginator import Paginator
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -27,8 +32,10 @@ from priorauth.models import (
     AuthorizationRequest,
     Patient,
     PayerDecision,
+    RecheckResult,
     Status,
 )
+from priorauth.templatetags.pages import DECISION_LABELS
 
 PAGE_SIZE = 50
 THIS_WEEK = dt.timedelta(days=7)
@@ -214,6 +221,11 @@ def requests_worklist(
     return qs.order_by(*_ordering(sort or "-created"))
 
 
+# What a list row shows: the request with its patient, payer and physician (not its practice or
+# policy version, nor the JSON of its case and determination).
+ROW_RELATED = ("patient", "payer", "treating_physician")
+
+
 def rows_by_ids(
     qs: QuerySet[AuthorizationRequest],
     limit: int | None = None,
@@ -226,36 +238,244 @@ def rows_by_ids(
     (bench/worklist_bench.py)."""
     if ids is None:
         ids = list(qs.values_list("pk", flat=True)[:limit])
-    found = qs.model.objects.none() if not ids else qs.order_by().filter(pk__in=ids)
+    if not ids:
+        return []
+    found = qs.order_by().select_related(None).select_related(*ROW_RELATED).filter(pk__in=ids)
     by_pk = {r.pk: r for r in found}
     return [by_pk[pk] for pk in ids if pk in by_pk]
 
 
-def first_by_status(
-    qs: QuerySet[AuthorizationRequest],
-    statuses: tuple[str, ...] | list[str],
-    keys: list[str],
-    limit: int,
-) -> list[AuthorizationRequest]:
-    """The first `limit` rows of `qs` in the given statuses, ordered by `keys` (ascending, empty
-    last): one ordered index scan per status ((practice, status, key) indexes), merged here. A
-    single query over "status IN (...)" cannot read an index in order and sorts every match."""
-    candidates: list[tuple[Any, ...]] = []
-    for status in statuses:
-        order = [F(k).asc(nulls_last=True) for k in keys] + ["id"]
-        candidates += list(qs.filter(status=status).order_by(*order).values_list(*keys, "pk")[:limit])
-    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+@dataclass
+class _Named:
+    name: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    birth_date: dt.date | None = None
 
-    def sort_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        out: list[Any] = []
-        for value in row[:-1]:
-            if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-                value = dt.datetime.combine(value, dt.time.min, tzinfo=dt.UTC)
-            out += [value is None, value or far]
-        return (*out, row[-1])
 
-    ids = [row[-1] for row in sorted(candidates, key=sort_key)[:limit]]
-    return rows_by_ids(qs, ids=ids)
+@dataclass
+class ListRow:
+    """A request as a list row shows it, read as plain values: a page of 50 model instances with
+    their patient, payer and physician cost more to build than the query that read them
+    (bench/worklist_bench.py). The attributes are the model's, for the templates and helpers."""
+
+    pk: int
+    reference: str
+    status: str
+    decision: str
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    decision_due_at: dt.datetime | None
+    appeal_file_by: dt.date | None
+    follow_up_on: dt.date | None
+    open_recheck: bool
+    patient: _Named
+    payer: _Named
+    treating_physician: _Named
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+
+_LIST_FIELDS = (
+    "pk",
+    "reference",
+    "status",
+    "decision",
+    "created_at",
+    "sent_at",
+    "decision_due_at",
+    "appeal_file_by",
+    "follow_up_on",
+    "open_recheck",
+    "patient__first_name",
+    "patient__last_name",
+    "patient__birth_date",
+    "payer__name",
+    "treating_physician__name",
+)
+
+
+def list_rows(qs: QuerySet[AuthorizationRequest], ids: list[int]) -> list[ListRow]:
+    """The rows of `ids` (found in order by the worklist's query), in that order, as ListRows."""
+    if not ids:
+        return []
+    found = {}
+    for values in with_open_recheck(qs.order_by().select_related(None)).filter(pk__in=ids).values_list(*_LIST_FIELDS):
+        *own, first, last, born, payer, physician = values
+        found[own[0]] = ListRow(
+            *own,
+            patient=_Named(first_name=first, last_name=last, birth_date=born),
+            payer=_Named(name=payer),
+            treating_physician=_Named(name=physician),
+        )
+    return [found[pk] for pk in ids if pk in found]
+
+
+_DETAIL_PATH: str | None = None
+
+
+def request_url(pk: int) -> str:
+    """reverse("pages:request-detail", args=[pk]), without resolving the URLconf for every row of
+    a list (a list of 50 rows spent more time in reverse() than in its query)."""
+    global _DETAIL_PATH
+    if _DETAIL_PATH is None:
+        _DETAIL_PATH = reverse("pages:request-detail", args=[987654321])
+    return _DETAIL_PATH.replace("987654321", str(int(pk)))
+
+
+# ---------------------------------------------------------------------------------------------
+# The decision on record, and whether a newer policy version has made it stale: one answer for
+# the request list, the API list, the request page's determination box and its policy-change
+# banner, so that they always say the same thing in the same words.
+
+RECHECK_NEEDED = "Re-check needed"
+
+
+@dataclass(frozen=True)
+class DecisionState:
+    """The latest determination revision's decision (the submission's, or the last correction's or
+    re-run's; a draft's as last saved) and, when a published policy change found it would now be
+    different and nobody has re-run it or marked the change seen, that newer answer."""
+
+    decision: str
+    recheck: RecheckResult | None = None
+
+    @property
+    def label(self) -> str:
+        return DECISION_LABELS.get(self.decision, "—") if self.decision else "—"
+
+    @property
+    def recheck_needed(self) -> bool:
+        return self.recheck is not None
+
+    @property
+    def new_decision(self) -> str:
+        return self.recheck.new_decision if self.recheck else ""
+
+    @property
+    def new_label(self) -> str:
+        return DECISION_LABELS.get(self.new_decision, "") if self.recheck else ""
+
+    @property
+    def policy_label(self) -> str:
+        """The newer policy version, as staff name it ("Original Medicare's policy, revision 2")."""
+        if self.recheck is None:
+            return ""
+        version = self.recheck.run.version
+        payer = getattr(version.policy, "payer", None)
+        return f"{getattr(payer, 'name', '') or version.policy}'s policy, revision {version.revision}"
+
+    @property
+    def recheck_text(self) -> str:
+        """ "Re-check needed: Not met under Original Medicare's policy, revision 2" (or nothing)."""
+        if self.recheck is None:
+            return ""
+        return f"{RECHECK_NEEDED}: {self.new_label} under {self.policy_label}"
+
+    @property
+    def text(self) -> str:
+        """The words every place shows: "Meets criteria", or "Meets criteria — Re-check needed:
+        Not met under Original Medicare's policy, revision 2"."""
+        return f"{self.label} — {self.recheck_text}" if self.recheck else self.label
+
+
+def _open_rechecks(request_ids: list[int]) -> dict[int, RecheckResult]:
+    """The newest open (unseen, not superseded) re-check result of each request."""
+    out: dict[int, RecheckResult] = {}
+    if not request_ids:
+        return out
+    results = (
+        RecheckResult.objects.filter(request_id__in=request_ids, seen_at__isnull=True, superseded=False)
+        .select_related("run__version__policy__payer")
+        .order_by("request_id", "-created_at", "-id")
+    )
+    for result in results:
+        out.setdefault(result.request_id, result)
+    return out
+
+
+def with_open_recheck(qs: QuerySet[AuthorizationRequest]) -> QuerySet[AuthorizationRequest]:
+    """The rows annotated with whether an open re-check result exists (decision_states then looks
+    up only those: usually none, and no query)."""
+    return qs.annotate(
+        open_recheck=Exists(
+            RecheckResult.objects.filter(request=OuterRef("pk"), seen_at__isnull=True, superseded=False)
+        )
+    )
+
+
+def decision_states(requests: list[AuthorizationRequest]) -> dict[int, DecisionState]:
+    """{request id: DecisionState} for a page of requests, in one query. A re-check result makes
+    the stored decision stale only while that decision is still the one it compared against (a
+    draft saved again, a correction or a re-run records a newer one)."""
+    # Rows read with OPEN_RECHECK annotated say whether they have one: only those are looked up.
+    rechecks = _open_rechecks([r.pk for r in requests if getattr(r, "open_recheck", True)])
+    out = {}
+    for r in requests:
+        result = rechecks.get(r.pk)
+        if result is not None and result.old_decision != r.decision:
+            result = None
+        out[r.pk] = DecisionState(decision=r.decision, recheck=result)
+    return out
+
+
+def decision_state(request: AuthorizationRequest) -> DecisionState:
+    return decision_states([request])[request.pk]
+
+
+# The filters a total can be read for from the database's per-status counts (RequestStatusCount).
+_COUNTED_FILTERS = frozenset({"status", "payer", "physician", "sort"})
+
+
+def requests_total(*, user: AbstractBaseUser, qs: QuerySet[AuthorizationRequest], filters: dict[str, Any]) -> int:
+    """The exact number of requests the worklist's filters match. With no filter, or only status,
+    payer and physician ones, the sum of the counts the database keeps per practice, physician,
+    payer and status (a few hundred rows, where COUNT(*) reads every request of a busy practice);
+    with a search, a due filter or dates, COUNT(*) of the query, which those filters keep small."""
+    given = {k for k, v in filters.items() if v not in (None, "", [])}
+    if given <= _COUNTED_FILTERS:
+        from priorauth.queues import status_counts
+
+        counts = status_counts(user=user, payer=filters.get("payer") or "", physician=filters.get("physician"))
+        wanted = filters.get("status") or None
+        return sum(n for status, n in counts.items() if wanted is None or status in wanted)
+    return qs.order_by().count()
+
+
+def page_ids(
+    *, user: AbstractBaseUser, qs: QuerySet[AuthorizationRequest], filters: dict[str, Any], number: int
+) -> tuple[list[int], int]:
+    """The ids of page `number` (1-based) in order, and the exact total (requests_total). Where the
+    total comes from the kept counts it is read in the same query as the ids (an uncorrelated
+    subquery, computed once): one round trip for the page's order and its count."""
+    offset = max(number - 1, 0) * PAGE_SIZE
+    given = {k for k, v in filters.items() if v not in (None, "", [])}
+    if not given <= _COUNTED_FILTERS:
+        ids = list(qs.values_list("pk", flat=True)[offset : offset + PAGE_SIZE])
+        return ids, requests_total(user=user, qs=qs, filters=filters)
+    from priorauth.queues import status_counts_queryset
+
+    counts = status_counts_queryset(user, payer=filters.get("payer") or "", physician=filters.get("physician"))
+    if filters.get("status"):
+        counts = counts.filter(status__in=filters["status"])
+    total = Subquery(counts.values("practice_id").annotate(all=Sum("n")).values("all")[:1])
+    rows = list(qs.annotate(_total=total).values_list("pk", "_total")[offset : offset + PAGE_SIZE])
+    if not rows:  # past the last page, or nothing at all: the count alone
+        return [], requests_total(user=user, qs=qs, filters=filters)
+    return [pk for pk, _ in rows], int(rows[0][1] or 0)
+
+
+def counted_paginator(total: int) -> Callable[..., Paginator]:
+    """A Paginator class for DRF's pagination whose count is `total`, known already."""
+
+    def make(object_list: Any, per_page: int, **kwargs: Any) -> Paginator:
+        paginator = Paginator(object_list, per_page, **kwargs)
+        paginator.count = total
+        return paginator
+
+    return make
 
 
 def days_waiting(request: AuthorizationRequest, *, now: dt.datetime | None = None) -> int | None:

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from coverage.checker import CaseInvalid, check
 from policies.models import EvidenceSource
 from policies.snapshot import current_snapshot
-from priorauth import selectors, services, stored_files
+from priorauth import selectors, services, stored_files, worklist
 from priorauth.letters import compose as letters
 from priorauth.letters import services as letter_services
 from priorauth.letters.models import Letter, LetterJob, LetterKind, LetterStatus
@@ -55,6 +55,8 @@ from priorauth.pages.forms import (
 A = AuditEntry.Action
 # How far ahead the dashboard looks for payer decisions and appeal filing deadlines.
 DUE_SOON = dt.timedelta(days=7)
+# The physician's home lists their newest requests; the rest are in the worklist (it says how many).
+PHYSICIAN_HOME_LIMIT = 200
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,13 +186,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     require_role(request.user, Role.BILLING)
     from priorauth import queues
 
-    counts = queues.status_counts(user=request.user)
+    # One read for the whole page (counts, queues, bounded deadline lists): a busy practice has
+    # thousands of open requests (priorauth/queues.py, bench/worklist_bench.py).
+    board = queues.dashboard(user=request.user, within=DUE_SOON)
+    counts = board.pop("status_counts")
     by_status = [{"status": value, "label": label, "count": counts.get(value, 0)} for value, label in Status.choices]
-    # Bounded lists (the first few of each, with counts): a busy practice has thousands open.
-    due = queues.deadlines(user=request.user, within=DUE_SOON)
-    work = queues.billing_queues(user=request.user, by_status=counts)
-    changes = selectors.recheck_results_visible_to(request.user).filter(seen_at__isnull=True, superseded=False).count()
-    shown = [d.request for key in ("decisions_overdue", "decisions_soon", "appeals_soon") for d in due[key]]
+    shown = [d.request for key in ("decisions_overdue", "decisions_soon", "appeals_soon") for d in board[key]]
     audit_list(request, shown, what="dashboard deadlines")
     return render(
         request,
@@ -198,10 +199,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "by_status": by_status,
             "total": sum(counts.values()),
-            **due,
-            "queues": work,
+            **board,
             "due_soon_days": DUE_SOON.days,
-            "unseen_changes": changes,
             "now": timezone.now(),
         },
     )
@@ -368,6 +367,8 @@ def _request_page(
         "appeals": list(obj.appeals.all()),
         "transitions": list(obj.transitions.select_related("by")),
         "recheck_results": list(obj.recheck_results.filter(superseded=False).select_related("run__version")),
+        # The one answer the list, the determination box and the policy-change banner all show.
+        "decision_state": worklist.decision_state(obj),
         "next_level": next_level,
         "can_submit": is_billing and _allowed(obj, Status.SUBMITTED),
         "can_send": is_billing and (_allowed(obj, Status.SENT) or obj.status == Status.APPEAL_IN_PROGRESS),
@@ -609,12 +610,14 @@ def physician_home(request: HttpRequest) -> HttpResponse:
     from priorauth import queues
 
     require_role(request.user, Role.PHYSICIAN)
-    requests = list(selectors.request_list(user=request.user)[:200])
+    requests = list(selectors.request_list(user=request.user)[:PHYSICIAN_HOME_LIMIT])
     audit_list(request, requests, what="physician's requests")
+    # The newest 200 here, and how many there are in all (the rest in the worklist, never dropped silently).
+    total = sum(queues.status_counts(user=request.user).values())
     return render(
         request,
         "pages/physician_home.html",
-        {"requests": requests, "queues": queues.physician_queues(user=request.user)},
+        {"requests": requests, "total": total, "queues": queues.physician_queues(user=request.user)},
     )
 
 

@@ -83,3 +83,13 @@ def test_a_physician_home_shows_their_own_queue(world, client_for):
     assert "Letters waiting for your signature" in html and "Your patients&#x27; open requests" in html
     assert mine.reference in html and theirs.reference not in html
     assert PayerDecision.objects.count() == 0
+
+
+def test_a_physician_home_says_how_many_requests_there_are_beyond_the_newest_it_lists(world, client_for, monkeypatch):
+    for _ in range(3):
+        draft_for(world, payer="medicare-advantage")
+    client = client_for(world.bob)
+    assert 'id="all-requests"' not in client.get("/physician/").content.decode()
+    monkeypatch.setattr("priorauth.pages.views.PHYSICIAN_HOME_LIMIT", 2)
+    html = client.get("/physician/").content.decode()
+    assert "The newest 2 of 3" in html and 'href="/requests/">all 3 in the request list</a>' in html
