@@ -11,14 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from coverage.checker import CaseInvalid, check
 from policies.models import PolicyVersion
-from priorauth import services
-from priorauth.models import AuthorizationRequest, RequestAmendment, Role, Status
-from priorauth.selectors import role_of
+from priorauth import permissions, services
+from priorauth.models import AuthorizationRequest, RequestAmendment, Status
 
 AMENDABLE_STATUSES: tuple[str, ...] = (Status.SUBMITTED, Status.SENT, Status.PENDED)
 
@@ -84,8 +83,7 @@ def request_amend(
     """Correct a submitted, sent or pended request: `case` is the entered case as corrected (its
     payer, patient and provider parts still come from the records), `patient_fields` corrects the
     patient's record (e.g. member_id). Refused without a reason or without any change."""
-    if role_of(by) != Role.BILLING:
-        raise PermissionDenied("Only billing staff may correct a request.")
+    permissions.require(by, "request.amend", request)
     reason = (reason or "").strip()
     with transaction.atomic():
         request = services._locked(request)
@@ -165,8 +163,7 @@ def request_redetermine(*, request: AuthorizationRequest, by) -> RequestAmendmen
     banner's re-check results marked seen, so the banner, the determination box and the list agree."""
     from django.utils import timezone
 
-    if role_of(by) != Role.BILLING:
-        raise PermissionDenied("Only billing staff may re-run a determination.")
+    permissions.require(by, "request.redetermine", request)
     with transaction.atomic():
         request = services._locked(request)
         if request.status not in AMENDABLE_STATUSES:

@@ -21,7 +21,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from knox.models import AuthToken
 from rest_framework import serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
@@ -33,8 +33,8 @@ from config.exceptions import DATABASE_UNAVAILABLE
 from config.parsers import BoundedJSONParser
 from coverage.serializers import FIELD_ERRORS_SCHEMA
 from policies.models import Payer
-from priorauth import access_audit, selectors, services, stored_files, worklist
-from priorauth.models import Attachment, AuditEntry, AuthorizationRequest, Patient, RecheckResult, Role
+from priorauth import access_audit, permissions, selectors, services, stored_files, worklist
+from priorauth.models import Attachment, AuditEntry, AuthorizationRequest, Patient, RecheckResult
 from priorauth.serializers import (
     AppealStartInputSerializer,
     AttachmentOutputSerializer,
@@ -83,13 +83,6 @@ class IsPracticeMember(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return selectors.membership_of(request.user) is not None
-
-
-def require_role(user, *roles: str) -> None:
-    role = selectors.role_of(user)
-    if role not in roles:
-        names = " or ".join(dict(Role.choices)[r].lower() for r in roles)
-        raise PermissionDenied(f"Only {names} may do this.")
 
 
 def audit(
@@ -313,7 +306,7 @@ class RequestListCreateApi(BaseApi):
         responses={201: RequestDetailOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 415: ERROR_415},
     )
     def post(self, request: Request) -> Response:
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.create")
         data = parse(RequestCreateInputSerializer, request.data)
         obj = services.request_create(
             practice=selectors.membership_of(request.user).practice,
@@ -366,7 +359,7 @@ class RequestDetailApi(BaseApi):
     @_step_schema("requests_update", "Edit a draft (billing staff)", RequestUpdateInputSerializer)
     def patch(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.update", obj)
         data = parse(RequestUpdateInputSerializer, request.data)
         changes: dict[str, Any] = {}
         if "patient" in data:
@@ -397,7 +390,7 @@ class RequestSubmitApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.submit", obj)
         data = parse(NoteInputSerializer, request.data)
         obj = services.request_submit(request=obj, by=request.user, note=data["note"])
         audit(request, A.UPDATE, obj, detail="submit")
@@ -413,7 +406,7 @@ class RequestSendApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.send", obj)
         data = parse(RequestSendInputSerializer, request.data)
         packet = None
         if data.get("packet") is not None:
@@ -442,7 +435,7 @@ class RequestDecisionApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.decision", obj)
         data = parse(DecisionInputSerializer, request.data)
         decision = services.decision_record(request=obj, by=request.user, **data)
         audit(request, A.UPDATE, obj, detail=f"decision {decision.decision} #{decision.pk}")
@@ -457,7 +450,7 @@ class RequestAppealApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.appeal", obj)
         data = parse(AppealStartInputSerializer, request.data)
         appeal = services.appeal_start(
             request=obj, by=request.user, filed_at=data.get("filed_at"), expedited=data["expedited"], note=data["note"]
@@ -470,7 +463,7 @@ class RequestWithdrawApi(BaseApi):
     @_step_schema("requests_withdraw", "Withdraw the request (billing staff)", NoteInputSerializer)
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.withdraw", obj)
         data = parse(NoteInputSerializer, request.data)
         obj = services.request_withdraw(request=obj, by=request.user, note=data["note"])
         audit(request, A.UPDATE, obj, detail="withdraw")
@@ -510,7 +503,7 @@ class RequestAttachmentsApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING, Role.PHYSICIAN)
+        permissions.require(request.user, "attachment.upload", obj)
         data = parse(AttachmentUploadInputSerializer, request.data)
         attachment = services.attachment_add(request=obj, kind=data["kind"], upload=data["file"], by=request.user)
         audit(request, A.CREATE, attachment, detail=f"request {obj.pk}")
@@ -601,7 +594,7 @@ class RecheckSeenApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         result = selectors.get_visible(selectors.recheck_results_visible_to(request.user), pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "recheck.seen", result)
         parse(NoBodyInputSerializer, request.data)
         result = services.recheck_result_mark_seen(result=result, by=request.user)
         audit(request, A.UPDATE, result, detail="seen")
@@ -637,7 +630,7 @@ class AuditEntriesApi(BaseApi):
         },
     )
     def get(self, request: Request) -> Response:
-        require_role(request.user, Role.ADMIN)
+        permissions.require(request.user, "audit.list")
         filters = parse(AuditFilterSerializer, request.query_params)
         qs = selectors.audit_entries_visible_to(request.user).filter(**filters)
         paginator = Pagination()
@@ -674,7 +667,7 @@ class PatientListCreateApi(BaseApi):
         responses={201: PatientOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 415: ERROR_415},
     )
     def post(self, request: Request) -> Response:
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "patient.create")
         data = parse(PatientInputSerializer, request.data)
         patient = services.patient_create(practice=selectors.membership_of(request.user).practice, **data)
         audit(request, A.CREATE, patient)
@@ -702,7 +695,7 @@ class PatientDetailApi(BaseApi):
     )
     def patch(self, request: Request, pk: int) -> Response:
         patient = selectors.get_visible(selectors.patients_visible_to(request.user), pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "patient.update", patient)
         serializer = PatientInputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         patient = services.patient_update(patient=patient, **serializer.validated_data)
@@ -737,7 +730,7 @@ class PayerScorecardApi(BaseApi):
 
         from priorauth.scorecard import payer_scorecard
 
-        require_role(request.user, Role.BILLING, Role.ADMIN)
+        permissions.require(request.user, "metrics.scorecard")
         this_year = timezone.localdate().year
         raw = request.query_params.get("year") or str(this_year)
         if not raw.isdigit() or not 2000 <= int(raw) <= this_year:

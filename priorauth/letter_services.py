@@ -23,14 +23,14 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from policies.models import EvidenceSource
-from priorauth import letters, pdf
+from priorauth import letters, pdf, permissions
 from priorauth.models import (
     Appeal,
     AuthorizationRequest,
@@ -39,10 +39,8 @@ from priorauth.models import (
     LetterKind,
     LetterRevision,
     LetterStatus,
-    Role,
     letter_pdf_path,
 )
-from priorauth.selectors import membership_of
 
 logger = logging.getLogger(__name__)
 
@@ -50,32 +48,6 @@ Stage = LetterJob.Stage
 State = LetterJob.State
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 MAX_SENTENCE = 2000
-
-
-def _is_treating_physician(user, request: AuthorizationRequest) -> bool:
-    return bool(getattr(user, "pk", None)) and request.treating_physician.user_id == user.pk
-
-
-def _may_sign(user, request: AuthorizationRequest) -> bool:
-    """The treating physician's own user, still a physician member of the request's practice: a
-    provider's link alone (or a role changed since it was made) is not a signature right."""
-    membership = membership_of(user)
-    return (
-        _is_treating_physician(user, request)
-        and membership is not None
-        and membership.role == Role.PHYSICIAN
-        and membership.practice_id == request.practice_id
-    )
-
-
-def _is_billing(user, request: AuthorizationRequest) -> bool:
-    membership = membership_of(user)
-    return membership is not None and membership.role == Role.BILLING and membership.practice_id == request.practice_id
-
-
-def _require(allowed: bool, message: str) -> None:
-    if not allowed:
-        raise PermissionDenied(message)
 
 
 def _publish(stage: str, revision_id: int) -> bool:
@@ -125,10 +97,9 @@ def letter_request_draft(
 ) -> tuple[Letter, bool]:
     """The request's letter of that kind (the appeal's, for an appeal letter), created with its
     first draft queued if there is none yet. Returns (letter, created)."""
-    _require(
-        _is_billing(by, request) or _is_treating_physician(by, request),
-        "Only billing staff or the treating physician may ask for a letter.",
-    )
+    # Who may (priorauth.permissions): the practice's billing staff and the treating physician, the
+    # latter a physician member of the practice still (a provider's link alone is not a right).
+    permissions.require(by, "letter.draft", request)
     if kind not in LetterKind.values:
         raise ValidationError({"kind": f"Must be one of: {', '.join(LetterKind.values)}."})
     if kind == LetterKind.APPEAL:
@@ -400,7 +371,7 @@ def letter_edit(*, letter: Letter, by, paragraphs: Any, enclosures: Any = None) 
         raise ValidationError(errors)
     with transaction.atomic():
         letter = _locked_letter(letter)
-        _require(_is_treating_physician(by, letter.request), "Only the treating physician may edit the letter.")
+        permissions.require(by, "letter.edit", letter)
         current = LetterRevision.objects.select_for_update(of=("self",)).get(pk=letter.current_revision_id)
         if current.paragraphs is None:
             raise ValidationError({"status": "The first draft is still being written; edit it once it is ready."})
@@ -439,10 +410,7 @@ def letter_request_signature(*, letter: Letter, by) -> Letter:
     """Billing staff hand a reviewed draft to the treating physician."""
     with transaction.atomic():
         letter = _locked_letter(letter)
-        _require(
-            _is_billing(by, letter.request) or _is_treating_physician(by, letter.request),
-            "Only billing staff or the treating physician may do this.",
-        )
+        permissions.require(by, "letter.hand_over", letter)
         if letter.status != LetterStatus.DRAFT_READY:
             raise ValidationError(
                 {
@@ -469,7 +437,7 @@ def letter_sign(
         raise ValidationError({"acknowledge_unverified": "Must be true or false."})
     with transaction.atomic():
         letter = _locked_letter(letter)
-        _require(_may_sign(by, letter.request), "Only the treating physician may sign this letter.")
+        permissions.require(by, "letter.sign", letter)
         if letter.status not in (LetterStatus.DRAFT_READY, LetterStatus.AWAITING_SIGNATURE):
             raise ValidationError(
                 {"status": f"Only a ready draft can be signed (the letter is {letter.get_status_display().lower()})."}
@@ -504,10 +472,7 @@ def letter_retry(*, letter: Letter, by) -> LetterJob:
     """Queue a failed render of the current revision again."""
     with transaction.atomic():
         letter = _locked_letter(letter)
-        _require(
-            _is_billing(by, letter.request) or _is_treating_physician(by, letter.request),
-            "Only billing staff or the treating physician may do this.",
-        )
+        permissions.require(by, "letter.retry", letter)
         job = (
             LetterJob.objects.filter(revision_id=letter.current_revision_id, state=State.FAILED)
             .order_by("-stage")

@@ -16,13 +16,12 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from priorauth import letter_services, selectors
+from priorauth import letter_services, permissions, selectors
 from priorauth.api import ERROR_403, ERROR_404, ERROR_415, ERRORS_400, A, BaseApi, audit, parse
-from priorauth.models import Letter, LetterJob, LetterKind, LetterRevision, Role
+from priorauth.models import Letter, LetterJob, LetterKind, LetterRevision
 from priorauth.serializers import InputSerializer, NoBodyInputSerializer
 
 TAG = "letters"
-LETTER_ROLES = (Role.BILLING, Role.PHYSICIAN)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,8 +167,7 @@ class RequestLettersApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        if selectors.role_of(request.user) not in LETTER_ROLES:
-            raise Http404
+        permissions.require(request.user, "letter.draft", obj)
         data = parse(LetterCreateInputSerializer, request.data)
         appeal = None
         if data.get("appeal") is not None:
@@ -385,10 +383,9 @@ class RequestPayerContactApi(BaseApi):
     )
     def put(self, request: Request, pk: int) -> Response:
         from priorauth import services
-        from priorauth.api import require_role
 
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.payer_contact", obj)
         data = parse(PayerContactInputSerializer, request.data)
         services.request_choose_payer_contact(request=obj, payer_contact_id=data["payer_contact"], by=request.user)
         audit(request, A.UPDATE, obj, detail=f"payer contact {data['payer_contact']}")

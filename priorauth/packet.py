@@ -20,22 +20,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from priorauth import letters, pdf
+from priorauth import letters, pdf, permissions
 from priorauth.models import (
     Attachment,
     FaxPacket,
     Letter,
     LetterKind,
     LetterStatus,
-    Role,
 )
-from priorauth.selectors import membership_of
 
 # US Letter in PDF points, and the margin an image keeps from the page edge (fax machines crop).
 LETTER_WIDTH, LETTER_HEIGHT = 612.0, 792.0
@@ -250,9 +248,7 @@ def _chosen_attachments(letter: Letter, attachment_ids: Any) -> list[Attachment]
 def packet_build(*, letter: Letter, attachment_ids: Any, by) -> FaxPacket:
     """Build and store the packet of the letter's signed current revision with the chosen
     attachments, in the order given. Billing staff of the request's practice only."""
-    membership = membership_of(by)
-    if membership is None or membership.role != Role.BILLING or membership.practice_id != letter.request.practice_id:
-        raise PermissionDenied("Only the practice's billing staff may build the packet.")
+    permissions.require(by, "packet.build", letter)
     started = time.perf_counter()
     with transaction.atomic():
         letter = (

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
@@ -29,7 +29,7 @@ from coverage.checker import CaseInvalid, check
 from coverage.engine import compile_policy, evaluate
 from coverage.validation import validate_case
 from policies.models import AppealLevel, DenialCategory, Payer, PolicyVersion, PriorAuthRule
-from priorauth import stored_files
+from priorauth import permissions, stored_files
 from priorauth.models import (
     TRANSITIONS,
     UNDECIDED_STATUSES,
@@ -1156,10 +1156,7 @@ def recheck_result_mark_seen(*, result: RecheckResult, by) -> RecheckResult:
 def request_follow_up_set(*, request: AuthorizationRequest, on: dt.date | None, by) -> AuthorizationRequest:
     """Set (or clear, with None) the day to follow up with the payer on a request it has and for
     which its policy sets no decision deadline. Billing staff only; recorded in the request's history."""
-    from priorauth.selectors import role_of
-
-    if role_of(by) != Role.BILLING:
-        raise PermissionDenied("Only billing staff may set a follow-up date.")
+    permissions.require(by, "request.follow_up", request)
     with transaction.atomic():
         request = _locked(request)
         if request.status not in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED):

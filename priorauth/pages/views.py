@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from coverage.checker import CaseInvalid, check
 from policies.models import EvidenceSource
-from priorauth import letter_services, letters, selectors, services, stored_files
+from priorauth import letter_services, letters, permissions, selectors, services, stored_files
 from priorauth.models import (
     TRANSITIONS,
     Attachment,
@@ -76,13 +76,6 @@ def practice_member_required(view: Callable[..., HttpResponse]) -> Callable[...,
             return view(request, *args, **kwargs)
 
     return wrapped
-
-
-def require_role(user, *roles: str) -> None:
-    """The same rule as the API's: a visible object that the user's role may not change is a 403."""
-    if selectors.role_of(user) not in roles:
-        names = " or ".join(dict(Role.choices)[r].lower() for r in roles)
-        raise PermissionDenied(f"Only {names} may do this.")
 
 
 def audit(request: HttpRequest, action: str, obj=None, *, model=None, detail: str = "") -> None:
@@ -181,7 +174,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @practice_member_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    require_role(request.user, Role.BILLING)
+    permissions.require(request.user, "dashboard.view")
     from priorauth import queues
 
     counts = queues.status_counts(user=request.user)
@@ -224,7 +217,7 @@ def patient_search(request: HttpRequest) -> JsonResponse:
     from priorauth.pages.case_form import patient_label
     from priorauth.worklist import patient_matches
 
-    require_role(request.user, Role.BILLING)
+    permissions.require(request.user, "patient.search")
     matches = patient_matches(user=request.user, q=request.GET.get("q", ""))
     if matches:
         audit(request, A.LIST, model=Patient, detail="patient search ids=" + ",".join(str(p.pk) for p in matches))
@@ -245,7 +238,7 @@ def _case_page(request: HttpRequest, formset: CaseFormSet, *, obj: Authorization
 
 @practice_member_required
 def request_new(request: HttpRequest) -> HttpResponse:
-    require_role(request.user, Role.BILLING)
+    permissions.require(request.user, "request.create")
     membership = selectors.membership_of(request.user)
     formset = CaseFormSet(request.POST or None, user=request.user)
     if request.method == "POST" and formset.is_valid():
@@ -289,7 +282,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
 @practice_member_required
 def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
     obj = selectors.request_get(user=request.user, pk=pk)
-    require_role(request.user, Role.BILLING)
+    permissions.require(request.user, "request.update", obj)
     if obj.status != Status.DRAFT:
         messages.error(request, "Only a draft can be edited.")
         return redirect("pages:request-detail", pk=obj.pk)
@@ -351,9 +344,11 @@ def _determination(obj: AuthorizationRequest) -> tuple[dict[str, Any] | None, bo
 def _request_page(
     request: HttpRequest, obj: AuthorizationRequest, forms: dict[str, Any] | None = None, status: int = 200
 ) -> HttpResponse:
-    role = selectors.role_of(request.user)
+    def may(action: str) -> bool:
+        return permissions.can(request.user, action, obj)
+
     determination, preview = _determination(obj)
-    is_billing = role == Role.BILLING
+    is_billing = selectors.role_of(request.user) == Role.BILLING
     next_level = selectors.next_appeal_level(obj)
     forms = forms or {}
     letters = list(selectors.letters_visible_to(request.user).filter(request=obj))
@@ -362,22 +357,23 @@ def _request_page(
         "determination": determination,
         "preview": preview,
         "is_billing": is_billing,
-        "can_upload": role in (Role.BILLING, Role.PHYSICIAN),
+        "can_upload": permissions.can(request.user, "attachment.upload", obj),
         "attachments": list(obj.attachments.select_related("uploaded_by")),
         "decisions": list(obj.decisions.select_related("appeal")),
         "appeals": list(obj.appeals.all()),
         "transitions": list(obj.transitions.select_related("by")),
         "recheck_results": list(obj.recheck_results.filter(superseded=False).select_related("run__version")),
         "next_level": next_level,
-        "can_submit": is_billing and _allowed(obj, Status.SUBMITTED),
-        "can_send": is_billing and (_allowed(obj, Status.SENT) or obj.status == Status.APPEAL_IN_PROGRESS),
-        "can_withdraw": is_billing and _allowed(obj, Status.WITHDRAWN),
-        "can_record_decision": is_billing and (_allowed(obj, Status.APPROVED) or _allowed(obj, Status.APPEAL_APPROVED)),
-        "can_appeal": is_billing and _allowed(obj, Status.APPEAL_IN_PROGRESS) and next_level is not None,
-        "can_edit": is_billing and obj.status == Status.DRAFT,
+        "can_submit": may("request.submit") and _allowed(obj, Status.SUBMITTED),
+        "can_send": may("request.send") and (_allowed(obj, Status.SENT) or obj.status == Status.APPEAL_IN_PROGRESS),
+        "can_withdraw": may("request.withdraw") and _allowed(obj, Status.WITHDRAWN),
+        "can_record_decision": may("request.decision")
+        and (_allowed(obj, Status.APPROVED) or _allowed(obj, Status.APPEAL_APPROVED)),
+        "can_appeal": may("request.appeal") and _allowed(obj, Status.APPEAL_IN_PROGRESS) and next_level is not None,
+        "can_edit": may("request.update") and obj.status == Status.DRAFT,
         "send_form": forms.get("send") or SendForm(packets=_packets_of(request.user, obj)),
         "sendings": list(obj.sendings.all()),
-        "can_amend": is_billing and obj.status in (Status.SUBMITTED, Status.SENT, Status.PENDED),
+        "can_amend": may("request.amend") and obj.status in (Status.SUBMITTED, Status.SENT, Status.PENDED),
         "amendments": list(obj.amendments.select_related("by")),
         "withdraw_form": forms.get("withdraw") or NoteForm(prefix="withdraw"),
         "decision_form": forms.get("decision") or DecisionForm(criteria=_criteria_choices(obj)),
@@ -390,10 +386,11 @@ def _request_page(
         "letter_errors": forms.get("letter_errors"),
         "letters": letters,
         "has_pa_letter": any(letter.kind == LetterKind.PRIOR_AUTHORIZATION for letter in letters),
-        "can_ask_letter": role in (Role.BILLING, Role.PHYSICIAN) and obj.determination is not None,
+        "can_ask_letter": may("letter.draft") and obj.determination is not None,
         "appeals_without_letter": [a for a in obj.appeals.all() if not a.letters.exists()],
         "letter_kinds": LetterKind,
-        "can_follow_up": is_billing and obj.status in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED),
+        "can_follow_up": may("request.follow_up")
+        and obj.status in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED),
         "follow_up_form": forms.get("follow_up") or FollowUpForm(initial={"follow_up_on": obj.follow_up_on}),
     }
     return render(request, "pages/request_detail.html", context, status=status)
@@ -410,16 +407,18 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _request_page(request, obj)
 
 
-def _action(request: HttpRequest, pk: int, *, roles: tuple[str, ...] = (Role.BILLING,)) -> AuthorizationRequest:
+def _action(request: HttpRequest, pk: int, action: str) -> AuthorizationRequest:
+    """The request named by the URL (404 if the user may not see it), if the user may do the action
+    to it (else 403)."""
     obj = selectors.request_get(user=request.user, pk=pk)
-    require_role(request.user, *roles)
+    permissions.require(request.user, action, obj)
     return obj
 
 
 @require_POST
 @practice_member_required
 def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk)
+    obj = _action(request, pk, "request.submit")
     form = NoteForm(request.POST, prefix="submit")
     if form.is_valid():
         try:
@@ -434,7 +433,7 @@ def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @practice_member_required
 def request_send(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk)
+    obj = _action(request, pk, "request.send")
     packets = _packets_of(request.user, obj)
     form = SendForm(request.POST, packets=packets)
     if form.is_valid():
@@ -465,7 +464,7 @@ def request_send(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @practice_member_required
 def request_follow_up(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk)
+    obj = _action(request, pk, "request.follow_up")
     form = FollowUpForm(request.POST)
     if form.is_valid():
         try:
@@ -484,7 +483,7 @@ def request_follow_up(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @practice_member_required
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk)
+    obj = _action(request, pk, "request.withdraw")
     form = NoteForm(request.POST, prefix="withdraw")
     if form.is_valid():
         try:
@@ -503,7 +502,7 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 def request_payer_contact(request: HttpRequest, pk: int) -> HttpResponse:
     """Billing staff choose the payer desk (payer directory) the request's letters go to."""
     obj = selectors.request_get(user=request.user, pk=pk)
-    require_role(request.user, Role.BILLING)
+    permissions.require(request.user, "request.payer_contact", obj)
     raw = request.POST.get("payer_contact", "").strip()
     try:
         chosen = int(raw) if raw else None
@@ -528,7 +527,7 @@ def _criteria_choices(obj) -> list[tuple[str, str]]:
 @require_POST
 @practice_member_required
 def request_decision(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk)
+    obj = _action(request, pk, "request.decision")
     form = DecisionForm(request.POST, criteria=_criteria_choices(obj))
     if form.is_valid():
         try:
@@ -545,7 +544,7 @@ def request_decision(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @practice_member_required
 def request_appeal(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk)
+    obj = _action(request, pk, "request.appeal")
     form = AppealForm(request.POST)
     if form.is_valid():
         try:
@@ -568,7 +567,7 @@ def request_appeal(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @practice_member_required
 def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk, roles=(Role.BILLING, Role.PHYSICIAN))
+    obj = _action(request, pk, "attachment.upload")
     form = AttachmentForm(request.POST, request.FILES)
     if form.is_valid():
         try:
@@ -608,7 +607,7 @@ def physician_home(request: HttpRequest) -> HttpResponse:
     """The requests of the physician's patients (the selector keeps them to their own)."""
     from priorauth import queues
 
-    require_role(request.user, Role.PHYSICIAN)
+    permissions.require(request.user, "physician_home.view")
     requests = list(selectors.request_list(user=request.user)[:200])
     audit_list(request, requests, what="physician's requests")
     return render(
@@ -641,7 +640,7 @@ def _admin_links(request: HttpRequest) -> list[dict[str, str]]:
 def policy_changes(request: HttpRequest) -> HttpResponse:
     """Which open requests each published policy change affected: the re-check results, newest
     policy version first, with the criteria that changed and the admin's history of the policy."""
-    require_role(request.user, Role.ADMIN, Role.BILLING)
+    permissions.require(request.user, "policy_changes.view")
     show_seen = request.GET.get("seen") == "1"
     results = (
         selectors.recheck_results_visible_to(request.user)
@@ -686,7 +685,7 @@ def policy_changes(request: HttpRequest) -> HttpResponse:
 @practice_member_required
 def recheck_seen(request: HttpRequest, result_id: int) -> HttpResponse:
     result = selectors.get_visible(selectors.recheck_results_visible_to(request.user), result_id)
-    require_role(request.user, Role.BILLING)
+    permissions.require(request.user, "recheck.seen", result)
     services.recheck_result_mark_seen(result=result, by=request.user)
     audit(request, A.UPDATE, result)
     messages.success(request, f"Marked as seen: {result.request.reference}.")
@@ -707,13 +706,9 @@ AWAITING_PHYSICIAN = (LetterStatus.DRAFT_READY, LetterStatus.AWAITING_SIGNATURE)
 BUSY = (LetterStatus.DRAFTING, LetterStatus.SIGNING)
 
 
-def _is_treating_physician(user, letter: Letter) -> bool:
-    return letter.request.treating_physician.user_id == user.pk
-
-
 @practice_member_required
 def letter_list(request: HttpRequest) -> HttpResponse:
-    require_role(request.user, Role.BILLING, Role.PHYSICIAN)
+    permissions.require(request.user, "letter.list")
     letters = list(
         selectors.letters_visible_to(request.user)
         .select_related("request__patient", "request__payer", "request__treating_physician")
@@ -742,7 +737,8 @@ def _letter_page(
     revision = letter.current_revision
     waited = _int(request.GET.get("waited"))
     refresh = letter.status in BUSY and waited < LETTER_REFRESH_LIMIT
-    is_physician = _is_treating_physician(request.user, letter)
+    is_physician = permissions.can(request.user, "letter.sign", letter)
+    is_billing = selectors.role_of(request.user) == Role.BILLING
     return render(
         request,
         "pages/letter_detail.html",
@@ -752,15 +748,16 @@ def _letter_page(
             "revisions": list(letter.revisions.all()),
             "sources": _sources(),
             "is_physician": is_physician,
-            "is_billing": selectors.role_of(request.user) == Role.BILLING,
-            "can_edit": is_physician
+            "is_billing": is_billing,
+            "can_edit": permissions.can(request.user, "letter.edit", letter)
             and revision is not None
             and revision.paragraphs is not None
             and letter.status not in BUSY,
             "can_sign": is_physician and letter.status in AWAITING_PHYSICIAN,
             "can_hand_over": letter.status == LetterStatus.DRAFT_READY
-            and selectors.role_of(request.user) == Role.BILLING,
-            "can_retry": letter.status == LetterStatus.FAILED,
+            and is_billing
+            and permissions.can(request.user, "letter.hand_over", letter),
+            "can_retry": letter.status == LetterStatus.FAILED and permissions.can(request.user, "letter.retry", letter),
             "failed_jobs": [job for job in revision.jobs.all() if job.state == LetterJob.State.FAILED]
             if revision
             else [],
@@ -777,7 +774,7 @@ def _letter_page(
             "packets": list(
                 selectors.packets_visible_to(request.user).filter(letter=letter).order_by("-built_at", "-id")
             ),
-            "can_build_packet": selectors.role_of(request.user) == Role.BILLING
+            "can_build_packet": permissions.can(request.user, "packet.build", letter)
             and letter.status == LetterStatus.SIGNED,
             "packet_attachments": list(letter.request.attachments.all()),
         },
@@ -813,7 +810,7 @@ def letter_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def letter_request(request: HttpRequest, pk: int) -> HttpResponse:
     """Ask for the request's prior-authorization letter, or an appeal's letter."""
     obj = selectors.request_get(user=request.user, pk=pk)
-    require_role(request.user, Role.BILLING, Role.PHYSICIAN)
+    permissions.require(request.user, "letter.draft", obj)
     form = LetterRequestForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose which letter to ask for.")
@@ -835,8 +832,7 @@ def letter_request(request: HttpRequest, pk: int) -> HttpResponse:
 @practice_member_required
 def letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     letter = selectors.letter_get(user=request.user, pk=pk)
-    if not _is_treating_physician(request.user, letter):
-        raise PermissionDenied("Only the treating physician may edit the letter.")
+    permissions.require(request.user, "letter.edit", letter)
     revision = letter.current_revision
     if revision is None or revision.paragraphs is None or letter.status in BUSY:
         messages.error(request, "The letter is being written; edit it once its draft is ready.")
@@ -943,7 +939,7 @@ def letter_pdf(request: HttpRequest, pk: int, number: int, stage: str) -> FileRe
 def notification_list(request: HttpRequest) -> HttpResponse:
     from priorauth.notifications import notifications_for
 
-    require_role(request.user, Role.BILLING, Role.PHYSICIAN)
+    permissions.require(request.user, "notification.list")
     items = list(notifications_for(request.user)[:100])
     return render(request, "pages/notification_list.html", {"notifications": items})
 
@@ -970,7 +966,7 @@ def request_amend(request: HttpRequest, pk: int) -> HttpResponse:
     from priorauth.amendments import request_amend as amend
 
     obj = selectors.request_get(user=request.user, pk=pk)
-    require_role(request.user, Role.BILLING)
+    permissions.require(request.user, "request.amend", obj)
     if obj.status not in AMENDABLE_STATUSES:
         messages.error(request, "Only a submitted, sent or pended request can be corrected.")
         return redirect("pages:request-detail", pk=obj.pk)
@@ -1033,7 +1029,7 @@ def request_redetermine(request: HttpRequest, pk: int) -> HttpResponse:
     """From the policy-change banner: re-run the determination under the new policy version."""
     from priorauth.amendments import request_redetermine as redetermine
 
-    obj = _action(request, pk)
+    obj = _action(request, pk, "request.redetermine")
     try:
         with transaction.atomic():
             amendment = redetermine(request=obj, by=request.user)
@@ -1057,7 +1053,7 @@ def request_redetermine(request: HttpRequest, pk: int) -> HttpResponse:
 def payer_scorecard(request: HttpRequest) -> HttpResponse:
     from priorauth.scorecard import payer_scorecard as scorecard
 
-    require_role(request.user, Role.BILLING, Role.ADMIN)
+    permissions.require(request.user, "metrics.scorecard")
     this_year = timezone.localdate().year
     try:
         year = int(request.GET.get("year") or this_year)
