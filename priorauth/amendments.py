@@ -13,11 +13,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 
 from coverage.checker import CaseInvalid, check
 from policies.models import PolicyVersion
 from priorauth import permissions, services
-from priorauth.models import AuthorizationRequest, RequestAmendment, Status
+from priorauth.models import AuditEntry, AuthorizationRequest, RequestAmendment, Status
+from priorauth.permissions import User
 
 AMENDABLE_STATUSES: tuple[str, ...] = (Status.SUBMITTED, Status.SENT, Status.PENDED)
 
@@ -73,12 +75,13 @@ def summary(changes: list[dict[str, str]]) -> str:
 def request_amend(
     *,
     request: AuthorizationRequest,
-    by,
+    by: User,
     reason: str,
     case: dict[str, Any] | None = None,
     patient_fields: dict[str, Any] | None = None,
     send_to_payer: bool = False,
     sent_at: dt.datetime | None = None,
+    http_request: HttpRequest | None = None,
 ) -> RequestAmendment:
     """Correct a submitted, sent or pended request: `case` is the entered case as corrected (its
     payer, patient and provider parts still come from the records), `patient_fields` corrects the
@@ -102,7 +105,7 @@ def request_amend(
             raise ValidationError(errors)
         before = dict(request.case)
         if patient_fields:
-            services.patient_update(patient=request.patient, **patient_fields)
+            services.patient_update(patient=request.patient, by=by, **patient_fields)
             request.patient.refresh_from_db()
         # The record parts (payer, patient, provider) always come from the records, so a full case
         # (as stored, or as the API returns it) is taken without them.
@@ -154,10 +157,13 @@ def request_amend(
                 sent_at=sent_at,
                 note=f"Sent the requested information: {summary(changes)} ({reason})",
             )
+        services.audit_change(by, AuditEntry.Action.UPDATE, request, http_request, f"amendment r{amendment.number}")
         return amendment
 
 
-def request_redetermine(*, request: AuthorizationRequest, by) -> RequestAmendment:
+def request_redetermine(
+    *, request: AuthorizationRequest, by: User, http_request: HttpRequest | None = None
+) -> RequestAmendment:
     """Re-run the determination of a submitted, sent or pended request under its payer's current
     policy version, from the policy-change banner: a new revision (the earlier one kept), and the
     banner's re-check results marked seen, so the banner, the determination box and the list agree."""
@@ -197,4 +203,5 @@ def request_redetermine(*, request: AuthorizationRequest, by) -> RequestAmendmen
         request.policy_version = version or request.policy_version
         request.save()
         request.recheck_results.filter(seen_at__isnull=True).update(seen_at=timezone.now(), seen_by=by)
+        services.audit_change(by, AuditEntry.Action.UPDATE, request, http_request, f"redetermined r{amendment.number}")
         return amendment

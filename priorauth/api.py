@@ -322,8 +322,8 @@ class RequestListCreateApi(BaseApi):
             payer=payer_by_code(data["payer"]),
             case=data["case"],
             by=request.user,
+            http_request=request._request,
         )
-        audit(request, A.CREATE, obj)
         return request_detail(request, obj, status.HTTP_201_CREATED)
 
 
@@ -377,8 +377,7 @@ class RequestDetailApi(BaseApi):
             changes["payer"] = payer_by_code(data["payer"])
         if "case" in data:
             changes["case"] = data["case"]
-        obj = services.request_update(request=obj, by=request.user, **changes)
-        audit(request, A.UPDATE, obj, detail="edit " + ",".join(sorted(changes)))
+        obj = services.request_update(request=obj, by=request.user, http_request=request._request, **changes)
         return request_detail(request, obj)
 
 
@@ -392,8 +391,7 @@ class RequestSubmitApi(BaseApi):
         obj = selectors.request_get(user=request.user, pk=pk)
         permissions.require(request.user, "request.submit", obj)
         data = parse(NoteInputSerializer, request.data)
-        obj = services.request_submit(request=obj, by=request.user, note=data["note"])
-        audit(request, A.UPDATE, obj, detail="submit")
+        obj = services.request_submit(request=obj, by=request.user, note=data["note"], http_request=request._request)
         return request_detail(request, obj)
 
 
@@ -420,9 +418,7 @@ class RequestSendApi(BaseApi):
             note=data["note"],
             method=data["method"],
             packet=packet,
-        )
-        audit(
-            request, A.UPDATE, obj, detail=f"send {data['method'] or '-'}" + (f" packet {packet.pk}" if packet else "")
+            http_request=request._request,
         )
         return request_detail(request, obj)
 
@@ -437,8 +433,7 @@ class RequestDecisionApi(BaseApi):
         obj = selectors.request_get(user=request.user, pk=pk)
         permissions.require(request.user, "request.decision", obj)
         data = parse(DecisionInputSerializer, request.data)
-        decision = services.decision_record(request=obj, by=request.user, **data)
-        audit(request, A.UPDATE, obj, detail=f"decision {decision.decision} #{decision.pk}")
+        services.decision_record(request=obj, by=request.user, http_request=request._request, **data)
         return request_detail(request, obj)
 
 
@@ -452,10 +447,14 @@ class RequestAppealApi(BaseApi):
         obj = selectors.request_get(user=request.user, pk=pk)
         permissions.require(request.user, "request.appeal", obj)
         data = parse(AppealStartInputSerializer, request.data)
-        appeal = services.appeal_start(
-            request=obj, by=request.user, filed_at=data.get("filed_at"), expedited=data["expedited"], note=data["note"]
+        services.appeal_start(
+            request=obj,
+            by=request.user,
+            filed_at=data.get("filed_at"),
+            expedited=data["expedited"],
+            note=data["note"],
+            http_request=request._request,
         )
-        audit(request, A.UPDATE, obj, detail=f"appeal level {appeal.level_order}")
         return request_detail(request, obj)
 
 
@@ -465,8 +464,7 @@ class RequestWithdrawApi(BaseApi):
         obj = selectors.request_get(user=request.user, pk=pk)
         permissions.require(request.user, "request.withdraw", obj)
         data = parse(NoteInputSerializer, request.data)
-        obj = services.request_withdraw(request=obj, by=request.user, note=data["note"])
-        audit(request, A.UPDATE, obj, detail="withdraw")
+        obj = services.request_withdraw(request=obj, by=request.user, note=data["note"], http_request=request._request)
         return request_detail(request, obj)
 
 
@@ -505,8 +503,9 @@ class RequestAttachmentsApi(BaseApi):
         obj = selectors.request_get(user=request.user, pk=pk)
         permissions.require(request.user, "attachment.upload", obj)
         data = parse(AttachmentUploadInputSerializer, request.data)
-        attachment = services.attachment_add(request=obj, kind=data["kind"], upload=data["file"], by=request.user)
-        audit(request, A.CREATE, attachment, detail=f"request {obj.pk}")
+        attachment = services.attachment_add(
+            request=obj, kind=data["kind"], upload=data["file"], by=request.user, http_request=request._request
+        )
         return Response(AttachmentOutputSerializer(attachment).data, status=status.HTTP_201_CREATED)
 
 
@@ -596,8 +595,7 @@ class RecheckSeenApi(BaseApi):
         result = selectors.get_visible(selectors.recheck_results_visible_to(request.user), pk)
         permissions.require(request.user, "recheck.seen", result)
         parse(NoBodyInputSerializer, request.data)
-        result = services.recheck_result_mark_seen(result=result, by=request.user)
-        audit(request, A.UPDATE, result, detail="seen")
+        result = services.recheck_result_mark_seen(result=result, by=request.user, http_request=request._request)
         return Response(RecheckResultOutputSerializer(result).data)
 
 
@@ -669,8 +667,12 @@ class PatientListCreateApi(BaseApi):
     def post(self, request: Request) -> Response:
         permissions.require(request.user, "patient.create")
         data = parse(PatientInputSerializer, request.data)
-        patient = services.patient_create(practice=selectors.membership_of(request.user).practice, **data)
-        audit(request, A.CREATE, patient)
+        patient = services.patient_create(
+            practice=selectors.membership_of(request.user).practice,
+            by=request.user,
+            http_request=request._request,
+            **data,
+        )
         return Response(PatientOutputSerializer(patient).data, status=status.HTTP_201_CREATED)
 
 
@@ -698,8 +700,9 @@ class PatientDetailApi(BaseApi):
         permissions.require(request.user, "patient.update", patient)
         serializer = PatientInputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        patient = services.patient_update(patient=patient, **serializer.validated_data)
-        audit(request, A.UPDATE, patient, detail="edit " + ",".join(sorted(serializer.validated_data)))
+        patient = services.patient_update(
+            patient=patient, by=request.user, http_request=request._request, **serializer.validated_data
+        )
         return Response(PatientOutputSerializer(patient).data)
 
 

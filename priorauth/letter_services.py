@@ -27,12 +27,14 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.http import HttpRequest
 from django.utils import timezone
 
 from policies.models import EvidenceSource
 from priorauth import letters, pdf, permissions
 from priorauth.models import (
     Appeal,
+    AuditEntry,
     AuthorizationRequest,
     Letter,
     LetterJob,
@@ -41,6 +43,8 @@ from priorauth.models import (
     LetterStatus,
     letter_pdf_path,
 )
+from priorauth.permissions import User
+from priorauth.services import audit_change
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +97,27 @@ def _locked_letter(letter: Letter) -> Letter:
 
 
 def letter_request_draft(
-    *, request: AuthorizationRequest, kind: str, by, appeal: Appeal | None = None
+    *,
+    request: AuthorizationRequest,
+    kind: str,
+    by: User,
+    appeal: Appeal | None = None,
+    http_request: HttpRequest | None = None,
 ) -> tuple[Letter, bool]:
     """The request's letter of that kind (the appeal's, for an appeal letter), created with its
     first draft queued if there is none yet. Returns (letter, created)."""
     # Who may (priorauth.permissions): the practice's billing staff and the treating physician, the
     # latter a physician member of the practice still (a provider's link alone is not a right).
     permissions.require(by, "letter.draft", request)
+    letter, created = _letter_draft_find_or_create(request=request, kind=kind, by=by, appeal=appeal)
+    action = AuditEntry.Action.CREATE if created else AuditEntry.Action.READ
+    audit_change(by, action, letter, http_request, f"request {request.pk} {letter.kind}")
+    return letter, created
+
+
+def _letter_draft_find_or_create(
+    *, request: AuthorizationRequest, kind: str, by: User, appeal: Appeal | None
+) -> tuple[Letter, bool]:
     if kind not in LetterKind.values:
         raise ValidationError({"kind": f"Must be one of: {', '.join(LetterKind.values)}."})
     if kind == LetterKind.APPEAL:
@@ -356,7 +374,9 @@ def _with_notes(paragraphs: list[dict[str, Any]], previous: list[dict[str, Any]]
     ]
 
 
-def letter_edit(*, letter: Letter, by, paragraphs: Any, enclosures: Any = None) -> LetterRevision:
+def letter_edit(
+    *, letter: Letter, by: User, paragraphs: Any, enclosures: Any = None, http_request: HttpRequest | None = None
+) -> LetterRevision:
     """The treating physician's edit of the narrative. An unsigned revision is changed in place and
     its draft rendered again; a signed one stays as it is and a new revision supersedes it."""
     known = set(EvidenceSource.objects.values_list("key", flat=True))
@@ -403,10 +423,11 @@ def letter_edit(*, letter: Letter, by, paragraphs: Any, enclosures: Any = None) 
         letter.status = LetterStatus.DRAFTING
         letter.save(update_fields=["current_revision", "status", "updated_at"])
         _queue_job(revision, Stage.DRAFT)
+        audit_change(by, AuditEntry.Action.UPDATE, letter, http_request, f"revision {revision.number}")
         return revision
 
 
-def letter_request_signature(*, letter: Letter, by) -> Letter:
+def letter_request_signature(*, letter: Letter, by: User, http_request: HttpRequest | None = None) -> Letter:
     """Billing staff hand a reviewed draft to the treating physician."""
     with transaction.atomic():
         letter = _locked_letter(letter)
@@ -419,11 +440,17 @@ def letter_request_signature(*, letter: Letter, by) -> Letter:
             )
         letter.status = LetterStatus.AWAITING_SIGNATURE
         letter.save(update_fields=["status", "updated_at"])
+        audit_change(by, AuditEntry.Action.UPDATE, letter, http_request, "request signature")
         return letter
 
 
 def letter_sign(
-    *, letter: Letter, by, override_reason: str = "", acknowledge_unverified: bool = False
+    *,
+    letter: Letter,
+    by: User,
+    override_reason: str = "",
+    acknowledge_unverified: bool = False,
+    http_request: HttpRequest | None = None,
 ) -> LetterRevision:
     """The treating physician signs the current draft; the final PDF is rendered from it.
 
@@ -465,10 +492,22 @@ def letter_sign(
         letter.status = LetterStatus.SIGNING
         letter.save(update_fields=["status", "updated_at"])
         _queue_job(revision, Stage.FINAL)
+        audit_change(by, AuditEntry.Action.UPDATE, letter, http_request, sign_audit_detail(revision))
         return revision
 
 
-def letter_retry(*, letter: Letter, by) -> LetterJob:
+def sign_audit_detail(revision: LetterRevision) -> str:
+    """The audit entry of a signature: the revision, and any override with the physician's reason."""
+    detail = f"sign revision {revision.number}"
+    if revision.unverified_acknowledged:
+        detail += "; unverified sources acknowledged"
+    if revision.sign_overridden:
+        detail += f"; override of {', '.join(revision.sign_overridden)}: "
+        detail += revision.sign_override_reason[: max(0, 500 - len(detail))]
+    return detail[:500]
+
+
+def letter_retry(*, letter: Letter, by: User, http_request: HttpRequest | None = None) -> LetterJob:
     """Queue a failed render of the current revision again."""
     with transaction.atomic():
         letter = _locked_letter(letter)
@@ -482,7 +521,9 @@ def letter_retry(*, letter: Letter, by) -> LetterJob:
             raise ValidationError({"status": "No failed render to retry."})
         letter.status = LetterStatus.DRAFTING if job.stage == Stage.DRAFT else LetterStatus.SIGNING
         letter.save(update_fields=["status", "updated_at"])
-        return _queue_job(job.revision, job.stage)
+        job = _queue_job(job.revision, job.stage)
+        audit_change(by, AuditEntry.Action.UPDATE, letter, http_request, f"retry {job.stage}")
+        return job
 
 
 # ---------------------------------------------------------------------------------------------

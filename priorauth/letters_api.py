@@ -175,9 +175,8 @@ class RequestLettersApi(BaseApi):
             if appeal is None:
                 raise ValidationError({"appeal": "No such appeal of this request."})
         letter, created = letter_services.letter_request_draft(
-            request=obj, kind=data["kind"], by=request.user, appeal=appeal
+            request=obj, kind=data["kind"], by=request.user, appeal=appeal, http_request=request._request
         )
-        audit(request, A.CREATE if created else A.READ, letter, detail=f"request {obj.pk} {letter.kind}")
         return letter_response(request, letter, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
 
@@ -205,10 +204,13 @@ class LetterParagraphsApi(BaseApi):
     def put(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(LetterEditInputSerializer, request.data)
-        revision = letter_services.letter_edit(
-            letter=letter, by=request.user, paragraphs=data["paragraphs"], enclosures=data.get("enclosures")
+        letter_services.letter_edit(
+            letter=letter,
+            by=request.user,
+            paragraphs=data["paragraphs"],
+            enclosures=data.get("enclosures"),
+            http_request=request._request,
         )
-        audit(request, A.UPDATE, letter, detail=f"revision {revision.number}")
         return letter_response(request, letter, status.HTTP_202_ACCEPTED)
 
 
@@ -223,9 +225,8 @@ class LetterRequestSignatureApi(BaseApi):
     def post(self, request: Request, pk: int) -> Response:
         parse(NoBodyInputSerializer, request.data)
         letter = letter_services.letter_request_signature(
-            letter=selectors.letter_get(user=request.user, pk=pk), by=request.user
+            letter=selectors.letter_get(user=request.user, pk=pk), by=request.user, http_request=request._request
         )
-        audit(request, A.UPDATE, letter, detail="request signature")
         return letter_response(request, letter)
 
 
@@ -245,17 +246,6 @@ class LetterSignInputSerializer(InputSerializer):
     )
 
 
-def sign_audit_detail(revision: LetterRevision) -> str:
-    """The audit entry of a signature: the revision, and any override with the physician's reason."""
-    detail = f"sign revision {revision.number}"
-    if revision.unverified_acknowledged:
-        detail += "; unverified sources acknowledged"
-    if revision.sign_overridden:
-        detail += f"; override of {', '.join(revision.sign_overridden)}: "
-        detail += revision.sign_override_reason[: max(0, 500 - len(detail))]
-    return detail[:500]
-
-
 class LetterSignApi(BaseApi):
     @extend_schema(
         tags=[TAG],
@@ -269,8 +259,7 @@ class LetterSignApi(BaseApi):
     def post(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(LetterSignInputSerializer, request.data)
-        revision = letter_services.letter_sign(letter=letter, by=request.user, **data)
-        audit(request, A.UPDATE, letter, detail=sign_audit_detail(revision))
+        letter_services.letter_sign(letter=letter, by=request.user, http_request=request._request, **data)
         return letter_response(request, letter, status.HTTP_202_ACCEPTED)
 
 
@@ -285,8 +274,7 @@ class LetterRetryApi(BaseApi):
     def post(self, request: Request, pk: int) -> Response:
         parse(NoBodyInputSerializer, request.data)
         letter = selectors.letter_get(user=request.user, pk=pk)
-        job = letter_services.letter_retry(letter=letter, by=request.user)
-        audit(request, A.UPDATE, letter, detail=f"retry {job.stage}")
+        letter_services.letter_retry(letter=letter, by=request.user, http_request=request._request)
         return letter_response(request, letter, status.HTTP_202_ACCEPTED)
 
 
@@ -387,6 +375,7 @@ class RequestPayerContactApi(BaseApi):
         obj = selectors.request_get(user=request.user, pk=pk)
         permissions.require(request.user, "request.payer_contact", obj)
         data = parse(PayerContactInputSerializer, request.data)
-        services.request_choose_payer_contact(request=obj, payer_contact_id=data["payer_contact"], by=request.user)
-        audit(request, A.UPDATE, obj, detail=f"payer contact {data['payer_contact']}")
+        services.request_choose_payer_contact(
+            request=obj, payer_contact_id=data["payer_contact"], by=request.user, http_request=request._request
+        )
         return self.get(request, pk)

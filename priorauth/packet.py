@@ -23,17 +23,21 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from priorauth import letters, pdf, permissions
 from priorauth.models import (
     Attachment,
+    AuditEntry,
     FaxPacket,
     Letter,
     LetterKind,
     LetterStatus,
 )
+from priorauth.permissions import User
+from priorauth.services import audit_change
 
 # US Letter in PDF points, and the margin an image keeps from the page edge (fax machines crop).
 LETTER_WIDTH, LETTER_HEIGHT = 612.0, 792.0
@@ -245,7 +249,9 @@ def _chosen_attachments(letter: Letter, attachment_ids: Any) -> list[Attachment]
     return [found[x] for x in attachment_ids]  # in the order staff chose
 
 
-def packet_build(*, letter: Letter, attachment_ids: Any, by) -> FaxPacket:
+def packet_build(
+    *, letter: Letter, attachment_ids: Any, by: User, http_request: HttpRequest | None = None
+) -> FaxPacket:
     """Build and store the packet of the letter's signed current revision with the chosen
     attachments, in the order given. Billing staff of the request's practice only."""
     permissions.require(by, "packet.build", letter)
@@ -302,6 +308,14 @@ def packet_build(*, letter: Letter, attachment_ids: Any, by) -> FaxPacket:
         except Exception:
             packet.file.delete(save=False)
             raise
+        audit_change(
+            by,
+            AuditEntry.Action.CREATE,
+            packet,
+            http_request,
+            f"letter {letter.pk} r{revision.number} attachments="
+            + ",".join(str(e["attachment"]) for e in packet.enclosures),
+        )
         return packet
 
 

@@ -120,13 +120,8 @@ class LetterPacketsApi(BaseApi):
     def post(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(PacketCreateInputSerializer, request.data)
-        built = packet.packet_build(letter=letter, attachment_ids=data["attachments"], by=request.user)
-        audit(
-            request,
-            A.CREATE,
-            built,
-            detail=f"letter {letter.pk} r{built.revision.number} attachments="
-            + ",".join(str(e["attachment"]) for e in built.enclosures),
+        built = packet.packet_build(
+            letter=letter, attachment_ids=data["attachments"], by=request.user, http_request=request._request
         )
         return Response(PacketOutputSerializer(built).data, status=status.HTTP_201_CREATED)
 

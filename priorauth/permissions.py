@@ -33,8 +33,6 @@ from django.http import Http404
 
 from priorauth.models import Role
 
-User = AbstractBaseUser | AnonymousUser
-
 BILLING, PHYSICIAN, ADMIN = Role.BILLING.value, Role.PHYSICIAN.value, Role.ADMIN.value
 # The platform's roles outside a practice (the Django admin's payer registry and user management).
 POLICY_EDITOR = "policy_editor"
@@ -59,6 +57,8 @@ class SystemActor:
 
 
 SYSTEM = SystemActor()
+# Who acts: a signed-in user, an anonymous one (refused), or the system.
+User = AbstractBaseUser | AnonymousUser | SystemActor
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ ACTIONS: dict[str, Rule] = {
     "patient.search": Rule("search patients for a new request", (BILLING,)),
     "patient.create": Rule("add a patient", (BILLING,), system=True),
     "patient.update": Rule("correct a patient's details", (BILLING,), "patient", system=True),
+    "patient.admin_correct": Rule("correct a patient's details in the Django admin", (ADMIN, SUPERUSER), "patient"),
     # Policy changes, deadlines, metrics
     "recheck.list": Rule("see requests a policy change affected", ALL),
     "recheck.seen": Rule("mark a re-check result seen", (BILLING,), "recheck"),
@@ -253,7 +254,7 @@ def _decide(user: Any, action: str, obj: Any) -> tuple[bool, type[Exception] | N
     return True, None, ""
 
 
-def require(user: Any, action: str, obj: Any = None) -> None:
+def require(user: User | None, action: str, obj: Any = None) -> None:
     """Allow, or raise: `Hidden` (404) for an object the user may not see, `PermissionDenied` (403)
     for a visible object (or no object) the user's role may not act on."""
     allowed, error, message = _decide(user, action, obj)
@@ -261,7 +262,7 @@ def require(user: Any, action: str, obj: Any = None) -> None:
         raise error(message) if message else error()
 
 
-def can(user: Any, action: str, obj: Any = None) -> bool:
+def can(user: User | None, action: str, obj: Any = None) -> bool:
     """Whether `require` would allow it (for templates and the pages' `can_*` flags)."""
     return _decide(user, action, obj)[0]
 

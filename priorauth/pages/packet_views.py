@@ -43,7 +43,7 @@ def letter_packet(request: HttpRequest, pk: int) -> HttpResponse:
             request, letter, status=400, errors=["attachments: Must be a list of attachment ids of this request."]
         )
     try:
-        built = packet.packet_build(letter=letter, attachment_ids=ids, by=request.user)
+        built = packet.packet_build(letter=letter, attachment_ids=ids, by=request.user, http_request=request)
     except ValidationError as exc:
         letter.refresh_from_db()
         named = (
@@ -52,13 +52,6 @@ def letter_packet(request: HttpRequest, pk: int) -> HttpResponse:
             else exc.messages
         )
         return _letter_page(request, letter, status=400, errors=named)
-    audit(
-        request,
-        A.CREATE,
-        built,
-        detail=f"letter {letter.pk} r{built.revision.number} attachments="
-        + ",".join(str(e["attachment"]) for e in built.enclosures),
-    )
     messages.success(request, f"Fax packet #{built.pk} built: {built.page_count} pages.")
     return redirect("pages:letter-detail", pk=letter.pk)
 

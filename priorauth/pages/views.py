@@ -14,7 +14,6 @@ from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -236,47 +235,43 @@ def _case_page(request: HttpRequest, formset: CaseFormSet, *, obj: Authorization
     )
 
 
+def _case_form(request: HttpRequest, obj: AuthorizationRequest | None) -> HttpResponse:
+    """The new-request page (obj None) and a draft's edit page: parse the case form, save it through
+    services.request_draft_save, show the form again with each refusal next to its input."""
+    formset = CaseFormSet(request.POST or None, user=request.user, request=obj)
+    if request.method == "POST" and formset.is_valid():
+        data = formset.form.cleaned_data
+        submit = "submit" in request.POST
+        try:
+            saved = services.request_draft_save(
+                by=request.user,
+                practice=selectors.membership_of(request.user).practice,
+                request=obj,
+                patient=data["patient"],
+                new_patient=formset.new_patient_fields() if data["patient"] is None else None,
+                payer=formset.payer(),
+                treating_physician=data["provider"],
+                case=formset.entered_case(),
+                submit=submit,
+                http_request=request,
+            )
+        except services.PatientInvalid as exc:
+            formset.add_service_errors(exc, patient_fields=True)
+        except ValidationError as exc:
+            formset.add_service_errors(exc)
+        else:
+            done = "submitted." if submit else ("saved as a draft." if obj is None else "saved.")
+            messages.success(request, f"Request {saved.reference} {done}")
+            for note in formset.read_as_notes():
+                messages.info(request, note)
+            return redirect("pages:request-detail", pk=saved.pk)
+    return _case_page(request, formset, obj=obj)
+
+
 @practice_member_required
 def request_new(request: HttpRequest) -> HttpResponse:
     permissions.require(request.user, "request.create")
-    membership = selectors.membership_of(request.user)
-    formset = CaseFormSet(request.POST or None, user=request.user)
-    if request.method == "POST" and formset.is_valid():
-        data = formset.form.cleaned_data
-        try:
-            with transaction.atomic():
-                patient = data["patient"]
-                if patient is None:
-                    try:
-                        patient = services.patient_create(practice=membership.practice, **formset.new_patient_fields())
-                    except ValidationError as exc:
-                        formset.add_service_errors(exc, patient_fields=True)
-                        raise
-                    audit(request, A.CREATE, patient)
-                obj = services.request_create(
-                    practice=membership.practice,
-                    patient=patient,
-                    payer=formset.payer(),
-                    treating_physician=data["provider"],
-                    case=formset.entered_case(),
-                    by=request.user,
-                )
-                audit(request, A.CREATE, obj)
-                if "submit" in request.POST:
-                    obj = services.request_submit(request=obj, by=request.user)
-                    audit(request, A.UPDATE, obj, detail="submit")
-        except ValidationError as exc:
-            if not formset.has_errors:
-                formset.add_service_errors(exc)
-        else:
-            messages.success(
-                request,
-                f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved as a draft."),
-            )
-            for note in formset.read_as_notes():
-                messages.info(request, note)
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _case_page(request, formset, obj=None)
+    return _case_form(request, None)
 
 
 @practice_member_required
@@ -286,45 +281,9 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if obj.status != Status.DRAFT:
         messages.error(request, "Only a draft can be edited.")
         return redirect("pages:request-detail", pk=obj.pk)
-    membership = selectors.membership_of(request.user)
-    formset = CaseFormSet(request.POST or None, user=request.user, request=obj)
     if request.method == "GET":
         audit(request, A.READ, obj, detail="edit form")
-    if request.method == "POST" and formset.is_valid():
-        data = formset.form.cleaned_data
-        try:
-            with transaction.atomic():
-                patient = data["patient"]
-                if patient is None:
-                    try:
-                        patient = services.patient_create(practice=membership.practice, **formset.new_patient_fields())
-                    except ValidationError as exc:
-                        formset.add_service_errors(exc, patient_fields=True)
-                        raise
-                    audit(request, A.CREATE, patient)
-                obj = services.request_update(
-                    request=obj,
-                    by=request.user,
-                    patient=patient,
-                    payer=formset.payer(),
-                    treating_physician=data["provider"],
-                    case=formset.entered_case(),
-                )
-                audit(request, A.UPDATE, obj, detail="edit")
-                if "submit" in request.POST:
-                    obj = services.request_submit(request=obj, by=request.user)
-                    audit(request, A.UPDATE, obj, detail="submit")
-        except ValidationError as exc:
-            if not formset.has_errors:
-                formset.add_service_errors(exc)
-        else:
-            messages.success(
-                request, f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved.")
-            )
-            for note in formset.read_as_notes():
-                messages.info(request, note)
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _case_page(request, formset, obj=obj)
+    return _case_form(request, obj)
 
 
 def _allowed(obj: AuthorizationRequest, target: str) -> bool:
@@ -422,10 +381,11 @@ def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
     form = NoteForm(request.POST, prefix="submit")
     if form.is_valid():
         try:
-            obj = services.request_submit(request=obj, by=request.user, note=form.cleaned_data["note"])
+            obj = services.request_submit(
+                request=obj, by=request.user, note=form.cleaned_data["note"], http_request=request
+            )
         except ValidationError as exc:
             return _request_page(request, obj, {"submit_errors": exc.messages}, status=400)
-        audit(request, A.UPDATE, obj, detail="submit")
         messages.success(request, "Submitted: the determination below is now on record.")
     return redirect("pages:request-detail", pk=obj.pk)
 
@@ -446,16 +406,11 @@ def request_send(request: HttpRequest, pk: int) -> HttpResponse:
                 note=form.cleaned_data["note"],
                 method=form.cleaned_data["method"],
                 packet=packet,
+                http_request=request,
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            audit(
-                request,
-                A.UPDATE,
-                obj,
-                detail=f"send {form.cleaned_data['method'] or '-'}" + (f" packet {packet.pk}" if packet else ""),
-            )
             messages.success(request, "Recorded as sent to the payer.")
             return redirect("pages:request-detail", pk=obj.pk)
     return _request_page(request, obj, {"send": form}, status=400)
@@ -468,9 +423,9 @@ def request_follow_up(request: HttpRequest, pk: int) -> HttpResponse:
     form = FollowUpForm(request.POST)
     if form.is_valid():
         try:
-            with transaction.atomic():
-                services.request_follow_up_set(request=obj, on=form.cleaned_data["follow_up_on"], by=request.user)
-                audit(request, A.UPDATE, obj, detail="follow-up date")
+            services.request_follow_up_set(
+                request=obj, on=form.cleaned_data["follow_up_on"], by=request.user, http_request=request
+            )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
@@ -487,11 +442,12 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     form = NoteForm(request.POST, prefix="withdraw")
     if form.is_valid():
         try:
-            obj = services.request_withdraw(request=obj, by=request.user, note=form.cleaned_data["note"])
+            obj = services.request_withdraw(
+                request=obj, by=request.user, note=form.cleaned_data["note"], http_request=request
+            )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            audit(request, A.UPDATE, obj, detail="withdraw")
             messages.success(request, "The request was withdrawn.")
             return redirect("pages:request-detail", pk=obj.pk)
     return _request_page(request, obj, {"withdraw": form}, status=400)
@@ -506,11 +462,12 @@ def request_payer_contact(request: HttpRequest, pk: int) -> HttpResponse:
     raw = request.POST.get("payer_contact", "").strip()
     try:
         chosen = int(raw) if raw else None
-        services.request_choose_payer_contact(request=obj, payer_contact_id=chosen, by=request.user)
+        services.request_choose_payer_contact(
+            request=obj, payer_contact_id=chosen, by=request.user, http_request=request
+        )
     except (ValueError, ValidationError) as exc:
         messages_ = exc.messages if isinstance(exc, ValidationError) else ["Choose one of the payer's desks."]
         return _request_page(request, obj, {"contact_errors": messages_}, status=400)
-    audit(request, A.UPDATE, obj, detail=f"payer contact {chosen}")
     messages.success(request, "The addressee is recorded.")
     return redirect("pages:request-detail", pk=obj.pk)
 
@@ -531,11 +488,10 @@ def request_decision(request: HttpRequest, pk: int) -> HttpResponse:
     form = DecisionForm(request.POST, criteria=_criteria_choices(obj))
     if form.is_valid():
         try:
-            services.decision_record(request=obj, by=request.user, **form.service_kwargs())
+            services.decision_record(request=obj, by=request.user, http_request=request, **form.service_kwargs())
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            audit(request, A.UPDATE, obj, detail="payer decision")
             messages.success(request, "The payer's answer is recorded.")
             return redirect("pages:request-detail", pk=obj.pk)
     return _request_page(request, obj, {"decision": form}, status=400)
@@ -554,11 +510,11 @@ def request_appeal(request: HttpRequest, pk: int) -> HttpResponse:
                 filed_at=form.cleaned_data["filed_at"],
                 expedited=form.cleaned_data["expedited"],
                 note=form.cleaned_data["note"],
+                http_request=request,
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            audit(request, A.UPDATE, obj, detail=f"appeal {appeal.pk} started")
             messages.success(request, f"Appeal started: {appeal.level_name}.")
             return redirect("pages:request-detail", pk=obj.pk)
     return _request_page(request, obj, {"appeal": form}, status=400)
@@ -571,13 +527,16 @@ def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
     form = AttachmentForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            attachment = services.attachment_add(
-                request=obj, kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"], by=request.user
+            services.attachment_add(
+                request=obj,
+                kind=form.cleaned_data["kind"],
+                upload=form.cleaned_data["file"],
+                by=request.user,
+                http_request=request,
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            audit(request, A.CREATE, attachment, detail=f"request {obj.pk}")
             messages.success(request, "The file is attached.")
             return redirect("pages:request-detail", pk=obj.pk)
     return _request_page(request, obj, {"attachment": form}, status=400)
@@ -686,8 +645,7 @@ def policy_changes(request: HttpRequest) -> HttpResponse:
 def recheck_seen(request: HttpRequest, result_id: int) -> HttpResponse:
     result = selectors.get_visible(selectors.recheck_results_visible_to(request.user), result_id)
     permissions.require(request.user, "recheck.seen", result)
-    services.recheck_result_mark_seen(result=result, by=request.user)
-    audit(request, A.UPDATE, result)
+    services.recheck_result_mark_seen(result=result, by=request.user, http_request=request)
     messages.success(request, f"Marked as seen: {result.request.reference}.")
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
@@ -820,11 +778,10 @@ def letter_request(request: HttpRequest, pk: int) -> HttpResponse:
         appeal = selectors.get_visible(obj.appeals.all(), form.cleaned_data["appeal"])
     try:
         letter, created = letter_services.letter_request_draft(
-            request=obj, kind=form.cleaned_data["kind"], by=request.user, appeal=appeal
+            request=obj, kind=form.cleaned_data["kind"], by=request.user, appeal=appeal, http_request=request
         )
     except ValidationError as exc:
         return _request_page(request, obj, {"letter_errors": exc.messages}, status=400)
-    audit(request, A.CREATE if created else A.READ, letter, detail=f"request {obj.pk} {letter.kind}")
     messages.success(request, "The draft is being written." if created else "This letter was already asked for.")
     return redirect("pages:letter-detail", pk=letter.pk)
 
@@ -842,13 +799,16 @@ def letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
         audit(request, A.READ, letter, detail="edit form")
     if request.method == "POST" and form.is_valid():
         try:
-            new = letter_services.letter_edit(
-                letter=letter, by=request.user, paragraphs=form.paragraphs(), enclosures=form.enclosure_list()
+            letter_services.letter_edit(
+                letter=letter,
+                by=request.user,
+                paragraphs=form.paragraphs(),
+                enclosures=form.enclosure_list(),
+                http_request=request,
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            audit(request, A.UPDATE, letter, detail=f"revision {new.number}")
             messages.success(request, "Saved. The draft PDF is being made again.")
             return redirect("pages:letter-detail", pk=letter.pk)
     return render(
@@ -859,16 +819,13 @@ def letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _letter_action(
-    request: HttpRequest, pk: int, action: Callable[..., Any], *, detail: str, done: str
-) -> HttpResponse:
+def _letter_action(request: HttpRequest, pk: int, action: Callable[..., Any], *, done: str) -> HttpResponse:
     letter = selectors.letter_get(user=request.user, pk=pk)
     try:
-        action(letter=letter, by=request.user)
+        action(letter=letter, by=request.user, http_request=request)
     except ValidationError as exc:
         letter.refresh_from_db()
         return _letter_page(request, letter, status=400, errors=exc.messages)
-    audit(request, A.UPDATE, letter, detail=detail)
     messages.success(request, done)
     return redirect("pages:letter-detail", pk=letter.pk)
 
@@ -878,19 +835,20 @@ def _letter_action(
 def letter_sign(request: HttpRequest, pk: int) -> HttpResponse:
     """The sign form carries the signing gate's answers: an override reason when required criteria
     are not met or not documented, and the acknowledgement of unverified sources."""
-    from priorauth.letters_api import sign_audit_detail
-
     letter = selectors.letter_get(user=request.user, pk=pk)
     reason = request.POST.get("override_reason", "").strip()
     acknowledged = request.POST.get("acknowledge_unverified") in ("on", "true", "1")
     try:
-        revision = letter_services.letter_sign(
-            letter=letter, by=request.user, override_reason=reason, acknowledge_unverified=acknowledged
+        letter_services.letter_sign(
+            letter=letter,
+            by=request.user,
+            override_reason=reason,
+            acknowledge_unverified=acknowledged,
+            http_request=request,
         )
     except ValidationError as exc:
         letter.refresh_from_db()
         return _letter_page(request, letter, status=400, errors=exc.messages)
-    audit(request, A.UPDATE, letter, detail=sign_audit_detail(revision))
     messages.success(request, "Signed. The final PDF is being made.")
     return redirect("pages:letter-detail", pk=letter.pk)
 
@@ -902,7 +860,6 @@ def letter_hand_over(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         letter_services.letter_request_signature,
-        detail="request signature",
         done="Sent to the physician for signature.",
     )
 
@@ -910,7 +867,7 @@ def letter_hand_over(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @practice_member_required
 def letter_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    return _letter_action(request, pk, letter_services.letter_retry, detail="retry", done="The render is queued again.")
+    return _letter_action(request, pk, letter_services.letter_retry, done="The render is queued again.")
 
 
 @practice_member_required
@@ -985,16 +942,15 @@ def request_amend(request: HttpRequest, pk: int) -> HttpResponse:
             data = amend_form.cleaned_data
             patient_fields = {"member_id": data["member_id"]} if data["member_id"] != obj.patient.member_id else None
             try:
-                with transaction.atomic():
-                    amendment = amend(
-                        request=obj,
-                        by=request.user,
-                        reason=data["reason"],
-                        case=formset.entered_case(),
-                        patient_fields=patient_fields,
-                        send_to_payer=data.get("send_to_payer", False),
-                    )
-                    audit(request, A.UPDATE, obj, detail=f"amendment r{amendment.number}")
+                amendment = amend(
+                    request=obj,
+                    by=request.user,
+                    reason=data["reason"],
+                    case=formset.entered_case(),
+                    patient_fields=patient_fields,
+                    send_to_payer=data.get("send_to_payer", False),
+                    http_request=request,
+                )
             except ValidationError as exc:
                 for key in list(getattr(exc, "error_dict", {})):
                     if key in amend_form.fields or key == "reason":
@@ -1031,9 +987,7 @@ def request_redetermine(request: HttpRequest, pk: int) -> HttpResponse:
 
     obj = _action(request, pk, "request.redetermine")
     try:
-        with transaction.atomic():
-            amendment = redetermine(request=obj, by=request.user)
-            audit(request, A.UPDATE, obj, detail=f"redetermined r{amendment.number}")
+        amendment = redetermine(request=obj, by=request.user, http_request=request)
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)

@@ -677,7 +677,7 @@ def _practice(w: SimpleNamespace, x: str) -> SimpleNamespace:
     # Names found nowhere else (every page is searched for them), and a second version in the
     # patient's history, which the admin could revert to the first.
     last_name, member_id = ("Oyelaran", "MWA77310") if x == "a" else ("Thibodeaux", "MWB88420")
-    o.patient = services.patient_update(patient=patient, last_name=last_name, member_id=member_id)
+    o.patient = services.patient_update(patient=patient, by=o.clerk, last_name=last_name, member_id=member_id)
 
     def request(state: str, payer: str = "medicare-advantage") -> AuthorizationRequest:
         return advance(draft_for(w, x, payer=payer), state, o.clerk)
