@@ -33,7 +33,7 @@ from config.exceptions import DATABASE_UNAVAILABLE
 from config.parsers import BoundedJSONParser
 from coverage.serializers import FIELD_ERRORS_SCHEMA
 from policies.models import Payer
-from priorauth import access_audit, permissions, selectors, services, stored_files, worklist
+from priorauth import access_audit, downloads, permissions, selectors, services, stored_files, worklist
 from priorauth.models import Attachment, AuditEntry, AuthorizationRequest, Patient, RecheckResult
 from priorauth.serializers import (
     AppealStartInputSerializer,
@@ -524,17 +524,9 @@ class AttachmentDownloadApi(BaseApi):
         },
     )
     def get(self, request: Request, pk: int, attachment_id: int) -> FileResponse:
-        obj = selectors.request_get(user=request.user, pk=pk)
-        attachment = selectors.get_visible(obj.attachments.all(), attachment_id)
-        audit(request, A.DOWNLOAD, attachment, detail=f"request {obj.pk}")
-        response = FileResponse(
-            attachment.file.open("rb"),
-            as_attachment=True,
-            filename=attachment.original_name,
-            content_type=attachment.content_type,
+        return downloads.attachment_download(
+            by=request.user, request_pk=pk, attachment_id=attachment_id, http_request=request._request
         )
-        response["Cache-Control"] = "private, no-store"
-        return response
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,14 +9,14 @@ download is written to the audit trail.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from priorauth import letter_services, permissions, selectors
+from priorauth import downloads, letter_services, permissions, selectors
 from priorauth.api import ERROR_403, ERROR_404, ERROR_415, ERRORS_400, A, BaseApi, audit, parse
 from priorauth.models import Letter, LetterJob, LetterKind, LetterRevision
 from priorauth.serializers import InputSerializer, NoBodyInputSerializer
@@ -299,22 +299,13 @@ class LetterPdfApi(BaseApi):
     def get(self, request: Request, pk: int) -> FileResponse:
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(PdfFilterSerializer, request.query_params)
-        number = data.get("revision") or (letter.current_revision.number if letter.current_revision else None)
-        revision = next((r for r in letter.revisions.all() if r.number == number), None)
-        stage = data["stage"]
-        file = getattr(revision, f"{stage}_pdf", None) if revision else None
-        if not file:
-            raise Http404(f"No {stage} PDF of that revision yet.")
-        audit(request, A.DOWNLOAD, revision, detail=f"letter {letter.pk} r{revision.number} {stage}")
-        response = FileResponse(
-            file.open("rb"),
-            as_attachment=True,
-            filename=f"{letter.request.reference}-{letter.kind}-r{revision.number}-{stage}.pdf",
-            content_type="application/pdf",
+        return downloads.letter_pdf_download(
+            by=request.user,
+            letter=letter,
+            number=data.get("revision"),
+            stage=data["stage"],
+            http_request=request._request,
         )
-        response["Cache-Control"] = "private, no-store"
-        response["X-Content-SHA256"] = getattr(revision, f"{stage}_sha256")
-        return response
 
 
 # ---------------------------------------------------------------------------------------------

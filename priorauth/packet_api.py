@@ -5,14 +5,14 @@ download). Visibility is the letters' (billing staff and the treating physician;
 
 from __future__ import annotations
 
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from priorauth import docx_export, packet, selectors
+from priorauth import docx_export, downloads, packet, selectors
 from priorauth.api import (
     ERROR_403,
     ERROR_404,
@@ -61,12 +61,6 @@ class PacketOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-def download(file, *, filename: str, content_type: str) -> FileResponse:
-    response = FileResponse(file.open("rb"), as_attachment=True, filename=filename, content_type=content_type)
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
 class LetterDocxApi(BaseApi):
     @extend_schema(
         tags=[TAG],
@@ -83,18 +77,9 @@ class LetterDocxApi(BaseApi):
     def get(self, request: Request, pk: int) -> HttpResponse:
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(DocxFilterSerializer, request.query_params)
-        number = data.get("revision") or (letter.current_revision.number if letter.current_revision else None)
-        revision = next((r for r in letter.revisions.all() if r.number == number), None)
-        if revision is None or revision.paragraphs is None:
-            raise Http404("No draft of that revision yet.")
-        content = docx_export.letter_docx(letter, revision)
-        audit(request, A.DOWNLOAD, revision, detail=f"letter {letter.pk} r{revision.number} docx")
-        response = HttpResponse(content, content_type=docx_export.DOCX_CONTENT_TYPE)
-        response["Content-Disposition"] = (
-            f'attachment; filename="{letter.request.reference}-{letter.kind}-r{revision.number}-draft.docx"'
+        return downloads.letter_docx_download(
+            by=request.user, letter=letter, number=data.get("revision"), http_request=request._request
         )
-        response["Cache-Control"] = "private, no-store"
-        return response
 
 
 class LetterPacketsApi(BaseApi):
@@ -151,12 +136,4 @@ class PacketPdfApi(BaseApi):
         },
     )
     def get(self, request: Request, pk: int) -> FileResponse:
-        found = selectors.packet_get(user=request.user, pk=pk)
-        audit(request, A.DOWNLOAD, found, detail=f"letter {found.letter_id} packet")
-        response = download(
-            found.file,
-            filename=f"{found.letter.request.reference}-packet-{found.pk}.pdf",
-            content_type="application/pdf",
-        )
-        response["X-Content-SHA256"] = found.sha256
-        return response
+        return downloads.packet_download(by=request.user, packet_pk=pk, http_request=request._request)

@@ -88,16 +88,16 @@ ACTIONS: dict[str, Rule] = {
     # Requests
     "request.list": Rule("list requests (a physician: their own patients')", ALL),
     "request.read": Rule("read a request, its history, determination and PAS bundle", ALL, "request"),
-    "request.create": Rule("create a draft request", (BILLING,), system=True),
+    "request.create": Rule("create a draft request", (BILLING,)),
     "request.update": Rule("edit a draft", (BILLING,), "request"),
-    "request.submit": Rule("submit a draft", (BILLING,), "request", system=True),
-    "request.send": Rule("record the sending to the payer", (BILLING,), "request", system=True),
+    "request.submit": Rule("submit a draft", (BILLING,), "request"),
+    "request.send": Rule("record the sending to the payer", (BILLING,), "request"),
     "request.follow_up": Rule(
         "set a follow-up date", (BILLING,), "request", message="Only billing staff may set a follow-up date."
     ),
     "request.payer_contact": Rule("choose the payer desk letters go to", (BILLING,), "request"),
     "request.decision": Rule("record the payer's decision", (BILLING,), "request", system=True),
-    "request.appeal": Rule("start an appeal", (BILLING,), "request", system=True),
+    "request.appeal": Rule("start an appeal", (BILLING,), "request"),
     "request.withdraw": Rule("withdraw a request", (BILLING,), "request"),
     "request.amend": Rule(
         "correct a submitted request", (BILLING,), "request", message="Only billing staff may correct a request."
@@ -113,14 +113,14 @@ ACTIONS: dict[str, Rule] = {
     "pas.notification": Rule("post a PAS subscription notification", (BILLING,)),
     # Attachments
     "attachment.list": Rule("list a request's attachments", ALL, "request"),
-    "attachment.upload": Rule("upload an attachment", STAFF, "request", system=True),
+    "attachment.upload": Rule("upload an attachment", STAFF, "request"),
     "attachment.download": Rule("download an attachment", ALL, "request"),
     # Patients
     "patient.list": Rule("list patients (a physician: their own)", ALL),
     "patient.read": Rule("read a patient", ALL, "patient"),
     "patient.search": Rule("search patients for a new request", (BILLING,)),
-    "patient.create": Rule("add a patient", (BILLING,), system=True),
-    "patient.update": Rule("correct a patient's details", (BILLING,), "patient", system=True),
+    "patient.create": Rule("add a patient", (BILLING,)),
+    "patient.update": Rule("correct a patient's details", (BILLING,), "patient"),
     "patient.admin_correct": Rule("correct a patient's details in the Django admin", (ADMIN, SUPERUSER), "patient"),
     # Policy changes, deadlines, metrics
     "recheck.list": Rule("see requests a policy change affected", ALL),
@@ -297,4 +297,16 @@ def markdown_table() -> str:
                 cells.append("403")
         cells.append("yes" if rule.system else "—")
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", *LEGEND]
     return "\n".join(lines) + "\n"
+
+
+LEGEND = (
+    "*yes*: allowed on an object the user sees: their practice's, and for a physician the requests where",
+    "they are the treating physician (with those requests' patients, attachments, letters and packets).",
+    "Another practice's object answers **404** to everyone, like one that does not exist. *403*: the",
+    "object is visible but the role may not do this. *404*: the role does not see such objects at all",
+    "(letters and packets are not an admin's). *—*: a superuser or policy editor acts on PHI only as a",
+    "member of a practice (without one: 403, and any object 404). *system*: what the product does on its",
+    "own (`permissions.SYSTEM`: tasks, `pas_import`).",
+)

@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -23,10 +23,9 @@ from django.views.decorators.http import require_POST
 
 from coverage.checker import CaseInvalid, check
 from policies.models import EvidenceSource
-from priorauth import letter_services, letters, permissions, selectors, services, stored_files
+from priorauth import downloads, letter_services, letters, permissions, selectors, services, stored_files
 from priorauth.models import (
     TRANSITIONS,
-    Attachment,
     AuditEntry,
     AuthorizationRequest,
     Letter,
@@ -544,17 +543,9 @@ def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
 
 @practice_member_required
 def attachment_download(request: HttpRequest, pk: int, attachment_id: int) -> FileResponse:
-    obj = selectors.request_get(user=request.user, pk=pk)
-    attachment: Attachment = selectors.get_visible(obj.attachments.all(), attachment_id)
-    audit(request, A.DOWNLOAD, attachment, detail=f"request {obj.pk}")
-    response = FileResponse(
-        attachment.file.open("rb"),
-        as_attachment=True,
-        filename=attachment.original_name,
-        content_type=attachment.content_type,
+    return downloads.attachment_download(
+        by=request.user, request_pk=pk, attachment_id=attachment_id, http_request=request
     )
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 # ---------------------------------------------------------------------------------------------
@@ -873,19 +864,9 @@ def letter_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @practice_member_required
 def letter_pdf(request: HttpRequest, pk: int, number: int, stage: str) -> FileResponse:
     letter = selectors.letter_get(user=request.user, pk=pk)
-    revision = next((r for r in letter.revisions.all() if r.number == number), None)
-    file = getattr(revision, f"{stage}_pdf", None) if revision is not None and stage in LetterJob.Stage.values else None
-    if not file:
-        raise Http404("No such PDF (yet).")
-    audit(request, A.DOWNLOAD, revision, detail=f"letter {letter.pk} r{revision.number} {stage}")
-    response = FileResponse(
-        file.open("rb"),
-        as_attachment=True,
-        content_type="application/pdf",
-        filename=f"{letter.request.reference}-{letter.kind}-r{revision.number}-{stage}.pdf",
+    return downloads.letter_pdf_download(
+        by=request.user, letter=letter, number=number, stage=stage, http_request=request
     )
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 # ---------------------------------------------------------------------------------------------
