@@ -389,67 +389,94 @@ def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("pages:request-detail", pk=obj.pk)
 
 
+def _request_step(
+    request: HttpRequest,
+    pk: int,
+    action: str,
+    *,
+    form: Callable[[AuthorizationRequest], Any],
+    key: str,
+    run: Callable[[AuthorizationRequest, Any], Any],
+    done: Callable[[Any, dict[str, Any]], str],
+) -> HttpResponse:
+    """A workflow step of the request page: the request (404/403 from priorauth.permissions), its
+    form parsed, the service run (which checks again, saves and audits), then back to the page with
+    a message, or the page again with the form's errors (400)."""
+    obj = _action(request, pk, action)
+    bound = form(obj)
+    if bound.is_valid():
+        try:
+            result = run(obj, bound)
+        except ValidationError as exc:
+            bound.add_service_errors(exc)
+        else:
+            messages.success(request, done(result, bound.cleaned_data))
+            return redirect("pages:request-detail", pk=obj.pk)
+    return _request_page(request, obj, {key: bound}, status=400)
+
+
 @require_POST
 @practice_member_required
 def request_send(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk, "request.send")
-    packets = _packets_of(request.user, obj)
-    form = SendForm(request.POST, packets=packets)
-    if form.is_valid():
-        packet = next((p for p in packets if p.pk == form.cleaned_data["packet"]), None)
-        try:
-            obj = services.request_send(
-                request=obj,
-                by=request.user,
-                sent_at=form.cleaned_data["sent_at"],
-                note=form.cleaned_data["note"],
-                method=form.cleaned_data["method"],
-                packet=packet,
-                http_request=request,
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, "Recorded as sent to the payer.")
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _request_page(request, obj, {"send": form}, status=400)
+    def run(obj: AuthorizationRequest, form: SendForm) -> AuthorizationRequest:
+        data = form.cleaned_data
+        packet = next((p for p in _packets_of(request.user, obj) if p.pk == data["packet"]), None)
+        return services.request_send(
+            request=obj,
+            by=request.user,
+            sent_at=data["sent_at"],
+            note=data["note"],
+            method=data["method"],
+            packet=packet,
+            http_request=request,
+        )
+
+    return _request_step(
+        request,
+        pk,
+        "request.send",
+        form=lambda obj: SendForm(request.POST, packets=_packets_of(request.user, obj)),
+        key="send",
+        run=run,
+        done=lambda result, data: "Recorded as sent to the payer.",
+    )
+
+
+def _follow_up_done(result: Any, data: dict[str, Any]) -> str:
+    day = data["follow_up_on"]
+    return f"Follow-up date set to {day:%m/%d/%Y}." if day else "Follow-up date cleared."
 
 
 @require_POST
 @practice_member_required
 def request_follow_up(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk, "request.follow_up")
-    form = FollowUpForm(request.POST)
-    if form.is_valid():
-        try:
-            services.request_follow_up_set(
-                request=obj, on=form.cleaned_data["follow_up_on"], by=request.user, http_request=request
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            day = form.cleaned_data["follow_up_on"]
-            messages.success(request, f"Follow-up date set to {day:%m/%d/%Y}." if day else "Follow-up date cleared.")
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _request_page(request, obj, {"follow_up": form}, status=400)
+    return _request_step(
+        request,
+        pk,
+        "request.follow_up",
+        form=lambda obj: FollowUpForm(request.POST),
+        key="follow_up",
+        run=lambda obj, form: services.request_follow_up_set(
+            request=obj, on=form.cleaned_data["follow_up_on"], by=request.user, http_request=request
+        ),
+        done=_follow_up_done,
+    )
 
 
 @require_POST
 @practice_member_required
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk, "request.withdraw")
-    form = NoteForm(request.POST, prefix="withdraw")
-    if form.is_valid():
-        try:
-            obj = services.request_withdraw(
-                request=obj, by=request.user, note=form.cleaned_data["note"], http_request=request
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, "The request was withdrawn.")
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _request_page(request, obj, {"withdraw": form}, status=400)
+    return _request_step(
+        request,
+        pk,
+        "request.withdraw",
+        form=lambda obj: NoteForm(request.POST, prefix="withdraw"),
+        key="withdraw",
+        run=lambda obj, form: services.request_withdraw(
+            request=obj, by=request.user, note=form.cleaned_data["note"], http_request=request
+        ),
+        done=lambda result, data: "The request was withdrawn.",
+    )
 
 
 @require_POST
@@ -483,62 +510,53 @@ def _criteria_choices(obj) -> list[tuple[str, str]]:
 @require_POST
 @practice_member_required
 def request_decision(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk, "request.decision")
-    form = DecisionForm(request.POST, criteria=_criteria_choices(obj))
-    if form.is_valid():
-        try:
-            services.decision_record(request=obj, by=request.user, http_request=request, **form.service_kwargs())
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, "The payer's answer is recorded.")
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _request_page(request, obj, {"decision": form}, status=400)
+    return _request_step(
+        request,
+        pk,
+        "request.decision",
+        form=lambda obj: DecisionForm(request.POST, criteria=_criteria_choices(obj)),
+        key="decision",
+        run=lambda obj, form: services.decision_record(
+            request=obj, by=request.user, http_request=request, **form.service_kwargs()
+        ),
+        done=lambda result, data: "The payer's answer is recorded.",
+    )
 
 
 @require_POST
 @practice_member_required
 def request_appeal(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk, "request.appeal")
-    form = AppealForm(request.POST)
-    if form.is_valid():
-        try:
-            appeal = services.appeal_start(
-                request=obj,
-                by=request.user,
-                filed_at=form.cleaned_data["filed_at"],
-                expedited=form.cleaned_data["expedited"],
-                note=form.cleaned_data["note"],
-                http_request=request,
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, f"Appeal started: {appeal.level_name}.")
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _request_page(request, obj, {"appeal": form}, status=400)
+    return _request_step(
+        request,
+        pk,
+        "request.appeal",
+        form=lambda obj: AppealForm(request.POST),
+        key="appeal",
+        run=lambda obj, form: services.appeal_start(
+            request=obj, by=request.user, http_request=request, **form.cleaned_data
+        ),
+        done=lambda appeal, data: f"Appeal started: {appeal.level_name}.",
+    )
 
 
 @require_POST
 @practice_member_required
 def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk, "attachment.upload")
-    form = AttachmentForm(request.POST, request.FILES)
-    if form.is_valid():
-        try:
-            services.attachment_add(
-                request=obj,
-                kind=form.cleaned_data["kind"],
-                upload=form.cleaned_data["file"],
-                by=request.user,
-                http_request=request,
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, "The file is attached.")
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _request_page(request, obj, {"attachment": form}, status=400)
+    return _request_step(
+        request,
+        pk,
+        "attachment.upload",
+        form=lambda obj: AttachmentForm(request.POST, request.FILES),
+        key="attachment",
+        run=lambda obj, form: services.attachment_add(
+            request=obj,
+            kind=form.cleaned_data["kind"],
+            upload=form.cleaned_data["file"],
+            by=request.user,
+            http_request=request,
+        ),
+        done=lambda result, data: "The file is attached.",
+    )
 
 
 @practice_member_required
