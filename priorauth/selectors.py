@@ -33,6 +33,7 @@ from priorauth.models import (
     Role,
     Status,
 )
+from priorauth.permissions import User
 
 MAX_ID = 2**63 - 1  # ids beyond a bigint are not found rather than a database error
 
@@ -91,7 +92,7 @@ def recheck_results_visible_to(user) -> QuerySet[RecheckResult]:
     )
 
 
-def audit_entries_visible_to(user) -> QuerySet[AuditEntry]:
+def audit_entries_visible_to(user: User) -> QuerySet[AuditEntry]:
     """Admins see their practice's audit trail; nobody else sees any."""
     if not permissions.can(user, "audit.list"):
         return AuditEntry.objects.none()
@@ -290,7 +291,7 @@ def payer_metrics(
 # case); admins and other physicians of the practice find none.
 
 
-def letters_visible_to(user) -> QuerySet:
+def letters_visible_to(user: User) -> QuerySet:
     from django.db.models import Prefetch
 
     from priorauth.models import Letter, LetterRevision

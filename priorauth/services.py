@@ -174,10 +174,11 @@ def provider_create(*, practice: Practice, npi: str, name: str, user=None) -> Pr
         return provider
 
 
-def provider_save(*, provider: Provider, by, request: HttpRequest | None = None) -> Provider:
+def provider_save(*, provider: Provider, by: User, request: HttpRequest | None = None) -> Provider:
     """Save a provider (the admin's form). Its user must be a physician member of its practice
     (Provider.clean); linking, changing or unlinking that user is written to the audit trail, since
-    whoever it is signs letters in the provider's name."""
+    whoever it is signs letters in the provider's name. The practice's admins and superusers only."""
+    permissions.require(by, "provider.manage", provider.practice)
     with transaction.atomic():
         previous = (
             Provider.objects.filter(pk=provider.pk).values_list("user_id", flat=True).first() if provider.pk else None
