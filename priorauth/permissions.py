@@ -9,7 +9,9 @@ An action is allowed to a user by their role in their practice and their relatio
   never revealed, not even by a different refusal;
 - a visible object that the user's role may not act on is **403** (`PermissionDenied`, naming who
   may);
-- a user who is not a member of a practice (a superuser included) is refused everything here.
+- a user who is not a member of a practice (a superuser included) is refused every action on a
+  practice's records; the platform's own actions (the payer policies, managing users and providers
+  in the Django admin) go by superuser status and the policy editors' group instead.
 
 `require(user, action, obj)` raises; `can(user, action, obj)` answers for templates and the pages'
 `can_*` flags. The services call `require` with their `by`, so that a call from a view, the admin, a
