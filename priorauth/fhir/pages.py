@@ -58,7 +58,7 @@ def pas_review(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "pages/no_practice.html", status=403)
     obj = selectors.request_get(user=request.user, pk=pk)
     endpoint = PasEndpoint.objects.filter(payer=obj.payer, enabled=True).first()
-    is_billing = permissions.can(request.user, "request.pas_submit", obj)
+    may_submit = permissions.can(request.user, "request.pas_submit", obj)
     if request.method == "POST":
         # Not in one transaction with the page: the exchange's log entry must stay whatever happens.
         permissions.require(request.user, "request.pas_submit", obj)
@@ -87,7 +87,7 @@ def pas_review(request: HttpRequest, pk: int) -> HttpResponse:
             "report": report,
             "bundle_json": json.dumps(bundle, indent=2)[:200_000],
             "endpoint": endpoint,
-            "can_submit": is_billing and endpoint is not None and obj.status == Status.SUBMITTED and report.valid,
+            "can_submit": may_submit and endpoint is not None and obj.status == Status.SUBMITTED and report.valid,
             "exchanges": list(obj.pas_exchanges.select_related("by", "endpoint")[:20]),
         },
     )
