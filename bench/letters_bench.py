@@ -69,6 +69,7 @@ def make_requests(count: int):
     for i in range(count):
         patient = services.patient_create(
             practice=practice,
+            by=clerk,
             first_name="Ada",
             last_name=f"Moreno-{i}",
             birth_date=dt.date(1949, 3, 2),

@@ -268,6 +268,7 @@ def populate(
         patients[practice.pk] = [
             services.patient_create(
                 practice=practice,
+                by=clerks[practice.pk],
                 first_name=rng.choice(("Ada", "Walter", "Lucia", "Harold", "Ruth", "Samuel", "Ines", "Farid")),
                 last_name=f"Load-{practice.pk}-{n:04d}",
                 birth_date=dt.date(1930, 1, 1) + dt.timedelta(days=rng.randint(0, 30 * 365)),

@@ -103,6 +103,7 @@ def make_signed_letter():
     entered = {k: v for k, v in case.items() if k not in ("payer", "patient", "provider")}
     patient = services.patient_create(
         practice=practice,
+        by=clerk,
         first_name="Ada",
         last_name="Moreno",
         birth_date=dt.date(1949, 3, 2),

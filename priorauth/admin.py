@@ -295,6 +295,7 @@ class PatientAdmin(AuditedMixin, PracticeScopedMixin, ScopedHistoryAdmin):
     def save_model(self, request: HttpRequest, obj: Patient, form, change: bool) -> None:
         services.patient_update(
             patient=obj,
+            by=request.user,
             **{name: form.cleaned_data[name] for name in services.PATIENT_FIELDS if name in form.cleaned_data},
         )
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 
 from coverage.checker import CaseInvalid, check
 from policies.models import PolicyVersion
 from policies.snapshot import current_snapshot
-from priorauth import services
-from priorauth.models import AuthorizationRequest, RequestAmendment, Role, Status
-from priorauth.selectors import role_of
+from priorauth import permissions, services
+from priorauth.models import AuditEntry, AuthorizationRequest, RequestAmendment, Status
+from priorauth.permissions import User
 
 AMENDABLE_STATUSES: tuple[str, ...] = (Status.SUBMITTED, Status.SENT, Status.PENDED)
 
@@ -75,18 +76,18 @@ def summary(changes: list[dict[str, str]]) -> str:
 def request_amend(
     *,
     request: AuthorizationRequest,
-    by,
+    by: User,
     reason: str,
     case: dict[str, Any] | None = None,
     patient_fields: dict[str, Any] | None = None,
     send_to_payer: bool = False,
     sent_at: dt.datetime | None = None,
+    http_request: HttpRequest | None = None,
 ) -> RequestAmendment:
     """Correct a submitted, sent or pended request: `case` is the entered case as corrected (its
     payer, patient and provider parts still come from the records), `patient_fields` corrects the
     patient's record (e.g. member_id). Refused without a reason or without any change."""
-    if role_of(by) != Role.BILLING:
-        raise PermissionDenied("Only billing staff may correct a request.")
+    permissions.require(by, "request.amend", request)
     reason = (reason or "").strip()
     with transaction.atomic():
         request = services._locked(request)
@@ -105,7 +106,7 @@ def request_amend(
             raise ValidationError(errors)
         before = dict(request.case)
         if patient_fields:
-            services.patient_update(patient=request.patient, **patient_fields)
+            services.patient_update(patient=request.patient, by=by, **patient_fields)
             request.patient.refresh_from_db()
         # The record parts (payer, patient, provider) always come from the records, so a full case
         # (as stored, or as the API returns it) is taken without them.
@@ -157,17 +158,19 @@ def request_amend(
                 sent_at=sent_at,
                 note=f"Sent the requested information: {summary(changes)} ({reason})",
             )
+        services.audit_change(by, AuditEntry.Action.UPDATE, request, http_request, f"amendment r{amendment.number}")
         return amendment
 
 
-def request_redetermine(*, request: AuthorizationRequest, by) -> RequestAmendment:
+def request_redetermine(
+    *, request: AuthorizationRequest, by: User, http_request: HttpRequest | None = None
+) -> RequestAmendment:
     """Re-run the determination of a submitted, sent or pended request under its payer's current
     policy version, from the policy-change banner: a new revision (the earlier one kept), and the
     banner's re-check results marked seen, so the banner, the determination box and the list agree."""
     from django.utils import timezone
 
-    if role_of(by) != Role.BILLING:
-        raise PermissionDenied("Only billing staff may re-run a determination.")
+    permissions.require(by, "request.redetermine", request)
     with transaction.atomic():
         request = services._locked(request)
         if request.status not in AMENDABLE_STATUSES:
@@ -201,4 +204,5 @@ def request_redetermine(*, request: AuthorizationRequest, by) -> RequestAmendmen
         request.policy_version = version or request.policy_version
         request.save()
         request.recheck_results.filter(seen_at__isnull=True).update(seen_at=timezone.now(), seen_by=by)
+        services.audit_change(by, AuditEntry.Action.UPDATE, request, http_request, f"redetermined r{amendment.number}")
         return amendment

@@ -21,7 +21,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from knox.models import AuthToken
 from rest_framework import serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
@@ -33,8 +33,8 @@ from config.exceptions import DATABASE_UNAVAILABLE
 from config.parsers import BoundedJSONParser
 from coverage.serializers import FIELD_ERRORS_SCHEMA
 from policies.models import Payer
-from priorauth import access_audit, selectors, services, stored_files, worklist
-from priorauth.models import Attachment, AuditEntry, AuthorizationRequest, Patient, RecheckResult, Role
+from priorauth import access_audit, downloads, permissions, selectors, services, stored_files, worklist
+from priorauth.models import Attachment, AuditEntry, AuthorizationRequest, Patient, RecheckResult
 from priorauth.serializers import (
     AppealStartInputSerializer,
     AttachmentOutputSerializer,
@@ -84,13 +84,6 @@ class IsPracticeMember(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return selectors.membership_of(request.user) is not None
-
-
-def require_role(user, *roles: str) -> None:
-    role = selectors.role_of(user)
-    if role not in roles:
-        names = " or ".join(dict(Role.choices)[r].lower() for r in roles)
-        raise PermissionDenied(f"Only {names} may do this.")
 
 
 def audit(
@@ -322,7 +315,7 @@ class RequestListCreateApi(BaseApi):
         responses={201: RequestDetailOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 415: ERROR_415},
     )
     def post(self, request: Request) -> Response:
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.create")
         data = parse(RequestCreateInputSerializer, request.data)
         obj = services.request_create(
             practice=selectors.membership_of(request.user).practice,
@@ -338,8 +331,8 @@ class RequestListCreateApi(BaseApi):
             payer=payer_by_code(data["payer"]),
             case=data["case"],
             by=request.user,
+            http_request=request._request,
         )
-        audit(request, A.CREATE, obj)
         return request_detail(request, obj, status.HTTP_201_CREATED)
 
 
@@ -375,7 +368,7 @@ class RequestDetailApi(BaseApi):
     @_step_schema("requests_update", "Edit a draft (billing staff)", RequestUpdateInputSerializer)
     def patch(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.update", obj)
         data = parse(RequestUpdateInputSerializer, request.data)
         changes: dict[str, Any] = {}
         if "patient" in data:
@@ -393,8 +386,7 @@ class RequestDetailApi(BaseApi):
             changes["payer"] = payer_by_code(data["payer"])
         if "case" in data:
             changes["case"] = data["case"]
-        obj = services.request_update(request=obj, by=request.user, **changes)
-        audit(request, A.UPDATE, obj, detail="edit " + ",".join(sorted(changes)))
+        obj = services.request_update(request=obj, by=request.user, http_request=request._request, **changes)
         return request_detail(request, obj)
 
 
@@ -406,10 +398,9 @@ class RequestSubmitApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.submit", obj)
         data = parse(NoteInputSerializer, request.data)
-        obj = services.request_submit(request=obj, by=request.user, note=data["note"])
-        audit(request, A.UPDATE, obj, detail="submit")
+        obj = services.request_submit(request=obj, by=request.user, note=data["note"], http_request=request._request)
         return request_detail(request, obj)
 
 
@@ -422,7 +413,7 @@ class RequestSendApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.send", obj)
         data = parse(RequestSendInputSerializer, request.data)
         packet = None
         if data.get("packet") is not None:
@@ -436,9 +427,7 @@ class RequestSendApi(BaseApi):
             note=data["note"],
             method=data["method"],
             packet=packet,
-        )
-        audit(
-            request, A.UPDATE, obj, detail=f"send {data['method'] or '-'}" + (f" packet {packet.pk}" if packet else "")
+            http_request=request._request,
         )
         return request_detail(request, obj)
 
@@ -451,10 +440,9 @@ class RequestDecisionApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.decision", obj)
         data = parse(DecisionInputSerializer, request.data)
-        decision = services.decision_record(request=obj, by=request.user, **data)
-        audit(request, A.UPDATE, obj, detail=f"decision {decision.decision} #{decision.pk}")
+        services.decision_record(request=obj, by=request.user, http_request=request._request, **data)
         return request_detail(request, obj)
 
 
@@ -466,12 +454,16 @@ class RequestAppealApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.appeal", obj)
         data = parse(AppealStartInputSerializer, request.data)
-        appeal = services.appeal_start(
-            request=obj, by=request.user, filed_at=data.get("filed_at"), expedited=data["expedited"], note=data["note"]
+        services.appeal_start(
+            request=obj,
+            by=request.user,
+            filed_at=data.get("filed_at"),
+            expedited=data["expedited"],
+            note=data["note"],
+            http_request=request._request,
         )
-        audit(request, A.UPDATE, obj, detail=f"appeal level {appeal.level_order}")
         return request_detail(request, obj)
 
 
@@ -484,11 +476,12 @@ class RequestFollowUpApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.follow_up", obj)
         data = parse(FollowUpInputSerializer, request.data)
-        # The same service as the request page's form.
-        obj = services.request_follow_up_set(request=obj, on=data["follow_up_on"], by=request.user)
-        audit(request, A.UPDATE, obj, detail="follow-up date")
+        # The same service as the request page's form; it writes the audit entry.
+        obj = services.request_follow_up_set(
+            request=obj, on=data["follow_up_on"], by=request.user, http_request=request._request
+        )
         return request_detail(request, obj)
 
 
@@ -496,10 +489,9 @@ class RequestWithdrawApi(BaseApi):
     @_step_schema("requests_withdraw", "Withdraw the request (billing staff)", NoteInputSerializer)
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.withdraw", obj)
         data = parse(NoteInputSerializer, request.data)
-        obj = services.request_withdraw(request=obj, by=request.user, note=data["note"])
-        audit(request, A.UPDATE, obj, detail="withdraw")
+        obj = services.request_withdraw(request=obj, by=request.user, note=data["note"], http_request=request._request)
         return request_detail(request, obj)
 
 
@@ -536,10 +528,11 @@ class RequestAttachmentsApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING, Role.PHYSICIAN)
+        permissions.require(request.user, "attachment.upload", obj)
         data = parse(AttachmentUploadInputSerializer, request.data)
-        attachment = services.attachment_add(request=obj, kind=data["kind"], upload=data["file"], by=request.user)
-        audit(request, A.CREATE, attachment, detail=f"request {obj.pk}")
+        attachment = services.attachment_add(
+            request=obj, kind=data["kind"], upload=data["file"], by=request.user, http_request=request._request
+        )
         return Response(AttachmentOutputSerializer(attachment).data, status=status.HTTP_201_CREATED)
 
 
@@ -558,17 +551,9 @@ class AttachmentDownloadApi(BaseApi):
         },
     )
     def get(self, request: Request, pk: int, attachment_id: int) -> FileResponse:
-        obj = selectors.request_get(user=request.user, pk=pk)
-        attachment = selectors.get_visible(obj.attachments.all(), attachment_id)
-        audit(request, A.DOWNLOAD, attachment, detail=f"request {obj.pk}")
-        response = FileResponse(
-            attachment.file.open("rb"),
-            as_attachment=True,
-            filename=attachment.original_name,
-            content_type=attachment.content_type,
+        return downloads.attachment_download(
+            by=request.user, request_pk=pk, attachment_id=attachment_id, http_request=request._request
         )
-        response["Cache-Control"] = "private, no-store"
-        return response
 
 
 # ---------------------------------------------------------------------------------------------
@@ -627,10 +612,9 @@ class RecheckSeenApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         result = selectors.get_visible(selectors.recheck_results_visible_to(request.user), pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "recheck.seen", result)
         parse(NoBodyInputSerializer, request.data)
-        result = services.recheck_result_mark_seen(result=result, by=request.user)
-        audit(request, A.UPDATE, result, detail="seen")
+        result = services.recheck_result_mark_seen(result=result, by=request.user, http_request=request._request)
         return Response(RecheckResultOutputSerializer(result).data)
 
 
@@ -663,7 +647,7 @@ class AuditEntriesApi(BaseApi):
         },
     )
     def get(self, request: Request) -> Response:
-        require_role(request.user, Role.ADMIN)
+        permissions.require(request.user, "audit.list")
         filters = parse(AuditFilterSerializer, request.query_params)
         qs = selectors.audit_entries_visible_to(request.user).filter(**filters)
         paginator = Pagination()
@@ -700,10 +684,14 @@ class PatientListCreateApi(BaseApi):
         responses={201: PatientOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 415: ERROR_415},
     )
     def post(self, request: Request) -> Response:
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "patient.create")
         data = parse(PatientInputSerializer, request.data)
-        patient = services.patient_create(practice=selectors.membership_of(request.user).practice, **data)
-        audit(request, A.CREATE, patient)
+        patient = services.patient_create(
+            practice=selectors.membership_of(request.user).practice,
+            by=request.user,
+            http_request=request._request,
+            **data,
+        )
         return Response(PatientOutputSerializer(patient).data, status=status.HTTP_201_CREATED)
 
 
@@ -728,11 +716,12 @@ class PatientDetailApi(BaseApi):
     )
     def patch(self, request: Request, pk: int) -> Response:
         patient = selectors.get_visible(selectors.patients_visible_to(request.user), pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "patient.update", patient)
         serializer = PatientInputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        patient = services.patient_update(patient=patient, **serializer.validated_data)
-        audit(request, A.UPDATE, patient, detail="edit " + ",".join(sorted(serializer.validated_data)))
+        patient = services.patient_update(
+            patient=patient, by=request.user, http_request=request._request, **serializer.validated_data
+        )
         return Response(PatientOutputSerializer(patient).data)
 
 
@@ -763,7 +752,7 @@ class PayerScorecardApi(BaseApi):
 
         from priorauth.scorecard import payer_scorecard
 
-        require_role(request.user, Role.BILLING, Role.ADMIN)
+        permissions.require(request.user, "metrics.scorecard")
         this_year = timezone.localdate().year
         raw = request.query_params.get("year") or str(this_year)
         if not raw.isdigit() or not 2000 <= int(raw) <= this_year:

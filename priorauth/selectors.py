@@ -18,6 +18,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from policies.models import AppealLevel
+from priorauth import permissions
 from priorauth.models import (
     APPEALABLE_STATUSES,
     AWAITING_PAYER_STATUSES,
@@ -32,6 +33,7 @@ from priorauth.models import (
     Role,
     Status,
 )
+from priorauth.permissions import User
 
 MAX_ID = 2**63 - 1  # ids beyond a bigint are not found rather than a database error
 
@@ -94,12 +96,11 @@ def recheck_results_visible_to(user) -> QuerySet[RecheckResult]:
     )
 
 
-def audit_entries_visible_to(user) -> QuerySet[AuditEntry]:
+def audit_entries_visible_to(user: User) -> QuerySet[AuditEntry]:
     """Admins see their practice's audit trail; nobody else sees any."""
-    membership = membership_of(user)
-    if membership is None or membership.role != Role.ADMIN:
+    if not permissions.can(user, "audit.list"):
         return AuditEntry.objects.none()
-    return AuditEntry.objects.filter(practice_id=membership.practice_id)
+    return AuditEntry.objects.filter(practice_id=membership_of(user).practice_id)
 
 
 def get_visible(queryset: QuerySet, pk: Any):
@@ -294,12 +295,12 @@ def payer_metrics(
 # case); admins and other physicians of the practice find none.
 
 
-def letters_visible_to(user) -> QuerySet:
+def letters_visible_to(user: User) -> QuerySet:
     from django.db.models import Prefetch
 
     from priorauth.models import Letter, LetterRevision
 
-    if role_of(user) not in (Role.BILLING, Role.PHYSICIAN):
+    if not permissions.can(user, "letter.list"):  # billing staff and physicians; not admins
         return Letter.objects.none()
     revisions = LetterRevision.objects.order_by("number").select_related("superseded_by").prefetch_related("jobs")
     return (

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.http import HttpRequest
@@ -29,7 +29,7 @@ from coverage.engine import compile_policy, evaluate
 from coverage.validation import validate_case
 from policies.models import AppealLevel, DenialCategory, Payer, PolicyVersion, PriorAuthRule
 from policies.snapshot import current_snapshot
-from priorauth import stored_files
+from priorauth import permissions, stored_files
 from priorauth.models import (
     TRANSITIONS,
     UNDECIDED_STATUSES,
@@ -52,6 +52,7 @@ from priorauth.models import (
     StatusTransition,
 )
 from priorauth.pdf_safety import pdf_active_content
+from priorauth.permissions import User
 from priorauth.selectors import next_appeal_level
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,14 @@ def _raise(field: str, message: str) -> None:
 def _user_or_none(by):
     """The acting user, or None for the system (and for an anonymous caller, which has no row)."""
     return by if getattr(by, "pk", None) else None
+
+
+def audit_change(by, action: str, obj, http_request: HttpRequest | None, detail: str = "") -> None:
+    """The service's own audit entry, in its transaction: a change is never saved without it. Written
+    for a call made on behalf of an HTTP request (the API, the pages, the admin: `http_request`, which
+    also gives the address); a command or task that calls a service records its own entry."""
+    if http_request is not None:
+        audit_record(user=by, action=action, obj=obj, request=http_request, detail=detail)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,10 +174,11 @@ def provider_create(*, practice: Practice, npi: str, name: str, user=None) -> Pr
         return provider
 
 
-def provider_save(*, provider: Provider, by, request: HttpRequest | None = None) -> Provider:
+def provider_save(*, provider: Provider, by: User, request: HttpRequest | None = None) -> Provider:
     """Save a provider (the admin's form). Its user must be a physician member of its practice
     (Provider.clean); linking, changing or unlinking that user is written to the audit trail, since
-    whoever it is signs letters in the provider's name."""
+    whoever it is signs letters in the provider's name. The practice's admins and superusers only."""
+    permissions.require(by, "provider.manage", provider.practice)
     with transaction.atomic():
         previous = (
             Provider.objects.filter(pk=provider.pk).values_list("user_id", flat=True).first() if provider.pk else None
@@ -194,16 +204,21 @@ def provider_save(*, provider: Provider, by, request: HttpRequest | None = None)
 PATIENT_FIELDS = ("first_name", "last_name", "birth_date", "sex", "member_id")
 
 
-def patient_create(*, practice: Practice, **fields: Any) -> Patient:
+def patient_create(*, practice: Practice, by: User, http_request: HttpRequest | None = None, **fields: Any) -> Patient:
+    permissions.require(by, "patient.create", practice)
     with transaction.atomic():
         patient = Patient(practice=practice, **{k: fields[k] for k in PATIENT_FIELDS if k in fields})
         patient.full_clean()
         patient.save()
+        audit_change(by, AuditEntry.Action.CREATE, patient, http_request)
         return patient
 
 
-def patient_update(*, patient: Patient, **fields: Any) -> Patient:
-    """Edit a patient's details; the cases of their drafts follow (submitted cases stay as sent)."""
+def patient_update(*, patient: Patient, by: User, http_request: HttpRequest | None = None, **fields: Any) -> Patient:
+    """Edit a patient's details; the cases of their drafts follow (submitted cases stay as sent).
+    Billing staff (`patient.update`), or a practice admin in the Django admin (`patient.admin_correct`)."""
+    if not permissions.can(by, "patient.admin_correct", patient):
+        permissions.require(by, "patient.update", patient)
     with transaction.atomic():
         for name in PATIENT_FIELDS:
             if name in fields:
@@ -214,6 +229,7 @@ def patient_update(*, patient: Patient, **fields: Any) -> Patient:
             request.case = case_build(request=request, entered=request.case)
             _preview(request)
             request.save(update_fields=["case", "decision", "criteria_statuses", "updated_at"])
+        audit_change(by, AuditEntry.Action.UPDATE, patient, http_request, "edit " + ",".join(sorted(fields)))
         return patient
 
 
@@ -316,9 +332,11 @@ def request_create(
     payer: Payer,
     treating_physician: Provider,
     case: dict[str, Any],
-    by,
+    by: User,
+    http_request: HttpRequest | None = None,
 ) -> AuthorizationRequest:
     """A new draft. The case may be incomplete (an absent fact is `missing`), never invalid."""
+    permissions.require(by, "request.create", practice)
     _check_same_practice(practice, patient, treating_physician)
     entered = _entered_case(case)
     with transaction.atomic():
@@ -339,19 +357,24 @@ def request_create(
         StatusTransition.objects.create(
             request=request, from_status="", to_status=Status.DRAFT, by=_user_or_none(by), note="created"
         )
+        audit_change(by, AuditEntry.Action.CREATE, request, http_request)
         return request
 
 
 def request_update(
     *,
     request: AuthorizationRequest,
-    by,
+    by: User,
     patient: Patient | None = None,
     payer: Payer | None = None,
     treating_physician: Provider | None = None,
     case: dict[str, Any] | None = None,
+    http_request: HttpRequest | None = None,
 ) -> AuthorizationRequest:
     """Edit a draft; only a draft can be edited."""
+    permissions.require(by, "request.update", request)
+    changed = [name for name, value in (("case", case), ("patient", patient), ("payer", payer)) if value is not None]
+    changed += ["treating_physician"] if treating_physician is not None else []
     with transaction.atomic():
         request = (
             AuthorizationRequest.objects.select_for_update(of=("self",))
@@ -373,6 +396,43 @@ def request_update(
             raise ValidationError(errors)
         _preview(request)
         request.save()
+        audit_change(by, AuditEntry.Action.UPDATE, request, http_request, "edit " + ",".join(sorted(changed)))
+        return request
+
+
+class PatientInvalid(ValidationError):
+    """The new patient entered with a request was refused: its messages name the patient's fields."""
+
+
+def request_draft_save(
+    *,
+    by: User,
+    practice: Practice,
+    request: AuthorizationRequest | None,
+    patient: Patient | None,
+    new_patient: dict[str, Any] | None,
+    payer: Payer,
+    treating_physician: Provider,
+    case: dict[str, Any],
+    submit: bool = False,
+    http_request: HttpRequest | None = None,
+) -> AuthorizationRequest:
+    """The case form's one step (the new-request and edit pages): the patient added when none was
+    chosen (`new_patient`), the draft created (or, given `request`, edited) and, if asked, submitted,
+    all or nothing. A refused new patient raises PatientInvalid."""
+    with transaction.atomic():
+        if patient is None:
+            try:
+                patient = patient_create(practice=practice, by=by, http_request=http_request, **(new_patient or {}))
+            except ValidationError as exc:
+                raise PatientInvalid(exc.error_dict if hasattr(exc, "error_dict") else exc.error_list) from None
+        records = {"patient": patient, "payer": payer, "treating_physician": treating_physician, "case": case}
+        if request is None:
+            request = request_create(practice=practice, by=by, http_request=http_request, **records)
+        else:
+            request = request_update(request=request, by=by, http_request=http_request, **records)
+        if submit:
+            request = request_submit(request=request, by=by, http_request=http_request)
         return request
 
 
@@ -428,12 +488,18 @@ def _criteria_statuses(determination: dict[str, Any]) -> dict[str, str]:
 
 
 def request_submit(
-    *, request: AuthorizationRequest, by, note: str = "", submitted_at: dt.datetime | None = None
+    *,
+    request: AuthorizationRequest,
+    by: User,
+    note: str = "",
+    submitted_at: dt.datetime | None = None,
+    http_request: HttpRequest | None = None,
 ) -> AuthorizationRequest:
     """Check the case under the payer's published policy and store the determination with the
     policy version it used. Submitting does not require `meets_criteria`: the determination shows
     what is missing or not met, and billing staff decide whether to send. `submitted_at` (default:
     now) is for a request entered after the fact: its sending must not precede it."""
+    permissions.require(by, "request.submit", request)
     if submitted_at is not None and submitted_at > timezone.now():
         _raise("submitted_at", "Must not be in the future.")
     with transaction.atomic():
@@ -461,6 +527,7 @@ def request_submit(
         request.policy_version = version
         request.submitted_at = now
         request.save()
+        audit_change(by, AuditEntry.Action.UPDATE, request, http_request, "submit")
         return request
 
 
@@ -483,17 +550,20 @@ def _decision_due(*, payer: Payer, start: dt.datetime, expedited: bool) -> tuple
 def request_send(
     *,
     request: AuthorizationRequest,
-    by,
+    by: User,
     sent_at: dt.datetime | None = None,
     note: str = "",
     method: str = "",
     packet: FaxPacket | None = None,
+    http_request: HttpRequest | None = None,
 ) -> AuthorizationRequest:
     """Record that the request (or, after a pend, the requested information) reached the payer, and
     set the decision due date: expedited hours or standard calendar days, where the policy sets them.
     `sent_at` is when the payer received it, which may precede its entry here (a fax sent earlier).
     A Sending records how (`method`; empty: not said) and the SHA-256 of the `packet` sent, which
     must be one of this request's, of its letter's current signed revision, and its file unchanged."""
+    permissions.require(by, "request.send", request)
+    detail = f"send {method or '-'}" + (f" packet {packet.pk}" if packet else "")
     with transaction.atomic():
         request = _locked(request)
         now = timezone.now()
@@ -504,9 +574,9 @@ def request_send(
             _raise("method", f"Must be one of: {', '.join(SendMethod.values)}.")
         packet_sha256 = _sent_packet_sha256(request, packet)
         if request.status == Status.APPEAL_IN_PROGRESS:
-            return _appeal_sent(
-                request, by=by, sent_at=sent_at, note=note, method=method, packet=packet, sha256=packet_sha256
-            )
+            _appeal_sent(request, by=by, sent_at=sent_at, note=note, method=method, packet=packet, sha256=packet_sha256)
+            audit_change(by, AuditEntry.Action.UPDATE, request, http_request, detail)
+            return request
         _check_sent_in_order(request, sent_at)
         _transition(request, Status.SENT, by=by, note=note, at=sent_at)
         Sending.objects.create(
@@ -524,6 +594,7 @@ def request_send(
             payer=request.payer, start=sent_at, expedited=request.expedited
         )
         request.save()
+        audit_change(by, AuditEntry.Action.UPDATE, request, http_request, detail)
         return request
 
 
@@ -644,7 +715,7 @@ def deficiencies_errors(deficiencies: Any, determination: dict[str, Any]) -> dic
 def decision_record(
     *,
     request: AuthorizationRequest,
-    by,
+    by: User,
     decision: str,
     received_at: dt.datetime,
     authorization_number: str = "",
@@ -655,6 +726,7 @@ def decision_record(
     reason_category: str = "",
     denial_code: str = "",
     deficiencies: list[dict[str, str]] | None = None,
+    http_request: HttpRequest | None = None,
 ) -> PayerDecision:
     """The payer's answer to the request, or to the appeal in progress.
 
@@ -662,6 +734,7 @@ def decision_record(
     code when the notice gives one, and each deficiency it names: {"criterion": the key of a
     criterion of the request's determination, or "", "text": the notice's words} (issue 11), which
     the appeal letter answers point by point."""
+    permissions.require(by, "request.decision", request)
     with transaction.atomic():
         request = _locked(request)
         errors: dict[str, str] = {}
@@ -744,14 +817,22 @@ def decision_record(
             _file_by(next_appeal_level(request), received_at) if decision == PayerDecision.Kind.DENIED else None
         )
         request.save()
+        audit_change(by, AuditEntry.Action.UPDATE, request, http_request, f"decision {result.decision} #{result.pk}")
         return result
 
 
 def appeal_start(
-    *, request: AuthorizationRequest, by, filed_at: dt.datetime | None = None, expedited: bool = False, note: str = ""
+    *,
+    request: AuthorizationRequest,
+    by: User,
+    filed_at: dt.datetime | None = None,
+    expedited: bool = False,
+    note: str = "",
+    http_request: HttpRequest | None = None,
 ) -> Appeal:
     """File the next appeal level the payer's policy allows, within its filing deadline; the
     appeal's decision is due after the level's decision time (expedited hours where set)."""
+    permissions.require(by, "request.appeal", request)
     with transaction.atomic():
         request = _locked(request)
         if (request.status, Status.APPEAL_IN_PROGRESS) not in TRANSITIONS:
@@ -798,25 +879,35 @@ def appeal_start(
         request.decision_due_at, request.decision_due_basis = due, basis
         request.appeal_file_by = None
         request.save()
+        audit_change(by, AuditEntry.Action.UPDATE, request, http_request, f"appeal level {appeal.level_order}")
         return appeal
 
 
-def request_withdraw(*, request: AuthorizationRequest, by, note: str = "") -> AuthorizationRequest:
+def request_withdraw(
+    *, request: AuthorizationRequest, by: User, note: str = "", http_request: HttpRequest | None = None
+) -> AuthorizationRequest:
+    permissions.require(by, "request.withdraw", request)
     with transaction.atomic():
         request = _locked(request)
         _transition(request, Status.WITHDRAWN, by=by, note=note)
         request.decision_due_at, request.decision_due_basis, request.appeal_file_by = None, "", None
         request.save()
+        audit_change(by, AuditEntry.Action.UPDATE, request, http_request, "withdraw")
         return request
 
 
 def request_choose_payer_contact(
-    *, request: AuthorizationRequest, payer_contact_id: int | None, by
+    *,
+    request: AuthorizationRequest,
+    payer_contact_id: int | None,
+    by: User,
+    http_request: HttpRequest | None = None,
 ) -> AuthorizationRequest:
     """The payer desk (payer directory) the request's letters are addressed to; None clears it.
     Only an entry of the request's own payer can be chosen."""
     from policies.models import PayerContact
 
+    permissions.require(by, "request.payer_contact", request)
     with transaction.atomic():
         request = _locked(request)
         contact = None
@@ -826,6 +917,7 @@ def request_choose_payer_contact(
                 _raise("payer_contact", f"Must be one of {request.payer.name}'s entries in the payer directory.")
         request.payer_contact = contact
         request.save(update_fields=["payer_contact", "updated_at"])
+        audit_change(by, AuditEntry.Action.UPDATE, request, http_request, f"payer contact {payer_contact_id}")
         return request
 
 
@@ -880,9 +972,17 @@ def attachment_max_bytes() -> int:
     return getattr(settings, "PRIORAUTH_ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024)
 
 
-def attachment_add(*, request: AuthorizationRequest, kind: str, upload: UploadedFile, by) -> Attachment:
+def attachment_add(
+    *,
+    request: AuthorizationRequest,
+    kind: str,
+    upload: UploadedFile,
+    by: User,
+    http_request: HttpRequest | None = None,
+) -> Attachment:
     """Store an imaging report, therapy notes, ... through Django's storage API, after checking its
     type (declared and actual) and size."""
+    permissions.require(by, "attachment.upload", request)
     errors: dict[str, str] = {}
     if kind not in Attachment.Kind.values:
         errors["kind"] = f"Must be one of: {', '.join(Attachment.Kind.values)}."
@@ -928,6 +1028,7 @@ def attachment_add(*, request: AuthorizationRequest, kind: str, upload: Uploaded
             attachment.file.save(name, upload, save=False)
             watched = stored_files.written(attachment.file.storage, attachment.file.name)
             attachment.save()
+            audit_change(by, AuditEntry.Action.CREATE, attachment, http_request, f"request {request.pk}")
     except BaseException:
         # The file is kept only with its record: deleted here if this transaction failed, or by
         # the caller's stored_files.deleted_on_rollback() if an outer one rolls back later.
@@ -1100,13 +1201,17 @@ def requests_recheck(*, version: PolicyVersion) -> RecheckRun:
     return run
 
 
-def recheck_result_mark_seen(*, result: RecheckResult, by) -> RecheckResult:
+def recheck_result_mark_seen(
+    *, result: RecheckResult, by: User, http_request: HttpRequest | None = None
+) -> RecheckResult:
+    permissions.require(by, "recheck.seen", result)
     with transaction.atomic():
         result = RecheckResult.objects.select_for_update().get(pk=result.pk)
         if result.seen_at is None:
             result.seen_at = timezone.now()
             result.seen_by = by
             result.save(update_fields=["seen_at", "seen_by"])
+        audit_change(by, AuditEntry.Action.UPDATE, result, http_request, "seen")
         return result
 
 
@@ -1114,13 +1219,12 @@ def recheck_result_mark_seen(*, result: RecheckResult, by) -> RecheckResult:
 # Follow-up (the dashboard's queues): when the payer sets no clock, staff set the day to chase it.
 
 
-def request_follow_up_set(*, request: AuthorizationRequest, on: dt.date | None, by) -> AuthorizationRequest:
+def request_follow_up_set(
+    *, request: AuthorizationRequest, on: dt.date | None, by: User, http_request: HttpRequest | None = None
+) -> AuthorizationRequest:
     """Set (or clear, with None) the day to follow up with the payer on a request it has and for
     which its policy sets no decision deadline. Billing staff only; recorded in the request's history."""
-    from priorauth.selectors import role_of
-
-    if role_of(by) != Role.BILLING:
-        raise PermissionDenied("Only billing staff may set a follow-up date.")
+    permissions.require(by, "request.follow_up", request)
     with transaction.atomic():
         request = _locked(request)
         if request.status not in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED):
@@ -1134,4 +1238,5 @@ def request_follow_up_set(*, request: AuthorizationRequest, on: dt.date | None, 
             )
         request.follow_up_on = on
         request.save(update_fields=["follow_up_on", "updated_at"])
+        audit_change(by, AuditEntry.Action.UPDATE, request, http_request, "follow-up date")
         return request

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from priorauth import selectors
+from priorauth import permissions, selectors
 from priorauth.api import (
     ERROR_403,
     ERROR_404,
@@ -29,13 +29,12 @@ from priorauth.api import (
     JSONBodyParser,
     audit,
     request_detail,
-    require_role,
 )
 from priorauth.fhir import client, notifications
 from priorauth.fhir.bundle import request_bundle
 from priorauth.fhir.services import pas_response_record
 from priorauth.fhir.validator import validate_bundle
-from priorauth.models import AuditEntry, Role
+from priorauth.models import AuditEntry
 from priorauth.serializers import RequestDetailOutputSerializer
 
 A = AuditEntry.Action
@@ -102,7 +101,7 @@ class PasResponseApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.pas_response", obj)
         pas_response_record(
             request=obj,
             payload=request.data,
@@ -136,7 +135,7 @@ class PasSubmitApi(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.pas_submit", obj)
         audit(request, A.READ, obj, detail="pas-submit")
         client.submit(request=obj, by=request.user, http_request=request._request)
         return request_detail(request, obj)
@@ -163,7 +162,7 @@ class PasNotificationApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "pas.notification")
         result = notifications.notification_receive(
             payload=request.data, by=request.user, http_request=request._request
         )

@@ -13,13 +13,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from rest_framework.exceptions import APIException
 
-from priorauth import selectors
+from priorauth import permissions, selectors
 from priorauth.fhir import client
 from priorauth.fhir.bundle import request_bundle
 from priorauth.fhir.models import PasEndpoint
 from priorauth.fhir.validator import validate_bundle
-from priorauth.models import AuditEntry, Role, Status
-from priorauth.pages.views import audit, require_role
+from priorauth.models import AuditEntry, Status
+from priorauth.pages.views import audit
 
 
 def _summary(bundle: dict) -> list[dict[str, str]]:
@@ -58,10 +58,10 @@ def pas_review(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "pages/no_practice.html", status=403)
     obj = selectors.request_get(user=request.user, pk=pk)
     endpoint = PasEndpoint.objects.filter(payer=obj.payer, enabled=True).first()
-    is_billing = selectors.role_of(request.user) == Role.BILLING
+    may_submit = permissions.can(request.user, "request.pas_submit", obj)
     if request.method == "POST":
         # Not in one transaction with the page: the exchange's log entry must stay whatever happens.
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.pas_submit", obj)
         try:
             client.submit(request=obj, by=request.user, http_request=request)
         except ValidationError as exc:
@@ -87,7 +87,7 @@ def pas_review(request: HttpRequest, pk: int) -> HttpResponse:
             "report": report,
             "bundle_json": json.dumps(bundle, indent=2)[:200_000],
             "endpoint": endpoint,
-            "can_submit": is_billing and endpoint is not None and obj.status == Status.SUBMITTED and report.valid,
+            "can_submit": may_submit and endpoint is not None and obj.status == Status.SUBMITTED and report.valid,
             "exchanges": list(obj.pas_exchanges.select_related("by", "endpoint")[:20]),
         },
     )

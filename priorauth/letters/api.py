@@ -9,22 +9,21 @@ download is written to the audit trail.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from priorauth import selectors
+from priorauth import permissions, selectors
 from priorauth.api import ERROR_403, ERROR_404, ERROR_415, ERRORS_400, A, BaseApi, audit, parse
+from priorauth.letters import downloads
 from priorauth.letters import services as letter_services
 from priorauth.letters.models import Letter, LetterJob, LetterKind, LetterRevision
-from priorauth.models import Role
 from priorauth.serializers import InputSerializer, NoBodyInputSerializer
 
 TAG = "letters"
-LETTER_ROLES = (Role.BILLING, Role.PHYSICIAN)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,8 +169,7 @@ class RequestLettersApi(BaseApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         obj = selectors.request_get(user=request.user, pk=pk)
-        if selectors.role_of(request.user) not in LETTER_ROLES:
-            raise Http404
+        permissions.require(request.user, "letter.draft", obj)
         data = parse(LetterCreateInputSerializer, request.data)
         appeal = None
         if data.get("appeal") is not None:
@@ -179,9 +177,8 @@ class RequestLettersApi(BaseApi):
             if appeal is None:
                 raise ValidationError({"appeal": "No such appeal of this request."})
         letter, created = letter_services.letter_request_draft(
-            request=obj, kind=data["kind"], by=request.user, appeal=appeal
+            request=obj, kind=data["kind"], by=request.user, appeal=appeal, http_request=request._request
         )
-        audit(request, A.CREATE if created else A.READ, letter, detail=f"request {obj.pk} {letter.kind}")
         return letter_response(request, letter, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
 
@@ -209,10 +206,13 @@ class LetterParagraphsApi(BaseApi):
     def put(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(LetterEditInputSerializer, request.data)
-        revision = letter_services.letter_edit(
-            letter=letter, by=request.user, paragraphs=data["paragraphs"], enclosures=data.get("enclosures")
+        letter_services.letter_edit(
+            letter=letter,
+            by=request.user,
+            paragraphs=data["paragraphs"],
+            enclosures=data.get("enclosures"),
+            http_request=request._request,
         )
-        audit(request, A.UPDATE, letter, detail=f"revision {revision.number}")
         return letter_response(request, letter, status.HTTP_202_ACCEPTED)
 
 
@@ -227,9 +227,8 @@ class LetterRequestSignatureApi(BaseApi):
     def post(self, request: Request, pk: int) -> Response:
         parse(NoBodyInputSerializer, request.data)
         letter = letter_services.letter_request_signature(
-            letter=selectors.letter_get(user=request.user, pk=pk), by=request.user
+            letter=selectors.letter_get(user=request.user, pk=pk), by=request.user, http_request=request._request
         )
-        audit(request, A.UPDATE, letter, detail="request signature")
         return letter_response(request, letter)
 
 
@@ -249,17 +248,6 @@ class LetterSignInputSerializer(InputSerializer):
     )
 
 
-def sign_audit_detail(revision: LetterRevision) -> str:
-    """The audit entry of a signature: the revision, and any override with the physician's reason."""
-    detail = f"sign revision {revision.number}"
-    if revision.unverified_acknowledged:
-        detail += "; unverified sources acknowledged"
-    if revision.sign_overridden:
-        detail += f"; override of {', '.join(revision.sign_overridden)}: "
-        detail += revision.sign_override_reason[: max(0, 500 - len(detail))]
-    return detail[:500]
-
-
 class LetterSignApi(BaseApi):
     @extend_schema(
         tags=[TAG],
@@ -273,8 +261,7 @@ class LetterSignApi(BaseApi):
     def post(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(LetterSignInputSerializer, request.data)
-        revision = letter_services.letter_sign(letter=letter, by=request.user, **data)
-        audit(request, A.UPDATE, letter, detail=sign_audit_detail(revision))
+        letter_services.letter_sign(letter=letter, by=request.user, http_request=request._request, **data)
         return letter_response(request, letter, status.HTTP_202_ACCEPTED)
 
 
@@ -289,8 +276,7 @@ class LetterRetryApi(BaseApi):
     def post(self, request: Request, pk: int) -> Response:
         parse(NoBodyInputSerializer, request.data)
         letter = selectors.letter_get(user=request.user, pk=pk)
-        job = letter_services.letter_retry(letter=letter, by=request.user)
-        audit(request, A.UPDATE, letter, detail=f"retry {job.stage}")
+        letter_services.letter_retry(letter=letter, by=request.user, http_request=request._request)
         return letter_response(request, letter, status.HTTP_202_ACCEPTED)
 
 
@@ -315,22 +301,13 @@ class LetterPdfApi(BaseApi):
     def get(self, request: Request, pk: int) -> FileResponse:
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(PdfFilterSerializer, request.query_params)
-        number = data.get("revision") or (letter.current_revision.number if letter.current_revision else None)
-        revision = next((r for r in letter.revisions.all() if r.number == number), None)
-        stage = data["stage"]
-        file = getattr(revision, f"{stage}_pdf", None) if revision else None
-        if not file:
-            raise Http404(f"No {stage} PDF of that revision yet.")
-        audit(request, A.DOWNLOAD, revision, detail=f"letter {letter.pk} r{revision.number} {stage}")
-        response = FileResponse(
-            file.open("rb"),
-            as_attachment=True,
-            filename=f"{letter.request.reference}-{letter.kind}-r{revision.number}-{stage}.pdf",
-            content_type="application/pdf",
+        return downloads.letter_pdf_download(
+            by=request.user,
+            letter=letter,
+            number=data.get("revision"),
+            stage=data["stage"],
+            http_request=request._request,
         )
-        response["Cache-Control"] = "private, no-store"
-        response["X-Content-SHA256"] = getattr(revision, f"{stage}_sha256")
-        return response
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,11 +364,11 @@ class RequestPayerContactApi(BaseApi):
     )
     def put(self, request: Request, pk: int) -> Response:
         from priorauth import services
-        from priorauth.api import require_role
 
         obj = selectors.request_get(user=request.user, pk=pk)
-        require_role(request.user, Role.BILLING)
+        permissions.require(request.user, "request.payer_contact", obj)
         data = parse(PayerContactInputSerializer, request.data)
-        services.request_choose_payer_contact(request=obj, payer_contact_id=data["payer_contact"], by=request.user)
-        audit(request, A.UPDATE, obj, detail=f"payer contact {data['payer_contact']}")
+        services.request_choose_payer_contact(
+            request=obj, payer_contact_id=data["payer_contact"], by=request.user, http_request=request._request
+        )
         return self.get(request, pk)

@@ -20,17 +20,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from priorauth import permissions
 from priorauth.letters import compose as letters
 from priorauth.letters import pdf
 from priorauth.letters.models import FaxPacket, Letter, LetterKind, LetterStatus
-from priorauth.models import Attachment, Role
-from priorauth.selectors import membership_of
+from priorauth.models import Attachment, AuditEntry
+from priorauth.permissions import User
+from priorauth.services import audit_change
 
 # US Letter in PDF points, and the margin an image keeps from the page edge (fax machines crop).
 LETTER_WIDTH, LETTER_HEIGHT = 612.0, 792.0
@@ -242,12 +245,12 @@ def _chosen_attachments(letter: Letter, attachment_ids: Any) -> list[Attachment]
     return [found[x] for x in attachment_ids]  # in the order staff chose
 
 
-def packet_build(*, letter: Letter, attachment_ids: Any, by) -> FaxPacket:
+def packet_build(
+    *, letter: Letter, attachment_ids: Any, by: User, http_request: HttpRequest | None = None
+) -> FaxPacket:
     """Build and store the packet of the letter's signed current revision with the chosen
     attachments, in the order given. Billing staff of the request's practice only."""
-    membership = membership_of(by)
-    if membership is None or membership.role != Role.BILLING or membership.practice_id != letter.request.practice_id:
-        raise PermissionDenied("Only the practice's billing staff may build the packet.")
+    permissions.require(by, "packet.build", letter)
     started = time.perf_counter()
     with transaction.atomic():
         letter = (
@@ -301,6 +304,14 @@ def packet_build(*, letter: Letter, attachment_ids: Any, by) -> FaxPacket:
         except Exception:
             packet.file.delete(save=False)
             raise
+        audit_change(
+            by,
+            AuditEntry.Action.CREATE,
+            packet,
+            http_request,
+            f"letter {letter.pk} r{revision.number} attachments="
+            + ",".join(str(e["attachment"]) for e in packet.enclosures),
+        )
         return packet
 
 

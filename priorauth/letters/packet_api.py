@@ -5,7 +5,7 @@ download). Visibility is the letters' (billing staff and the treating physician;
 
 from __future__ import annotations
 
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -24,7 +24,7 @@ from priorauth.api import (
     parse,
 )
 from priorauth.letters import docx as docx_export
-from priorauth.letters import packet
+from priorauth.letters import downloads, packet
 from priorauth.letters.models import FaxPacket
 
 TAG = "letters"
@@ -63,12 +63,6 @@ class PacketOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-def download(file, *, filename: str, content_type: str) -> FileResponse:
-    response = FileResponse(file.open("rb"), as_attachment=True, filename=filename, content_type=content_type)
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
 class LetterDocxApi(BaseApi):
     @extend_schema(
         tags=[TAG],
@@ -85,18 +79,9 @@ class LetterDocxApi(BaseApi):
     def get(self, request: Request, pk: int) -> HttpResponse:
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(DocxFilterSerializer, request.query_params)
-        number = data.get("revision") or (letter.current_revision.number if letter.current_revision else None)
-        revision = next((r for r in letter.revisions.all() if r.number == number), None)
-        if revision is None or revision.paragraphs is None:
-            raise Http404("No draft of that revision yet.")
-        content = docx_export.letter_docx(letter, revision)
-        audit(request, A.DOWNLOAD, revision, detail=f"letter {letter.pk} r{revision.number} docx")
-        response = HttpResponse(content, content_type=docx_export.DOCX_CONTENT_TYPE)
-        response["Content-Disposition"] = (
-            f'attachment; filename="{letter.request.reference}-{letter.kind}-r{revision.number}-draft.docx"'
+        return downloads.letter_docx_download(
+            by=request.user, letter=letter, number=data.get("revision"), http_request=request._request
         )
-        response["Cache-Control"] = "private, no-store"
-        return response
 
 
 class LetterPacketsApi(BaseApi):
@@ -122,13 +107,8 @@ class LetterPacketsApi(BaseApi):
     def post(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
         data = parse(PacketCreateInputSerializer, request.data)
-        built = packet.packet_build(letter=letter, attachment_ids=data["attachments"], by=request.user)
-        audit(
-            request,
-            A.CREATE,
-            built,
-            detail=f"letter {letter.pk} r{built.revision.number} attachments="
-            + ",".join(str(e["attachment"]) for e in built.enclosures),
+        built = packet.packet_build(
+            letter=letter, attachment_ids=data["attachments"], by=request.user, http_request=request._request
         )
         return Response(PacketOutputSerializer(built).data, status=status.HTTP_201_CREATED)
 
@@ -158,12 +138,4 @@ class PacketPdfApi(BaseApi):
         },
     )
     def get(self, request: Request, pk: int) -> FileResponse:
-        found = selectors.packet_get(user=request.user, pk=pk)
-        audit(request, A.DOWNLOAD, found, detail=f"letter {found.letter_id} packet")
-        response = download(
-            found.file,
-            filename=f"{found.letter.request.reference}-packet-{found.pk}.pdf",
-            content_type="application/pdf",
-        )
-        response["X-Content-SHA256"] = found.sha256
-        return response
+        return downloads.packet_download(by=request.user, packet_pk=pk, http_request=request._request)

@@ -23,18 +23,21 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.http import HttpRequest
 from django.utils import timezone
 
 from policies.models import EvidenceSource
+from priorauth import permissions
 from priorauth.letters import compose as letters
 from priorauth.letters import pdf
 from priorauth.letters.models import Letter, LetterJob, LetterKind, LetterRevision, LetterStatus, letter_pdf_path
-from priorauth.models import Appeal, AuthorizationRequest, Role
-from priorauth.selectors import membership_of
+from priorauth.models import Appeal, AuditEntry, AuthorizationRequest
+from priorauth.permissions import User
+from priorauth.services import audit_change
 
 logger = logging.getLogger(__name__)
 
@@ -42,32 +45,6 @@ Stage = LetterJob.Stage
 State = LetterJob.State
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 MAX_SENTENCE = 2000
-
-
-def _is_treating_physician(user, request: AuthorizationRequest) -> bool:
-    return bool(getattr(user, "pk", None)) and request.treating_physician.user_id == user.pk
-
-
-def _may_sign(user, request: AuthorizationRequest) -> bool:
-    """The treating physician's own user, still a physician member of the request's practice: a
-    provider's link alone (or a role changed since it was made) is not a signature right."""
-    membership = membership_of(user)
-    return (
-        _is_treating_physician(user, request)
-        and membership is not None
-        and membership.role == Role.PHYSICIAN
-        and membership.practice_id == request.practice_id
-    )
-
-
-def _is_billing(user, request: AuthorizationRequest) -> bool:
-    membership = membership_of(user)
-    return membership is not None and membership.role == Role.BILLING and membership.practice_id == request.practice_id
-
-
-def _require(allowed: bool, message: str) -> None:
-    if not allowed:
-        raise PermissionDenied(message)
 
 
 def _publish(stage: str, revision_id: int) -> bool:
@@ -113,14 +90,27 @@ def _locked_letter(letter: Letter) -> Letter:
 
 
 def letter_request_draft(
-    *, request: AuthorizationRequest, kind: str, by, appeal: Appeal | None = None
+    *,
+    request: AuthorizationRequest,
+    kind: str,
+    by: User,
+    appeal: Appeal | None = None,
+    http_request: HttpRequest | None = None,
 ) -> tuple[Letter, bool]:
     """The request's letter of that kind (the appeal's, for an appeal letter), created with its
     first draft queued if there is none yet. Returns (letter, created)."""
-    _require(
-        _is_billing(by, request) or _is_treating_physician(by, request),
-        "Only billing staff or the treating physician may ask for a letter.",
-    )
+    # Who may (priorauth.permissions): the practice's billing staff and the treating physician, the
+    # latter a physician member of the practice still (a provider's link alone is not a right).
+    permissions.require(by, "letter.draft", request)
+    letter, created = _letter_draft_find_or_create(request=request, kind=kind, by=by, appeal=appeal)
+    action = AuditEntry.Action.CREATE if created else AuditEntry.Action.READ
+    audit_change(by, action, letter, http_request, f"request {request.pk} {letter.kind}")
+    return letter, created
+
+
+def _letter_draft_find_or_create(
+    *, request: AuthorizationRequest, kind: str, by: User, appeal: Appeal | None
+) -> tuple[Letter, bool]:
     if kind not in LetterKind.values:
         raise ValidationError({"kind": f"Must be one of: {', '.join(LetterKind.values)}."})
     if kind == LetterKind.APPEAL:
@@ -377,7 +367,9 @@ def _with_notes(paragraphs: list[dict[str, Any]], previous: list[dict[str, Any]]
     ]
 
 
-def letter_edit(*, letter: Letter, by, paragraphs: Any, enclosures: Any = None) -> LetterRevision:
+def letter_edit(
+    *, letter: Letter, by: User, paragraphs: Any, enclosures: Any = None, http_request: HttpRequest | None = None
+) -> LetterRevision:
     """The treating physician's edit of the narrative. An unsigned revision is changed in place and
     its draft rendered again; a signed one stays as it is and a new revision supersedes it."""
     known = set(EvidenceSource.objects.values_list("key", flat=True))
@@ -392,7 +384,7 @@ def letter_edit(*, letter: Letter, by, paragraphs: Any, enclosures: Any = None) 
         raise ValidationError(errors)
     with transaction.atomic():
         letter = _locked_letter(letter)
-        _require(_is_treating_physician(by, letter.request), "Only the treating physician may edit the letter.")
+        permissions.require(by, "letter.edit", letter)
         current = LetterRevision.objects.select_for_update(of=("self",)).get(pk=letter.current_revision_id)
         if current.paragraphs is None:
             raise ValidationError({"status": "The first draft is still being written; edit it once it is ready."})
@@ -424,17 +416,15 @@ def letter_edit(*, letter: Letter, by, paragraphs: Any, enclosures: Any = None) 
         letter.status = LetterStatus.DRAFTING
         letter.save(update_fields=["current_revision", "status", "updated_at"])
         _queue_job(revision, Stage.DRAFT)
+        audit_change(by, AuditEntry.Action.UPDATE, letter, http_request, f"revision {revision.number}")
         return revision
 
 
-def letter_request_signature(*, letter: Letter, by) -> Letter:
+def letter_request_signature(*, letter: Letter, by: User, http_request: HttpRequest | None = None) -> Letter:
     """Billing staff hand a reviewed draft to the treating physician."""
     with transaction.atomic():
         letter = _locked_letter(letter)
-        _require(
-            _is_billing(by, letter.request) or _is_treating_physician(by, letter.request),
-            "Only billing staff or the treating physician may do this.",
-        )
+        permissions.require(by, "letter.hand_over", letter)
         if letter.status != LetterStatus.DRAFT_READY:
             raise ValidationError(
                 {
@@ -443,11 +433,17 @@ def letter_request_signature(*, letter: Letter, by) -> Letter:
             )
         letter.status = LetterStatus.AWAITING_SIGNATURE
         letter.save(update_fields=["status", "updated_at"])
+        audit_change(by, AuditEntry.Action.UPDATE, letter, http_request, "request signature")
         return letter
 
 
 def letter_sign(
-    *, letter: Letter, by, override_reason: str = "", acknowledge_unverified: bool = False
+    *,
+    letter: Letter,
+    by: User,
+    override_reason: str = "",
+    acknowledge_unverified: bool = False,
+    http_request: HttpRequest | None = None,
 ) -> LetterRevision:
     """The treating physician signs the current draft; the final PDF is rendered from it.
 
@@ -461,7 +457,7 @@ def letter_sign(
         raise ValidationError({"acknowledge_unverified": "Must be true or false."})
     with transaction.atomic():
         letter = _locked_letter(letter)
-        _require(_may_sign(by, letter.request), "Only the treating physician may sign this letter.")
+        permissions.require(by, "letter.sign", letter)
         if letter.status not in (LetterStatus.DRAFT_READY, LetterStatus.AWAITING_SIGNATURE):
             raise ValidationError(
                 {"status": f"Only a ready draft can be signed (the letter is {letter.get_status_display().lower()})."}
@@ -489,17 +485,26 @@ def letter_sign(
         letter.status = LetterStatus.SIGNING
         letter.save(update_fields=["status", "updated_at"])
         _queue_job(revision, Stage.FINAL)
+        audit_change(by, AuditEntry.Action.UPDATE, letter, http_request, sign_audit_detail(revision))
         return revision
 
 
-def letter_retry(*, letter: Letter, by) -> LetterJob:
+def sign_audit_detail(revision: LetterRevision) -> str:
+    """The audit entry of a signature: the revision, and any override with the physician's reason."""
+    detail = f"sign revision {revision.number}"
+    if revision.unverified_acknowledged:
+        detail += "; unverified sources acknowledged"
+    if revision.sign_overridden:
+        detail += f"; override of {', '.join(revision.sign_overridden)}: "
+        detail += revision.sign_override_reason[: max(0, 500 - len(detail))]
+    return detail[:500]
+
+
+def letter_retry(*, letter: Letter, by: User, http_request: HttpRequest | None = None) -> LetterJob:
     """Queue a failed render of the current revision again."""
     with transaction.atomic():
         letter = _locked_letter(letter)
-        _require(
-            _is_billing(by, letter.request) or _is_treating_physician(by, letter.request),
-            "Only billing staff or the treating physician may do this.",
-        )
+        permissions.require(by, "letter.retry", letter)
         job = (
             LetterJob.objects.filter(revision_id=letter.current_revision_id, state=State.FAILED)
             .order_by("-stage")
@@ -509,7 +514,9 @@ def letter_retry(*, letter: Letter, by) -> LetterJob:
             raise ValidationError({"status": "No failed render to retry."})
         letter.status = LetterStatus.DRAFTING if job.stage == Stage.DRAFT else LetterStatus.SIGNING
         letter.save(update_fields=["status", "updated_at"])
-        return _queue_job(job.revision, job.stage)
+        job = _queue_job(job.revision, job.stage)
+        audit_change(by, AuditEntry.Action.UPDATE, letter, http_request, f"retry {job.stage}")
+        return job
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from priorauth import selectors
-from priorauth.letters import docx as docx_export
-from priorauth.letters import packet
+from priorauth.letters import downloads, packet
 from priorauth.models import AuditEntry
-from priorauth.pages.views import _letter_page, audit, practice_member_required
+from priorauth.pages.views import _letter_page, practice_member_required
 
 A = AuditEntry.Action
 
@@ -21,17 +20,7 @@ A = AuditEntry.Action
 @practice_member_required
 def letter_docx(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     letter = selectors.letter_get(user=request.user, pk=pk)
-    revision = next((r for r in letter.revisions.all() if r.number == number), None)
-    if revision is None or revision.paragraphs is None:
-        raise Http404("No draft of that revision yet.")
-    content = docx_export.letter_docx(letter, revision)
-    audit(request, A.DOWNLOAD, revision, detail=f"letter {letter.pk} r{revision.number} docx")
-    response = HttpResponse(content, content_type=docx_export.DOCX_CONTENT_TYPE)
-    response["Content-Disposition"] = (
-        f'attachment; filename="{letter.request.reference}-{letter.kind}-r{revision.number}-draft.docx"'
-    )
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return downloads.letter_docx_download(by=request.user, letter=letter, number=number, http_request=request)
 
 
 @require_POST
@@ -45,7 +34,7 @@ def letter_packet(request: HttpRequest, pk: int) -> HttpResponse:
             request, letter, status=400, errors=["attachments: Must be a list of attachment ids of this request."]
         )
     try:
-        built = packet.packet_build(letter=letter, attachment_ids=ids, by=request.user)
+        built = packet.packet_build(letter=letter, attachment_ids=ids, by=request.user, http_request=request)
     except ValidationError as exc:
         letter.refresh_from_db()
         named = (
@@ -54,27 +43,10 @@ def letter_packet(request: HttpRequest, pk: int) -> HttpResponse:
             else exc.messages
         )
         return _letter_page(request, letter, status=400, errors=named)
-    audit(
-        request,
-        A.CREATE,
-        built,
-        detail=f"letter {letter.pk} r{built.revision.number} attachments="
-        + ",".join(str(e["attachment"]) for e in built.enclosures),
-    )
     messages.success(request, f"Fax packet #{built.pk} built: {built.page_count} pages.")
     return redirect("pages:letter-detail", pk=letter.pk)
 
 
 @practice_member_required
 def packet_pdf(request: HttpRequest, pk: int) -> FileResponse:
-    found = selectors.packet_get(user=request.user, pk=pk)
-    audit(request, A.DOWNLOAD, found, detail=f"letter {found.letter_id} packet")
-    response = FileResponse(
-        found.file.open("rb"),
-        as_attachment=True,
-        content_type="application/pdf",
-        filename=f"{found.letter.request.reference}-packet-{found.pk}.pdf",
-    )
-    response["Cache-Control"] = "private, no-store"
-    response["X-Content-SHA256"] = found.sha256
-    return response
+    return downloads.packet_download(by=request.user, packet_pk=pk, http_request=request)

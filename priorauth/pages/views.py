@@ -13,9 +13,8 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -25,13 +24,13 @@ from django.views.decorators.http import require_POST
 from coverage.checker import CaseInvalid, check
 from policies.models import EvidenceSource
 from policies.snapshot import current_snapshot
-from priorauth import selectors, services, stored_files, worklist
+from priorauth import downloads, permissions, selectors, services, stored_files, worklist
 from priorauth.letters import compose as letters
+from priorauth.letters import downloads as letter_downloads
 from priorauth.letters import services as letter_services
 from priorauth.letters.models import Letter, LetterJob, LetterKind, LetterStatus
 from priorauth.models import (
     TRANSITIONS,
-    Attachment,
     AuditEntry,
     AuthorizationRequest,
     Patient,
@@ -78,13 +77,6 @@ def practice_member_required(view: Callable[..., HttpResponse]) -> Callable[...,
             return view(request, *args, **kwargs)
 
     return wrapped
-
-
-def require_role(user, *roles: str) -> None:
-    """The same rule as the API's: a visible object that the user's role may not change is a 403."""
-    if selectors.role_of(user) not in roles:
-        names = " or ".join(dict(Role.choices)[r].lower() for r in roles)
-        raise PermissionDenied(f"Only {names} may do this.")
 
 
 def audit(request: HttpRequest, action: str, obj=None, *, model=None, detail: str = "") -> None:
@@ -183,7 +175,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @practice_member_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    require_role(request.user, Role.BILLING)
+    permissions.require(request.user, "dashboard.view")
     from priorauth import queues
 
     # One read for the whole page (counts, queues, bounded deadline lists): a busy practice has
@@ -223,7 +215,7 @@ def patient_search(request: HttpRequest) -> JsonResponse:
     from priorauth.pages.case_form import patient_label
     from priorauth.worklist import patient_matches
 
-    require_role(request.user, Role.BILLING)
+    permissions.require(request.user, "patient.search")
     matches = patient_matches(user=request.user, q=request.GET.get("q", ""))
     if matches:
         audit(request, A.LIST, model=Patient, detail="patient search ids=" + ",".join(str(p.pk) for p in matches))
@@ -242,95 +234,55 @@ def _case_page(request: HttpRequest, formset: CaseFormSet, *, obj: Authorization
     )
 
 
-@practice_member_required
-def request_new(request: HttpRequest) -> HttpResponse:
-    require_role(request.user, Role.BILLING)
-    membership = selectors.membership_of(request.user)
-    formset = CaseFormSet(request.POST or None, user=request.user)
+def _case_form(request: HttpRequest, obj: AuthorizationRequest | None) -> HttpResponse:
+    """The new-request page (obj None) and a draft's edit page: parse the case form, save it through
+    services.request_draft_save, show the form again with each refusal next to its input."""
+    formset = CaseFormSet(request.POST or None, user=request.user, request=obj)
     if request.method == "POST" and formset.is_valid():
         data = formset.form.cleaned_data
+        submit = "submit" in request.POST
         try:
-            with transaction.atomic():
-                patient = data["patient"]
-                if patient is None:
-                    try:
-                        patient = services.patient_create(practice=membership.practice, **formset.new_patient_fields())
-                    except ValidationError as exc:
-                        formset.add_service_errors(exc, patient_fields=True)
-                        raise
-                    audit(request, A.CREATE, patient)
-                obj = services.request_create(
-                    practice=membership.practice,
-                    patient=patient,
-                    payer=formset.payer(),
-                    treating_physician=data["provider"],
-                    case=formset.entered_case(),
-                    by=request.user,
-                )
-                audit(request, A.CREATE, obj)
-                if "submit" in request.POST:
-                    obj = services.request_submit(request=obj, by=request.user)
-                    audit(request, A.UPDATE, obj, detail="submit")
-        except ValidationError as exc:
-            if not formset.has_errors:
-                formset.add_service_errors(exc)
-        else:
-            messages.success(
-                request,
-                f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved as a draft."),
+            saved = services.request_draft_save(
+                by=request.user,
+                practice=selectors.membership_of(request.user).practice,
+                request=obj,
+                patient=data["patient"],
+                new_patient=formset.new_patient_fields() if data["patient"] is None else None,
+                payer=formset.payer(),
+                treating_physician=data["provider"],
+                case=formset.entered_case(),
+                submit=submit,
+                http_request=request,
             )
+        except services.PatientInvalid as exc:
+            formset.add_service_errors(exc, patient_fields=True)
+        except ValidationError as exc:
+            formset.add_service_errors(exc)
+        else:
+            done = "submitted." if submit else ("saved as a draft." if obj is None else "saved.")
+            messages.success(request, f"Request {saved.reference} {done}")
             for note in formset.read_as_notes():
                 messages.info(request, note)
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _case_page(request, formset, obj=None)
+            return redirect("pages:request-detail", pk=saved.pk)
+    return _case_page(request, formset, obj=obj)
+
+
+@practice_member_required
+def request_new(request: HttpRequest) -> HttpResponse:
+    permissions.require(request.user, "request.create")
+    return _case_form(request, None)
 
 
 @practice_member_required
 def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
     obj = selectors.request_get(user=request.user, pk=pk)
-    require_role(request.user, Role.BILLING)
+    permissions.require(request.user, "request.update", obj)
     if obj.status != Status.DRAFT:
         messages.error(request, "Only a draft can be edited.")
         return redirect("pages:request-detail", pk=obj.pk)
-    membership = selectors.membership_of(request.user)
-    formset = CaseFormSet(request.POST or None, user=request.user, request=obj)
     if request.method == "GET":
         audit(request, A.READ, obj, detail="edit form")
-    if request.method == "POST" and formset.is_valid():
-        data = formset.form.cleaned_data
-        try:
-            with transaction.atomic():
-                patient = data["patient"]
-                if patient is None:
-                    try:
-                        patient = services.patient_create(practice=membership.practice, **formset.new_patient_fields())
-                    except ValidationError as exc:
-                        formset.add_service_errors(exc, patient_fields=True)
-                        raise
-                    audit(request, A.CREATE, patient)
-                obj = services.request_update(
-                    request=obj,
-                    by=request.user,
-                    patient=patient,
-                    payer=formset.payer(),
-                    treating_physician=data["provider"],
-                    case=formset.entered_case(),
-                )
-                audit(request, A.UPDATE, obj, detail="edit")
-                if "submit" in request.POST:
-                    obj = services.request_submit(request=obj, by=request.user)
-                    audit(request, A.UPDATE, obj, detail="submit")
-        except ValidationError as exc:
-            if not formset.has_errors:
-                formset.add_service_errors(exc)
-        else:
-            messages.success(
-                request, f"Request {obj.reference} " + ("submitted." if "submit" in request.POST else "saved.")
-            )
-            for note in formset.read_as_notes():
-                messages.info(request, note)
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _case_page(request, formset, obj=obj)
+    return _case_form(request, obj)
 
 
 def _allowed(obj: AuthorizationRequest, target: str) -> bool:
@@ -350,9 +302,11 @@ def _determination(obj: AuthorizationRequest) -> tuple[dict[str, Any] | None, bo
 def _request_page(
     request: HttpRequest, obj: AuthorizationRequest, forms: dict[str, Any] | None = None, status: int = 200
 ) -> HttpResponse:
-    role = selectors.role_of(request.user)
+    def may(action: str) -> bool:
+        return permissions.can(request.user, action, obj)
+
     determination, preview = _determination(obj)
-    is_billing = role == Role.BILLING
+    is_billing = selectors.role_of(request.user) == Role.BILLING
     next_level = selectors.next_appeal_level(obj)
     forms = forms or {}
     letters = list(selectors.letters_visible_to(request.user).filter(request=obj))
@@ -361,7 +315,7 @@ def _request_page(
         "determination": determination,
         "preview": preview,
         "is_billing": is_billing,
-        "can_upload": role in (Role.BILLING, Role.PHYSICIAN),
+        "can_upload": permissions.can(request.user, "attachment.upload", obj),
         "attachments": list(obj.attachments.select_related("uploaded_by")),
         "decisions": list(obj.decisions.select_related("appeal")),
         "appeals": list(obj.appeals.all()),
@@ -370,15 +324,16 @@ def _request_page(
         # The one answer the list, the determination box and the policy-change banner all show.
         "decision_state": worklist.decision_state(obj),
         "next_level": next_level,
-        "can_submit": is_billing and _allowed(obj, Status.SUBMITTED),
-        "can_send": is_billing and (_allowed(obj, Status.SENT) or obj.status == Status.APPEAL_IN_PROGRESS),
-        "can_withdraw": is_billing and _allowed(obj, Status.WITHDRAWN),
-        "can_record_decision": is_billing and (_allowed(obj, Status.APPROVED) or _allowed(obj, Status.APPEAL_APPROVED)),
-        "can_appeal": is_billing and _allowed(obj, Status.APPEAL_IN_PROGRESS) and next_level is not None,
-        "can_edit": is_billing and obj.status == Status.DRAFT,
+        "can_submit": may("request.submit") and _allowed(obj, Status.SUBMITTED),
+        "can_send": may("request.send") and (_allowed(obj, Status.SENT) or obj.status == Status.APPEAL_IN_PROGRESS),
+        "can_withdraw": may("request.withdraw") and _allowed(obj, Status.WITHDRAWN),
+        "can_record_decision": may("request.decision")
+        and (_allowed(obj, Status.APPROVED) or _allowed(obj, Status.APPEAL_APPROVED)),
+        "can_appeal": may("request.appeal") and _allowed(obj, Status.APPEAL_IN_PROGRESS) and next_level is not None,
+        "can_edit": may("request.update") and obj.status == Status.DRAFT,
         "send_form": forms.get("send") or SendForm(packets=_packets_of(request.user, obj)),
         "sendings": list(obj.sendings.all()),
-        "can_amend": is_billing and obj.status in (Status.SUBMITTED, Status.SENT, Status.PENDED),
+        "can_amend": may("request.amend") and obj.status in (Status.SUBMITTED, Status.SENT, Status.PENDED),
         "amendments": list(obj.amendments.select_related("by")),
         "withdraw_form": forms.get("withdraw") or NoteForm(prefix="withdraw"),
         "decision_form": forms.get("decision") or DecisionForm(criteria=_criteria_choices(obj)),
@@ -391,10 +346,11 @@ def _request_page(
         "letter_errors": forms.get("letter_errors"),
         "letters": letters,
         "has_pa_letter": any(letter.kind == LetterKind.PRIOR_AUTHORIZATION for letter in letters),
-        "can_ask_letter": role in (Role.BILLING, Role.PHYSICIAN) and obj.determination is not None,
+        "can_ask_letter": may("letter.draft") and obj.determination is not None,
         "appeals_without_letter": [a for a in obj.appeals.all() if not a.letters.exists()],
         "letter_kinds": LetterKind,
-        "can_follow_up": is_billing and obj.status in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED),
+        "can_follow_up": may("request.follow_up")
+        and obj.status in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED),
         "follow_up_form": forms.get("follow_up") or FollowUpForm(initial={"follow_up_on": obj.follow_up_on}),
     }
     return render(request, "pages/request_detail.html", context, status=status)
@@ -411,92 +367,118 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _request_page(request, obj)
 
 
-def _action(request: HttpRequest, pk: int, *, roles: tuple[str, ...] = (Role.BILLING,)) -> AuthorizationRequest:
+def _action(request: HttpRequest, pk: int, action: str) -> AuthorizationRequest:
+    """The request named by the URL (404 if the user may not see it), if the user may do the action
+    to it (else 403)."""
     obj = selectors.request_get(user=request.user, pk=pk)
-    require_role(request.user, *roles)
+    permissions.require(request.user, action, obj)
     return obj
 
 
 @require_POST
 @practice_member_required
 def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk)
+    obj = _action(request, pk, "request.submit")
     form = NoteForm(request.POST, prefix="submit")
     if form.is_valid():
         try:
-            obj = services.request_submit(request=obj, by=request.user, note=form.cleaned_data["note"])
+            obj = services.request_submit(
+                request=obj, by=request.user, note=form.cleaned_data["note"], http_request=request
+            )
         except ValidationError as exc:
             return _request_page(request, obj, {"submit_errors": exc.messages}, status=400)
-        audit(request, A.UPDATE, obj, detail="submit")
         messages.success(request, "Submitted: the determination below is now on record.")
     return redirect("pages:request-detail", pk=obj.pk)
+
+
+def _request_step(
+    request: HttpRequest,
+    pk: int,
+    action: str,
+    *,
+    form: Callable[[AuthorizationRequest], Any],
+    key: str,
+    run: Callable[[AuthorizationRequest, Any], Any],
+    done: Callable[[Any, dict[str, Any]], str],
+) -> HttpResponse:
+    """A workflow step of the request page: the request (404/403 from priorauth.permissions), its
+    form parsed, the service run (which checks again, saves and audits), then back to the page with
+    a message, or the page again with the form's errors (400)."""
+    obj = _action(request, pk, action)
+    bound = form(obj)
+    if bound.is_valid():
+        try:
+            result = run(obj, bound)
+        except ValidationError as exc:
+            bound.add_service_errors(exc)
+        else:
+            messages.success(request, done(result, bound.cleaned_data))
+            return redirect("pages:request-detail", pk=obj.pk)
+    return _request_page(request, obj, {key: bound}, status=400)
 
 
 @require_POST
 @practice_member_required
 def request_send(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk)
-    packets = _packets_of(request.user, obj)
-    form = SendForm(request.POST, packets=packets)
-    if form.is_valid():
-        packet = next((p for p in packets if p.pk == form.cleaned_data["packet"]), None)
-        try:
-            obj = services.request_send(
-                request=obj,
-                by=request.user,
-                sent_at=form.cleaned_data["sent_at"],
-                note=form.cleaned_data["note"],
-                method=form.cleaned_data["method"],
-                packet=packet,
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            audit(
-                request,
-                A.UPDATE,
-                obj,
-                detail=f"send {form.cleaned_data['method'] or '-'}" + (f" packet {packet.pk}" if packet else ""),
-            )
-            messages.success(request, "Recorded as sent to the payer.")
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _request_page(request, obj, {"send": form}, status=400)
+    def run(obj: AuthorizationRequest, form: SendForm) -> AuthorizationRequest:
+        data = form.cleaned_data
+        packet = next((p for p in _packets_of(request.user, obj) if p.pk == data["packet"]), None)
+        return services.request_send(
+            request=obj,
+            by=request.user,
+            sent_at=data["sent_at"],
+            note=data["note"],
+            method=data["method"],
+            packet=packet,
+            http_request=request,
+        )
+
+    return _request_step(
+        request,
+        pk,
+        "request.send",
+        form=lambda obj: SendForm(request.POST, packets=_packets_of(request.user, obj)),
+        key="send",
+        run=run,
+        done=lambda result, data: "Recorded as sent to the payer.",
+    )
+
+
+def _follow_up_done(result: Any, data: dict[str, Any]) -> str:
+    day = data["follow_up_on"]
+    return f"Follow-up date set to {day:%m/%d/%Y}." if day else "Follow-up date cleared."
 
 
 @require_POST
 @practice_member_required
 def request_follow_up(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk)
-    form = FollowUpForm(request.POST)
-    if form.is_valid():
-        try:
-            with transaction.atomic():
-                services.request_follow_up_set(request=obj, on=form.cleaned_data["follow_up_on"], by=request.user)
-                audit(request, A.UPDATE, obj, detail="follow-up date")
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            day = form.cleaned_data["follow_up_on"]
-            messages.success(request, f"Follow-up date set to {day:%m/%d/%Y}." if day else "Follow-up date cleared.")
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _request_page(request, obj, {"follow_up": form}, status=400)
+    return _request_step(
+        request,
+        pk,
+        "request.follow_up",
+        form=lambda obj: FollowUpForm(request.POST),
+        key="follow_up",
+        run=lambda obj, form: services.request_follow_up_set(
+            request=obj, on=form.cleaned_data["follow_up_on"], by=request.user, http_request=request
+        ),
+        done=_follow_up_done,
+    )
 
 
 @require_POST
 @practice_member_required
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk)
-    form = NoteForm(request.POST, prefix="withdraw")
-    if form.is_valid():
-        try:
-            obj = services.request_withdraw(request=obj, by=request.user, note=form.cleaned_data["note"])
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            audit(request, A.UPDATE, obj, detail="withdraw")
-            messages.success(request, "The request was withdrawn.")
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _request_page(request, obj, {"withdraw": form}, status=400)
+    return _request_step(
+        request,
+        pk,
+        "request.withdraw",
+        form=lambda obj: NoteForm(request.POST, prefix="withdraw"),
+        key="withdraw",
+        run=lambda obj, form: services.request_withdraw(
+            request=obj, by=request.user, note=form.cleaned_data["note"], http_request=request
+        ),
+        done=lambda result, data: "The request was withdrawn.",
+    )
 
 
 @require_POST
@@ -504,15 +486,16 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 def request_payer_contact(request: HttpRequest, pk: int) -> HttpResponse:
     """Billing staff choose the payer desk (payer directory) the request's letters go to."""
     obj = selectors.request_get(user=request.user, pk=pk)
-    require_role(request.user, Role.BILLING)
+    permissions.require(request.user, "request.payer_contact", obj)
     raw = request.POST.get("payer_contact", "").strip()
     try:
         chosen = int(raw) if raw else None
-        services.request_choose_payer_contact(request=obj, payer_contact_id=chosen, by=request.user)
+        services.request_choose_payer_contact(
+            request=obj, payer_contact_id=chosen, by=request.user, http_request=request
+        )
     except (ValueError, ValidationError) as exc:
         messages_ = exc.messages if isinstance(exc, ValidationError) else ["Choose one of the payer's desks."]
         return _request_page(request, obj, {"contact_errors": messages_}, status=400)
-    audit(request, A.UPDATE, obj, detail=f"payer contact {chosen}")
     messages.success(request, "The addressee is recorded.")
     return redirect("pages:request-detail", pk=obj.pk)
 
@@ -529,75 +512,60 @@ def _criteria_choices(obj) -> list[tuple[str, str]]:
 @require_POST
 @practice_member_required
 def request_decision(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk)
-    form = DecisionForm(request.POST, criteria=_criteria_choices(obj))
-    if form.is_valid():
-        try:
-            services.decision_record(request=obj, by=request.user, **form.service_kwargs())
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            audit(request, A.UPDATE, obj, detail="payer decision")
-            messages.success(request, "The payer's answer is recorded.")
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _request_page(request, obj, {"decision": form}, status=400)
+    return _request_step(
+        request,
+        pk,
+        "request.decision",
+        form=lambda obj: DecisionForm(request.POST, criteria=_criteria_choices(obj)),
+        key="decision",
+        run=lambda obj, form: services.decision_record(
+            request=obj, by=request.user, http_request=request, **form.service_kwargs()
+        ),
+        done=lambda result, data: "The payer's answer is recorded.",
+    )
 
 
 @require_POST
 @practice_member_required
 def request_appeal(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk)
-    form = AppealForm(request.POST)
-    if form.is_valid():
-        try:
-            appeal = services.appeal_start(
-                request=obj,
-                by=request.user,
-                filed_at=form.cleaned_data["filed_at"],
-                expedited=form.cleaned_data["expedited"],
-                note=form.cleaned_data["note"],
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            audit(request, A.UPDATE, obj, detail=f"appeal {appeal.pk} started")
-            messages.success(request, f"Appeal started: {appeal.level_name}.")
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _request_page(request, obj, {"appeal": form}, status=400)
+    return _request_step(
+        request,
+        pk,
+        "request.appeal",
+        form=lambda obj: AppealForm(request.POST),
+        key="appeal",
+        run=lambda obj, form: services.appeal_start(
+            request=obj, by=request.user, http_request=request, **form.cleaned_data
+        ),
+        done=lambda appeal, data: f"Appeal started: {appeal.level_name}.",
+    )
 
 
 @require_POST
 @practice_member_required
 def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    obj = _action(request, pk, roles=(Role.BILLING, Role.PHYSICIAN))
-    form = AttachmentForm(request.POST, request.FILES)
-    if form.is_valid():
-        try:
-            attachment = services.attachment_add(
-                request=obj, kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"], by=request.user
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            audit(request, A.CREATE, attachment, detail=f"request {obj.pk}")
-            messages.success(request, "The file is attached.")
-            return redirect("pages:request-detail", pk=obj.pk)
-    return _request_page(request, obj, {"attachment": form}, status=400)
+    return _request_step(
+        request,
+        pk,
+        "attachment.upload",
+        form=lambda obj: AttachmentForm(request.POST, request.FILES),
+        key="attachment",
+        run=lambda obj, form: services.attachment_add(
+            request=obj,
+            kind=form.cleaned_data["kind"],
+            upload=form.cleaned_data["file"],
+            by=request.user,
+            http_request=request,
+        ),
+        done=lambda result, data: "The file is attached.",
+    )
 
 
 @practice_member_required
 def attachment_download(request: HttpRequest, pk: int, attachment_id: int) -> FileResponse:
-    obj = selectors.request_get(user=request.user, pk=pk)
-    attachment: Attachment = selectors.get_visible(obj.attachments.all(), attachment_id)
-    audit(request, A.DOWNLOAD, attachment, detail=f"request {obj.pk}")
-    response = FileResponse(
-        attachment.file.open("rb"),
-        as_attachment=True,
-        filename=attachment.original_name,
-        content_type=attachment.content_type,
+    return downloads.attachment_download(
+        by=request.user, request_pk=pk, attachment_id=attachment_id, http_request=request
     )
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 # ---------------------------------------------------------------------------------------------
@@ -609,7 +577,7 @@ def physician_home(request: HttpRequest) -> HttpResponse:
     """The requests of the physician's patients (the selector keeps them to their own)."""
     from priorauth import queues
 
-    require_role(request.user, Role.PHYSICIAN)
+    permissions.require(request.user, "physician_home.view")
     requests = list(selectors.request_list(user=request.user)[:PHYSICIAN_HOME_LIMIT])
     audit_list(request, requests, what="physician's requests")
     # The newest 200 here, and how many there are in all (the rest in the worklist, never dropped silently).
@@ -644,7 +612,7 @@ def _admin_links(request: HttpRequest) -> list[dict[str, str]]:
 def policy_changes(request: HttpRequest) -> HttpResponse:
     """Which open requests each published policy change affected: the re-check results, newest
     policy version first, with the criteria that changed and the admin's history of the policy."""
-    require_role(request.user, Role.ADMIN, Role.BILLING)
+    permissions.require(request.user, "policy_changes.view")
     show_seen = request.GET.get("seen") == "1"
     results = (
         selectors.recheck_results_visible_to(request.user)
@@ -689,9 +657,8 @@ def policy_changes(request: HttpRequest) -> HttpResponse:
 @practice_member_required
 def recheck_seen(request: HttpRequest, result_id: int) -> HttpResponse:
     result = selectors.get_visible(selectors.recheck_results_visible_to(request.user), result_id)
-    require_role(request.user, Role.BILLING)
-    services.recheck_result_mark_seen(result=result, by=request.user)
-    audit(request, A.UPDATE, result)
+    permissions.require(request.user, "recheck.seen", result)
+    services.recheck_result_mark_seen(result=result, by=request.user, http_request=request)
     messages.success(request, f"Marked as seen: {result.request.reference}.")
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
@@ -710,13 +677,9 @@ AWAITING_PHYSICIAN = (LetterStatus.DRAFT_READY, LetterStatus.AWAITING_SIGNATURE)
 BUSY = (LetterStatus.DRAFTING, LetterStatus.SIGNING)
 
 
-def _is_treating_physician(user, letter: Letter) -> bool:
-    return letter.request.treating_physician.user_id == user.pk
-
-
 @practice_member_required
 def letter_list(request: HttpRequest) -> HttpResponse:
-    require_role(request.user, Role.BILLING, Role.PHYSICIAN)
+    permissions.require(request.user, "letter.list")
     letters = list(
         selectors.letters_visible_to(request.user)
         .select_related("request__patient", "request__payer", "request__treating_physician")
@@ -745,7 +708,8 @@ def _letter_page(
     revision = letter.current_revision
     waited = _int(request.GET.get("waited"))
     refresh = letter.status in BUSY and waited < LETTER_REFRESH_LIMIT
-    is_physician = _is_treating_physician(request.user, letter)
+    is_physician = permissions.can(request.user, "letter.sign", letter)
+    is_billing = selectors.role_of(request.user) == Role.BILLING
     return render(
         request,
         "pages/letter_detail.html",
@@ -755,15 +719,16 @@ def _letter_page(
             "revisions": list(letter.revisions.all()),
             "sources": _sources(),
             "is_physician": is_physician,
-            "is_billing": selectors.role_of(request.user) == Role.BILLING,
-            "can_edit": is_physician
+            "is_billing": is_billing,
+            "can_edit": permissions.can(request.user, "letter.edit", letter)
             and revision is not None
             and revision.paragraphs is not None
             and letter.status not in BUSY,
             "can_sign": is_physician and letter.status in AWAITING_PHYSICIAN,
             "can_hand_over": letter.status == LetterStatus.DRAFT_READY
-            and selectors.role_of(request.user) == Role.BILLING,
-            "can_retry": letter.status == LetterStatus.FAILED,
+            and is_billing
+            and permissions.can(request.user, "letter.hand_over", letter),
+            "can_retry": letter.status == LetterStatus.FAILED and permissions.can(request.user, "letter.retry", letter),
             "failed_jobs": [job for job in revision.jobs.all() if job.state == LetterJob.State.FAILED]
             if revision
             else [],
@@ -780,7 +745,7 @@ def _letter_page(
             "packets": list(
                 selectors.packets_visible_to(request.user).filter(letter=letter).order_by("-built_at", "-id")
             ),
-            "can_build_packet": selectors.role_of(request.user) == Role.BILLING
+            "can_build_packet": permissions.can(request.user, "packet.build", letter)
             and letter.status == LetterStatus.SIGNED,
             "packet_attachments": list(letter.request.attachments.all()),
         },
@@ -816,7 +781,7 @@ def letter_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def letter_request(request: HttpRequest, pk: int) -> HttpResponse:
     """Ask for the request's prior-authorization letter, or an appeal's letter."""
     obj = selectors.request_get(user=request.user, pk=pk)
-    require_role(request.user, Role.BILLING, Role.PHYSICIAN)
+    permissions.require(request.user, "letter.draft", obj)
     form = LetterRequestForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose which letter to ask for.")
@@ -826,11 +791,10 @@ def letter_request(request: HttpRequest, pk: int) -> HttpResponse:
         appeal = selectors.get_visible(obj.appeals.all(), form.cleaned_data["appeal"])
     try:
         letter, created = letter_services.letter_request_draft(
-            request=obj, kind=form.cleaned_data["kind"], by=request.user, appeal=appeal
+            request=obj, kind=form.cleaned_data["kind"], by=request.user, appeal=appeal, http_request=request
         )
     except ValidationError as exc:
         return _request_page(request, obj, {"letter_errors": exc.messages}, status=400)
-    audit(request, A.CREATE if created else A.READ, letter, detail=f"request {obj.pk} {letter.kind}")
     messages.success(request, "The draft is being written." if created else "This letter was already asked for.")
     return redirect("pages:letter-detail", pk=letter.pk)
 
@@ -838,8 +802,7 @@ def letter_request(request: HttpRequest, pk: int) -> HttpResponse:
 @practice_member_required
 def letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     letter = selectors.letter_get(user=request.user, pk=pk)
-    if not _is_treating_physician(request.user, letter):
-        raise PermissionDenied("Only the treating physician may edit the letter.")
+    permissions.require(request.user, "letter.edit", letter)
     revision = letter.current_revision
     if revision is None or revision.paragraphs is None or letter.status in BUSY:
         messages.error(request, "The letter is being written; edit it once its draft is ready.")
@@ -849,13 +812,16 @@ def letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
         audit(request, A.READ, letter, detail="edit form")
     if request.method == "POST" and form.is_valid():
         try:
-            new = letter_services.letter_edit(
-                letter=letter, by=request.user, paragraphs=form.paragraphs(), enclosures=form.enclosure_list()
+            letter_services.letter_edit(
+                letter=letter,
+                by=request.user,
+                paragraphs=form.paragraphs(),
+                enclosures=form.enclosure_list(),
+                http_request=request,
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            audit(request, A.UPDATE, letter, detail=f"revision {new.number}")
             messages.success(request, "Saved. The draft PDF is being made again.")
             return redirect("pages:letter-detail", pk=letter.pk)
     return render(
@@ -866,16 +832,13 @@ def letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _letter_action(
-    request: HttpRequest, pk: int, action: Callable[..., Any], *, detail: str, done: str
-) -> HttpResponse:
+def _letter_action(request: HttpRequest, pk: int, action: Callable[..., Any], *, done: str) -> HttpResponse:
     letter = selectors.letter_get(user=request.user, pk=pk)
     try:
-        action(letter=letter, by=request.user)
+        action(letter=letter, by=request.user, http_request=request)
     except ValidationError as exc:
         letter.refresh_from_db()
         return _letter_page(request, letter, status=400, errors=exc.messages)
-    audit(request, A.UPDATE, letter, detail=detail)
     messages.success(request, done)
     return redirect("pages:letter-detail", pk=letter.pk)
 
@@ -885,19 +848,20 @@ def _letter_action(
 def letter_sign(request: HttpRequest, pk: int) -> HttpResponse:
     """The sign form carries the signing gate's answers: an override reason when required criteria
     are not met or not documented, and the acknowledgement of unverified sources."""
-    from priorauth.letters.api import sign_audit_detail
-
     letter = selectors.letter_get(user=request.user, pk=pk)
     reason = request.POST.get("override_reason", "").strip()
     acknowledged = request.POST.get("acknowledge_unverified") in ("on", "true", "1")
     try:
-        revision = letter_services.letter_sign(
-            letter=letter, by=request.user, override_reason=reason, acknowledge_unverified=acknowledged
+        letter_services.letter_sign(
+            letter=letter,
+            by=request.user,
+            override_reason=reason,
+            acknowledge_unverified=acknowledged,
+            http_request=request,
         )
     except ValidationError as exc:
         letter.refresh_from_db()
         return _letter_page(request, letter, status=400, errors=exc.messages)
-    audit(request, A.UPDATE, letter, detail=sign_audit_detail(revision))
     messages.success(request, "Signed. The final PDF is being made.")
     return redirect("pages:letter-detail", pk=letter.pk)
 
@@ -909,7 +873,6 @@ def letter_hand_over(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         letter_services.letter_request_signature,
-        detail="request signature",
         done="Sent to the physician for signature.",
     )
 
@@ -917,25 +880,15 @@ def letter_hand_over(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @practice_member_required
 def letter_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    return _letter_action(request, pk, letter_services.letter_retry, detail="retry", done="The render is queued again.")
+    return _letter_action(request, pk, letter_services.letter_retry, done="The render is queued again.")
 
 
 @practice_member_required
 def letter_pdf(request: HttpRequest, pk: int, number: int, stage: str) -> FileResponse:
     letter = selectors.letter_get(user=request.user, pk=pk)
-    revision = next((r for r in letter.revisions.all() if r.number == number), None)
-    file = getattr(revision, f"{stage}_pdf", None) if revision is not None and stage in LetterJob.Stage.values else None
-    if not file:
-        raise Http404("No such PDF (yet).")
-    audit(request, A.DOWNLOAD, revision, detail=f"letter {letter.pk} r{revision.number} {stage}")
-    response = FileResponse(
-        file.open("rb"),
-        as_attachment=True,
-        content_type="application/pdf",
-        filename=f"{letter.request.reference}-{letter.kind}-r{revision.number}-{stage}.pdf",
+    return letter_downloads.letter_pdf_download(
+        by=request.user, letter=letter, number=number, stage=stage, http_request=request
     )
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 # ---------------------------------------------------------------------------------------------
@@ -946,7 +899,7 @@ def letter_pdf(request: HttpRequest, pk: int, number: int, stage: str) -> FileRe
 def notification_list(request: HttpRequest) -> HttpResponse:
     from priorauth.notifications import notifications_for
 
-    require_role(request.user, Role.BILLING, Role.PHYSICIAN)
+    permissions.require(request.user, "notification.list")
     items = list(notifications_for(request.user)[:100])
     return render(request, "pages/notification_list.html", {"notifications": items})
 
@@ -973,7 +926,7 @@ def request_amend(request: HttpRequest, pk: int) -> HttpResponse:
     from priorauth.amendments import request_amend as amend
 
     obj = selectors.request_get(user=request.user, pk=pk)
-    require_role(request.user, Role.BILLING)
+    permissions.require(request.user, "request.amend", obj)
     if obj.status not in AMENDABLE_STATUSES:
         messages.error(request, "Only a submitted, sent or pended request can be corrected.")
         return redirect("pages:request-detail", pk=obj.pk)
@@ -992,16 +945,15 @@ def request_amend(request: HttpRequest, pk: int) -> HttpResponse:
             data = amend_form.cleaned_data
             patient_fields = {"member_id": data["member_id"]} if data["member_id"] != obj.patient.member_id else None
             try:
-                with transaction.atomic():
-                    amendment = amend(
-                        request=obj,
-                        by=request.user,
-                        reason=data["reason"],
-                        case=formset.entered_case(),
-                        patient_fields=patient_fields,
-                        send_to_payer=data.get("send_to_payer", False),
-                    )
-                    audit(request, A.UPDATE, obj, detail=f"amendment r{amendment.number}")
+                amendment = amend(
+                    request=obj,
+                    by=request.user,
+                    reason=data["reason"],
+                    case=formset.entered_case(),
+                    patient_fields=patient_fields,
+                    send_to_payer=data.get("send_to_payer", False),
+                    http_request=request,
+                )
             except ValidationError as exc:
                 for key in list(getattr(exc, "error_dict", {})):
                     if key in amend_form.fields or key == "reason":
@@ -1036,11 +988,9 @@ def request_redetermine(request: HttpRequest, pk: int) -> HttpResponse:
     """From the policy-change banner: re-run the determination under the new policy version."""
     from priorauth.amendments import request_redetermine as redetermine
 
-    obj = _action(request, pk)
+    obj = _action(request, pk, "request.redetermine")
     try:
-        with transaction.atomic():
-            amendment = redetermine(request=obj, by=request.user)
-            audit(request, A.UPDATE, obj, detail=f"redetermined r{amendment.number}")
+        amendment = redetermine(request=obj, by=request.user, http_request=request)
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)
@@ -1060,7 +1010,7 @@ def request_redetermine(request: HttpRequest, pk: int) -> HttpResponse:
 def payer_scorecard(request: HttpRequest) -> HttpResponse:
     from priorauth.scorecard import payer_scorecard as scorecard
 
-    require_role(request.user, Role.BILLING, Role.ADMIN)
+    permissions.require(request.user, "metrics.scorecard")
     this_year = timezone.localdate().year
     try:
         year = int(request.GET.get("year") or this_year)

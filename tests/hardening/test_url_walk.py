@@ -675,7 +675,7 @@ def _practice(w: SimpleNamespace, x: str) -> SimpleNamespace:
     # Names found nowhere else (every page is searched for them), and a second version in the
     # patient's history, which the admin could revert to the first.
     last_name, member_id = ("Oyelaran", "MWA77310") if x == "a" else ("Thibodeaux", "MWB88420")
-    o.patient = services.patient_update(patient=patient, last_name=last_name, member_id=member_id)
+    o.patient = services.patient_update(patient=patient, by=o.clerk, last_name=last_name, member_id=member_id)
 
     def request(state: str, payer: str = "medicare-advantage") -> AuthorizationRequest:
         return advance(draft_for(w, x, payer=payer), state, o.clerk)
@@ -1019,7 +1019,9 @@ WRITES = [
     ),
     Write(
         "page ask for letter", "post", named("pages:letter-request", pk="denied"), lambda o: {"kind": "prior_authorization"},
-        page(found(sees_request, only(Role.BILLING, Role.PHYSICIAN, ok=302))), "form",
+        # As the API: letters are not an admin's to see, so asking for one is a 404 (issue 12: the
+        # page answered 403, the API 404; the one permission rule keeps the non-revealing answer).
+        page(found(sees_request, lambda p, x: 302 if sees_letter(p, x) else 404)), "form",
     ),
     Write(
         "page edit letter", "post", named("pages:letter-edit", pk="ready_letter"), narrative,

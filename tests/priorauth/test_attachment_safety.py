@@ -140,7 +140,7 @@ def test_a_stored_file_gets_a_random_name_and_the_extension_of_its_checked_type(
 
 def test_an_upload_whose_transaction_rolls_back_leaves_no_file(world, api, settings):
     request = draft_for(world)
-    with mock.patch("priorauth.api.audit", side_effect=OperationalError("server closed the connection")):
+    with mock.patch("priorauth.services.audit_change", side_effect=OperationalError("server closed the connection")):
         response = upload(api(world.alice), request, as_bytes(clean_pdf()))
     assert response.status_code == 503
     assert not Attachment.objects.exists()
@@ -175,7 +175,7 @@ def test_the_pages_upload_leaves_no_file_when_its_post_rolls_back(world, client,
     request = draft_for(world)
     client.force_login(world.alice)
     upload_file = SimpleUploadedFile("a.pdf", as_bytes(clean_pdf()), content_type="application/pdf")
-    with mock.patch("priorauth.pages.views.audit", side_effect=OperationalError("gone")):
+    with mock.patch("priorauth.services.audit_change", side_effect=OperationalError("gone")):
         response = client.post(f"/requests/{request.pk}/attachments/", {"kind": "imaging_report", "file": upload_file})
     assert response.status_code == 503
     assert stored_files_under(settings) == []

@@ -1,6 +1,10 @@
 """Role × endpoint × own/foreign object. A foreign object (another practice's, or for a physician
 another physician's request) answers 404 on every endpoint and download, and gives nothing away; a
-visible object the role may not change answers 403 and stays unchanged."""
+visible object the role may not change answers 403 and stays unchanged.
+
+The matrix is driven by the permission module (priorauth.permissions.ACTIONS): each endpoint names
+its action, the status the module's rule gives is checked against the status written out here and
+against the HTTP answer, and can() against both, so the module and the API are tested together."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from django.utils import timezone
 
 from factories import advance, draft_for, entered_case
 from policies.models import PolicyVersion
-from priorauth import services
+from priorauth import permissions, services
 from priorauth.models import AuditEntry, RecheckResult, RecheckRun, Status
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -30,6 +34,22 @@ ENDPOINTS = {
     "patient": ("get", "/api/v1/patients/{patient}", Status.DRAFT, None),
     "patient_update": ("patch", "/api/v1/patients/{patient}", Status.DRAFT, {"member_id": "NEW-1"}),
     "recheck_seen": ("post", "/api/v1/rechecks/{recheck}/seen", Status.DRAFT, {}),
+}
+# The action of each endpoint in priorauth.permissions.ACTIONS.
+ACTION_OF = {
+    "retrieve": "request.read",
+    "update": "request.update",
+    "submit": "request.submit",
+    "send": "request.send",
+    "decision": "request.decision",
+    "appeal": "request.appeal",
+    "withdraw": "request.withdraw",
+    "attachments": "attachment.list",
+    "upload": "attachment.upload",
+    "download": "attachment.download",
+    "patient": "patient.read",
+    "patient_update": "patient.update",
+    "recheck_seen": "recheck.seen",
 }
 OK = {"upload": 201}
 READS = {"retrieve", "attachments", "download", "patient"}
@@ -57,6 +77,24 @@ def expected_status(persona: str, endpoint: str, own: bool) -> int:
     if endpoint in READS or (role == "treating" and endpoint == "upload"):
         return OK.get(endpoint, 200)
     return 403
+
+
+def status_by_the_module(persona: str, endpoint: str, own: bool) -> int:
+    """The status the permission module's table gives: the object must be visible (else 404), the
+    role must be one of the action's (else 403, or 404 for a role the action hides objects from)."""
+    rule = permissions.ACTIONS[ACTION_OF[endpoint]]
+    role = ROLES[persona]
+    if not own or role == "other_physician":
+        return 404
+    role = {"treating": permissions.PHYSICIAN, "billing": permissions.BILLING, "admin": permissions.ADMIN}[role]
+    if role in rule.roles:
+        return OK.get(endpoint, 200)
+    return 404 if role in rule.hidden_from else 403
+
+
+def test_every_endpoint_of_the_matrix_names_an_action_of_the_module():
+    assert set(ACTION_OF) == set(ENDPOINTS)
+    assert set(ACTION_OF.values()) <= set(permissions.ACTIONS)
 
 
 def prepare(w, practice: str, endpoint: str):
@@ -95,6 +133,13 @@ def test_the_permission_matrix(world, api, persona, endpoint, own):
     object_practice = user_practice if own else ("a" if user_practice == "b" else "b")
     method, url, body, request = prepare(world, object_practice, endpoint)
     before = (request.status, request.updated_at, request.patient.member_id, request.attachments.count())
+    target = {
+        "download": request.attachments.first(),
+        "patient": request.patient,
+        "patient_update": request.patient,
+        "recheck_seen": RecheckResult.objects.filter(request=request).first(),
+    }.get(endpoint, request)
+    allowed_by_the_module = permissions.can(user, ACTION_OF[endpoint], target)
 
     client = api(user)
     if endpoint == "upload":
@@ -105,6 +150,8 @@ def test_the_permission_matrix(world, api, persona, endpoint, own):
         )
 
     expected = expected_status(persona, endpoint, own)
+    assert status_by_the_module(persona, endpoint, own) == expected
+    assert allowed_by_the_module == (expected < 400)
     assert response.status_code == expected, (response.status_code, getattr(response, "data", None))
     if expected in (403, 404):
         request.refresh_from_db()

@@ -175,7 +175,13 @@ class Command(BaseCommand):
             if patient is not None:
                 continue
             patient = services.patient_create(
-                practice=practice, first_name=first, last_name=last, birth_date=birth, sex=sex, member_id=member_id
+                practice=practice,
+                by=clerk,
+                first_name=first,
+                last_name=last,
+                birth_date=birth,
+                sex=sex,
+                member_id=member_id,
             )
             request = services.request_create(
                 practice=practice,

@@ -12,6 +12,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from priorauth import permissions
 from priorauth.fhir.response import ResponseInvalid, read_response
 from priorauth.fhir.services import pas_response_record
 from priorauth.models import AuthorizationRequest
@@ -57,7 +58,7 @@ class Command(BaseCommand):
             if obj is None:
                 self.fail({"ClaimResponse.identifier": "names no request here; give --request REFERENCE"})
         try:
-            decision = pas_response_record(request=obj, payload=payload, by=None)
+            decision = pas_response_record(request=obj, payload=payload, by=permissions.SYSTEM)
         except ValidationError as exc:
             self.fail(exc.message_dict)
         self.stdout.write(f"{obj.reference}: {decision.decision} recorded (decision #{decision.pk}).")
