@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # A page whose database connection is lost answers a plain 503, not the generic 500.
     "config.exceptions.DatabaseUnavailableMiddleware",
+    # A download whose stored file is missing answers 410 saying so, not a 500.
+    "config.exceptions.StoredFileMissingMiddleware",
     "priorauth.pages.signin.IdleLogoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",

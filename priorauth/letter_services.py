@@ -30,7 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from policies.models import EvidenceSource
-from priorauth import letters, pdf
+from priorauth import letters, pdf, stored_files
 from priorauth.models import (
     Appeal,
     AuthorizationRequest,
@@ -423,8 +423,8 @@ def letter_edit(*, letter: Letter, by, paragraphs: Any, enclosures: Any = None) 
             letter.current_revision = revision
         else:
             revision = current
-            if revision.draft_pdf:
-                revision.draft_pdf.delete(save=False)
+            if revision.draft_pdf:  # once this commits: a rollback would leave the row naming a missing file
+                stored_files.deleted_on_commit(revision.draft_pdf.storage, revision.draft_pdf.name)
             revision.paragraphs, revision.enclosures = paragraphs, enclosures
             revision.draft_pdf, revision.draft_sha256 = None, ""
             revision.edited_by, revision.edited_at = by, now
