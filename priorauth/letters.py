@@ -692,30 +692,16 @@ def draft_for(letter) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def _appeal_entry(appeal) -> dict[str, Any]:
-    from policies.models import AppealLevel
-
-    level = (
-        AppealLevel.objects.filter(policy__payer=appeal.request.payer, order=appeal.level_order)
-        .prefetch_related("citations")
-        .first()
-    )
-    entry = {
+    """The appeal level as the appeal's letters state it: the terms copied when the appeal was filed
+    (Appeal.level_terms), never the live AppealLevel an admin may have edited since."""
+    return {
         "order": appeal.level_order,
         "name": appeal.level_name,
         "decided_by": appeal.decided_by,
         "filing_deadline": appeal.filing_deadline,
         "expedited": appeal.expedited,
+        **(appeal.level_terms or {}),
     }
-    if level is not None:
-        entry |= {
-            "filing_deadline_days": level.filing_deadline_days,
-            "decision_deadline_days": level.decision_deadline_days,
-            "expedited_decision_hours": level.expedited_decision_hours,
-            "citations": [e.key for e in level.citations.all()],
-            "review_status": level.review_status,
-            "review_reason": level.review_reason,
-        }
-    return entry
 
 
 def _letterhead(practice) -> dict[str, Any]:

@@ -343,8 +343,9 @@ class StatusTransition(models.Model):
 
 
 class Appeal(models.Model):
-    """One appeal level of a request. The level's name and deadlines are copied from the payer's
-    AppealLevel record when the appeal starts, so later edits of the policy do not rewrite them."""
+    """One appeal level of a request. The level's name, deadlines and terms are copied from the
+    payer's AppealLevel record when the appeal starts, so later edits of the policy do not rewrite
+    them (nor what the appeal's letters, signed or not, state)."""
 
     class Outcome(models.TextChoices):
         PENDING = "", "Pending"
@@ -362,6 +363,9 @@ class Appeal(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    # The level's terms at filing (services.appeal_level_terms): filing and decision days, expedited
+    # hours, the sources cited and their review status, as the appeal's letters state them.
+    level_terms = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["request", "level_order"]

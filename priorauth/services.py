@@ -608,6 +608,19 @@ def _check_sent_in_order(request: AuthorizationRequest, sent_at: dt.datetime) ->
             )
 
 
+def appeal_level_terms(level: AppealLevel) -> dict[str, Any]:
+    """What an appeal keeps of its level when it is filed (Appeal.level_terms): the figures and
+    sources its letters state, so an admin's later edit of the policy does not rewrite them."""
+    return {
+        "filing_deadline_days": level.filing_deadline_days,
+        "decision_deadline_days": level.decision_deadline_days,
+        "expedited_decision_hours": level.expedited_decision_hours,
+        "citations": [e.key for e in level.citations.all()],
+        "review_status": level.review_status,
+        "review_reason": level.review_reason,
+    }
+
+
 def _file_by(level: AppealLevel | None, denied_at: dt.datetime) -> dt.date | None:
     if level is None or level.filing_deadline_days is None:
         return None
@@ -794,6 +807,7 @@ def appeal_start(
             filing_deadline=deadline,
             decision_due_at=due,
             started_by=_user_or_none(by),
+            level_terms=appeal_level_terms(level),
         )
         request.decision_due_at, request.decision_due_basis = due, basis
         request.appeal_file_by = None

@@ -1,0 +1,45 @@
+"""Issue 12 item 6: an appeal keeps its level's terms (Appeal.level_terms), copied for the appeals
+already filed from the level as it stands now (the best record there is of what they were)."""
+
+from django.db import migrations, models
+
+
+def copy_level_terms(apps, schema_editor) -> None:
+    Appeal = apps.get_model("priorauth", "Appeal")
+    AppealLevel = apps.get_model("policies", "AppealLevel")
+    for appeal in Appeal.objects.select_related("request").iterator():
+        if appeal.level_terms:
+            continue
+        level = (
+            AppealLevel.objects.filter(policy__payer_id=appeal.request.payer_id, order=appeal.level_order)
+            .prefetch_related("citations")
+            .first()
+        )
+        if level is None:
+            continue
+        # As priorauth.services.appeal_level_terms (a migration cannot import the live code).
+        appeal.level_terms = {
+            "filing_deadline_days": level.filing_deadline_days,
+            "decision_deadline_days": level.decision_deadline_days,
+            "expedited_decision_hours": level.expedited_decision_hours,
+            "citations": [e.key for e in level.citations.all()],
+            "review_status": level.review_status,
+            "review_reason": level.review_reason,
+        }
+        appeal.save(update_fields=["level_terms"])
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("policies", "0001_initial"),
+        ("priorauth", "0007_sending_appeal"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="appeal",
+            name="level_terms",
+            field=models.JSONField(blank=True, default=dict),
+        ),
+        migrations.RunPython(copy_level_terms, migrations.RunPython.noop),
+    ]
