@@ -499,3 +499,24 @@ def test_the_form_holds_no_patient_of_a_large_practice_but_the_chosen_one(client
     assert response.status_code == 302
     html = client.get(f"{response['Location']}edit/").content.decode()
     assert set(re.findall(r"Quaglia\d+", html)) == {"Quaglia057"} and "Moreno" not in html
+
+
+def test_the_request_page_takes_as_many_queries_with_many_attachments_letters_and_appeals_as_with_one(
+    client_for, world, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from request_history import grow
+
+    from factories import addressed, advance
+
+    request = addressed(advance(draft(world, payer="medicare-advantage"), Status.APPEAL_DENIED, world.alice))
+    grow(request, world.alice, n=1)
+    for who in (world.alice, world.bob):
+        client = client_for(who)
+        with CaptureQueriesContext(connection) as few:
+            assert client.get(f"/requests/{request.pk}/").status_code == 200
+        grow(request, who, n=6)
+        with django_assert_max_num_queries(len(few)):
+            response = client.get(f"/requests/{request.pk}/")
+        assert response.status_code == 200 and "report-5.pdf" in response.content.decode()
