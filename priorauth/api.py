@@ -559,14 +559,18 @@ class DeadlinesApi(BaseApi):
     )
     def get(self, request: Request) -> Response:
         filters = parse(DueFilterSerializer, request.query_params)
-        items = selectors.requests_due(user=request.user, within=dt.timedelta(days=filters["within_days"]))
+        items = selectors.requests_due(
+            user=request.user, within=dt.timedelta(days=filters["within_days"]), limit=filters["limit"]
+        )
         audit(
             request,
             A.LIST,
             model=AuthorizationRequest,
             detail="deadlines ids=" + ",".join(str(i.request.pk) for i in items),
         )
-        return Response(DueItemOutputSerializer(items, many=True).data)
+        response = Response(DueItemOutputSerializer(items, many=True).data)
+        response["X-Total-Count"], response["X-More-Count"] = str(items.total), str(items.more)
+        return response
 
 
 class RecheckResultsApi(BaseApi):

@@ -162,3 +162,28 @@ def test_overdue_and_soon_due_requests_are_listed(world, api):
     }
     # Another practice's clerk sees none of them.
     assert selectors.requests_due(user=world.erin, within=dt.timedelta(days=365)) == []
+
+
+def test_the_deadlines_are_bounded_soonest_first_with_how_many_were_left_off(world, api):
+    now = timezone.now()
+    sent = [
+        advance(draft_for(world), Status.SENT, world.alice, at=now - dt.timedelta(days=8, hours=i)) for i in range(4)
+    ]
+    to_appeal = advance(draft_for(world, payer="medicare"), Status.SENT, world.alice, at=now - dt.timedelta(days=119))
+    deny(to_appeal, world.alice, now - dt.timedelta(days=118))
+    everything = selectors.requests_due(user=world.alice, within=dt.timedelta(days=3))
+    assert len(everything) == everything.total == 5 and everything.more == 0
+
+    first = selectors.requests_due(user=world.alice, within=dt.timedelta(days=3), limit=2)
+    assert [i.request.pk for i in first] == [sent[3].pk, sent[2].pk]  # the longest overdue
+    assert (first.total, first.more) == (5, 3)
+    assert list(first) == list(everything)[:2]
+
+    response = api(world.alice).get("/api/v1/deadlines?within_days=3&limit=2")
+    assert response.status_code == 200
+    assert [r["request"]["id"] for r in response.json()] == [sent[3].pk, sent[2].pk]
+    assert (response["X-Total-Count"], response["X-More-Count"]) == ("5", "3")
+    assert api(world.alice).get("/api/v1/deadlines?limit=0").json() == {
+        "limit": ["Ensure this value is greater than or equal to 1."]
+    }
+    assert "limit" in api(world.alice).get("/api/v1/deadlines?limit=100000").json()
