@@ -33,7 +33,7 @@ from config.exceptions import DATABASE_UNAVAILABLE
 from config.parsers import BoundedJSONParser
 from coverage.serializers import FIELD_ERRORS_SCHEMA
 from policies.models import Payer
-from priorauth import access_audit, selectors, services, stored_files, worklist
+from priorauth import access_audit, practice_time, selectors, services, stored_files, worklist
 from priorauth.models import Attachment, AuditEntry, AuthorizationRequest, Patient, RecheckResult, Role
 from priorauth.serializers import (
     AppealStartInputSerializer,
@@ -237,6 +237,12 @@ class AuthTokenRevokeApi(APIView):
 class BaseApi(APIView):
     permission_classes = [IsAuthenticated, IsPracticeMember]
     parser_classes = [JSONBodyParser, FormParser, MultiPartParser]
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # The user is known only now (a token): their practice's calendar days from here on
+        # (PracticeTimeZoneMiddleware resets it after the request).
+        practice_time.activate_for(request.user)
 
     def dispatch(self, request, *args, **kwargs):
         """A change and its audit entry are saved together or not at all: any error answer (a

@@ -680,9 +680,12 @@ def draft_for(letter) -> tuple[list[dict[str, Any]], list[str]]:
             deficiencies=deficiencies,
             level_name=letter.appeal.level_name,
         )
-        enclosures = default_enclosures(case=case, denial_date=denial.received_at if denial else None)
+        practice = request.practice  # its calendar days, not UTC's nor the server's
+        enclosures = default_enclosures(
+            case=case, denial_date=practice.localdate(denial.received_at) if denial else None
+        )
         enclosures += [
-            f"{a.get_kind_display()} uploaded {long_date(a.uploaded_at)}"
+            f"{a.get_kind_display()} uploaded {long_date(practice.localdate(a.uploaded_at))}"
             for a in request.attachments.order_by("uploaded_at", "id")
         ]
         return paragraphs, enclosures
@@ -739,7 +742,6 @@ def _addressee(contact) -> dict[str, Any]:
 
 def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
     """The template context of one revision: its draft (final=False) or its signed final PDF."""
-    from django.utils import timezone
 
     from priorauth.models import Provider
 
@@ -759,14 +761,15 @@ def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
         decision = denial_for(letter.appeal)
         if decision is not None:
             denial = {
-                "date": timezone.localdate(decision.received_at),
+                "date": request.practice.localdate(decision.received_at),
                 "number": decision.payer_reference,
                 "stated_reason": decision.stated_reason,
                 "category": decision.reason_category,
                 "code": decision.denial_code,
             }
         appeal = _appeal_entry(letter.appeal)
-    signed_at = timezone.localtime(revision.signed_at) if revision.signed_at else None
+    # The practice's calendar and clock (a render runs in a worker, outside any member's request).
+    signed_at = request.practice.localtime(revision.signed_at) if revision.signed_at else None
     letterhead = _letterhead(request.practice)
     return build_context(
         kind=letter.kind,
@@ -779,7 +782,7 @@ def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
         physician=physician,
         facility=_facility(request.case, request.practice),
         reference=request.reference,
-        letter_date=signed_at.date() if final and signed_at else timezone.localdate(),
+        letter_date=signed_at.date() if final and signed_at else request.practice.localdate(),
         draft=not final,
         revision_number=revision.number,
         signature={

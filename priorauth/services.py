@@ -621,10 +621,11 @@ def appeal_level_terms(level: AppealLevel) -> dict[str, Any]:
     }
 
 
-def _file_by(level: AppealLevel | None, denied_at: dt.datetime) -> dt.date | None:
+def _file_by(level: AppealLevel | None, denied_at: dt.datetime, practice: Practice) -> dt.date | None:
+    """The last day to file: days counted from the denial's day on the practice's calendar."""
     if level is None or level.filing_deadline_days is None:
         return None
-    return timezone.localdate(denied_at) + dt.timedelta(days=level.filing_deadline_days)
+    return practice.localdate(denied_at) + dt.timedelta(days=level.filing_deadline_days)
 
 
 def deficiencies_errors(deficiencies: Any, determination: dict[str, Any]) -> dict[str, str]:
@@ -754,7 +755,9 @@ def decision_record(
             appeal.save(update_fields=["outcome", "decided_at"])
         request.decision_due_at, request.decision_due_basis = None, ""
         request.appeal_file_by = (
-            _file_by(next_appeal_level(request), received_at) if decision == PayerDecision.Kind.DENIED else None
+            _file_by(next_appeal_level(request), received_at, request.practice)
+            if decision == PayerDecision.Kind.DENIED
+            else None
         )
         request.save()
         return result
@@ -779,8 +782,8 @@ def appeal_start(
         denial = request.decisions.filter(decision=PayerDecision.Kind.DENIED).order_by("-received_at", "-id").first()
         if filed_at < denial.received_at:
             _raise("filed_at", "Must not be before the denial.")
-        deadline = _file_by(level, denial.received_at)
-        if deadline is not None and timezone.localdate(filed_at) > deadline:
+        deadline = _file_by(level, denial.received_at, request.practice)
+        if deadline is not None and request.practice.localdate(filed_at) > deadline:
             _raise("filed_at", f"The filing deadline for {level.name} was {deadline.isoformat()}.")
         if expedited and level.expedited_decision_hours:
             due = filed_at + dt.timedelta(hours=level.expedited_decision_hours)
@@ -846,12 +849,13 @@ def request_choose_payer_contact(
 def authorizations_expire(*, today: dt.date | None = None) -> list[int]:
     """Approved requests whose authorization's validity window has ended become expired.
     Returns their primary keys."""
-    today = today or timezone.localdate()
+    # Each request's day is its practice's; none is later than the day at UTC+14.
+    latest = today or (timezone.now() + dt.timedelta(hours=14)).date()
     candidates = (
         AuthorizationRequest.objects.filter(
             status__in=[Status.APPROVED, Status.APPEAL_APPROVED],
             decisions__decision=PayerDecision.Kind.APPROVED,
-            decisions__valid_to__lt=today,
+            decisions__valid_to__lt=latest,
         )
         .values_list("pk", flat=True)
         .distinct()
@@ -866,7 +870,7 @@ def authorizations_expire(*, today: dt.date | None = None) -> list[int]:
             if (
                 request.status not in (Status.APPROVED, Status.APPEAL_APPROVED)
                 or not last_approval.valid_to
-                or last_approval.valid_to >= today
+                or last_approval.valid_to >= (today or request.practice.localdate())
             ):
                 continue
             _transition(
@@ -1178,9 +1182,9 @@ def request_follow_up_set(*, request: AuthorizationRequest, on: dt.date | None, 
         request = _locked(request)
         if request.status not in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED):
             _raise("follow_up_on", "A follow-up date is for a request the payer has (sent, pended or under appeal).")
-        if on is not None and on < timezone.localdate():
+        if on is not None and on < request.practice.localdate():
             _raise("follow_up_on", "Must be today or later.")
-        if on is not None and request.decision_due_at and on > timezone.localdate(request.decision_due_at):
+        if on is not None and request.decision_due_at and on > request.practice.localdate(request.decision_due_at):
             _raise(
                 "follow_up_on",
                 f"The payer's decision is due by {_day(request.decision_due_at)}; follow up by then.",

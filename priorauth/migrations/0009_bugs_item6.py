@@ -1,7 +1,10 @@
 """Issue 12 item 6: an appeal keeps its level's terms (Appeal.level_terms), copied for the appeals
-already filed from the level as it stands now (the best record there is of what they were)."""
+already filed from the level as it stands now (the best record there is of what they were); a
+practice has a time zone (its calendar days), the deployment's TIME_ZONE until an admin sets one."""
 
 from django.db import migrations, models
+
+import priorauth.models
 
 
 def copy_level_terms(apps, schema_editor) -> None:
@@ -42,4 +45,24 @@ class Migration(migrations.Migration):
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.RunPython(copy_level_terms, migrations.RunPython.noop),
+        migrations.AddField(
+            model_name="historicalpractice",
+            name="time_zone",
+            field=models.CharField(
+                default=priorauth.models.default_time_zone,
+                help_text="The practice's IANA time zone (America/Chicago): its calendar days for deadlines and letters.",
+                max_length=64,
+                validators=[priorauth.models.validate_time_zone],
+            ),
+        ),
+        migrations.AddField(
+            model_name="practice",
+            name="time_zone",
+            field=models.CharField(
+                default=priorauth.models.default_time_zone,
+                help_text="The practice's IANA time zone (America/Chicago): its calendar days for deadlines and letters.",
+                max_length=64,
+                validators=[priorauth.models.validate_time_zone],
+            ),
+        ),
     ]

@@ -5,15 +5,16 @@ each appeal level; overdue and soon-due requests are listed."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from factories import advance, draft_for, entered_case
+from factories import PracticeFactory, advance, draft_for, entered_case
 from policies.models import AppealLevel, PriorAuthRule
 from priorauth import selectors, services
-from priorauth.models import Status
+from priorauth.models import AuthorizationRequest, Status
 
 
 def expedited_case():
@@ -187,3 +188,72 @@ def test_the_deadlines_are_bounded_soonest_first_with_how_many_were_left_off(wor
         "limit": ["Ensure this value is greater than or equal to 1."]
     }
     assert "limit" in api(world.alice).get("/api/v1/deadlines?limit=100000").json()
+
+
+# ---------------------------------------------------------------------------------------------
+# The practice's calendar day (Practice.time_zone), not the server's (TIME_ZONE, America/New_York)
+
+# Ten hours behind UTC and fourteen ahead: at any moment their calendar days differ.
+HONOLULU, KIRITIMATI, PAGO_PAGO = "Pacific/Honolulu", "Pacific/Kiritimati", "Pacific/Pago_Pago"
+
+
+def in_zone(world, name: str) -> None:
+    world.practice_a.time_zone = name
+    world.practice_a.full_clean()
+    world.practice_a.save()
+
+
+@pytest.mark.parametrize(
+    ("zone", "denied_at", "last_day"),
+    [
+        # 07:30 UTC on March 10 is still March 9 in Honolulu (and March 10 in New York).
+        (HONOLULU, dt.datetime(2026, 3, 10, 7, 30, tzinfo=dt.UTC), dt.date(2026, 3, 9) + dt.timedelta(days=120)),
+        # 11:00 UTC on March 10 is already March 11 at Kiritimati.
+        (KIRITIMATI, dt.datetime(2026, 3, 10, 11, 0, tzinfo=dt.UTC), dt.date(2026, 3, 11) + dt.timedelta(days=120)),
+        (
+            "America/New_York",
+            dt.datetime(2026, 3, 10, 7, 30, tzinfo=dt.UTC),
+            dt.date(2026, 3, 10) + dt.timedelta(days=120),
+        ),
+    ],
+)
+def test_the_filing_deadline_counts_from_the_denial_day_on_the_practice_calendar(world, zone, denied_at, last_day):
+    in_zone(world, zone)
+    request = advance(draft_for(world, payer="medicare"), Status.SENT, world.alice, at=denied_at - dt.timedelta(days=2))
+    deny(request, world.alice, denied_at)
+    assert request.appeal_file_by == last_day  # Medicare: 120 days to file a redetermination
+
+
+def test_today_for_a_follow_up_is_the_practice_day(world):
+    request = advance(draft_for(world, payer="medicare"), Status.SENT, world.alice)
+    pago_pago_today = timezone.localdate(timezone.now(), ZoneInfo(PAGO_PAGO))
+    in_zone(world, KIRITIMATI)  # where that day is already over
+    with pytest.raises(ValidationError) as refused:
+        services.request_follow_up_set(request=request, on=pago_pago_today, by=world.alice)
+    assert refused.value.message_dict == {"follow_up_on": ["Must be today or later."]}
+    in_zone(world, PAGO_PAGO)
+    request = services.request_follow_up_set(request=request, on=pago_pago_today, by=world.alice)
+    assert request.follow_up_on == pago_pago_today
+
+
+def test_a_member_request_runs_on_the_practice_calendar(world, api):
+    # The worklist's "overdue" counts a filing day before the practice's today, whichever the
+    # server's: the API activates the member's practice's zone.
+    request = advance(draft_for(world, payer="medicare"), Status.SENT, world.alice)
+    deny(request, world.alice, timezone.now())
+    pago_pago_today = timezone.localdate(timezone.now(), ZoneInfo(PAGO_PAGO))
+    AuthorizationRequest.objects.filter(pk=request.pk).update(appeal_file_by=pago_pago_today)
+    for zone, overdue in ((KIRITIMATI, [request.pk]), (PAGO_PAGO, [])):
+        in_zone(world, zone)
+        alice = type(world.alice).objects.get(pk=world.alice.pk)  # as each request loads its user afresh
+        response = api(alice).get("/api/v1/requests?due=overdue")
+        assert response.status_code == 200
+        assert [r["id"] for r in response.json()["results"]] == overdue, zone
+
+
+def test_a_practice_time_zone_must_be_an_iana_name(world):
+    world.practice_a.time_zone = "Mars/Olympus_Mons"
+    with pytest.raises(ValidationError) as refused:
+        world.practice_a.full_clean()
+    assert refused.value.message_dict["time_zone"] == ["Must be an IANA time zone name, such as America/Chicago."]
+    assert PracticeFactory().time_zone == "America/New_York"  # settings.TIME_ZONE

@@ -427,3 +427,14 @@ def test_an_appeal_letter_keeps_the_level_terms_of_its_filing_after_an_admin_edi
     after = text_of(pdf.letter_html("appeal", final_context(request, "appeal", appeal)))
     assert after == before
     assert letters.unverified_in(FakeLetter(request, "appeal", appeal), []) == []
+
+
+def test_the_letter_dates_are_the_practice_days_not_the_server_ones(letter_world):
+    # Renders run in a worker, outside any member's request: the letter reads the practice's zone.
+    letter_world.practice_a.time_zone = "Pacific/Kiritimati"  # UTC+14
+    letter_world.practice_a.save()
+    request = submitted(letter_world, "medicare-advantage", entered_case("medicare-meets-criteria"))
+    appeal = denied_appeal(letter_world, request, category="criteria_not_met")  # 16:00 UTC on November 20
+    text = text_of(pdf.letter_html("appeal", final_context(request, "appeal", appeal)))
+    assert "Denial date November 21, 2026" in text and "Denial notice of November 21, 2026" in text
+    assert "November 20, 2026" not in text
