@@ -257,3 +257,29 @@ def test_a_practice_time_zone_must_be_an_iana_name(world):
         world.practice_a.full_clean()
     assert refused.value.message_dict["time_zone"] == ["Must be an IANA time zone name, such as America/Chicago."]
     assert PracticeFactory().time_zone == "America/New_York"  # settings.TIME_ZONE
+
+
+def test_an_appeal_keeps_its_level_terms_and_the_migration_copies_them_for_appeals_filed_before(world):
+    import importlib
+
+    from django.apps import apps
+
+    from priorauth.models import Appeal
+
+    request = advance(draft_for(world, payer="medicare"), Status.APPEAL_IN_PROGRESS, world.alice)
+    appeal = request.appeals.get()
+    level = AppealLevel.objects.get(policy__payer__code="medicare", order=1)
+    terms = {
+        "filing_deadline_days": 120,
+        "decision_deadline_days": 60,
+        "expedited_decision_hours": level.expedited_decision_hours,
+        "citations": [e.key for e in level.citations.all()],
+        "review_status": level.review_status,
+        "review_reason": level.review_reason,
+    }
+    assert appeal.level_terms == terms
+
+    Appeal.objects.filter(pk=appeal.pk).update(level_terms={})  # as filed before the migration
+    importlib.import_module("priorauth.migrations.0009_bugs_item6").copy_level_terms(apps, None)
+    appeal.refresh_from_db()
+    assert appeal.level_terms == terms
