@@ -1,13 +1,17 @@
 """One API exception handler: a Django ValidationError from a service becomes a 400 naming the field,
 and a lost database connection a 503 saying that nothing was saved. Pages get the same 503 from
 DatabaseUnavailableMiddleware. A body that cannot be parsed is a 400 of the same shape as the others,
-and a URL under /api/ that names no operation a JSON 404. Nobody sees a traceback."""
+and a URL under /api/ that names no operation a JSON 404. A download whose stored file is missing
+answers 410 saying so (API and pages alike). Nobody sees a traceback."""
 
 import logging
+import os
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
@@ -22,6 +26,22 @@ logger = logging.getLogger(__name__)
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; nothing was saved. Try again."
 RETRY_AFTER_SECONDS = "5"
+STORED_FILE_MISSING_MESSAGE = "This file is no longer stored, so it cannot be downloaded."
+
+
+def missing_stored_file(exc: BaseException) -> str | None:
+    """The storage name of the stored file (attachment, letter PDF, packet) whose absence raised
+    exc, or None when exc is anything else. Only files under MEDIA_ROOT count: a missing file of
+    the code itself stays the bug it is."""
+    if not isinstance(exc, FileNotFoundError) or not isinstance(exc.filename, str):
+        return None
+    root, path = os.path.realpath(settings.MEDIA_ROOT), os.path.realpath(exc.filename)
+    return os.path.relpath(path, root) if path.startswith(root + os.sep) else None
+
+
+def _stored_file_missing(name: str, where: str) -> None:
+    # The storage name only: stored files have random names that hold no PHI (models.attachment_path).
+    logger.error("stored file missing in %s: %s", where, name)
 
 
 def _database_unavailable(exc: BaseException, where: str) -> None:
@@ -55,6 +75,10 @@ def _flat_errors(detail, prefix: str = "") -> dict[str, list[str]]:
 
 
 def api_exception_handler(exc, context) -> Response | None:
+    if (name := missing_stored_file(exc)) is not None:
+        view = context.get("view")
+        _stored_file_missing(name, type(view).__name__ if view is not None else "the API")
+        return Response({"detail": STORED_FILE_MISSING_MESSAGE}, status=status.HTTP_410_GONE)
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             detail = {field: [str(m) for e in errs for m in e.messages] for field, errs in exc.error_dict.items()}
@@ -102,6 +126,23 @@ class DatabaseUnavailableMiddleware:
         response = HttpResponse(render_to_string("503.html", {"message": DATABASE_UNAVAILABLE_MESSAGE}), status=503)
         response["Retry-After"] = RETRY_AFTER_SECONDS
         return response
+
+
+class StoredFileMissingMiddleware:
+    """A page download whose stored file is missing answers 410 with the site's page saying so,
+    instead of the generic 500."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if (name := missing_stored_file(exc)) is None:
+            return None
+        _stored_file_missing(name, request.path)
+        return render(request, "410.html", {"message": STORED_FILE_MISSING_MESSAGE}, status=410)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -72,9 +72,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # After the view answers: token use and refused access to PHI objects, to the audit trail.
     "priorauth.access_audit.AccessAuditMiddleware",
+    # "Today" and every date shown are the signed-in member's practice's (Practice.time_zone).
+    "priorauth.practice_time.PracticeTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # A page whose database connection is lost answers a plain 503, not the generic 500.
     "config.exceptions.DatabaseUnavailableMiddleware",
+    # A download whose stored file is missing answers 410 saying so, not a 500.
+    "config.exceptions.StoredFileMissingMiddleware",
     "priorauth.pages.signin.IdleLogoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",

@@ -33,7 +33,7 @@ from config.exceptions import DATABASE_UNAVAILABLE
 from config.parsers import BoundedJSONParser
 from coverage.serializers import FIELD_ERRORS_SCHEMA
 from policies.models import Payer
-from priorauth import access_audit, downloads, permissions, selectors, services, stored_files, worklist
+from priorauth import access_audit, downloads, permissions, practice_time, selectors, services, stored_files, worklist
 from priorauth.models import Attachment, AuditEntry, AuthorizationRequest, Patient, RecheckResult
 from priorauth.serializers import (
     AppealStartInputSerializer,
@@ -231,6 +231,12 @@ class AuthTokenRevokeApi(APIView):
 class BaseApi(APIView):
     permission_classes = [IsAuthenticated, IsPracticeMember]
     parser_classes = [JSONBodyParser, FormParser, MultiPartParser]
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # The user is known only now (a token): their practice's calendar days from here on
+        # (PracticeTimeZoneMiddleware resets it after the request).
+        practice_time.activate_for(request.user)
 
     def dispatch(self, request, *args, **kwargs):
         """A change and its audit entry are saved together or not at all: any error answer (a
@@ -570,14 +576,18 @@ class DeadlinesApi(BaseApi):
     )
     def get(self, request: Request) -> Response:
         filters = parse(DueFilterSerializer, request.query_params)
-        items = selectors.requests_due(user=request.user, within=dt.timedelta(days=filters["within_days"]))
+        items = selectors.requests_due(
+            user=request.user, within=dt.timedelta(days=filters["within_days"]), limit=filters["limit"]
+        )
         audit(
             request,
             A.LIST,
             model=AuthorizationRequest,
             detail="deadlines ids=" + ",".join(str(i.request.pk) for i in items),
         )
-        return Response(DueItemOutputSerializer(items, many=True).data)
+        response = Response(DueItemOutputSerializer(items, many=True).data)
+        response["X-Total-Count"], response["X-More-Count"] = str(items.total), str(items.more)
+        return response
 
 
 class RecheckResultsApi(BaseApi):

@@ -10,9 +10,12 @@ The status machine is the TRANSITIONS table below; services.py is the only write
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 import uuid
+import zoneinfo
+from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -30,6 +33,20 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
+@cache
+def _time_zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in _time_zone_names():
+        raise ValidationError("Must be an IANA time zone name, such as America/Chicago.")
+
+
+def default_time_zone() -> str:
+    return settings.TIME_ZONE
+
+
 class Practice(models.Model):
     """An interventional pain practice (organization). Nobody sees another practice's data."""
 
@@ -44,6 +61,14 @@ class Practice(models.Model):
         max_length=200, blank=True, help_text="As printed on the letterhead; empty: the practice name."
     )
     tin = models.CharField("tax ID (TIN)", max_length=10, blank=True, help_text="9 digits, e.g. 12-3456789.")
+    # "Today", a deadline day, a due day and a letter's date are the practice's calendar days, not
+    # the server's.
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text="The practice's IANA time zone (America/Chicago): its calendar days for deadlines and letters.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -65,6 +90,17 @@ class Practice(models.Model):
     @property
     def letterhead_name(self) -> str:
         return self.facility_name.strip() or self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def localdate(self, at: dt.datetime | None = None) -> dt.date:
+        """The practice's calendar day at `at` (now)."""
+        return timezone.localdate(at, self.zone)
+
+    def localtime(self, at: dt.datetime | None = None) -> dt.datetime:
+        return timezone.localtime(at, self.zone)
 
 
 class Membership(models.Model):
@@ -112,7 +148,8 @@ class Patient(models.Model):
         for name in ("first_name", "last_name", "member_id"):
             if not (getattr(self, name) or "").strip():
                 errors[name] = "Must not be empty."
-        if self.birth_date and self.birth_date >= timezone.localdate():
+        today = self.practice.localdate() if self.practice_id else timezone.localdate()
+        if self.birth_date and self.birth_date >= today:
             errors["birth_date"] = "Must be a date in the past."
         if errors:
             raise ValidationError(errors)
@@ -360,8 +397,9 @@ class StatusTransition(models.Model):
 
 
 class Appeal(models.Model):
-    """One appeal level of a request. The level's name and deadlines are copied from the payer's
-    AppealLevel record when the appeal starts, so later edits of the policy do not rewrite them."""
+    """One appeal level of a request. The level's name, deadlines and terms are copied from the
+    payer's AppealLevel record when the appeal starts, so later edits of the policy do not rewrite
+    them (nor what the appeal's letters, signed or not, state)."""
 
     class Outcome(models.TextChoices):
         PENDING = "", "Pending"
@@ -379,6 +417,9 @@ class Appeal(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    # The level's terms at filing (services.appeal_level_terms): filing and decision days, expedited
+    # hours, the sources cited and their review status, as the appeal's letters state them.
+    level_terms = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["request", "level_order"]

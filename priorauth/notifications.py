@@ -89,8 +89,11 @@ def _digest_body(count: int, url: str, refs: list[str]) -> str:
 
 def digest_send(*, user, day: dt.date | None = None) -> bool:
     """The user's digest for `day` (today): created once, e-mailed once. True if an e-mail went out now."""
-    day = day or timezone.localdate()
-    count, url, refs = digest_items(user=user)
+    # The practice's day and due days (this runs in beat's task, outside any member's request).
+    membership = selectors.membership_of(user)
+    with timezone.override(membership.practice.zone if membership is not None else None):
+        day = day or timezone.localdate()
+        count, url, refs = digest_items(user=user)
     if not count:
         return False
     key = f"digest:{day.isoformat()}"

@@ -46,17 +46,19 @@ def payer_scorecard(*, requests: QuerySet[AuthorizationRequest], year: int) -> l
     """One row per payer with requests first sent in `year` (the practice's local calendar year)."""
     start = timezone.make_aware(dt.datetime(year, 1, 1))
     end = timezone.make_aware(dt.datetime(year + 1, 1, 1))
+    in_year = requests.filter(first_sent_at__gte=start, first_sent_at__lt=end)
     sent = {
         pk: (payer_id, code, name, expedited, first_sent_at)
-        for pk, payer_id, code, name, expedited, first_sent_at in requests.filter(
-            first_sent_at__gte=start, first_sent_at__lt=end
-        ).values_list("pk", "payer_id", "payer__code", "payer__name", "expedited", "first_sent_at")
+        for pk, payer_id, code, name, expedited, first_sent_at in in_year.values_list(
+            "pk", "payer_id", "payer__code", "payer__name", "expedited", "first_sent_at"
+        )
     }
     first_final: dict[int, tuple[str, dt.datetime]] = {}
     pended: set[int] = set()
     appeal_approved: set[int] = set()
     for request_id, appeal_id, decision, received_at in (
-        PayerDecision.objects.filter(request_id__in=list(sent))
+        # A subquery, not a list of ids: SQLite refuses more than 32,766 parameters in one statement.
+        PayerDecision.objects.filter(request__in=in_year.values("pk"))
         .order_by("received_at", "id")
         .values_list("request_id", "appeal_id", "decision", "received_at")
     ):

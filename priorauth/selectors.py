@@ -13,7 +13,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -183,24 +184,43 @@ def _end_of_day(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time(23, 59, 59)))
 
 
-def requests_due(*, user, within: dt.timedelta, now: dt.datetime | None = None) -> list[DueItem]:
+DUE_LIMIT = 100
+
+
+class DueItems(list):
+    """At most a limit of DueItems, soonest first; `total` counts every one due, `more` those left off."""
+
+    total: int = 0
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self)
+
+
+def requests_due(
+    *, user: AbstractBaseUser, within: dt.timedelta, now: dt.datetime | None = None, limit: int = DUE_LIMIT
+) -> DueItems:
     """Deadlines that have passed or fall within `within`: the payer's decision on a sent request or
-    on an appeal, and the last day to file the next appeal level after a denial. Soonest first."""
+    on an appeal, and the last day to file the next appeal level after a denial. Soonest first, at
+    most `limit` of them (a practice may have thousands open), with how many there are in all."""
     now = now or timezone.now()
     horizon = now + within
-    qs = requests_visible_to(user).filter(
-        Q(status__in=AWAITING_PAYER_STATUSES, decision_due_at__lte=horizon)
-        | Q(status__in=APPEALABLE_STATUSES, appeal_file_by__lte=timezone.localdate(horizon))
-    )
+    visible = requests_visible_to(user)
+    # Each kind soonest first in the database, at most `limit` of each; then the two merged.
+    decisions = visible.filter(status__in=AWAITING_PAYER_STATUSES, decision_due_at__lte=horizon)
+    appeals = visible.filter(status__in=APPEALABLE_STATUSES, appeal_file_by__lte=timezone.localdate(horizon))
     items = []
-    for request in qs:
-        if request.status in AWAITING_PAYER_STATUSES:
-            kind = "appeal_decision" if request.status == Status.APPEAL_IN_PROGRESS else "payer_decision"
-            due = request.decision_due_at
-        else:
-            kind, due = "appeal_filing", _end_of_day(request.appeal_file_by)
-        items.append(DueItem(request=request, kind=kind, due_at=due, overdue=due < now))
-    return sorted(items, key=lambda item: (item.due_at, item.request.pk))
+    for request in decisions.order_by("decision_due_at", "id")[:limit]:
+        kind = "appeal_decision" if request.status == Status.APPEAL_IN_PROGRESS else "payer_decision"
+        items.append(
+            DueItem(request=request, kind=kind, due_at=request.decision_due_at, overdue=request.decision_due_at < now)
+        )
+    for request in appeals.order_by("appeal_file_by", "id")[:limit]:
+        due = _end_of_day(request.appeal_file_by)
+        items.append(DueItem(request=request, kind="appeal_filing", due_at=due, overdue=due < now))
+    out = DueItems(sorted(items, key=lambda item: (item.due_at, item.request.pk))[:limit])
+    out.total = decisions.count() + appeals.count()
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

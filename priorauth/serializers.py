@@ -176,6 +176,13 @@ class PatientInputSerializer(InputSerializer):
 
 class DueFilterSerializer(serializers.Serializer):
     within_days = serializers.IntegerField(required=False, default=3, min_value=0, max_value=365)
+    limit = serializers.IntegerField(
+        required=False,
+        default=100,
+        min_value=1,
+        max_value=500,
+        help_text="at most this many, soonest first (X-Total-Count: how many in all; X-More-Count: left off)",
+    )
 
 
 class PeriodFilterSerializer(serializers.Serializer):

@@ -679,10 +679,24 @@ def _check_sent_in_order(request: AuthorizationRequest, sent_at: dt.datetime) ->
             )
 
 
-def _file_by(level: AppealLevel | None, denied_at: dt.datetime) -> dt.date | None:
+def appeal_level_terms(level: AppealLevel) -> dict[str, Any]:
+    """What an appeal keeps of its level when it is filed (Appeal.level_terms): the figures and
+    sources its letters state, so an admin's later edit of the policy does not rewrite them."""
+    return {
+        "filing_deadline_days": level.filing_deadline_days,
+        "decision_deadline_days": level.decision_deadline_days,
+        "expedited_decision_hours": level.expedited_decision_hours,
+        "citations": [e.key for e in level.citations.all()],
+        "review_status": level.review_status,
+        "review_reason": level.review_reason,
+    }
+
+
+def _file_by(level: AppealLevel | None, denied_at: dt.datetime, practice: Practice) -> dt.date | None:
+    """The last day to file: days counted from the denial's day on the practice's calendar."""
     if level is None or level.filing_deadline_days is None:
         return None
-    return timezone.localdate(denied_at) + dt.timedelta(days=level.filing_deadline_days)
+    return practice.localdate(denied_at) + dt.timedelta(days=level.filing_deadline_days)
 
 
 def deficiencies_errors(deficiencies: Any, determination: dict[str, Any]) -> dict[str, str]:
@@ -814,7 +828,9 @@ def decision_record(
             appeal.save(update_fields=["outcome", "decided_at"])
         request.decision_due_at, request.decision_due_basis = None, ""
         request.appeal_file_by = (
-            _file_by(next_appeal_level(request), received_at) if decision == PayerDecision.Kind.DENIED else None
+            _file_by(next_appeal_level(request), received_at, request.practice)
+            if decision == PayerDecision.Kind.DENIED
+            else None
         )
         request.save()
         audit_change(by, AuditEntry.Action.UPDATE, request, http_request, f"decision {result.decision} #{result.pk}")
@@ -847,8 +863,8 @@ def appeal_start(
         denial = request.decisions.filter(decision=PayerDecision.Kind.DENIED).order_by("-received_at", "-id").first()
         if filed_at < denial.received_at:
             _raise("filed_at", "Must not be before the denial.")
-        deadline = _file_by(level, denial.received_at)
-        if deadline is not None and timezone.localdate(filed_at) > deadline:
+        deadline = _file_by(level, denial.received_at, request.practice)
+        if deadline is not None and request.practice.localdate(filed_at) > deadline:
             _raise("filed_at", f"The filing deadline for {level.name} was {deadline.isoformat()}.")
         if expedited and level.expedited_decision_hours:
             due = filed_at + dt.timedelta(hours=level.expedited_decision_hours)
@@ -875,6 +891,7 @@ def appeal_start(
             filing_deadline=deadline,
             decision_due_at=due,
             started_by=_user_or_none(by),
+            level_terms=appeal_level_terms(level),
         )
         request.decision_due_at, request.decision_due_basis = due, basis
         request.appeal_file_by = None
@@ -924,12 +941,13 @@ def request_choose_payer_contact(
 def authorizations_expire(*, today: dt.date | None = None) -> list[int]:
     """Approved requests whose authorization's validity window has ended become expired.
     Returns their primary keys."""
-    today = today or timezone.localdate()
+    # Each request's day is its practice's; none is later than the day at UTC+14.
+    latest = today or (timezone.now() + dt.timedelta(hours=14)).date()
     candidates = (
         AuthorizationRequest.objects.filter(
             status__in=[Status.APPROVED, Status.APPEAL_APPROVED],
             decisions__decision=PayerDecision.Kind.APPROVED,
-            decisions__valid_to__lt=today,
+            decisions__valid_to__lt=latest,
         )
         .values_list("pk", flat=True)
         .distinct()
@@ -944,7 +962,7 @@ def authorizations_expire(*, today: dt.date | None = None) -> list[int]:
             if (
                 request.status not in (Status.APPROVED, Status.APPEAL_APPROVED)
                 or not last_approval.valid_to
-                or last_approval.valid_to >= today
+                or last_approval.valid_to >= (today or request.practice.localdate())
             ):
                 continue
             _transition(
@@ -1229,9 +1247,9 @@ def request_follow_up_set(
         request = _locked(request)
         if request.status not in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED):
             _raise("follow_up_on", "A follow-up date is for a request the payer has (sent, pended or under appeal).")
-        if on is not None and on < timezone.localdate():
+        if on is not None and on < request.practice.localdate():
             _raise("follow_up_on", "Must be today or later.")
-        if on is not None and request.decision_due_at and on > timezone.localdate(request.decision_due_at):
+        if on is not None and request.decision_due_at and on > request.practice.localdate(request.decision_due_at):
             _raise(
                 "follow_up_on",
                 f"The payer's decision is due by {_day(request.decision_due_at)}; follow up by then.",

@@ -6,6 +6,11 @@ code that owns the outermost transaction of a request (priorauth.api.BaseApi.dis
 upload view) runs it inside `deleted_on_rollback()`, which deletes the registered files when the
 block rolls back: an exception, or a rollback it was asked for (transaction.set_rollback).
 A service that runs outside such a block deletes its file itself when its own transaction fails.
+
+The other way round, a file a transaction stops naming is deleted only once that transaction
+commits (`deleted_on_commit`): deleted inside it, a rollback would leave the row naming a missing
+file. Should a stored file go missing all the same, its download answers 410 naming the problem
+(config.exceptions), never a 500.
 """
 
 from __future__ import annotations
@@ -33,12 +38,18 @@ def written(storage: Storage, name: str) -> bool:
     return True
 
 
-def _delete(files: list[tuple[Storage, str]]) -> None:
+def _delete(files: list[tuple[Storage, str]], *, after: str = "a rollback") -> None:
     for storage, name in files:
         try:
             storage.delete(name)
         except OSError as exc:  # the name only: it holds no PHI (see models.attachment_path)
-            logger.error("could not delete %s after a rollback: %s", name, type(exc).__name__)
+            logger.error("could not delete %s after %s: %s", name, after, type(exc).__name__)
+
+
+def deleted_on_commit(storage: Storage, name: str) -> None:
+    """Delete a stored file once the current transaction commits (at once outside one); nothing
+    happens if it rolls back, so the row that still names the file keeps it."""
+    transaction.on_commit(lambda: _delete([(storage, name)], after="a commit"))
 
 
 @contextmanager

@@ -680,9 +680,12 @@ def draft_for(letter) -> tuple[list[dict[str, Any]], list[str]]:
             deficiencies=deficiencies,
             level_name=letter.appeal.level_name,
         )
-        enclosures = default_enclosures(case=case, denial_date=denial.received_at if denial else None)
+        practice = request.practice  # its calendar days, not UTC's nor the server's
+        enclosures = default_enclosures(
+            case=case, denial_date=practice.localdate(denial.received_at) if denial else None
+        )
         enclosures += [
-            f"{a.get_kind_display()} uploaded {long_date(a.uploaded_at)}"
+            f"{a.get_kind_display()} uploaded {long_date(practice.localdate(a.uploaded_at))}"
             for a in request.attachments.order_by("uploaded_at", "id")
         ]
         return paragraphs, enclosures
@@ -692,30 +695,16 @@ def draft_for(letter) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def _appeal_entry(appeal) -> dict[str, Any]:
-    from policies.models import AppealLevel
-
-    level = (
-        AppealLevel.objects.filter(policy__payer=appeal.request.payer, order=appeal.level_order)
-        .prefetch_related("citations")
-        .first()
-    )
-    entry = {
+    """The appeal level as the appeal's letters state it: the terms copied when the appeal was filed
+    (Appeal.level_terms), never the live AppealLevel an admin may have edited since."""
+    return {
         "order": appeal.level_order,
         "name": appeal.level_name,
         "decided_by": appeal.decided_by,
         "filing_deadline": appeal.filing_deadline,
         "expedited": appeal.expedited,
+        **(appeal.level_terms or {}),
     }
-    if level is not None:
-        entry |= {
-            "filing_deadline_days": level.filing_deadline_days,
-            "decision_deadline_days": level.decision_deadline_days,
-            "expedited_decision_hours": level.expedited_decision_hours,
-            "citations": [e.key for e in level.citations.all()],
-            "review_status": level.review_status,
-            "review_reason": level.review_reason,
-        }
-    return entry
 
 
 def _letterhead(practice) -> dict[str, Any]:
@@ -753,7 +742,6 @@ def _addressee(contact) -> dict[str, Any]:
 
 def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
     """The template context of one revision: its draft (final=False) or its signed final PDF."""
-    from django.utils import timezone
 
     from priorauth.models import Provider
 
@@ -773,14 +761,15 @@ def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
         decision = denial_for(letter.appeal)
         if decision is not None:
             denial = {
-                "date": timezone.localdate(decision.received_at),
+                "date": request.practice.localdate(decision.received_at),
                 "number": decision.payer_reference,
                 "stated_reason": decision.stated_reason,
                 "category": decision.reason_category,
                 "code": decision.denial_code,
             }
         appeal = _appeal_entry(letter.appeal)
-    signed_at = timezone.localtime(revision.signed_at) if revision.signed_at else None
+    # The practice's calendar and clock (a render runs in a worker, outside any member's request).
+    signed_at = request.practice.localtime(revision.signed_at) if revision.signed_at else None
     letterhead = _letterhead(request.practice)
     return build_context(
         kind=letter.kind,
@@ -793,7 +782,7 @@ def letter_context(letter, revision, *, final: bool) -> dict[str, Any]:
         physician=physician,
         facility=_facility(request.case, request.practice),
         reference=request.reference,
-        letter_date=signed_at.date() if final and signed_at else timezone.localdate(),
+        letter_date=signed_at.date() if final and signed_at else request.practice.localdate(),
         draft=not final,
         revision_number=revision.number,
         signature={

@@ -25,7 +25,6 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from priorauth import permissions
 from priorauth.letters import compose as letters
@@ -148,7 +147,8 @@ def attachment_pages(attachment: Attachment, at: str) -> list[Any]:
 def enclosure_title(attachment: Attachment) -> str:
     """What the payer's reviewer reads in the index: the kind and the upload date (the file's own
     name may be a scanner's or hold anything; it stays on the staff's screens)."""
-    return f"{attachment.get_kind_display()}, received {letters.long_date(timezone.localtime(attachment.uploaded_at))}"
+    received = attachment.request.practice.localdate(attachment.uploaded_at)
+    return f"{attachment.get_kind_display()}, received {letters.long_date(received)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,8 +277,8 @@ def packet_build(
         base = {
             "to": _recipient(request),
             "sender": _sender(request),
-            "date": letters.long_date(timezone.localdate()),
-            "letter_date": letters.long_date(timezone.localtime(revision.signed_at).date()),
+            "date": letters.long_date(request.practice.localdate()),
+            "letter_date": letters.long_date(request.practice.localdate(revision.signed_at)),
             "subject": SUBJECTS.get(letter.kind, letter.get_kind_display()),
             "reference": request.reference,
             "payer_reference": _payer_reference(letter),

@@ -31,7 +31,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from policies.models import EvidenceSource
-from priorauth import permissions
+from priorauth import permissions, stored_files
 from priorauth.letters import compose as letters
 from priorauth.letters import pdf
 from priorauth.letters.models import Letter, LetterJob, LetterKind, LetterRevision, LetterStatus, letter_pdf_path
@@ -407,8 +407,8 @@ def letter_edit(
             letter.current_revision = revision
         else:
             revision = current
-            if revision.draft_pdf:
-                revision.draft_pdf.delete(save=False)
+            if revision.draft_pdf:  # once this commits: a rollback would leave the row naming a missing file
+                stored_files.deleted_on_commit(revision.draft_pdf.storage, revision.draft_pdf.name)
             revision.paragraphs, revision.enclosures = paragraphs, enclosures
             revision.draft_pdf, revision.draft_sha256 = None, ""
             revision.edited_by, revision.edited_at = by, now

@@ -347,7 +347,13 @@ def _request_page(
         "letters": letters,
         "has_pa_letter": any(letter.kind == LetterKind.PRIOR_AUTHORIZATION for letter in letters),
         "can_ask_letter": may("letter.draft") and obj.determination is not None,
-        "appeals_without_letter": [a for a in obj.appeals.all() if not a.letters.exists()],
+        # One query for every appeal (not one per appeal): those with a letter, whoever may see it.
+        "appeals_without_letter": [
+            a
+            for with_letter in [set(obj.letters.exclude(appeal=None).values_list("appeal_id", flat=True))]
+            for a in obj.appeals.all()
+            if a.pk not in with_letter
+        ],
         "letter_kinds": LetterKind,
         "can_follow_up": may("request.follow_up")
         and obj.status in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED),

@@ -294,3 +294,13 @@ def test_billing_staff_choose_the_addressee_among_the_payers_desks(client_for, w
         client_for(world.bob).post(f"/requests/{submitted.pk}/payer-contact/", {"payer_contact": desk.pk}).status_code
         == 403
     )
+
+
+def test_a_download_of_a_pdf_missing_from_storage_is_a_clear_410_page(client_for, world, letter):
+    revision = letter.current_revision
+    revision.draft_pdf.storage.delete(revision.draft_pdf.name)
+    client = client_for(world.bob)
+    client.raise_request_exception = False
+    response = client.get(f"/letters/{letter.pk}/r{revision.number}/draft.pdf")
+    assert response.status_code == 410
+    assert "no longer stored" in response.content.decode()

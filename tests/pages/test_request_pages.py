@@ -11,7 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from factories import entered_case
+from factories import PatientFactory, entered_case
 from policies.models import Payer
 from priorauth import services
 from priorauth.models import AuditEntry, AuthorizationRequest, Patient, Status
@@ -479,3 +479,44 @@ def test_the_physician_sees_only_their_patients_requests(client_for, world):
     html = client_for(world.bob).get("/physician/").content.decode()
     assert mine.reference in html and theirs.reference not in html
     assert client_for(world.bob).get(f"/requests/{theirs.pk}/").status_code == 404
+
+
+def test_the_form_holds_no_patient_of_a_large_practice_but_the_chosen_one(client_for, world):
+    # Issue 12: the page once carried every patient of the practice, twice, as JSON.
+    others = [PatientFactory(practice=world.practice_a, last_name=f"Quaglia{i:03d}") for i in range(120)]
+    chosen = others[57]
+    client = client_for(world.alice)
+    html = client.get("/requests/new/").content.decode()
+    assert "Quaglia" not in html and "Moreno" not in html and 'role="combobox"' in html
+
+    # Re-shown with an error, and when its draft is edited: the chosen patient alone.
+    response = client.post("/requests/new/", form_data(world, patient=str(chosen.pk), provider="", save="1"))
+    html = response.content.decode()
+    assert response.status_code == 200 and 'role="combobox"' in html  # the form again, with its error
+    assert re.findall(r"Quaglia\d+", html) and set(re.findall(r"Quaglia\d+", html)) == {"Quaglia057"}
+    assert "Moreno" not in html
+    response = client.post("/requests/new/", form_data(world, patient=str(chosen.pk), save="1"))
+    assert response.status_code == 302
+    html = client.get(f"{response['Location']}edit/").content.decode()
+    assert set(re.findall(r"Quaglia\d+", html)) == {"Quaglia057"} and "Moreno" not in html
+
+
+def test_the_request_page_takes_as_many_queries_with_many_attachments_letters_and_appeals_as_with_one(
+    client_for, world, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from request_history import grow
+
+    from factories import addressed, advance
+
+    request = addressed(advance(draft(world, payer="medicare-advantage"), Status.APPEAL_DENIED, world.alice))
+    grow(request, world.alice, n=1)
+    for who in (world.alice, world.bob):
+        client = client_for(who)
+        with CaptureQueriesContext(connection) as few:
+            assert client.get(f"/requests/{request.pk}/").status_code == 200
+        grow(request, who, n=6)
+        with django_assert_max_num_queries(len(few)):
+            response = client.get(f"/requests/{request.pk}/")
+        assert response.status_code == 200 and "report-5.pdf" in response.content.decode()

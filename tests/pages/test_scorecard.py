@@ -83,3 +83,23 @@ def test_it_computes_the_measures_breaches_and_shows_the_published_figures(world
     assert 'class="bar ours" style="width: 66.7%"' in html
     assert client_for(world.alice).get("/api/v1/metrics/scorecard?year=1999").status_code == 400
     assert client_for(world.bob).get("/metrics/").status_code == 403
+
+
+def test_the_decisions_are_read_by_a_subquery_not_a_list_of_every_request_id(world):
+    # SQLite refuses more than 32,766 parameters in one statement: a busy practice's year broke it.
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from priorauth.models import AuthorizationRequest
+    from priorauth.scorecard import payer_scorecard
+
+    year = timezone.localdate().year
+    for day in (10, 11, 12):
+        _sent(world, timezone.make_aware(dt.datetime(year, 1, day, 9)))
+    with CaptureQueriesContext(connection) as queries:
+        rows = payer_scorecard(requests=AuthorizationRequest.objects.all(), year=year)
+    assert rows and rows[0]["requests"] == 3
+    reads = [q["sql"] for q in queries if 'FROM "priorauth_payerdecision"' in q["sql"]]
+    assert reads and not any(re.search(r'"request_id" IN \(\d', sql) for sql in reads)

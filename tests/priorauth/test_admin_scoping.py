@@ -103,3 +103,16 @@ def test_a_practice_admin_adds_a_user_with_a_role_in_one_step(world, adam_client
     assert response.status_code == 302, response.content.decode()[:3000]
     membership = Membership.objects.get(user__username="newclerk")
     assert (membership.practice, membership.role, membership.user.is_staff) == (world.practice_a, Role.BILLING, False)
+
+
+def test_the_practice_time_zone_is_edited_in_the_admin_and_must_be_an_iana_name(world, client):
+    client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
+    practice = world.practice_a
+    url = f"/admin/priorauth/practice/{practice.pk}/change/"
+    assert 'name="time_zone"' in client.get(url).content.decode()
+    form = {"name": practice.name, "address": "", "phone": "", "fax": "", "npi": "", "facility_name": "", "tin": ""}
+    page = client.post(url, {**form, "time_zone": "Mars/Olympus_Mons"}).content.decode()
+    assert "Must be an IANA time zone name, such as America/Chicago." in page
+    assert client.post(url, {**form, "time_zone": "America/Chicago"}).status_code == 302
+    practice.refresh_from_db()
+    assert practice.time_zone == "America/Chicago"

@@ -5,15 +5,16 @@ each appeal level; overdue and soon-due requests are listed."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from factories import advance, draft_for, entered_case
+from factories import PracticeFactory, advance, draft_for, entered_case
 from policies.models import AppealLevel, PriorAuthRule
 from priorauth import selectors, services
-from priorauth.models import Status
+from priorauth.models import AuthorizationRequest, Status
 
 
 def expedited_case():
@@ -162,3 +163,123 @@ def test_overdue_and_soon_due_requests_are_listed(world, api):
     }
     # Another practice's clerk sees none of them.
     assert selectors.requests_due(user=world.erin, within=dt.timedelta(days=365)) == []
+
+
+def test_the_deadlines_are_bounded_soonest_first_with_how_many_were_left_off(world, api):
+    now = timezone.now()
+    sent = [
+        advance(draft_for(world), Status.SENT, world.alice, at=now - dt.timedelta(days=8, hours=i)) for i in range(4)
+    ]
+    to_appeal = advance(draft_for(world, payer="medicare"), Status.SENT, world.alice, at=now - dt.timedelta(days=119))
+    deny(to_appeal, world.alice, now - dt.timedelta(days=118))
+    everything = selectors.requests_due(user=world.alice, within=dt.timedelta(days=3))
+    assert len(everything) == everything.total == 5 and everything.more == 0
+
+    first = selectors.requests_due(user=world.alice, within=dt.timedelta(days=3), limit=2)
+    assert [i.request.pk for i in first] == [sent[3].pk, sent[2].pk]  # the longest overdue
+    assert (first.total, first.more) == (5, 3)
+    assert list(first) == list(everything)[:2]
+
+    response = api(world.alice).get("/api/v1/deadlines?within_days=3&limit=2")
+    assert response.status_code == 200
+    assert [r["request"]["id"] for r in response.json()] == [sent[3].pk, sent[2].pk]
+    assert (response["X-Total-Count"], response["X-More-Count"]) == ("5", "3")
+    assert api(world.alice).get("/api/v1/deadlines?limit=0").json() == {
+        "limit": ["Ensure this value is greater than or equal to 1."]
+    }
+    assert "limit" in api(world.alice).get("/api/v1/deadlines?limit=100000").json()
+
+
+# ---------------------------------------------------------------------------------------------
+# The practice's calendar day (Practice.time_zone), not the server's (TIME_ZONE, America/New_York)
+
+# Ten hours behind UTC and fourteen ahead: at any moment their calendar days differ.
+HONOLULU, KIRITIMATI, PAGO_PAGO = "Pacific/Honolulu", "Pacific/Kiritimati", "Pacific/Pago_Pago"
+
+
+def in_zone(world, name: str) -> None:
+    world.practice_a.time_zone = name
+    world.practice_a.full_clean()
+    world.practice_a.save()
+
+
+@pytest.mark.parametrize(
+    ("zone", "denied_at", "last_day"),
+    [
+        # 07:30 UTC on March 10 is still March 9 in Honolulu (and March 10 in New York).
+        (HONOLULU, dt.datetime(2026, 3, 10, 7, 30, tzinfo=dt.UTC), dt.date(2026, 3, 9) + dt.timedelta(days=120)),
+        # 11:00 UTC on March 10 is already March 11 at Kiritimati.
+        (KIRITIMATI, dt.datetime(2026, 3, 10, 11, 0, tzinfo=dt.UTC), dt.date(2026, 3, 11) + dt.timedelta(days=120)),
+        (
+            "America/New_York",
+            dt.datetime(2026, 3, 10, 7, 30, tzinfo=dt.UTC),
+            dt.date(2026, 3, 10) + dt.timedelta(days=120),
+        ),
+    ],
+)
+def test_the_filing_deadline_counts_from_the_denial_day_on_the_practice_calendar(world, zone, denied_at, last_day):
+    in_zone(world, zone)
+    request = advance(draft_for(world, payer="medicare"), Status.SENT, world.alice, at=denied_at - dt.timedelta(days=2))
+    deny(request, world.alice, denied_at)
+    assert request.appeal_file_by == last_day  # Medicare: 120 days to file a redetermination
+
+
+def test_today_for_a_follow_up_is_the_practice_day(world):
+    request = advance(draft_for(world, payer="medicare"), Status.SENT, world.alice)
+    pago_pago_today = timezone.localdate(timezone.now(), ZoneInfo(PAGO_PAGO))
+    in_zone(world, KIRITIMATI)  # where that day is already over
+    with pytest.raises(ValidationError) as refused:
+        services.request_follow_up_set(request=request, on=pago_pago_today, by=world.alice)
+    assert refused.value.message_dict == {"follow_up_on": ["Must be today or later."]}
+    in_zone(world, PAGO_PAGO)
+    request = services.request_follow_up_set(request=request, on=pago_pago_today, by=world.alice)
+    assert request.follow_up_on == pago_pago_today
+
+
+def test_a_member_request_runs_on_the_practice_calendar(world, api):
+    # The worklist's "overdue" counts a filing day before the practice's today, whichever the
+    # server's: the API activates the member's practice's zone.
+    request = advance(draft_for(world, payer="medicare"), Status.SENT, world.alice)
+    deny(request, world.alice, timezone.now())
+    pago_pago_today = timezone.localdate(timezone.now(), ZoneInfo(PAGO_PAGO))
+    AuthorizationRequest.objects.filter(pk=request.pk).update(appeal_file_by=pago_pago_today)
+    for zone, overdue in ((KIRITIMATI, [request.pk]), (PAGO_PAGO, [])):
+        in_zone(world, zone)
+        alice = type(world.alice).objects.get(pk=world.alice.pk)  # as each request loads its user afresh
+        response = api(alice).get("/api/v1/requests?due=overdue")
+        assert response.status_code == 200
+        assert [r["id"] for r in response.json()["results"]] == overdue, zone
+
+
+def test_a_practice_time_zone_must_be_an_iana_name(world):
+    world.practice_a.time_zone = "Mars/Olympus_Mons"
+    with pytest.raises(ValidationError) as refused:
+        world.practice_a.full_clean()
+    assert refused.value.message_dict["time_zone"] == ["Must be an IANA time zone name, such as America/Chicago."]
+    assert PracticeFactory().time_zone == "America/New_York"  # settings.TIME_ZONE
+
+
+def test_an_appeal_keeps_its_level_terms_and_the_migration_copies_them_for_appeals_filed_before(world):
+    import importlib
+
+    from django.apps import apps
+
+    from priorauth.models import Appeal
+
+    request = advance(draft_for(world, payer="medicare"), Status.APPEAL_IN_PROGRESS, world.alice)
+    appeal = request.appeals.get()
+    level = AppealLevel.objects.get(policy__payer__code="medicare", order=1)
+    terms = {
+        "filing_deadline_days": 120,
+        "decision_deadline_days": 60,
+        "expedited_decision_hours": level.expedited_decision_hours,
+        "citations": [e.key for e in level.citations.all()],
+        "review_status": level.review_status,
+        "review_reason": level.review_reason,
+    }
+    assert appeal.level_terms == terms
+
+    Appeal.objects.filter(pk=appeal.pk).update(level_terms={})  # as filed before the migration
+    importlib.import_module("priorauth.migrations.0009_bugs_item6").copy_level_terms(apps, None)
+    appeal.refresh_from_db()
+    assert appeal.level_terms == terms

@@ -32,7 +32,7 @@ from pypdf import PdfReader
 
 from factories import addressed, draft_for, entered_case
 from letter_helpers import install_letter_texts
-from policies.models import DenialCategory, Payer
+from policies.models import AppealLevel, DenialCategory, Payer
 from priorauth import services
 from priorauth.letters import compose as letters
 from priorauth.letters import pdf
@@ -409,3 +409,35 @@ def test_the_payer_directory_gives_the_addressee_and_the_practice_the_letterhead
     assert "TIN 12-3456789" in text and "Fax 518-555-0101" in text
     assert "Example Health Plan Appeals PO Box 1000 Springfield, IL 62701" in text
     assert Payer.objects.get(code="commercial").name not in text.split("Example Health Plan")[0]
+
+
+def test_an_appeal_letter_keeps_the_level_terms_of_its_filing_after_an_admin_edits_the_level(letter_world):
+    # Issue 12: a signed letter (and its PDF) read the live AppealLevel, so a later edit of the
+    # policy rewrote what it had said. The terms are the appeal's, fixed when it is filed.
+    request = submitted(letter_world, "medicare-advantage", entered_case("medicare-meets-criteria"))
+    appeal = denied_appeal(letter_world, request, category="criteria_not_met")
+    before = text_of(pdf.letter_html("appeal", final_context(request, "appeal", appeal)))
+    level = AppealLevel.objects.get(policy__payer__code="medicare-advantage", order=appeal.level_order)
+    days, decision_days = level.filing_deadline_days, level.decision_deadline_days
+    assert f"It is filed within {days} days of the denial notice" in before
+    assert f"A decision is due within {decision_days} days" in before
+
+    level.filing_deadline_days, level.decision_deadline_days = days + 100, decision_days + 100
+    level.review_status, level.review_reason = "unverified", "Re-checked later."
+    level.save()
+    level.citations.clear()
+    appeal.refresh_from_db()
+    after = text_of(pdf.letter_html("appeal", final_context(request, "appeal", appeal)))
+    assert after == before
+    assert letters.unverified_in(FakeLetter(request, "appeal", appeal), []) == []
+
+
+def test_the_letter_dates_are_the_practice_days_not_the_server_ones(letter_world):
+    # Renders run in a worker, outside any member's request: the letter reads the practice's zone.
+    letter_world.practice_a.time_zone = "Pacific/Kiritimati"  # UTC+14
+    letter_world.practice_a.save()
+    request = submitted(letter_world, "medicare-advantage", entered_case("medicare-meets-criteria"))
+    appeal = denied_appeal(letter_world, request, category="criteria_not_met")  # 16:00 UTC on November 20
+    text = text_of(pdf.letter_html("appeal", final_context(request, "appeal", appeal)))
+    assert "Denial date November 21, 2026" in text and "Denial notice of November 21, 2026" in text
+    assert "November 20, 2026" not in text

@@ -381,3 +381,35 @@ def test_signing_names_each_gap_and_unverified_sources_until_overridden_and_ackn
         and revision.sign_overridden
         and revision.sign_override_reason.startswith("The referral")
     )
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def test_an_edit_rolled_back_keeps_the_draft_pdf_its_row_still_names(letter_world, drafted, run_on_commit):
+    # The replaced draft is deleted only once the edit commits: deleted inside the transaction, a
+    # rollback left the row naming a missing file (a 500 on download).
+    from django.db import transaction
+
+    revision = drafted.current_revision
+    name, storage = revision.draft_pdf.name, revision.draft_pdf.storage
+    paragraphs = revision.paragraphs
+    paragraphs[0]["sentences"].append({"text": "The patient walks less than one block.", "citations": []})
+    with pytest.raises(_RolledBack), transaction.atomic():
+        letter_services.letter_edit(letter=drafted, by=letter_world.bob, paragraphs=paragraphs)
+        raise _RolledBack
+    revision.refresh_from_db()
+    assert revision.draft_pdf.name == name and storage.exists(name)
+
+    run_on_commit(letter_services.letter_edit, letter=drafted, by=letter_world.bob, paragraphs=paragraphs)
+    revision.refresh_from_db()
+    assert not storage.exists(name) and revision.draft_pdf.name != name and storage.exists(revision.draft_pdf.name)
+
+
+def test_a_download_of_a_pdf_missing_from_storage_is_a_clear_410_not_a_500(letter_world, drafted, api):
+    revision = drafted.current_revision
+    revision.draft_pdf.storage.delete(revision.draft_pdf.name)
+    response = api(letter_world.bob).get(f"/api/v1/letters/{drafted.pk}/pdf?stage=draft")
+    assert response.status_code == 410
+    assert "no longer stored" in response.json()["detail"]

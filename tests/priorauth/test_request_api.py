@@ -401,3 +401,21 @@ def test_deeply_nested_json_is_a_400_not_a_500(world, api, depth):
     else:
         ((field, messages),) = errors.items()
         assert field.startswith("case.administrative.x.0.0") and messages == ["is nested too deeply"]
+
+
+def test_the_detail_takes_as_many_queries_with_many_attachments_letters_and_appeals_as_with_one(
+    world, api, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from request_history import grow
+
+    request = advance(draft_for(world, payer="medicare-advantage"), Status.APPEAL_DENIED, world.alice)
+    grow(request, world.alice, n=1)
+    client = api(world.alice)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(f"/api/v1/requests/{request.pk}").status_code == 200
+    grow(request, world.alice, n=6)
+    with django_assert_max_num_queries(len(few)):
+        response = client.get(f"/api/v1/requests/{request.pk}")
+    assert response.status_code == 200 and len(response.json()["appeals"]) >= 7
