@@ -43,6 +43,9 @@ _NUMERIC_TYPES = {"number", "integer"}
 _SCALAR_TYPES = {"string", "number", "integer", "boolean", "date"}
 
 
+_PLAIN_NUMBERS = frozenset({int, float})
+
+
 def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -342,17 +345,18 @@ def _predicate(operator: str, value: Any) -> Callable[[Any], bool]:
         if operator == "eq":
             return lambda a: _is_scalar(a) and _key(a) == want
         return lambda a: not (_is_scalar(a) and _key(a) == want)
+    # _is_number(a) written out, plain int and float first: these run for most criteria of each check.
     if operator == "gte":
-        return lambda a: _is_number(a) and a >= value
+        return lambda a: (type(a) in _PLAIN_NUMBERS or _is_number(a)) and a >= value
     if operator == "gt":
-        return lambda a: _is_number(a) and a > value
+        return lambda a: (type(a) in _PLAIN_NUMBERS or _is_number(a)) and a > value
     if operator == "lte":
-        return lambda a: _is_number(a) and a <= value
+        return lambda a: (type(a) in _PLAIN_NUMBERS or _is_number(a)) and a <= value
     if operator == "lt":
-        return lambda a: _is_number(a) and a < value
+        return lambda a: (type(a) in _PLAIN_NUMBERS or _is_number(a)) and a < value
     if operator == "between":
         lo, hi = value
-        return lambda a: _is_number(a) and lo <= a <= hi
+        return lambda a: (type(a) in _PLAIN_NUMBERS or _is_number(a)) and lo <= a <= hi
     members = frozenset(_key(v) for v in value) if isinstance(value, list) else frozenset()
 
     def member(x: Any) -> bool:

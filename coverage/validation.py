@@ -291,25 +291,53 @@ def _check_payer(value, parent, key, errors, ctx):
 
 
 class _Node:
-    """One field of the case: its type tag, its check, and (for enums) its allowed values."""
+    """One field of the case: its type tag, its check, and (for enums) its allowed values.
 
-    __slots__ = ("tag", "check", "enum", "fields", "item", "closed")
+    ``check`` reports a present value's problems; ``test`` is the same rule as a Python expression
+    for the fast pass (see _compile_fast), written by a function of (constant namer, variable name).
+    """
 
-    def __init__(self, tag: str, check: Check, *, enum=None, fields=None, item=None, closed=True):
+    __slots__ = ("tag", "check", "test", "enum", "fields", "item", "closed", "max_items")
+
+    def __init__(
+        self,
+        tag: str,
+        check: Check,
+        test: Test | None = None,
+        *,
+        enum=None,
+        fields=None,
+        item=None,
+        closed=True,
+        max_items=MAX_LIST,
+    ):
         self.tag = tag
         self.check = check
+        self.test = test
         self.enum: tuple[str, ...] | None = enum
         self.fields: dict[str, _Node] | None = fields
         self.item: _Node | None = item
         self.closed = closed
+        self.max_items = max_items
 
 
-def _leaf(tag: str, check: Check) -> _Node:
-    return _Node(tag, check)
+# A leaf's rule as an inline expression: test(const, v) -> source text that is true exactly when the
+# present value held by variable `v` passes the leaf's check; const(obj) names an object for it.
+Test = Callable[[Callable[[Any], str], str], str]
+
+
+def _leaf(tag: str, check: Check, test: Test) -> _Node:
+    return _Node(tag, check, test)
 
 
 def _enum(*values: str) -> _Node:
-    return _Node("string", _enum_check(frozenset(values), values), enum=values)
+    allowed = frozenset(values)
+    return _Node(
+        "string",
+        _enum_check(allowed, values),
+        lambda const, v: f"isinstance({v}, str) and {v} in {const(allowed)}",
+        enum=values,
+    )
 
 
 def _object(fields: dict[str, _Node], *, closed: bool = True) -> _Node:
@@ -398,7 +426,7 @@ def _list(item: _Node, max_items: int = MAX_LIST) -> _Node:
                 item_check(item_value, path, index, errors, ctx)
 
     tag = "list[object]" if item.tag == "object" else f"list[{item.tag}]"
-    return _Node(tag, check, enum=item.enum, item=item)
+    return _Node(tag, check, enum=item.enum, item=item, max_items=max_items)
 
 
 def _check_level(value, parent, key, errors, ctx):
@@ -410,40 +438,95 @@ def _check_level(value, parent, key, errors, ctx):
 
 _LEVEL_SET = frozenset(SPINAL_LEVELS)
 
-_STRING = _leaf("string", _check_string)
-_DATE = _leaf("date", _check_date)
-_BOOLEAN = _leaf("boolean", _check_boolean)
+
+def _number(lo: float, hi: float, *, integer: bool = False) -> _Node:
+    def test(const, v):
+        # exact types, as in the check: a bool is never a number, NaN and infinities never pass
+        inner = f"{const(math.isfinite)}({v})" + (f" and {v}.is_integer()" if integer else "")
+        return f"(type({v}) is int or (type({v}) is float and {inner})) and {lo!r} <= {v} <= {hi!r}"
+
+    return _leaf("integer" if integer else "number", _number_check(lo, hi, integer=integer), test)
+
+
+def _pattern(pattern: re.Pattern[str], message: str) -> _Node:
+    def test(const, v):
+        return f"isinstance({v}, str) and {const(pattern.fullmatch)}({v}) is not None"
+
+    return _leaf("string", _pattern_check(pattern, message), test)
+
+
+# The leaves' rules for the fast pass, each the exact negation of its _check_* reporting a problem.
+
+
+_UNSTORABLE_SEARCH = _UNSTORABLE.search
+
+
+def _test_string(const, v):
+    unstorable = f"({const(chr(0))} in {v} or (not {v}.isascii() and {const(_UNSTORABLE_SEARCH)}({v}) is not None))"
+    return f"isinstance({v}, str) and {v} and not {v}.isspace() and len({v}) <= {MAX_STRING} and not {unstorable}"
+
+
+def _test_boolean(const, v):
+    return f"{v} is True or {v} is False"
+
+
+def _test_date(const, v):
+    d = f"{v}_date"
+    return f"({d} := {const(_parse_date)}({v})) is not None and {const(EARLIEST_DATE)} <= {d} <= {const(LATEST_DATE)}"
+
+
+def _test_past_date(const, v):
+    d = f"{v}_date"
+    return f"({d} := {const(_parse_date)}({v})) is not None and {const(EARLIEST_DATE)} <= {d} < today"
+
+
+def _test_npi(const, v):
+    return f"isinstance({v}, str) and {const(_NPI_RE.fullmatch)}({v}) is not None and {const(_npi_luhn)}({v})"
+
+
+def _test_icd10(const, v):
+    return f"isinstance({v}, str) and {const(icd10_is_billable)}({v})"
+
+
+def _test_payer(const, v):
+    return f"isinstance({v}, str) and {v} in payer_codes"
+
+
+def _test_level(const, v):
+    return f"isinstance({v}, str) and {v} in {const(_LEVEL_SET)}"
+
+
+_STRING = _leaf("string", _check_string, _test_string)
+_DATE = _leaf("date", _check_date, _test_date)
+_BOOLEAN = _leaf("boolean", _check_boolean, _test_boolean)
 
 _SCHEMA = _object(
     {
-        "payer": _leaf("string", _check_payer),
+        "payer": _leaf("string", _check_payer, _test_payer),
         "patient": _object(
             {
                 "first_name": _STRING,
                 "last_name": _STRING,
-                "birth_date": _leaf("date", _check_past_date),
+                "birth_date": _leaf("date", _check_past_date, _test_past_date),
                 "sex": _enum("F", "M", "X", "U"),
                 "member_id": _STRING,
             }
         ),
         "provider": _object(
             {
-                "npi": _leaf("string", _check_npi),
+                "npi": _leaf("string", _check_npi, _test_npi),
                 "name": _STRING,
             }
         ),
         "procedure": _object(
             {
-                "cpt": _leaf(
-                    "string",
-                    _pattern_check(_CPT_RE, "must be a CPT/HCPCS code, e.g. 0275T or G0276"),
-                ),
-                "levels": _list(_Node("string", _check_level, enum=SPINAL_LEVELS), len(SPINAL_LEVELS)),
+                "cpt": _pattern(_CPT_RE, "must be a CPT/HCPCS code, e.g. 0275T or G0276"),
+                "levels": _list(_Node("string", _check_level, _test_level, enum=SPINAL_LEVELS), len(SPINAL_LEVELS)),
                 "planned_date": _DATE,
                 "setting": _enum("hospital_outpatient", "asc", "office"),
             }
         ),
-        "diagnoses": _list(_leaf("string", _check_icd10), MAX_DIAGNOSES),
+        "diagnoses": _list(_leaf("string", _check_icd10, _test_icd10), MAX_DIAGNOSES),
         "clinical": _object(
             {
                 "symptoms": _object(
@@ -451,17 +534,17 @@ _SCHEMA = _object(
                         "types": _list(_enum("pain", "numbness", "tingling", "heaviness")),
                         "locations": _list(_enum("back", "legs", "buttocks")),
                         "with_standing_or_walking": _BOOLEAN,
-                        "duration_months": _leaf("number", _number_check(0, MAX_MONTHS)),
+                        "duration_months": _number(0, MAX_MONTHS),
                     }
                 ),
                 "imaging": _object(
                     {
                         "modality": _enum("MRI", "CT"),
                         "date": _DATE,
-                        "ligamentum_flavum_mm": _leaf("number", _number_check(0, 30)),
+                        "ligamentum_flavum_mm": _number(0, 30),
                     }
                 ),
-                "spondylolisthesis_grade": _leaf("integer", _number_check(0, 5, integer=True)),
+                "spondylolisthesis_grade": _number(0, 5, integer=True),
                 "conservative_care": _list(
                     _object(
                         {
@@ -473,7 +556,7 @@ _SCHEMA = _object(
                                 "chiropractic",
                                 "other",
                             ),
-                            "weeks": _leaf("number", _number_check(0, MAX_WEEKS)),
+                            "weeks": _number(0, MAX_WEEKS),
                             "outcome": _enum("failed", "partial", "improved"),
                         }
                     )
@@ -489,15 +572,15 @@ _SCHEMA = _object(
                                 "mild",
                                 "other",
                             ),
-                            "months_ago": _leaf("number", _number_check(0, MAX_MONTHS)),
+                            "months_ago": _number(0, MAX_MONTHS),
                         }
                     )
                 ),
                 "pain": _object(
                     {
-                        "vas_leg": _leaf("number", _number_check(0, 100)),
-                        "nprs": _leaf("number", _number_check(0, 10)),
-                        "odi": _leaf("number", _number_check(0, 100)),
+                        "vas_leg": _number(0, 100),
+                        "nprs": _number(0, 10),
+                        "odi": _number(0, 100),
                     }
                 ),
             }
@@ -505,7 +588,7 @@ _SCHEMA = _object(
         # Open object: unknown keys are allowed (payer criteria may name any path in it).
         "administrative": _object(
             {
-                "clinical_study_nct": _leaf("string", _pattern_check(_NCT_RE, "must be NCT followed by 8 digits")),
+                "clinical_study_nct": _pattern(_NCT_RE, "must be NCT followed by 8 digits"),
                 "referral_number": _STRING,
                 "expedited": _BOOLEAN,
                 "ihs_prc": _object(
@@ -568,6 +651,103 @@ def field_type(path: str) -> str | None:
     return CASE_FIELDS.get(path) if isinstance(path, str) else None
 
 
+# --------------------------------------------------------------------------- the fast pass
+
+
+def _open_value_is_valid(value: Any, key: Any) -> bool:
+    """An unknown key of an open object and its value pass _check_open (used only there)."""
+    errors: list[FieldError] = []
+    _check_open(value, "", key, errors, 1)
+    return not errors
+
+
+class _FastCompiler:
+    """The schema compiled into one Python function answering "is this case valid?".
+
+    Most cases are valid, and for them validation is all overhead: the checks above cost a call,
+    a path and an error list per field. The fast pass tests the same rules as inline expressions in
+    one generated function (the schema unrolled, no calls but for dates, codes and open objects),
+    stops at the first problem and says only whether there is one; validate_case runs the checks
+    above, which name every problem in document order, only when it says there is. Each leaf's
+    `test` is the negation of its check's conditions, so the two agree on every input
+    (tests/coverage/test_validation.py compares them over random and mutated cases).
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.namespace: dict[str, Any] = {}
+        self.names: dict[int, str] = {}
+        self.counter = 0
+
+    def const(self, obj: Any) -> str:
+        """A name the generated code reads `obj` by."""
+        name = self.names.get(id(obj))
+        if name is None:
+            name = self.names[id(obj)] = f"_k{len(self.names)}"
+            self.namespace[name] = obj
+        return name
+
+    def variable(self) -> str:
+        self.counter += 1
+        return f"v{self.counter}"
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+    def value(self, node: _Node, v: str, depth: int) -> None:
+        """Code that returns False unless the present value in `v` passes `node`."""
+        if node.fields is not None:
+            self.object(node, v, depth)
+        elif node.item is not None:
+            self.emit(depth, f"if not isinstance({v}, list) or len({v}) > {node.max_items}:")
+            self.emit(depth + 1, "return False")
+            item = self.variable()
+            self.emit(depth, f"for {item} in {v}:")  # a null item is a wrong item, not an absent one
+            self.value(node.item, item, depth + 1)
+        else:
+            self.emit(depth, f"if not ({node.test(self.const, v)}):")
+            self.emit(depth + 1, "return False")
+
+    def object(self, node: _Node, v: str, depth: int, *, is_dict: bool = False) -> None:
+        known = frozenset(node.fields)
+        if not is_dict:
+            self.emit(depth, f"if not isinstance({v}, dict):")
+            self.emit(depth + 1, "return False")
+        if node.closed:
+            self.emit(depth, f"if not {self.const(known)}.issuperset({v}):")
+            self.emit(depth + 1, "return False")
+        else:
+            self.emit(depth, f"if len({v}) > {MAX_OPEN_KEYS}:")
+            self.emit(depth + 1, "return False")
+            key, child = self.variable(), self.variable()
+            self.emit(depth, f"for {key}, {child} in {v}.items():")
+            self.emit(
+                depth + 1,
+                f"if {key} not in {self.const(known)} and not {self.const(_open_value_is_valid)}({child}, {key}):",
+            )
+            self.emit(depth + 2, "return False")
+        for name, field in node.fields.items():
+            child = self.variable()
+            self.emit(depth, f"{child} = {v}.get({name!r})")
+            self.emit(depth, f"if {child} is not None:")  # null counts as absent
+            self.value(field, child, depth + 1)
+
+    def compile(self, schema: _Node) -> Callable[[Any, Collection[str], date], bool]:
+        self.emit(0, "def case_is_valid(data, payer_codes, today):")
+        self.emit(1, "if not isinstance(data, dict) or data.get('payer') is None:")
+        self.emit(2, "return False")
+        self.object(schema, "data", 1, is_dict=True)
+        self.emit(1, "return True")
+        source = "\n".join(self.lines) + "\n"
+        exec(compile(source, "<coverage.validation fast pass>", "exec"), self.namespace)
+        function = self.namespace["case_is_valid"]
+        function.source = source  # for a reader in a debugger
+        return function
+
+
+#: is_valid(data, payer_codes, today): True exactly when validate_case would return [].
+_case_is_valid = _FastCompiler().compile(_SCHEMA)
+
 # --------------------------------------------------------------------------- entry point
 
 _ROOT_CHECKS: dict[str, Check] = {name: node.check for name, node in _SCHEMA.fields.items()}
@@ -579,12 +759,20 @@ def validate_case(data: object, *, payer_codes: Collection[str], today: date | N
     Never raises on any JSON-like input (dict/list/str/int/float/bool/None nesting).
     ``today`` (default ``date.today()``) is the day ``patient.birth_date`` must precede.
     """
+    today = today or date.today()
+    if _case_is_valid(data, payer_codes, today):
+        return []
+    return _case_errors(data, payer_codes, today)
+
+
+def _case_errors(data: object, payer_codes: Collection[str], today: date) -> list[FieldError]:
+    """validate_case without the fast pass: every problem, by the checks of the schema."""
     if not isinstance(data, dict):
         return [FieldError("(root)", "must be a JSON object")]
     errors: list[FieldError] = []
     if data.get("payer") is None:
         errors.append(FieldError("payer", "is required"))
-    ctx = _Ctx(payer_codes, today or date.today())
+    ctx = _Ctx(payer_codes, today)
     get = _ROOT_CHECKS.get
     for name, value in data.items():
         check = get(name)

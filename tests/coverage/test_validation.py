@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stdnum import luhn
 
+from coverage import validation
 from coverage.validation import (
     CASE_FIELDS,
     ENUMS,
@@ -1001,3 +1002,151 @@ def test_it_never_raises_on_junk_at_any_case_path(path, junk):
 )
 def test_it_never_raises_on_junk_top_level_fields(top):
     _assert_well_formed(validate(top))
+
+
+# --------------------------------------------------------------------------- the fast pass
+# validate_case first asks a generated function whether the case is valid at all, and runs the
+# checks that name each problem only when it is not: the two must agree on every input.
+
+_EDGE_VALUES = st.sampled_from(
+    [
+        None,
+        True,
+        False,
+        0,
+        -1,
+        1,
+        2,
+        2.5,
+        5,
+        5.0,
+        5.5,
+        10,
+        30,
+        30.0,
+        30.5,
+        31,
+        100,
+        101,
+        1200,
+        1201,
+        5200,
+        5201,
+        -0.0,
+        1e308,
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        10**30,
+        "",
+        " ",
+        "\t",
+        "x",
+        "x" * 200,
+        "x" * 201,
+        "a\x00b",
+        "a\ud800b",
+        "é",
+        "F",
+        "f",
+        "MRI",
+        "mri",
+        "1900-01-01",
+        "1899-12-31",
+        "2199-12-31",
+        "2200-01-01",
+        "2026-11-24",
+        "2026-11-25",
+        "2026-11-26",
+        "2026-02-29",
+        "2026-1-01",
+        "20261124",
+        "M48.062",
+        "M48062",
+        "M48.06",
+        "m48.062",
+        " M48.062",
+        "L4-L5",
+        "L5-S1",
+        "L4-L6",
+        "1234567893",
+        "1234567890",
+        "123456789",
+        "0275T",
+        "G0276",
+        "0275t",
+        "NCT03072927",
+        "NCT0307292",
+        "medicare",
+        "acme",
+        [],
+        {},
+        ["L4-L5"],
+        [None],
+        [{}],
+        {"x": 1},
+    ]
+)
+
+
+def _agree(data) -> None:
+    fast = validation._case_is_valid(data, PAYERS, TODAY)
+    errors = validation._case_errors(data, PAYERS, TODAY)
+    assert fast == (not errors), errors
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=_paths, value=_EDGE_VALUES | _json)
+def test_the_fast_pass_agrees_with_the_checks_at_any_case_path(path, value):
+    _agree(case_with(path, value))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    top=st.dictionaries(
+        st.sampled_from(sorted(k for k in CASE_FIELDS if "." not in k)) | st.text(max_size=5),
+        _EDGE_VALUES | _json,
+        max_size=8,
+    )
+)
+def test_the_fast_pass_agrees_with_the_checks_on_junk_top_level_fields(top):
+    _agree(top)
+    _agree({**BASE_CASE, **top})
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=_json)
+def test_the_fast_pass_agrees_with_the_checks_on_arbitrary_json(data):
+    _agree(data)
+
+
+@pytest.mark.parametrize("count", [0, 1, 24, 25, 26, 50, 51])
+@pytest.mark.parametrize(
+    "path", ["procedure.levels", "diagnoses", "clinical.symptoms.types", "clinical.conservative_care"]
+)
+def test_the_fast_pass_agrees_with_the_checks_on_list_lengths(path, count):
+    sample = {"procedure.levels": "L4-L5", "diagnoses": "M48.062", "clinical.symptoms.types": "pain"}
+    item = sample.get(path, {"type": "other", "weeks": 1, "outcome": "failed"})
+    _agree(case_with(path, [item] * count))
+
+
+@pytest.mark.parametrize("keys", [1, 50, 51])
+@pytest.mark.parametrize("depth", [1, 3, 4, 5])
+def test_the_fast_pass_agrees_with_the_checks_under_the_open_administrative(keys, depth):
+    nested: object = "x"
+    for _ in range(depth):
+        nested = {"k": nested}
+    administrative = {f"key{i}": i for i in range(keys - 1)} | {"deep": nested}
+    _agree(case_with("administrative", administrative))
+    _agree(case_with("administrative", {"k" * 100: 1, "z": [1.5, float("inf")]}))
+    _agree(case_with("administrative", {"k" * 101: 1}))
+    _agree(case_with("administrative.ihs_prc", {"eligible": True, "extra\x00": 1}))
+
+
+def test_the_fast_pass_agrees_with_the_checks_on_the_benchmark_cases():
+    from bench.cases import generate_cases
+
+    cases = generate_cases(3000, seed=7, invalid_share=0.3)
+    for generated in cases:
+        _agree(generated.data)
+    assert sum(not validate(g.data, today=date.today()) for g in cases) == sum(g.valid for g in cases)
