@@ -28,7 +28,34 @@ from typing import Any
 
 from stdnum import luhn
 
+from coverage.case_format import (
+    CASE,
+    EARLIEST_DATE,
+    LATEST_DATE,
+    MAX_DIAGNOSES,
+    MAX_KEY,
+    MAX_LIST,
+    MAX_MONTHS,
+    MAX_OPEN_DEPTH,
+    MAX_OPEN_KEYS,
+    MAX_STRING,
+    MAX_WEEKS,
+    SPINAL_LEVELS,
+    Field,
+)
+
 __all__ = [
+    # the bounds, for whoever names them here (they are the case format's)
+    "EARLIEST_DATE",
+    "LATEST_DATE",
+    "MAX_DIAGNOSES",
+    "MAX_KEY",
+    "MAX_LIST",
+    "MAX_MONTHS",
+    "MAX_OPEN_DEPTH",
+    "MAX_OPEN_KEYS",
+    "MAX_STRING",
+    "MAX_WEEKS",
     "CASE_FIELDS",
     "ENUMS",
     "SPINAL_LEVELS",
@@ -62,19 +89,7 @@ _CPT_RE = re.compile(r"[0-9]{4}[0-9FTU]|[A-V][0-9]{4}")
 _NCT_RE = re.compile(r"NCT[0-9]{8}")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
-# ------------------------------------------------------------------ bounds (README "Input limits")
-# Every string, list and number of a case is bounded, so that a case can be neither huge nor absurd:
-# these bounds are far beyond any real case and are part of the contract's "invalid input".
-MAX_STRING = 200  # characters of a free text (names, member id, referral number, ...)
-MAX_LIST = 50  # items of a list, unless its own bound below is lower
-MAX_DIAGNOSES = 25
-MAX_MONTHS = 1200  # 100 years: symptom duration, months since a surgery
-MAX_WEEKS = 5200  # 100 years of conservative care
-EARLIEST_DATE = date(1900, 1, 1)  # a birth date (and any other date of the case) on or after this
-LATEST_DATE = date(2199, 12, 31)
-MAX_OPEN_KEYS = 50  # keys of the open `administrative` object (and of each object inside it)
-MAX_OPEN_DEPTH = 4  # objects and lists nested inside `administrative`
-MAX_KEY = 100  # characters of a key inside `administrative`
+# The bounds (README "Input limits") are the case format's (coverage/case_format.py).
 # NUL and UTF-16 surrogates: PostgreSQL stores neither in text (a stored case is jsonb).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _UNSTORABLE_MESSAGE = "must not contain NUL characters or lone surrogates"
@@ -131,11 +146,6 @@ def _billable_icd10_codes() -> frozenset[str]:
     # Chapters are numbers and blocks ranges ("M40-M54"); sorted, a code's extensions follow it.
     codes = sorted(name for name in counts if name[0].isalpha() and "-" not in name)
     return frozenset(code for code, following in zip(codes, codes[1:] + [""]) if not following.startswith(code))
-
-
-# Vertebrae top to bottom; a level is two adjacent ones, crossing regions (C7-T1, T12-L1, L5-S1).
-_VERTEBRAE = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + ["S1"]
-SPINAL_LEVELS: tuple[str, ...] = tuple(f"{upper}-{lower}" for upper, lower in zip(_VERTEBRAE, _VERTEBRAE[1:]))
 
 
 # --------------------------------------------------------------------------- primitive checks
@@ -498,112 +508,36 @@ def _test_level(const, v):
 
 _STRING = _leaf("string", _check_string, _test_string)
 _DATE = _leaf("date", _check_date, _test_date)
+_PAST_DATE = _leaf("date", _check_past_date, _test_past_date)
 _BOOLEAN = _leaf("boolean", _check_boolean, _test_boolean)
+_LEAVES: dict[str, _Node] = {
+    "text": _STRING,
+    "boolean": _BOOLEAN,
+    "payer": _leaf("string", _check_payer, _test_payer),
+    "npi": _leaf("string", _check_npi, _test_npi),
+    "cpt": _pattern(_CPT_RE, "must be a CPT/HCPCS code, e.g. 0275T or G0276"),
+    "icd10": _leaf("string", _check_icd10, _test_icd10),
+    "level": _Node("string", _check_level, _test_level, enum=SPINAL_LEVELS),
+    "nct": _pattern(_NCT_RE, "must be NCT followed by 8 digits"),
+}
 
-_SCHEMA = _object(
-    {
-        "payer": _leaf("string", _check_payer, _test_payer),
-        "patient": _object(
-            {
-                "first_name": _STRING,
-                "last_name": _STRING,
-                "birth_date": _leaf("date", _check_past_date, _test_past_date),
-                "sex": _enum("F", "M", "X", "U"),
-                "member_id": _STRING,
-            }
-        ),
-        "provider": _object(
-            {
-                "npi": _leaf("string", _check_npi, _test_npi),
-                "name": _STRING,
-            }
-        ),
-        "procedure": _object(
-            {
-                "cpt": _pattern(_CPT_RE, "must be a CPT/HCPCS code, e.g. 0275T or G0276"),
-                "levels": _list(_Node("string", _check_level, _test_level, enum=SPINAL_LEVELS), len(SPINAL_LEVELS)),
-                "planned_date": _DATE,
-                "setting": _enum("hospital_outpatient", "asc", "office"),
-            }
-        ),
-        "diagnoses": _list(_leaf("string", _check_icd10, _test_icd10), MAX_DIAGNOSES),
-        "clinical": _object(
-            {
-                "symptoms": _object(
-                    {
-                        "types": _list(_enum("pain", "numbness", "tingling", "heaviness")),
-                        "locations": _list(_enum("back", "legs", "buttocks")),
-                        "with_standing_or_walking": _BOOLEAN,
-                        "duration_months": _number(0, MAX_MONTHS),
-                    }
-                ),
-                "imaging": _object(
-                    {
-                        "modality": _enum("MRI", "CT"),
-                        "date": _DATE,
-                        "ligamentum_flavum_mm": _number(0, 30),
-                    }
-                ),
-                "spondylolisthesis_grade": _number(0, 5, integer=True),
-                "conservative_care": _list(
-                    _object(
-                        {
-                            "type": _enum(
-                                "physical_therapy",
-                                "home_exercise",
-                                "oral_analgesics",
-                                "epidural_steroid_injection",
-                                "chiropractic",
-                                "other",
-                            ),
-                            "weeks": _number(0, MAX_WEEKS),
-                            "outcome": _enum("failed", "partial", "improved"),
-                        }
-                    )
-                ),
-                "prior_lumbar_surgeries": _list(
-                    _object(
-                        {
-                            "type": _enum(
-                                "laminectomy",
-                                "laminotomy",
-                                "fusion",
-                                "interspinous_device",
-                                "mild",
-                                "other",
-                            ),
-                            "months_ago": _number(0, MAX_MONTHS),
-                        }
-                    )
-                ),
-                "pain": _object(
-                    {
-                        "vas_leg": _number(0, 100),
-                        "nprs": _number(0, 10),
-                        "odi": _number(0, 100),
-                    }
-                ),
-            }
-        ),
-        # Open object: unknown keys are allowed (payer criteria may name any path in it).
-        "administrative": _object(
-            {
-                "clinical_study_nct": _pattern(_NCT_RE, "must be NCT followed by 8 digits"),
-                "referral_number": _STRING,
-                "expedited": _BOOLEAN,
-                "ihs_prc": _object(
-                    {
-                        "eligible": _BOOLEAN,
-                        "alternate_resources_exhausted": _BOOLEAN,
-                        "notified": _BOOLEAN,
-                    },
-                    closed=False,
-                ),
-            },
-            closed=False,
-        ),
-    }
-)
+
+def _node(spec: Field) -> _Node:
+    """The checks of one field of the case format."""
+    if spec.kind == "object":
+        return _object({name: _node(child) for name, child in spec.fields.items()}, closed=not spec.open)
+    if spec.kind == "list":
+        return _list(_node(spec.item), spec.max_items)
+    if spec.kind == "choice":
+        return _enum(*spec.values)
+    if spec.kind == "number":
+        return _number(spec.low, spec.high, integer=spec.integer)
+    if spec.kind == "date":
+        return _PAST_DATE if spec.past else _DATE
+    return _LEAVES[spec.kind]
+
+
+_SCHEMA = _node(CASE)
 
 
 def _walk(node: _Node, prefix: str, fields: dict[str, str], enums: dict[str, frozenset[str]]):

@@ -7,11 +7,11 @@ import dataclasses
 import json
 import math
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_case import CONTRACT, SAMPLE_FILE, sample_case
 from stdnum import luhn
 
 from coverage import validation
@@ -26,46 +26,11 @@ from coverage.validation import (
     validate_case,
 )
 
-# copies of shared/contract/examples kept in the repository
-EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
+EXAMPLES = CONTRACT  # copies of shared/contract/examples kept in the repository
 PAYERS = frozenset({"medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial"})
 TODAY = date(2026, 11, 25)
 
-BASE_CASE = {
-    "payer": "medicare",
-    "patient": {
-        "first_name": "Ada",
-        "last_name": "Moreno",
-        "birth_date": "1949-03-02",
-        "sex": "F",
-        "member_id": "1EG4TE5MK72",
-    },
-    "provider": {"npi": "1234567893", "name": "Dana Whitfield, MD"},
-    "procedure": {
-        "cpt": "0275T",
-        "levels": ["L4-L5"],
-        "planned_date": "2026-12-15",
-        "setting": "hospital_outpatient",
-    },
-    "diagnoses": ["M48.062"],
-    "clinical": {
-        "symptoms": {
-            "types": ["pain", "heaviness"],
-            "locations": ["legs", "buttocks"],
-            "with_standing_or_walking": True,
-            "duration_months": 9,
-        },
-        "imaging": {"modality": "MRI", "date": "2026-09-01", "ligamentum_flavum_mm": 4.1},
-        "spondylolisthesis_grade": 1,
-        "conservative_care": [
-            {"type": "physical_therapy", "weeks": 8, "outcome": "failed"},
-            {"type": "oral_analgesics", "weeks": 24, "outcome": "partial"},
-        ],
-        "prior_lumbar_surgeries": [],
-        "pain": {"vas_leg": 70, "nprs": 7, "odi": 42},
-    },
-    "administrative": {"clinical_study_nct": "NCT03072927", "expedited": False},
-}
+BASE_CASE = sample_case()  # each test's variation is a deep copy (case_with)
 
 
 def validate(data, **kwargs):
@@ -113,8 +78,10 @@ def assert_invalid(path: str, value, message: str | None = None):
 # --------------------------------------------------------------------------- contract examples
 
 
-def test_the_base_case_matches_the_contract_example_file():
-    assert json.loads((EXAMPLES / "medicare-meets-criteria.json").read_text()) == BASE_CASE
+def test_the_base_case_is_the_sample_case_file_and_no_variation_changes_it():
+    case_with("patient.sex", "Q")
+    case_with("clinical.conservative_care.0.weeks", -1)
+    assert json.loads(SAMPLE_FILE.read_text()) == BASE_CASE
 
 
 @pytest.mark.parametrize(
