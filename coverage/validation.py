@@ -4,13 +4,16 @@ Pure Python: no Django, no ORM. ``validate_case`` returns every problem in the c
 document order (the order of the keys in the submitted JSON), as ``FieldError``s naming the
 field by its dotted path; list items are named by index (``diagnoses.1``).
 
-The same schema yields ``CASE_FIELDS`` (every known dotted path -> type tag) and ``ENUMS``
-(dotted path -> allowed values), which the policy registry uses to check criteria paths.
-Items of lists of objects are written with ``[]``: ``clinical.conservative_care[].outcome``.
+The checks are made from the case format (coverage/case_format.py), which also yields
+``CASE_FIELDS`` (every known dotted path -> type tag) and ``ENUMS`` (dotted path -> allowed
+values), which the policy registry uses to check criteria paths. Items of lists of objects are
+written with ``[]``: ``clinical.conservative_care[].outcome``.
 
-Speed matters (the checker runs at tens of thousands of cases per second), so the checks are
-small closures compiled once at import time, error paths are only built when there is an error,
-the ICD-10-CM code set is read once and NPI check digits are cached.
+Speed matters (the checker runs at tens of thousands of cases per second): a valid case is
+answered by one generated function (the fast pass, _FastCompiler) and the checks that name each
+problem, small closures compiled once at import time, run only for a case it refuses; error paths
+are only built when there is an error, the ICD-10-CM code set is read once and NPI check digits
+are cached.
 """
 
 from __future__ import annotations
