@@ -71,7 +71,7 @@ class Field:
     name: str = ""  # an object's name in the API description ("Patient": PatientSerializer)
     help_text: str = ""  # for the API description
     doc: str = ""  # an object's description in the API
-    required: bool = False  # the API description's "required"; the validator requires only the payer
+    required: bool = False  # the API description's "required": as in the validator, only the payer
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -174,7 +174,6 @@ CASE = obj(
                                 "epidural_steroid_injection",
                                 "chiropractic",
                                 "other",
-                                required=True,
                             ),
                             "weeks": number(0, MAX_WEEKS),
                             "outcome": choice("failed", "partial", "improved"),
@@ -192,7 +191,6 @@ CASE = obj(
                                 Choice("interspinous_device", "Interspinous spacer"),
                                 Choice("mild", "mild® procedure"),
                                 "other",
-                                required=True,
                             ),
                             "months_ago": number(0, MAX_MONTHS),
                         },

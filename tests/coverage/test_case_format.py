@@ -100,3 +100,20 @@ def test_the_sample_case_fills_every_section_of_the_format_and_is_valid():
     case = sample_case()
     assert set(case) == set(CASE.fields)
     assert validate_case(case, payer_codes=PAYERS) == []
+
+
+def test_the_api_description_requires_only_what_the_validator_requires_the_payer():
+    def required(serializer: serializers.Serializer, prefix: str = ""):
+        for name, field in serializer.fields.items():
+            if field.required:
+                yield prefix + name
+            if isinstance(field, serializers.ListSerializer):
+                yield from required(field.child, f"{prefix}{name}[].")
+            elif isinstance(field, serializers.Serializer):
+                yield from required(field, f"{prefix}{name}.")
+
+    assert list(required(CaseSerializer())) == ["payer"]
+    case = sample_case()
+    case["clinical"]["conservative_care"] = [{"weeks": 6, "outcome": "failed"}]
+    case["clinical"]["prior_lumbar_surgeries"] = [{"months_ago": 30}]
+    assert validate_case(case, payer_codes=PAYERS) == []
