@@ -16,7 +16,15 @@ from typing import Any
 
 from stdnum import luhn
 
-PAYERS = ("medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial")
+from coverage.case_format import PAYER_CODES, choices_of
+
+
+def _values(path: str) -> tuple[str, ...]:
+    """A choice field's values in the case format's order (the order the seeded draws rely on)."""
+    return tuple(c.value for c in choices_of(path))
+
+
+PAYERS = PAYER_CODES
 FIRST_NAMES = ("Ada", "Ben", "Carmen", "Deshawn", "Eun-ji", "Farid", "Greta", "Hiroshi", "Ines", "Jamal")
 LAST_NAMES = ("Moreno", "Okafor", "Lindqvist", "Nguyen", "Schmidt", "Haddad", "O'Brien", "Tanaka", "Kowalski")
 # Billable ICD-10-CM codes: lumbar stenosis and its neighbours. (The benchmarks check every case
@@ -26,11 +34,11 @@ LUMBAR_LEVELS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
 OTHER_LEVELS = ("T12-L1", "T11-T12", "C5-C6")
 CPTS = ("0275T", "G0276", "63047", "62323")
 NCTS = ("NCT03072927", "NCT02093520", "NCT02079038", "NCT01234567")
-SYMPTOMS = ("pain", "numbness", "tingling", "heaviness")
-LOCATIONS = ("back", "legs", "buttocks")
-CARE = ("physical_therapy", "home_exercise", "oral_analgesics", "epidural_steroid_injection", "chiropractic", "other")
-OUTCOMES = ("failed", "partial", "improved")
-SURGERIES = ("laminectomy", "laminotomy", "fusion", "interspinous_device", "mild", "other")
+SYMPTOMS = _values("clinical.symptoms.types")
+LOCATIONS = _values("clinical.symptoms.locations")
+CARE = _values("clinical.conservative_care[].type")
+OUTCOMES = _values("clinical.conservative_care[].outcome")
+SURGERIES = _values("clinical.prior_lumbar_surgeries[].type")
 
 # (path, bad value): one of these breaks an invalid case; each is refused by coverage.validation.
 BREAKAGES: tuple[tuple[tuple[str, ...], Any], ...] = (

@@ -94,6 +94,20 @@ class CompiledPolicy:
     render_claim_requirements: tuple[Callable[[dict], str], ...]  # the compiled claim_requirements
     prior_authorization: dict[str, Any]
     appeal_levels: tuple[dict[str, Any], ...] = field(default=())
+    # What every determination under this policy repeats, worked out once (__post_init__): its
+    # warnings, and its prior_authorization entry for a standard and for an expedited request.
+    warnings: tuple[str, ...] = field(init=False)
+    prior_authorization_answers: tuple[dict[str, Any], dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "warnings", tuple(_warnings(self)))
+        answers = []
+        for expedited in (False, True):
+            pa = dict(self.prior_authorization)
+            pa["expedited_requested"] = expedited
+            pa["decision_due_within"] = _decision_window(pa, expedited)
+            answers.append(pa)
+        object.__setattr__(self, "prior_authorization_answers", tuple(answers))
 
 
 def compile_policy(snapshot: dict[str, Any], *, revision: int | None = None) -> CompiledPolicy:
@@ -227,9 +241,7 @@ def evaluate(case: dict[str, Any], policy: CompiledPolicy) -> dict[str, Any]:
 
     administrative = case.get("administrative") or {}
     expedited = administrative.get("expedited") is True
-    pa = dict(policy.prior_authorization)
-    pa["expedited_requested"] = expedited
-    pa["decision_due_within"] = _decision_window(pa, expedited)
+    pa = policy.prior_authorization_answers[expedited].copy()
 
     return {
         "payer": policy.payer,
@@ -241,7 +253,7 @@ def evaluate(case: dict[str, Any], policy: CompiledPolicy) -> dict[str, Any]:
         "missing": missing,
         "claim_requirements": [render(case) for render in policy.render_claim_requirements],
         "prior_authorization": pa,
-        "warnings": _warnings(policy),
+        "warnings": list(policy.warnings),
     }
 
 

@@ -43,6 +43,9 @@ _NUMERIC_TYPES = {"number", "integer"}
 _SCALAR_TYPES = {"string", "number", "integer", "boolean", "date"}
 
 
+_PLAIN_NUMBERS = frozenset({int, float})
+
+
 def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -342,17 +345,18 @@ def _predicate(operator: str, value: Any) -> Callable[[Any], bool]:
         if operator == "eq":
             return lambda a: _is_scalar(a) and _key(a) == want
         return lambda a: not (_is_scalar(a) and _key(a) == want)
+    # _is_number(a) written out, plain int and float first: these run for most criteria of each check.
     if operator == "gte":
-        return lambda a: _is_number(a) and a >= value
+        return lambda a: (type(a) in _PLAIN_NUMBERS or _is_number(a)) and a >= value
     if operator == "gt":
-        return lambda a: _is_number(a) and a > value
+        return lambda a: (type(a) in _PLAIN_NUMBERS or _is_number(a)) and a > value
     if operator == "lte":
-        return lambda a: _is_number(a) and a <= value
+        return lambda a: (type(a) in _PLAIN_NUMBERS or _is_number(a)) and a <= value
     if operator == "lt":
-        return lambda a: _is_number(a) and a < value
+        return lambda a: (type(a) in _PLAIN_NUMBERS or _is_number(a)) and a < value
     if operator == "between":
         lo, hi = value
-        return lambda a: _is_number(a) and lo <= a <= hi
+        return lambda a: (type(a) in _PLAIN_NUMBERS or _is_number(a)) and lo <= a <= hi
     members = frozenset(_key(v) for v in value) if isinstance(value, list) else frozenset()
 
     def member(x: Any) -> bool:
@@ -382,6 +386,40 @@ def compile_condition(path: str, operator: str, value: Any) -> Evaluator:
         item_tests = [compile_condition(c["path"], c["operator"], c.get("value")) for c in conditions]
         want_any = operator == "any_item"
         get_items = _getter(parts)
+        # The usual item conditions read one field of the item ("outcome in [failed, partial]"):
+        # those are tested here directly, as evaluate_scalar would, without two calls per item.
+        simple = [
+            (c["path"], _predicate(c["operator"], c.get("value")))
+            for c in conditions
+            if c["operator"] in SCALAR_OPERATORS and "." not in c["path"]
+        ]
+        if len(simple) == len(conditions):
+
+            def evaluate_simple_items(case: dict, root: dict | None = None) -> tuple[str, Any, tuple[str, ...]]:
+                items = get_items(case)
+                if items is ABSENT:
+                    return MISSING, ABSENT, (path,)
+                if not isinstance(items, list):
+                    return NOT_MET, items, ()
+                missing: list[str] = []
+                for index, item in enumerate(items):
+                    item_missing: list[str] = []
+                    for field, test in simple:
+                        value = item.get(field) if isinstance(item, dict) else None
+                        if value is None:  # absent: this item might still match
+                            item_missing.append(f"{path}.{index}.{field}")
+                        elif not test(value):
+                            break  # this item cannot match, whatever its other facts
+                    else:
+                        if item_missing:
+                            missing.extend(item_missing)
+                        else:
+                            return (MET if want_any else NOT_MET), items, ()
+                if missing:
+                    return MISSING, items, tuple(missing)
+                return (NOT_MET if want_any else MET), items, ()
+
+            return evaluate_simple_items
 
         def evaluate_items(case: dict, root: dict | None = None) -> tuple[str, Any, tuple[str, ...]]:
             items = get_items(case)
@@ -463,11 +501,28 @@ def compile_condition(path: str, operator: str, value: Any) -> Evaluator:
 
     test = _predicate(operator, value)
     get = _getter(parts)
+    missing_path = (path,)
+
+    if len(parts) == 3:  # most criteria read section.object.field: the getter written in
+        a, b, c = parts
+
+        def evaluate_scalar3(case: dict, root: dict | None = None) -> tuple[str, Any, tuple[str, ...]]:
+            if isinstance(case, dict):
+                actual = case.get(a)
+                if isinstance(actual, dict):
+                    actual = actual.get(b)
+                    if isinstance(actual, dict):
+                        actual = actual.get(c)
+                        if actual is not None:
+                            return (MET if test(actual) else NOT_MET), actual, ()
+            return MISSING, ABSENT, missing_path
+
+        return evaluate_scalar3
 
     def evaluate_scalar(case: dict, root: dict | None = None) -> tuple[str, Any, tuple[str, ...]]:
         actual = get(case)
         if actual is ABSENT:
-            return MISSING, ABSENT, (path,)
+            return MISSING, ABSENT, missing_path
         return (MET if test(actual) else NOT_MET), actual, ()
 
     return evaluate_scalar

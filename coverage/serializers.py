@@ -1,110 +1,69 @@
 """OpenAPI documentation of the case and the determination (docs only: coverage.validation is the
-validator, so the API and check_case give the same messages)."""
+validator, so the API and check_case give the same messages).
+
+The case's serializers are made from the case format (coverage/case_format.py), one class per
+object of it, named after it (``Patient`` -> ``PatientSerializer``)."""
 
 from rest_framework import serializers
 
-
-class PatientSerializer(serializers.Serializer):
-    first_name = serializers.CharField(required=False, max_length=200)
-    last_name = serializers.CharField(required=False, max_length=200)
-    birth_date = serializers.DateField(required=False, help_text="ISO date in the past, on or after 1900-01-01")
-    sex = serializers.ChoiceField(choices=["F", "M", "X", "U"], required=False)
-    member_id = serializers.CharField(required=False, max_length=200)
+from coverage.case_format import CASE, Field
 
 
-class ProviderSerializer(serializers.Serializer):
-    npi = serializers.RegexField(r"^\d{10}$", required=False, help_text="10 digits with a valid NPI check digit")
-    name = serializers.CharField(required=False, max_length=200)
+def _field(spec: Field, *, item: bool = False) -> serializers.Field:
+    """The serializer field of one case field; a list's items (``item``) take no ``required``."""
+    kwargs = {} if item or spec.required else {"required": False}
+    if spec.help_text:
+        kwargs["help_text"] = spec.help_text
+    kind = spec.kind
+    if kind == "object":
+        return _serializer(spec)(**kwargs)
+    if kind == "list":
+        if spec.item.kind == "object":
+            return _serializer(spec.item)(many=True, **kwargs)
+        return serializers.ListField(child=_field(spec.item, item=True), **kwargs)
+    if kind == "text":
+        return serializers.CharField(max_length=200, **kwargs)
+    if kind == "choice":
+        return serializers.ChoiceField(choices=list(spec.values), **kwargs)
+    if kind == "date":
+        return serializers.DateField(**kwargs)
+    if kind == "boolean":
+        return serializers.BooleanField(**kwargs)
+    if kind == "number":
+        number = serializers.IntegerField if spec.integer else serializers.FloatField
+        return number(min_value=spec.low, max_value=spec.high, **kwargs)
+    if kind == "npi":
+        return serializers.RegexField(r"^\d{10}$", **kwargs)
+    if kind == "nct":
+        return serializers.RegexField(r"^NCT\d{8}$", **kwargs)
+    return serializers.CharField(**kwargs)  # payer, cpt, icd10, level: codes the validator checks
 
 
-class ProcedureSerializer(serializers.Serializer):
-    cpt = serializers.CharField(required=False, help_text="CPT/HCPCS code, e.g. 0275T or G0276")
-    levels = serializers.ListField(child=serializers.CharField(), required=False, help_text="e.g. L4-L5, L5-S1")
-    planned_date = serializers.DateField(required=False)
-    setting = serializers.ChoiceField(choices=["hospital_outpatient", "asc", "office"], required=False)
+_made: dict[str, type[serializers.Serializer]] = {}
 
 
-class SymptomsSerializer(serializers.Serializer):
-    types = serializers.ListField(
-        child=serializers.ChoiceField(choices=["pain", "numbness", "tingling", "heaviness"]), required=False
-    )
-    locations = serializers.ListField(
-        child=serializers.ChoiceField(choices=["back", "legs", "buttocks"]), required=False
-    )
-    with_standing_or_walking = serializers.BooleanField(required=False)
-    duration_months = serializers.FloatField(min_value=0, max_value=1200, required=False)
+def _serializer(spec: Field) -> type[serializers.Serializer]:
+    if spec.name not in _made:
+        attrs = {name: _field(child) for name, child in spec.fields.items()}
+        attrs["__module__"] = __name__
+        if spec.doc:
+            attrs["__doc__"] = spec.doc
+        _made[spec.name] = type(f"{spec.name}Serializer", (serializers.Serializer,), attrs)
+    return _made[spec.name]
 
 
-class ImagingSerializer(serializers.Serializer):
-    modality = serializers.ChoiceField(choices=["MRI", "CT"], required=False)
-    date = serializers.DateField(required=False)
-    ligamentum_flavum_mm = serializers.FloatField(min_value=0, max_value=30, required=False)
-
-
-class ConservativeCareSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(
-        choices=[
-            "physical_therapy",
-            "home_exercise",
-            "oral_analgesics",
-            "epidural_steroid_injection",
-            "chiropractic",
-            "other",
-        ]
-    )
-    weeks = serializers.FloatField(min_value=0, max_value=5200, required=False)
-    outcome = serializers.ChoiceField(choices=["failed", "partial", "improved"], required=False)
-
-
-class PriorSurgerySerializer(serializers.Serializer):
-    type = serializers.ChoiceField(
-        choices=["laminectomy", "laminotomy", "fusion", "interspinous_device", "mild", "other"]
-    )
-    months_ago = serializers.FloatField(min_value=0, max_value=1200, required=False)
-
-
-class PainSerializer(serializers.Serializer):
-    vas_leg = serializers.FloatField(min_value=0, max_value=100, required=False)
-    nprs = serializers.FloatField(min_value=0, max_value=10, required=False)
-    odi = serializers.FloatField(min_value=0, max_value=100, required=False)
-
-
-class ClinicalSerializer(serializers.Serializer):
-    symptoms = SymptomsSerializer(required=False)
-    imaging = ImagingSerializer(required=False)
-    spondylolisthesis_grade = serializers.IntegerField(min_value=0, max_value=5, required=False)
-    conservative_care = ConservativeCareSerializer(many=True, required=False)
-    prior_lumbar_surgeries = PriorSurgerySerializer(many=True, required=False)
-    pain = PainSerializer(required=False)
-
-
-class IhsPrcSerializer(serializers.Serializer):
-    eligible = serializers.BooleanField(required=False)
-    alternate_resources_exhausted = serializers.BooleanField(required=False)
-    notified = serializers.BooleanField(required=False)
-
-
-class AdministrativeSerializer(serializers.Serializer):
-    clinical_study_nct = serializers.RegexField(r"^NCT\d{8}$", required=False)
-    referral_number = serializers.CharField(required=False, max_length=200)
-    expedited = serializers.BooleanField(required=False)
-    ihs_prc = IhsPrcSerializer(required=False)
-
-
-class CaseSerializer(serializers.Serializer):
-    """A mild® case (the case contract). Any field may be absent: its criterion is then `missing`."""
-
-    payer = serializers.CharField(
-        help_text="medicare, medicare-advantage, va-community-care, tricare, ihs-prc, commercial"
-    )
-    patient = PatientSerializer(required=False)
-    provider = ProviderSerializer(required=False)
-    procedure = ProcedureSerializer(required=False)
-    diagnoses = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="billable ICD-10-CM codes"
-    )
-    clinical = ClinicalSerializer(required=False)
-    administrative = AdministrativeSerializer(required=False, help_text="open object; payer criteria may read any key")
+CaseSerializer = _serializer(CASE)
+PatientSerializer = _made["Patient"]
+ProviderSerializer = _made["Provider"]
+ProcedureSerializer = _made["Procedure"]
+SymptomsSerializer = _made["Symptoms"]
+ImagingSerializer = _made["Imaging"]
+ConservativeCareSerializer = _made["ConservativeCare"]
+PriorSurgerySerializer = _made["PriorSurgery"]
+PainSerializer = _made["Pain"]
+ClinicalSerializer = _made["Clinical"]
+IhsPrcSerializer = _made["IhsPrc"]
+AdministrativeSerializer = _made["Administrative"]
 
 
 class CriterionResultSerializer(serializers.Serializer):

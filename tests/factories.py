@@ -6,20 +6,20 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from sample_case import CONTRACT as CONTRACT  # re-exported: some tests import it from here
+from sample_case import contract_example
 from stdnum import luhn
 
 from priorauth import services
 from priorauth.models import AuthorizationRequest, Patient, PayerDecision, Practice, Provider, Role, Status
 
 PASSWORD = "correct-horse-battery-staple-7"
-CONTRACT = Path(__file__).resolve().parent / "fixtures" / "contract"
 
 
 def valid_npi(n: int) -> str:
@@ -29,7 +29,7 @@ def valid_npi(n: int) -> str:
 
 def entered_case(name: str = "medicare-meets-criteria", **overrides: Any) -> dict[str, Any]:
     """A contract example without the parts the request's records supply, with top-level overrides."""
-    case = json.loads((CONTRACT / f"{name}.json").read_text())
+    case = contract_example(name)
     for key in ("payer", "patient", "provider"):
         case.pop(key, None)
     case.update(copy.deepcopy(overrides))

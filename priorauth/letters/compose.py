@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coverage.case_format import choices_of
 from coverage.operators import render_template_paths
 from policies import selectors as registry
 from policies.models import EvidenceClaim, EvidenceSource, Payer
@@ -52,11 +53,8 @@ APPEAL_OPENINGS = {
 PEER_TO_PEER_PROGRAMS = {"medicare_advantage", "commercial"}
 # Request-details rows whose value repeats in every page's header or footer (print.css).
 RUNNING = {"Patient": "patient", "Reference": "reference", "Beneficiary": "patient"}
-SETTINGS = {
-    "hospital_outpatient": "hospital outpatient department",
-    "asc": "ambulatory surgery center",
-    "office": "office",
-}
+# The setting as a sentence names it (the case format's words: coverage/case_format.py).
+SETTINGS = {c.value: c.phrase for c in choices_of("procedure.setting")}
 CARE_NAMES = facts.CARE_NAMES
 
 _get = facts.get

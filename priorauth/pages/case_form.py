@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.forms import formset_factory
 from django.urls import reverse
 
-from coverage.validation import ENUMS, SPINAL_LEVELS
+from coverage.case_format import SPINAL_LEVELS, choices_of
 from policies.models import Payer
 from policies.selectors import latest_versions
 from policies.snapshot import current_snapshot
@@ -34,17 +34,6 @@ from priorauth.services import PATIENT_FIELDS, RECORD_PARTS
 # which of them qualify, so the thoracolumbar junction is offered and checked, not filtered here.
 PLANNED_LEVELS = tuple(level for level in SPINAL_LEVELS if level.startswith(("T12", "L")))
 
-_LABELS = {
-    "F": "Female",
-    "M": "Male",
-    "X": "X (non-binary)",
-    "U": "Unknown",
-    "asc": "Ambulatory surgery center (ASC)",
-    "MRI": "MRI",
-    "CT": "CT",
-    "mild": "mild® procedure",
-    "interspinous_device": "Interspinous spacer",
-}
 _MEYERDING = {
     0: "0 — none",
     1: "1 (up to 25 %)",
@@ -56,38 +45,9 @@ _MEYERDING = {
 _CODE_SPLIT = re.compile(r"[\s,;]+")
 
 
-def _label(value: str) -> str:
-    return _LABELS.get(value, value.replace("_", " ").capitalize())
-
-
 def _choices(path: str, *, blank: str | None = "—") -> list[tuple[str, str]]:
-    # Kept in the validator's order (its ENUMS are sets; CASE order lives in the validator's nodes).
-    order = {
-        "patient.sex": ("F", "M", "X", "U"),
-        "procedure.setting": ("hospital_outpatient", "asc", "office"),
-        "clinical.imaging.modality": ("MRI", "CT"),
-        "clinical.symptoms.types": ("pain", "numbness", "tingling", "heaviness"),
-        "clinical.symptoms.locations": ("back", "legs", "buttocks"),
-        "clinical.conservative_care[].type": (
-            "physical_therapy",
-            "home_exercise",
-            "oral_analgesics",
-            "epidural_steroid_injection",
-            "chiropractic",
-            "other",
-        ),
-        "clinical.conservative_care[].outcome": ("failed", "partial", "improved"),
-        "clinical.prior_lumbar_surgeries[].type": (
-            "laminectomy",
-            "laminotomy",
-            "fusion",
-            "interspinous_device",
-            "mild",
-            "other",
-        ),
-    }[path]
-    assert set(order) == set(ENUMS[path]), f"{path}: the form's choices differ from the contract's"
-    choices = [(v, _label(v)) for v in order]
+    """The case format's choices of a field, in its order, with the words staff read."""
+    choices = [(c.value, c.label) for c in choices_of(path)]
     return ([("", blank)] if blank is not None else []) + choices
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from pathlib import Path
 
 import pytest
+from sample_case import CONTRACT, SAMPLE, contract_example
 
 from coverage.validation import (
     MAX_DIAGNOSES,
@@ -20,13 +20,13 @@ from coverage.validation import (
 )
 from factories import signed_in_member
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
+EXAMPLES = CONTRACT
 PAYERS = frozenset({"medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial"})
 URL = "/api/v1/coverage/check"
 
 
-def example(name: str = "medicare-meets-criteria") -> dict:
-    return json.loads((EXAMPLES / f"{name}.json").read_text())
+def example(name: str = SAMPLE) -> dict:
+    return contract_example(name)
 
 
 def problems(case: dict) -> list[str]:

@@ -5,18 +5,17 @@ keeps the contract's decision rules. No database: the policies are compiled from
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_case import CONTRACT, sample_case
 
 from coverage.checker import CaseInvalid, Snapshot, check
 from coverage.engine import compile_policy
 from policies.selectors import shipped_snapshots
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
-BASE = json.loads((EXAMPLES / "medicare-meets-criteria.json").read_text())
+EXAMPLES = CONTRACT
+BASE = sample_case()
 SNAPSHOT = Snapshot(generation=0, policies={p.payer: p for p in (compile_policy(s) for s in shipped_snapshots())})
 PAYERS = sorted(SNAPSHOT.policies)
 STATUSES = {"met", "not_met", "missing"}

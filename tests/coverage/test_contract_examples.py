@@ -2,16 +2,16 @@
 through the checker, the check_case command and the API."""
 
 import json
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from sample_case import CONTRACT, contract_example
 
 from coverage.checker import CaseInvalid, check
 from factories import signed_in_member
 from policies.snapshot import current_snapshot
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
+EXAMPLES = CONTRACT
 EXPECTED = json.loads((EXAMPLES / "expected.json").read_text())
 VALID = sorted(name for name, exp in EXPECTED.items() if "exit" not in exp)
 INVALID = sorted(name for name, exp in EXPECTED.items() if "exit" in exp)
@@ -24,7 +24,7 @@ def client(client, db):
 
 
 def load(name: str) -> dict:
-    return json.loads((EXAMPLES / f"{name}.json").read_text())
+    return contract_example(name)
 
 
 def assert_matches(determination: dict, expected: dict) -> None:

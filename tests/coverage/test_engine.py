@@ -6,11 +6,10 @@ and a snapshot compiled once and reused until an admin publishes a change."""
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from sample_case import CONTRACT, SAMPLE, contract_example
 
 import policies.snapshot
 from coverage.checker import check
@@ -19,11 +18,11 @@ from policies.models import Criterion, Policy, PolicyVersion
 from policies.services import policy_publish
 from policies.snapshot import current_snapshot
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
+EXAMPLES = CONTRACT
 
 
-def example(name: str = "medicare-meets-criteria") -> dict:
-    return json.loads((EXAMPLES / f"{name}.json").read_text())
+def example(name: str = SAMPLE) -> dict:
+    return contract_example(name)
 
 
 def criterion(

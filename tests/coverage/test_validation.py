@@ -7,13 +7,14 @@ import dataclasses
 import json
 import math
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_case import CONTRACT, SAMPLE_FILE, sample_case
 from stdnum import luhn
 
+from coverage import validation
 from coverage.validation import (
     CASE_FIELDS,
     ENUMS,
@@ -25,46 +26,11 @@ from coverage.validation import (
     validate_case,
 )
 
-# copies of shared/contract/examples kept in the repository
-EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
+EXAMPLES = CONTRACT  # copies of shared/contract/examples kept in the repository
 PAYERS = frozenset({"medicare", "medicare-advantage", "va-community-care", "tricare", "ihs-prc", "commercial"})
 TODAY = date(2026, 11, 25)
 
-BASE_CASE = {
-    "payer": "medicare",
-    "patient": {
-        "first_name": "Ada",
-        "last_name": "Moreno",
-        "birth_date": "1949-03-02",
-        "sex": "F",
-        "member_id": "1EG4TE5MK72",
-    },
-    "provider": {"npi": "1234567893", "name": "Dana Whitfield, MD"},
-    "procedure": {
-        "cpt": "0275T",
-        "levels": ["L4-L5"],
-        "planned_date": "2026-12-15",
-        "setting": "hospital_outpatient",
-    },
-    "diagnoses": ["M48.062"],
-    "clinical": {
-        "symptoms": {
-            "types": ["pain", "heaviness"],
-            "locations": ["legs", "buttocks"],
-            "with_standing_or_walking": True,
-            "duration_months": 9,
-        },
-        "imaging": {"modality": "MRI", "date": "2026-09-01", "ligamentum_flavum_mm": 4.1},
-        "spondylolisthesis_grade": 1,
-        "conservative_care": [
-            {"type": "physical_therapy", "weeks": 8, "outcome": "failed"},
-            {"type": "oral_analgesics", "weeks": 24, "outcome": "partial"},
-        ],
-        "prior_lumbar_surgeries": [],
-        "pain": {"vas_leg": 70, "nprs": 7, "odi": 42},
-    },
-    "administrative": {"clinical_study_nct": "NCT03072927", "expedited": False},
-}
+BASE_CASE = sample_case()  # each test's variation is a deep copy (case_with)
 
 
 def validate(data, **kwargs):
@@ -112,8 +78,10 @@ def assert_invalid(path: str, value, message: str | None = None):
 # --------------------------------------------------------------------------- contract examples
 
 
-def test_the_base_case_matches_the_contract_example_file():
-    assert json.loads((EXAMPLES / "medicare-meets-criteria.json").read_text()) == BASE_CASE
+def test_the_base_case_is_the_sample_case_file_and_no_variation_changes_it():
+    case_with("patient.sex", "Q")
+    case_with("clinical.conservative_care.0.weeks", -1)
+    assert json.loads(SAMPLE_FILE.read_text()) == BASE_CASE
 
 
 @pytest.mark.parametrize(
@@ -1001,3 +969,151 @@ def test_it_never_raises_on_junk_at_any_case_path(path, junk):
 )
 def test_it_never_raises_on_junk_top_level_fields(top):
     _assert_well_formed(validate(top))
+
+
+# --------------------------------------------------------------------------- the fast pass
+# validate_case first asks a generated function whether the case is valid at all, and runs the
+# checks that name each problem only when it is not: the two must agree on every input.
+
+_EDGE_VALUES = st.sampled_from(
+    [
+        None,
+        True,
+        False,
+        0,
+        -1,
+        1,
+        2,
+        2.5,
+        5,
+        5.0,
+        5.5,
+        10,
+        30,
+        30.0,
+        30.5,
+        31,
+        100,
+        101,
+        1200,
+        1201,
+        5200,
+        5201,
+        -0.0,
+        1e308,
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        10**30,
+        "",
+        " ",
+        "\t",
+        "x",
+        "x" * 200,
+        "x" * 201,
+        "a\x00b",
+        "a\ud800b",
+        "é",
+        "F",
+        "f",
+        "MRI",
+        "mri",
+        "1900-01-01",
+        "1899-12-31",
+        "2199-12-31",
+        "2200-01-01",
+        "2026-11-24",
+        "2026-11-25",
+        "2026-11-26",
+        "2026-02-29",
+        "2026-1-01",
+        "20261124",
+        "M48.062",
+        "M48062",
+        "M48.06",
+        "m48.062",
+        " M48.062",
+        "L4-L5",
+        "L5-S1",
+        "L4-L6",
+        "1234567893",
+        "1234567890",
+        "123456789",
+        "0275T",
+        "G0276",
+        "0275t",
+        "NCT03072927",
+        "NCT0307292",
+        "medicare",
+        "acme",
+        [],
+        {},
+        ["L4-L5"],
+        [None],
+        [{}],
+        {"x": 1},
+    ]
+)
+
+
+def _agree(data) -> None:
+    fast = validation._case_is_valid(data, PAYERS, TODAY)
+    errors = validation._case_errors(data, PAYERS, TODAY)
+    assert fast == (not errors), errors
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=_paths, value=_EDGE_VALUES | _json)
+def test_the_fast_pass_agrees_with_the_checks_at_any_case_path(path, value):
+    _agree(case_with(path, value))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    top=st.dictionaries(
+        st.sampled_from(sorted(k for k in CASE_FIELDS if "." not in k)) | st.text(max_size=5),
+        _EDGE_VALUES | _json,
+        max_size=8,
+    )
+)
+def test_the_fast_pass_agrees_with_the_checks_on_junk_top_level_fields(top):
+    _agree(top)
+    _agree({**BASE_CASE, **top})
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=_json)
+def test_the_fast_pass_agrees_with_the_checks_on_arbitrary_json(data):
+    _agree(data)
+
+
+@pytest.mark.parametrize("count", [0, 1, 24, 25, 26, 50, 51])
+@pytest.mark.parametrize(
+    "path", ["procedure.levels", "diagnoses", "clinical.symptoms.types", "clinical.conservative_care"]
+)
+def test_the_fast_pass_agrees_with_the_checks_on_list_lengths(path, count):
+    sample = {"procedure.levels": "L4-L5", "diagnoses": "M48.062", "clinical.symptoms.types": "pain"}
+    item = sample.get(path, {"type": "other", "weeks": 1, "outcome": "failed"})
+    _agree(case_with(path, [item] * count))
+
+
+@pytest.mark.parametrize("keys", [1, 50, 51])
+@pytest.mark.parametrize("depth", [1, 3, 4, 5])
+def test_the_fast_pass_agrees_with_the_checks_under_the_open_administrative(keys, depth):
+    nested: object = "x"
+    for _ in range(depth):
+        nested = {"k": nested}
+    administrative = {f"key{i}": i for i in range(keys - 1)} | {"deep": nested}
+    _agree(case_with("administrative", administrative))
+    _agree(case_with("administrative", {"k" * 100: 1, "z": [1.5, float("inf")]}))
+    _agree(case_with("administrative", {"k" * 101: 1}))
+    _agree(case_with("administrative.ihs_prc", {"eligible": True, "extra\x00": 1}))
+
+
+def test_the_fast_pass_agrees_with_the_checks_on_the_benchmark_cases():
+    from bench.cases import generate_cases
+
+    cases = generate_cases(3000, seed=7, invalid_share=0.3)
+    for generated in cases:
+        _agree(generated.data)
+    assert sum(not validate(g.data, today=date.today()) for g in cases) == sum(g.valid for g in cases)

@@ -6,17 +6,16 @@ search and filters work; published versions are read-only."""
 
 from __future__ import annotations
 
-import json
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
+from sample_case import CONTRACT, sample_case
 
 from coverage.checker import check
 from policies.models import Criterion, EvidenceSource, Policy
 from policies.snapshot import current_snapshot
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
+EXAMPLES = CONTRACT
 
 
 class ChangeForm(HTMLParser):
@@ -118,7 +117,7 @@ def inline_errors(response, field: str) -> list[str]:
 
 
 def example() -> dict:
-    return json.loads((EXAMPLES / "medicare-meets-criteria.json").read_text())
+    return sample_case()
 
 
 # --------------------------------------------------------------------------- the Policy form

@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from sample_case import CONTRACT, SAMPLE, contract_example
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
+EXAMPLES = CONTRACT
 MANAGE = Path(settings.BASE_DIR) / "manage.py"
 
 
-def example(name: str = "medicare-meets-criteria") -> dict:
-    return json.loads((EXAMPLES / f"{name}.json").read_text())
+def example(name: str = SAMPLE) -> dict:
+    return contract_example(name)
 
 
 def write(tmp_path: Path, data, name: str = "case.json") -> str:

@@ -15,13 +15,14 @@ import pytest
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from sample_case import CONTRACT, sample_case
 
 import policies.services
 from factories import signed_in_member
 from policies.models import Criterion, EvidenceSource, Policy, PolicyVersion
 from policies.services import registry_import
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
+EXAMPLES = CONTRACT
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def criterion(document: dict, code: str, key: str) -> dict:
 
 
 def case(mm: float) -> dict:
-    data = json.loads((EXAMPLES / "medicare-meets-criteria.json").read_text())
+    data = sample_case()
     data["clinical"]["imaging"]["ligamentum_flavum_mm"] = mm
     return data
 

@@ -5,17 +5,17 @@ a browsable UI at /api/v1/docs/."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from django.apps import apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from sample_case import CONTRACT, SAMPLE, contract_example
 
 from factories import signed_in_member
 
 URL = "/api/v1/coverage/check"
-EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "contract"
+EXAMPLES = CONTRACT
 
 
 @pytest.fixture
@@ -24,8 +24,8 @@ def client(client, db):
     return signed_in_member(client)
 
 
-def example(name: str = "medicare-meets-criteria") -> dict:
-    return json.loads((EXAMPLES / f"{name}.json").read_text())
+def example(name: str = SAMPLE) -> dict:
+    return contract_example(name)
 
 
 def post(client, body, content_type: str = "application/json"):
