@@ -90,7 +90,7 @@ def test_the_case_form_offers_the_format_s_choices_in_order_with_its_labels():
 
 
 def test_letters_name_each_setting_in_the_format_s_words():
-    from priorauth.letters import SETTINGS
+    from priorauth.letters.compose import SETTINGS
 
     assert {c.value: c.phrase for c in choices_of("procedure.setting")} == SETTINGS
     assert SETTINGS["asc"] == "ambulatory surgery center"
