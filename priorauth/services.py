@@ -17,10 +17,12 @@ from itertools import islice
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -65,12 +67,12 @@ def _raise(field: str, message: str) -> None:
     raise ValidationError({field: message})
 
 
-def _user_or_none(by):
+def _user_or_none(by: User | None) -> AbstractBaseUser | None:
     """The acting user, or None for the system (and for an anonymous caller, which has no row)."""
     return by if getattr(by, "pk", None) else None
 
 
-def audit_change(by, action: str, obj, http_request: HttpRequest | None, detail: str = "") -> None:
+def audit_change(by: User | None, action: str, obj: Model, http_request: HttpRequest | None, detail: str = "") -> None:
     """The service's own audit entry, in its transaction: a change is never saved without it. Written
     for a call made on behalf of an HTTP request (the API, the pages, the admin: `http_request`, which
     also gives the address); a command or task that calls a service records its own entry."""
@@ -146,7 +148,7 @@ def permission_groups_sync() -> None:
         policy_editor_group()
 
 
-def membership_set(*, user, practice: Practice, role: str) -> Membership:
+def membership_set(*, user: AbstractBaseUser, practice: Practice, role: str) -> Membership:
     """Put the user in the practice with the role. Admins get the Django admin (staff + the practice
     admin group); other roles lose it unless they are superusers."""
     if role not in Role.values:
@@ -164,7 +166,7 @@ def membership_set(*, user, practice: Practice, role: str) -> Membership:
         return membership
 
 
-def provider_create(*, practice: Practice, npi: str, name: str, user=None) -> Provider:
+def provider_create(*, practice: Practice, npi: str, name: str, user: AbstractBaseUser | None = None) -> Provider:
     with transaction.atomic():
         if Provider.objects.filter(practice=practice, npi=npi).exists():
             _raise("npi", "This practice already has a provider with this NPI.")
@@ -452,7 +454,7 @@ def transition_error(current: str, target: str) -> str:
 
 
 def _transition(
-    request: AuthorizationRequest, target: str, *, by, note: str = "", at: dt.datetime | None = None
+    request: AuthorizationRequest, target: str, *, by: User, note: str = "", at: dt.datetime | None = None
 ) -> None:
     """Move the (locked) request to `target` if the table allows it, recording who and when."""
     if (request.status, target) not in TRANSITIONS:
@@ -601,7 +603,7 @@ def request_send(
 def _appeal_sent(
     request: AuthorizationRequest,
     *,
-    by,
+    by: User,
     sent_at: dt.datetime,
     note: str,
     method: str,
@@ -1083,10 +1085,10 @@ def client_address_for_throttle(http_request: HttpRequest) -> str:
 
 def audit_record(
     *,
-    user,
+    user: User | None,
     action: str,
-    obj=None,
-    model=None,
+    obj: Model | None = None,
+    model: type[Model] | None = None,
     request: HttpRequest | None = None,
     detail: str = "",
     username: str | None = None,
