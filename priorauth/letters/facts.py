@@ -17,26 +17,16 @@ import re
 from functools import cache
 from typing import Any
 
-CARE_NAMES = {
-    "physical_therapy": "physical therapy",
-    "home_exercise": "a home exercise program",
-    "oral_analgesics": "oral analgesics",
-    "epidural_steroid_injection": "epidural steroid injections",
-    "chiropractic": "chiropractic care",
-    "other": "other conservative care",
-}
+from coverage.case_format import choices_of
+
+# How a letter's sentence names each treatment and surgery: the case format's words.
+CARE_NAMES = {c.value: c.phrase for c in choices_of("clinical.conservative_care[].type")}
 CARE_OUTCOMES = {
     "failed": "did not relieve {obj} symptoms",
     "partial": "gave only partial relief",
     "improved": "improved {obj} symptoms",
 }
-SURGERY_NAMES = {
-    "laminectomy": "a laminectomy",
-    "laminotomy": "a laminotomy",
-    "fusion": "a lumbar fusion",
-    "interspinous_device": "an interspinous device",
-    "mild": "a mild® procedure",
-}
+SURGERY_NAMES = {c.value: c.phrase for c in choices_of("clinical.prior_lumbar_surgeries[].type")}
 NEUROGENIC_CLAUDICATION = "M48.062"
 # A spinal level or a code is one token for the reader: "L4-L5" must never break as "L4-/L5".
 # Letters print them with non-breaking hyphens (U+2011), which also keeps PDF text searchable.
