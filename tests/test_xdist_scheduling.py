@@ -87,8 +87,10 @@ def test_every_test_is_sent_once_whatever_the_weights():
     while sched.workqueue:
         for node in (gw0, gw1):
             for index in list(node.sent):
-                if not sched.assigned_work[node].get(sched._split_scope(collection[index]), {}).get(
-                    collection[index], True
+                if (
+                    not sched.assigned_work[node]
+                    .get(sched._split_scope(collection[index]), {})
+                    .get(collection[index], True)
                 ):
                     sched.mark_test_complete(node, index)
     assert sorted(gw0.sent + gw1.sent) == list(range(len(collection)))
