@@ -244,10 +244,17 @@ class CeleryWorkerProcess:
 
 
 @pytest.fixture
-def celery_worker_process(request, transactional_db, settings, tmp_path):
+def celery_worker_env() -> dict[str, str]:
+    """Extra environment of the worker celery_worker_process starts; a test that needs other
+    settings in the worker parametrizes this, rather than stopping the worker and starting another."""
+    return {}
+
+
+@pytest.fixture
+def celery_worker_process(request, transactional_db, settings, tmp_path, celery_worker_env):
     """A real worker on the real broker and this run's test database (use it with
     @pytest.mark.django_db(transaction=True), so that what the test writes is committed and the
-    worker sees it). Started once here; the test may kill() and start() it again."""
+    worker sees it). Started once here (with celery_worker_env); the test may kill() and start() it again."""
     from django.db import connection
 
     redis_url = os.environ.get("REDIS_URL", "")
@@ -269,7 +276,7 @@ def celery_worker_process(request, transactional_db, settings, tmp_path):
     worker = CeleryWorkerProcess(
         log_dir=tmp_path, media_root=str(media), database_url=_database_url(connection.settings_dict)
     )
-    worker.start()
+    worker.start(env=celery_worker_env)
     yield worker
     if worker.proc is not None:
         worker.stop()
