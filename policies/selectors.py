@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.models import OuterRef, Prefetch, Q, Subquery
+from django.db.models import Manager, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from policies.models import (
     AppealLevel,
@@ -27,6 +27,8 @@ from policies.models import (
 
 FORMAT = "mild-policies/1"
 
+Paragraph = TypeVar("Paragraph", CoverageParagraph, RebuttalParagraph)
+
 
 def evidence_entry(ev: EvidenceSource) -> dict[str, Any]:
     return {
@@ -40,7 +42,7 @@ def evidence_entry(ev: EvidenceSource) -> dict[str, Any]:
     }
 
 
-def _keys(manager) -> list[str]:
+def _keys(manager: Manager[EvidenceSource]) -> list[str]:
     return sorted(ev.key for ev in manager.all())
 
 
@@ -50,7 +52,7 @@ def _number(v: Decimal | None) -> int | float | None:
     return int(v) if v == v.to_integral_value() else float(v)
 
 
-def policy_queryset():
+def policy_queryset() -> QuerySet[Policy]:
     return Policy.objects.select_related("payer", "prior_authorization").prefetch_related(
         "sources",
         Prefetch("criteria", queryset=Criterion.objects.order_by("order", "id").prefetch_related("citations")),
@@ -203,7 +205,9 @@ def shipped_snapshots(path: Path = SEED_FILE) -> list[dict[str, Any]]:
 LETTERS_SEED_FILE = Path(__file__).resolve().parent / "seed" / "letters.json"
 
 
-def _with_claims(queryset, link_model):
+def _with_claims(
+    queryset: QuerySet[Paragraph], link_model: type[CoverageParagraphClaim] | type[RebuttalParagraphClaim]
+) -> QuerySet[Paragraph]:
     links = link_model.objects.select_related("claim").prefetch_related("claim__citations").order_by("order", "id")
     return queryset.prefetch_related(Prefetch("claim_links", queryset=links))
 

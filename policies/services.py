@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import django.dispatch
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Manager, Model
 
 from policies import selectors
 from policies.models import (
@@ -90,7 +92,7 @@ def snapshot_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[st
     return lines
 
 
-def policy_publish(*, policy: Policy, by=None, summary: str = "") -> PolicyVersion | None:
+def policy_publish(*, policy: Policy, by: AbstractBaseUser | None = None, summary: str = "") -> PolicyVersion | None:
     """Freeze the policy's current records as a new version if they differ from the last one."""
     with transaction.atomic():
         policy = Policy.objects.select_for_update().get(pk=policy.pk)
@@ -114,7 +116,7 @@ def policy_publish(*, policy: Policy, by=None, summary: str = "") -> PolicyVersi
         return version
 
 
-def policies_publish_citing(*, evidence: EvidenceSource, by=None) -> list[PolicyVersion]:
+def policies_publish_citing(*, evidence: EvidenceSource, by: AbstractBaseUser | None = None) -> list[PolicyVersion]:
     """An edited evidence record changes every policy that cites it."""
     ids = set(evidence.policies.values_list("pk", flat=True))
     ids |= set(evidence.criteria.values_list("policy_id", flat=True))
@@ -130,7 +132,7 @@ def policies_publish_citing(*, evidence: EvidenceSource, by=None) -> list[Policy
 # Import
 
 
-def _assign(obj, values: dict[str, Any]) -> bool:
+def _assign(obj: Model, values: dict[str, Any]) -> bool:
     """Set fields that differ; True when anything changed (so unchanged rows get no history)."""
     changed = False
     for name, value in values.items():
@@ -140,14 +142,14 @@ def _assign(obj, values: dict[str, Any]) -> bool:
     return changed
 
 
-def _save_if(obj, values: dict[str, Any]) -> None:
+def _save_if(obj: Model, values: dict[str, Any]) -> None:
     if obj.pk is None or _assign(obj, values):
         _assign(obj, values)
         obj.full_clean(validate_unique=False, validate_constraints=False)
         obj.save()
 
 
-def _set_m2m(manager, keys: list[str], evidence: dict[str, EvidenceSource]) -> None:
+def _set_m2m(manager: Manager[EvidenceSource], keys: list[str], evidence: dict[str, EvidenceSource]) -> None:
     if sorted(e.key for e in manager.all()) != sorted(keys):
         manager.set([evidence[k] for k in keys])
 
@@ -244,7 +246,7 @@ def _apply_payer(entry: dict[str, Any], evidence: dict[str, EvidenceSource]) -> 
     return policy
 
 
-def registry_import(*, document: Any, by=None, summary: str = "import") -> ImportResult:
+def registry_import(*, document: Any, by: AbstractBaseUser | None = None, summary: str = "import") -> ImportResult:
     """Load a policy document; each policy whose content changed gets a new version.
 
     Raises ValidationError naming every bad field (dotted JSON path) and writes nothing then.
@@ -302,7 +304,12 @@ class LettersSeedResult:
     updated: list[str] = field(default_factory=list)
 
 
-def _link_claims(paragraph, link_model, keys: list[str], claims: dict[str, EvidenceClaim]) -> None:
+def _link_claims(
+    paragraph: CoverageParagraph | RebuttalParagraph,
+    link_model: type[CoverageParagraphClaim] | type[RebuttalParagraphClaim],
+    keys: list[str],
+    claims: dict[str, EvidenceClaim],
+) -> None:
     have = [link.claim.key for link in paragraph.claim_links.select_related("claim").order_by("order", "id")]
     if have != keys:
         paragraph.claim_links.all().delete()
@@ -328,7 +335,7 @@ def letters_import(*, document: Any, reset: bool = False) -> LettersSeedResult:
     result = LettersSeedResult()
     payers = {p.code: p for p in Payer.objects.all()}
 
-    def load(model, label: str, entry: dict[str, Any], values: dict[str, Any]):
+    def load(model: type[Model], label: str, entry: dict[str, Any], values: dict[str, Any]) -> Model | None:
         obj = model.objects.filter(key=entry["key"]).first()
         if obj is not None and not reset:
             return None
@@ -511,7 +518,7 @@ def _claim_entry(c: EvidenceClaim) -> dict[str, Any]:
     }
 
 
-def _paragraph_entry(p, *names: str) -> dict[str, Any]:
+def _paragraph_entry(p: CoverageParagraph | RebuttalParagraph, *names: str) -> dict[str, Any]:
     out = {n: getattr(p, n) for n in ("key", "order", "heading", "lead", "closing", *names)}
     out["program"] = p.program
     out["payer"] = p.payer.code if p.payer_id else None
@@ -525,7 +532,11 @@ def letters_corrections(*, before: Path | None = None, path: Path = selectors.LE
     old_doc = json.loads(before.read_text(encoding="utf-8"))
     new_doc = json.loads(path.read_text(encoding="utf-8"))
 
-    def unedited(model, section: str, entry_of) -> list[dict[str, Any]]:
+    def unedited(
+        model: type[EvidenceClaim | CoverageParagraph | RebuttalParagraph],
+        section: str,
+        entry_of: Callable[[Any], dict[str, Any]],
+    ) -> list[dict[str, Any]]:
         old = {e["key"]: e for e in old_doc.get(section, [])}
         out = []
         for e in new_doc.get(section, []):

@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -36,10 +36,14 @@ from priorauth.models import (
 )
 from priorauth.permissions import User
 
+if TYPE_CHECKING:
+    from priorauth.models import FaxPacket, Letter
+
+M = TypeVar("M", bound=Model)
 MAX_ID = 2**63 - 1  # ids beyond a bigint are not found rather than a database error
 
 
-def membership_of(user) -> Membership | None:
+def membership_of(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
     # Read once per user object with its practice (every page names the practice): one query, not two.
@@ -52,12 +56,12 @@ def membership_of(user) -> Membership | None:
     return cache["membership"]
 
 
-def role_of(user) -> str | None:
+def role_of(user: AbstractBaseUser | AnonymousUser) -> str | None:
     membership = membership_of(user)
     return membership.role if membership else None
 
 
-def requests_visible_to(user) -> QuerySet[AuthorizationRequest]:
+def requests_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[AuthorizationRequest]:
     membership = membership_of(user)
     qs = AuthorizationRequest.objects.select_related(
         "payer", "patient", "treating_physician", "practice", "policy_version"
@@ -70,7 +74,7 @@ def requests_visible_to(user) -> QuerySet[AuthorizationRequest]:
     return qs
 
 
-def patients_visible_to(user) -> QuerySet[Patient]:
+def patients_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Patient]:
     membership = membership_of(user)
     if membership is None:
         return Patient.objects.none()
@@ -80,18 +84,18 @@ def patients_visible_to(user) -> QuerySet[Patient]:
     return qs
 
 
-def providers_visible_to(user) -> QuerySet[Provider]:
+def providers_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Provider]:
     membership = membership_of(user)
     if membership is None:
         return Provider.objects.none()
     return Provider.objects.filter(practice_id=membership.practice_id)
 
 
-def attachments_visible_to(user) -> QuerySet[Attachment]:
+def attachments_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Attachment]:
     return Attachment.objects.filter(request__in=requests_visible_to(user).values("pk"))
 
 
-def recheck_results_visible_to(user) -> QuerySet[RecheckResult]:
+def recheck_results_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[RecheckResult]:
     return RecheckResult.objects.filter(request__in=requests_visible_to(user).values("pk")).select_related(
         "request__payer", "run__version"
     )
@@ -104,7 +108,7 @@ def audit_entries_visible_to(user: User) -> QuerySet[AuditEntry]:
     return AuditEntry.objects.filter(practice_id=membership_of(user).practice_id)
 
 
-def get_visible(queryset: QuerySet, pk: Any):
+def get_visible(queryset: QuerySet[M], pk: Any) -> M:
     """The object with that primary key in the (scoped) queryset, or 404."""
     try:
         pk = int(pk)
@@ -118,11 +122,11 @@ def get_visible(queryset: QuerySet, pk: Any):
     return obj
 
 
-def request_get(*, user, pk: Any) -> AuthorizationRequest:
+def request_get(*, user: AbstractBaseUser | AnonymousUser, pk: Any) -> AuthorizationRequest:
     return get_visible(requests_visible_to(user), pk)
 
 
-def request_detail_get(*, user, pk: Any) -> AuthorizationRequest:
+def request_detail_get(*, user: AbstractBaseUser | AnonymousUser, pk: Any) -> AuthorizationRequest:
     """The request with everything its detail shows (history, decisions, appeals, attachments)."""
     qs = requests_visible_to(user).prefetch_related(
         "transitions__by", "decisions__appeal", "appeals", "attachments__uploaded_by", "sendings"
@@ -132,7 +136,7 @@ def request_detail_get(*, user, pk: Any) -> AuthorizationRequest:
 
 def request_list(
     *,
-    user,
+    user: AbstractBaseUser | AnonymousUser,
     statuses: list[str] | None = None,
     payer: str | None = None,
     physician: int | None = None,
@@ -198,7 +202,11 @@ class DueItems(list):
 
 
 def requests_due(
-    *, user: AbstractBaseUser, within: dt.timedelta, now: dt.datetime | None = None, limit: int = DUE_LIMIT
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+    within: dt.timedelta,
+    now: dt.datetime | None = None,
+    limit: int = DUE_LIMIT,
 ) -> DueItems:
     """Deadlines that have passed or fall within `within`: the payer's decision on a sent request or
     on an appeal, and the last day to file the next appeal level after a denial. Soonest first, at
@@ -315,7 +323,7 @@ def payer_metrics(
 # case); admins and other physicians of the practice find none.
 
 
-def letters_visible_to(user: User) -> QuerySet:
+def letters_visible_to(user: User) -> QuerySet[Letter]:
     from django.db.models import Prefetch
 
     from priorauth.models import Letter, LetterRevision
@@ -330,11 +338,11 @@ def letters_visible_to(user: User) -> QuerySet:
     )
 
 
-def letter_get(*, user, pk: Any):
+def letter_get(*, user: AbstractBaseUser | AnonymousUser, pk: Any) -> Letter:
     return get_visible(letters_visible_to(user), pk)
 
 
-def packets_visible_to(user) -> QuerySet:
+def packets_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[FaxPacket]:
     """Fax packets of the letters the user may see (billing staff and the treating physician)."""
     from priorauth.models import FaxPacket
 
@@ -343,5 +351,5 @@ def packets_visible_to(user) -> QuerySet:
     )
 
 
-def packet_get(*, user, pk: Any):
+def packet_get(*, user: AbstractBaseUser | AnonymousUser, pk: Any) -> FaxPacket:
     return get_visible(packets_visible_to(user), pk)

@@ -1,5 +1,7 @@
 import os
 import socket
+import time
+from collections import defaultdict
 from urllib.parse import urlparse
 
 import pytest
@@ -7,6 +9,7 @@ from django.conf import settings
 
 from factories import SEED_ROWS, install_shipped_policies
 from policies.snapshot import forget_snapshot
+from xdist_scheduling import DURATIONS_FILE, read_durations, write_durations
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -79,11 +82,12 @@ def _throttles_out_of_the_way(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(_db_setup_clock, django_db_setup, django_db_blocker):
     from django.db import connection
 
     with django_db_blocker.unblock():
         SEED_ROWS.capture(connection)
+    _db_setup_seconds.append(time.monotonic() - _db_setup_clock)
 
 
 @pytest.fixture
@@ -240,10 +244,17 @@ class CeleryWorkerProcess:
 
 
 @pytest.fixture
-def celery_worker_process(request, transactional_db, settings, tmp_path):
+def celery_worker_env() -> dict[str, str]:
+    """Extra environment of the worker celery_worker_process starts; a test that needs other
+    settings in the worker parametrizes this, rather than stopping the worker and starting another."""
+    return {}
+
+
+@pytest.fixture
+def celery_worker_process(request, transactional_db, settings, tmp_path, celery_worker_env):
     """A real worker on the real broker and this run's test database (use it with
     @pytest.mark.django_db(transaction=True), so that what the test writes is committed and the
-    worker sees it). Started once here; the test may kill() and start() it again."""
+    worker sees it). Started once here (with celery_worker_env); the test may kill() and start() it again."""
     from django.db import connection
 
     redis_url = os.environ.get("REDIS_URL", "")
@@ -265,7 +276,7 @@ def celery_worker_process(request, transactional_db, settings, tmp_path):
     worker = CeleryWorkerProcess(
         log_dir=tmp_path, media_root=str(media), database_url=_database_url(connection.settings_dict)
     )
-    worker.start()
+    worker.start(env=celery_worker_env)
     yield worker
     if worker.proc is not None:
         worker.stop()
@@ -274,9 +285,59 @@ def celery_worker_process(request, transactional_db, settings, tmp_path):
         print(worker.log_text())
 
 
-@pytest.hookimpl(hookwrapper=True)
+# ---------------------------------------------------------------------------------------------
+# How the test files are shared out between the processes (bin/test: pytest-xdist, --dist loadfile):
+# heaviest first, the longest cut in parts (tests/xdist_scheduling.py), by the seconds each file
+# took last time (tests/durations.json, rewritten by `bin/test --store-durations`).
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--store-durations",
+        action="store_true",
+        help=f"write the seconds each test file took into tests/{DURATIONS_FILE.name} (files not run keep theirs)",
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist_scheduling import HeaviestFilesFirst
+
+    return HeaviestFilesFirst(config, log, durations=read_durations())
+
+
+_db_setup_seconds: list[float] = []
+
+
+@pytest.fixture(scope="session")
+def _db_setup_clock() -> float:
+    return time.monotonic()
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    # Lets fixtures see whether the test failed (to print the worker's log).
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f"rep_{report.when}", report)
+    report = yield
+    setattr(item, f"rep_{report.when}", report)  # lets fixtures see whether the test failed
+    if report.when == "setup" and _db_setup_seconds:
+        # The test databases' creation (migrations) lands in the first database test's setup; it is
+        # the process's, not that file's, so the durations table leaves it out.
+        report.user_properties.append(("db_setup_seconds", _db_setup_seconds.pop()))
+    return report
+
+
+_seconds_by_file: dict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report) -> None:
+    # Every report reaches the controlling process (under xdist) or the only one: setup, call and
+    # teardown of each test; a module-scoped fixture counts in the test that first asked for it.
+    db_setup = dict(report.user_properties).get("db_setup_seconds", 0.0)
+    _seconds_by_file[report.nodeid.split("::", 1)[0]] += max(0.0, report.duration - db_setup)
+
+
+def pytest_sessionfinish(session) -> None:
+    config = session.config
+    if config.getoption("store_durations", False) and not hasattr(config, "workerinput"):
+        write_durations(_seconds_by_file)

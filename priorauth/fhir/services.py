@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -28,7 +29,7 @@ def exchange_log(
     *,
     operation: str,
     outcome: str,
-    by=None,
+    by: AbstractBaseUser | AnonymousUser | None = None,
     request: AuthorizationRequest | None = None,
     endpoint: PasEndpoint | None = None,
     http_status: int | None = None,
@@ -75,7 +76,7 @@ def pas_response_record(
     *,
     request: AuthorizationRequest,
     payload: Any,
-    by,
+    by: AbstractBaseUser,
     operation: str = PasExchange.Operation.IMPORT,
     endpoint: PasEndpoint | None = None,
     http_status: int | None = None,

@@ -104,12 +104,14 @@ def _stale_failure_screenshots_removed() -> None:
         stale.unlink()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser(_stale_failure_screenshots_removed) -> Iterator[object]:
-    """Chromium for one test. Per test, not per session: while Playwright's sync API runs, its
-    event loop counts as running in this thread, and Django then refuses synchronous database
-    calls as if they came from async code; DJANGO_ALLOW_ASYNC_UNSAFE lifts that for the browser
-    tests only, and other tests run with no loop about."""
+    """Chromium for one test file (each test gets fresh contexts: new_page). Per file, not per
+    session: while Playwright's sync API runs, its event loop counts as running in this thread, and
+    Django then refuses synchronous database calls as if they came from async code;
+    DJANGO_ALLOW_ASYNC_UNSAFE lifts that for the browser test files only (every test in them drives
+    the browser), and other tests run with no loop about. Starting Playwright's driver and Chromium
+    takes seconds, more than many of these tests themselves."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
     from playwright.sync_api import sync_playwright

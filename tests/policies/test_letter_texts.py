@@ -9,6 +9,7 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
+from factories import install_shipped_policies
 from policies import selectors
 from policies.models import (
     CoverageParagraph,
@@ -17,14 +18,16 @@ from policies.models import (
     Payer,
     RebuttalParagraph,
 )
-from policies.services import letters_import, letters_seed, registry_seed
+from policies.services import letters_import, letters_seed
 
 SHIPPED = json.loads(selectors.LETTERS_SEED_FILE.read_text(encoding="utf-8"))
 
 
 @pytest.fixture
 def registry(db):
-    registry_seed()
+    # The payer registry as seed_policies leaves it (restored rows: tests/policies/test_seed.py
+    # tests the seeding itself); the letter texts, this file's subject, seeded for real.
+    install_shipped_policies()
     letters_seed()
 
 
@@ -115,7 +118,7 @@ def test_the_evidence_summary_cites_the_position_statement_and_the_trials_result
     ],
 )
 def test_it_refuses_a_bad_letter_document_naming_the_field_and_writes_nothing(db, mutate, field):
-    registry_seed()
+    install_shipped_policies()
     document = copy.deepcopy(SHIPPED)
     assert SHIPPED["claims"][24]["key"] == "midas-encore-2yr"  # an M source, shipped unverified
     mutate(document)
@@ -142,7 +145,7 @@ def test_the_admin_lists_searches_and_filters_letter_texts(registry, admin_clien
 
 
 def test_it_names_every_problem_of_a_field_not_only_the_last(db):
-    registry_seed()
+    install_shipped_policies()
     document = copy.deepcopy(SHIPPED)
     document["rebuttals"][0].update(claims=["no-such-claim", "nor-this-one"])
     with pytest.raises(ValidationError) as caught:

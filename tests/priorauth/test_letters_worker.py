@@ -58,14 +58,15 @@ def running_job(letter: Letter, *, attempt: int):
     ).exists()
 
 
+# Renders that last long enough to be killed in the middle, and a short visibility timeout so that
+# the message of a worker killed outright comes back to the restarted worker.
+SLOW = {"LETTER_RENDER_DELAY_SECONDS": "4", "CELERY_VISIBILITY_TIMEOUT": "8"}
+
+
+@pytest.mark.parametrize("celery_worker_env", [SLOW], ids=["slow-renders"])
 def test_a_render_killed_with_sigkill_is_redone_once_after_a_restart(world, celery_worker_process, settings):
     install_letter_texts()
-    worker = celery_worker_process
-    # Renders that last long enough to be killed in the middle, and a short visibility timeout so
-    # that the message of a worker killed outright comes back to the restarted worker.
-    slow = {"LETTER_RENDER_DELAY_SECONDS": "4", "CELERY_VISIBILITY_TIMEOUT": "8"}
-    worker.stop()
-    worker.start(env=slow)
+    worker = celery_worker_process  # started with SLOW (celery_worker_env)
 
     requests = [
         advance(draft_for(world, payer=payer), Status.SUBMITTED, world.alice)
@@ -91,7 +92,7 @@ def test_a_render_killed_with_sigkill_is_redone_once_after_a_restart(world, cele
     assert letter_status(first) == LetterStatus.DRAFTING
     time.sleep(9)  # past the visibility timeout: the restarted worker restores the message at start
 
-    worker.start(env=slow)
+    worker.start(env=SLOW)
     for letter in ours:
         wait_for(
             lambda letter=letter: letter_status(letter) == LetterStatus.DRAFT_READY,
@@ -113,13 +114,19 @@ def test_a_render_killed_with_sigkill_is_redone_once_after_a_restart(world, cele
     assert LetterJob.objects.get(revision__letter=first).attempts >= 3
 
 
+def _limits(soft: int, hard: int) -> tuple[int, int, dict[str, str]]:
+    # The worker is started with these limits and a render slower than both (celery_worker_env).
+    env = {"LETTER_RENDER_SOFT_TIME_LIMIT": str(soft), "LETTER_RENDER_TIME_LIMIT": str(hard)}
+    return soft, hard, {**env, "LETTER_RENDER_DELAY_SECONDS": "30"}
+
+
 @pytest.mark.parametrize(
-    ("soft", "hard"),
+    ("soft", "hard", "celery_worker_env"),
     [
-        (2, 60),  # the soft limit interrupts the render inside the task: on_failure records it
+        _limits(2, 60),  # the soft limit interrupts the render inside the task: on_failure records it
         # Celery schedules the kill when the soft limit passes: with both at 2 s the pool process is
         # killed at once, whether or not it recorded its own failure; the main process records it.
-        (2, 2),
+        _limits(2, 2),
     ],
     ids=["soft", "hard"],
 )
@@ -134,14 +141,6 @@ def test_a_render_past_its_time_limit_fails_cleanly_with_the_reason(
         monkeypatch.setattr(task, "soft_time_limit", soft)
         monkeypatch.setattr(task, "time_limit", hard)
         monkeypatch.setattr(task, "_exec_options", None)  # Celery caches them at the first send
-    worker.stop()
-    worker.start(
-        env={
-            "LETTER_RENDER_SOFT_TIME_LIMIT": str(soft),
-            "LETTER_RENDER_TIME_LIMIT": str(hard),
-            "LETTER_RENDER_DELAY_SECONDS": "30",
-        }
-    )
     request = advance(draft_for(world, payer="medicare-advantage"), Status.SUBMITTED, world.alice)
     letter, _ = letter_services.letter_request_draft(request=request, kind="prior_authorization", by=world.alice)
     wait_for(lambda: letter_status(letter) == LetterStatus.FAILED, timeout=60, what="the render to fail", worker=worker)

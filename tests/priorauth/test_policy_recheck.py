@@ -18,6 +18,7 @@ from factories import (
     ProviderFactory,
     advance,
     entered_case,
+    install_shipped_policies,
     member,
 )
 from policies.models import PolicyVersion
@@ -204,12 +205,10 @@ def test_a_draft_edited_after_the_change_is_compared_with_its_new_preview(seeded
 def test_a_real_worker_runs_the_recheck_after_publishing(request):
     """On PostgreSQL with Redis (CI), a real worker process picks the job up from the broker;
     elsewhere (a newcomer's SQLite run) the task runs in-process as the settings say."""
-    from policies.services import registry_seed
-
     real = connection.vendor == "postgresql" and app.conf.broker_url.startswith("redis://")
     if real:
         request.getfixturevalue("celery_worker_process")
-    registry_seed()
+    install_shipped_policies()
     p = people()
     sent = advance(AuthorizationRequestFactory(**p["a"]), Status.SENT, p["alice"])
     version = registry_import(document=thicker_ligament_required()).versions[0]
