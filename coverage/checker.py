@@ -6,6 +6,7 @@ The snapshot comes from the caller: the registry's current one is policies.snaps
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from coverage.engine import CompiledPolicy, evaluate
@@ -26,11 +27,13 @@ class CaseInvalid(Exception):
         self.errors = errors
 
 
-def check(data: Any, *, snapshot: Snapshot, payer: str | None = None) -> dict[str, Any]:
-    """The determination for a case, or CaseInvalid listing every bad field. Stores nothing."""
+def check(data: Any, *, snapshot: Snapshot, payer: str | None = None, today: date | None = None) -> dict[str, Any]:
+    """The determination for a case, or CaseInvalid listing every bad field. Stores nothing. `today`
+    is the day a birth date must precede: the practice's calendar day, which the caller knows (the
+    machine's date when not given)."""
     if payer is not None and isinstance(data, dict):
         data = {**data, "payer": payer}
-    errors = validate_case(data, payer_codes=snapshot.policies.keys())
+    errors = validate_case(data, payer_codes=snapshot.policies.keys(), today=today)
     if errors:
         raise CaseInvalid(errors)
     return evaluate(data, snapshot.policies[data["payer"]])

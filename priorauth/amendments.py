@@ -120,7 +120,7 @@ def request_amend(
         if not changes:
             raise ValidationError({"case": "Nothing was changed: correct a field, or cancel."})
         try:
-            determination = check(request.case, snapshot=current_snapshot())
+            determination = check(request.case, snapshot=current_snapshot(), today=request.practice.localdate())
         except CaseInvalid as exc:
             raise ValidationError(
                 {
@@ -180,7 +180,7 @@ def request_redetermine(
                 }
             )
         try:
-            determination = check(request.case, snapshot=current_snapshot())
+            determination = check(request.case, snapshot=current_snapshot(), today=request.practice.localdate())
         except CaseInvalid as exc:
             raise ValidationError({"case": [e.message for e in exc.errors]}) from None
         revision = determination["policy"].get("revision")

@@ -9,6 +9,7 @@ import json
 from array import array
 
 from django.core.exceptions import RequestDataTooBig
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
@@ -110,6 +111,6 @@ class CoverageCheckApi(APIView):
             if errors:
                 return Response(errors, status=status.HTTP_400_BAD_REQUEST)
         try:
-            return Response(check(data, snapshot=current_snapshot()))
+            return Response(check(data, snapshot=current_snapshot(), today=timezone.localdate()))
         except CaseInvalid as exc:
             return field_errors_response(exc.errors)

@@ -282,13 +282,13 @@ def case_build(*, request: AuthorizationRequest, entered: dict[str, Any]) -> dic
     }
 
 
-def _case_errors(case: dict[str, Any], *, payer_codes: Iterable[str]) -> dict[str, list[str]]:
+def _case_errors(case: dict[str, Any], *, payer_codes: Iterable[str], today: dt.date) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for path, message in _text_problems(case, "case"):
         errors.setdefault(path, []).append(message)
     if errors:
         return errors
-    for error in validate_case(case, payer_codes=set(payer_codes)):
+    for error in validate_case(case, payer_codes=set(payer_codes), today=today):
         root = error.path.split(".", 1)[0]
         # The record parts are checked by their own models; a problem there names the record.
         field = {"patient": "patient", "provider": "treating_physician", "payer": "payer"}.get(
@@ -312,7 +312,7 @@ def _preview(request: AuthorizationRequest) -> None:
     """A draft's decision on record: what the checker says now (blank when the payer has no
     published policy), so a later policy change can tell billing staff what changed."""
     try:
-        determination = check(request.case, snapshot=current_snapshot())
+        determination = check(request.case, snapshot=current_snapshot(), today=request.practice.localdate())
     except CaseInvalid:
         request.decision, request.criteria_statuses = "", {}
         return
@@ -351,7 +351,7 @@ def request_create(
         )
         request.expedited = (entered.get("administrative") or {}).get("expedited") is True
         request.case = case_build(request=request, entered=entered)
-        errors = _case_errors(request.case, payer_codes=[payer.code])
+        errors = _case_errors(request.case, payer_codes=[payer.code], today=practice.localdate())
         if errors:
             raise ValidationError(errors)
         _preview(request)
@@ -393,7 +393,7 @@ def request_update(
         if case is not None:
             request.expedited = (entered.get("administrative") or {}).get("expedited") is True
         request.case = case_build(request=request, entered=entered)
-        errors = _case_errors(request.case, payer_codes=[request.payer.code])
+        errors = _case_errors(request.case, payer_codes=[request.payer.code], today=request.practice.localdate())
         if errors:
             raise ValidationError(errors)
         _preview(request)
@@ -510,7 +510,7 @@ def request_submit(
             _raise("status", transition_error(request.status, Status.SUBMITTED))
         request.case = case_build(request=request, entered=request.case)
         try:
-            determination = check(request.case, snapshot=current_snapshot())
+            determination = check(request.case, snapshot=current_snapshot(), today=request.practice.localdate())
         except CaseInvalid as exc:
             errors: dict[str, list[str]] = {}
             for error in exc.errors:

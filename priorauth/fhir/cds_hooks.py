@@ -10,12 +10,12 @@ practice user's API token (Authorization: Bearer <token>), as it would with a CD
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -222,7 +222,7 @@ def coverage_information(determination: dict[str, Any], coverage_ref: str) -> di
             }
         )
     extension += [
-        {"url": "date", "valueDate": dt.date.today().isoformat()},
+        {"url": "date", "valueDate": timezone.localdate().isoformat()},
         {"url": "coverage-assertion-id", "valueString": uuid.uuid4().hex},
     ]
     return {"url": CRD_COVERAGE_INFORMATION, "extension": extension}
@@ -306,7 +306,7 @@ class HookApi(APIView):
             }, None
         case = case_from_hook(order, prefetch, payer)
         try:
-            determination = check(case, snapshot=current_snapshot())
+            determination = check(case, snapshot=current_snapshot(), today=timezone.localdate())
         except CaseInvalid as exc:
             return {
                 "uuid": str(uuid.uuid4()),

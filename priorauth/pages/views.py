@@ -294,7 +294,7 @@ def _determination(obj: AuthorizationRequest) -> tuple[dict[str, Any] | None, bo
     if obj.determination:
         return obj.determination, False
     try:
-        return check(obj.case, snapshot=current_snapshot()), True
+        return check(obj.case, snapshot=current_snapshot(), today=obj.practice.localdate()), True
     except CaseInvalid:
         return None, True
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from factories import PracticeFactory, advance, draft_for, entered_case
+from factories import PatientFactory, PracticeFactory, advance, draft_for, entered_case
 from policies.models import AppealLevel, PriorAuthRule
 from priorauth import selectors, services
 from priorauth.models import AuthorizationRequest, Status
@@ -283,3 +283,19 @@ def test_an_appeal_keeps_its_level_terms_and_the_migration_copies_them_for_appea
     importlib.import_module("priorauth.migrations.0009_bugs_item6").copy_level_terms(apps, None)
     appeal.refresh_from_db()
     assert appeal.level_terms == terms
+
+
+def test_a_birth_date_is_checked_against_the_practice_day_not_the_servers(world):
+    # Pago Pago's today is always a day Kiritimati has already reached: a birth on it is in the
+    # past for a practice at Kiritimati and not yet before today for one at Pago Pago.
+    pago_pago_today = timezone.localdate(timezone.now(), ZoneInfo(PAGO_PAGO))
+    newborn = PatientFactory(practice=world.practice_a, birth_date=pago_pago_today)
+
+    in_zone(world, PAGO_PAGO)
+    with pytest.raises(ValidationError) as error:
+        draft_for(world, payer="medicare", patient=newborn)
+    assert error.value.message_dict == {"patient": ["patient.birth_date: must be a date in the past"]}
+
+    in_zone(world, KIRITIMATI)
+    accepted = services.request_submit(request=draft_for(world, payer="medicare", patient=newborn), by=world.alice)
+    assert accepted.status == Status.SUBMITTED
