@@ -9,11 +9,37 @@ from collections.abc import Callable
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import get_user_model, logout
+from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_POST
 
 LAST_ACTIVITY_KEY = "last_activity"
+
+
+def activity_resolution() -> int:
+    """Seconds a recorded activity may age before a request records it again: 1/60 of the idle
+    timeout (30 s for 30 minutes). Recording it on every request would write the session on every
+    page; this way a clerk clicking through pages writes it at most twice a minute, and is signed out
+    at most that much before the full timeout (never after it)."""
+    return max(1, settings.SESSION_IDLE_TIMEOUT // 60)
+
+
+class MemberLoadMixin:
+    """Loads the signed-in user of a session with their membership and its practice in one query:
+    every page asks for both (its navigation, its permission checks), and they were two."""
+
+    def get_user(self, user_id):
+        user_model = get_user_model()
+        try:
+            user = user_model._default_manager.select_related("membership__practice").get(pk=user_id)
+        except user_model.DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None
+
+
+class PasswordBackend(MemberLoadMixin, ModelBackend):
+    """Django's username and password check; its sessions' users loaded with their membership."""
 
 
 class ThrottledLoginBackend(AxesStandaloneBackend):
@@ -38,6 +64,9 @@ class IdleLogoutMiddleware:
     Every request of a signed-in user counts as activity, including the pages' own background calls
     (the live checklist, the keep-alive a page sends while its user types). The next request after
     the timeout finds an anonymous user: pages redirect to the sign-in form, which says why.
+
+    The activity is recorded again only once the recorded one is older than activity_resolution(),
+    so most requests leave the session unchanged and it is not saved.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
@@ -54,7 +83,7 @@ class IdleLogoutMiddleware:
                     request,
                     f"You were signed out after {minutes} minute{'s' if minutes != 1 else ''} without activity. Please sign in again.",
                 )
-            else:
+            elif last is None or now - int(last) >= activity_resolution():
                 request.session[LAST_ACTIVITY_KEY] = now
         return self.get_response(request)
 
