@@ -11,6 +11,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.backends import ModelBackend
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_POST
 
@@ -25,14 +27,31 @@ def activity_resolution() -> int:
     return max(1, settings.SESSION_IDLE_TIMEOUT // 60)
 
 
+UNREAD_AT_LOAD = "unread_notifications_at_load"
+
+
 class MemberLoadMixin:
-    """Loads the signed-in user of a session with their membership and its practice in one query:
-    every page asks for both (its navigation, its permission checks), and they were two."""
+    """Loads the signed-in user of a session with their membership and its practice, and how many
+    of their notifications are unread, in one query: every page asks for all three (its navigation,
+    its permission checks), and they were three queries."""
 
     def get_user(self, user_id):
+        from priorauth.models import Notification
+
         user_model = get_user_model()
+        unread = (
+            Notification.objects.filter(user=OuterRef("pk"), read_at__isnull=True)
+            .order_by()
+            .values("user")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
         try:
-            user = user_model._default_manager.select_related("membership__practice").get(pk=user_id)
+            user = (
+                user_model._default_manager.select_related("membership__practice")
+                .annotate(**{UNREAD_AT_LOAD: Coalesce(Subquery(unread), 0)})
+                .get(pk=user_id)
+            )
         except user_model.DoesNotExist:
             return None
         return user if self.user_can_authenticate(user) else None
