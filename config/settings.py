@@ -151,6 +151,10 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Sessions: read from Redis when there is one (every signed-in page loads its session), written
+# through to the database (a Redis restart signs nobody out). Each session is its own key; a
+# sign-out deletes it from both.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
 
 # Celery: a real broker and separate workers when REDIS_URL is set; otherwise tasks run in-process.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -239,7 +243,8 @@ LOGOUT_REDIRECT_URL = "login"
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a locked-out username/address before any password is checked.
     "priorauth.pages.signin.ThrottledLoginBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, loading a session's user with their membership (one query, not two).
+    "priorauth.pages.signin.PasswordBackend",
 ]
 # Signed out after this many seconds without a request (HIPAA automatic logoff), and in any case
 # SESSION_COOKIE_AGE after signing in or when the browser closes.

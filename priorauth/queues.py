@@ -58,7 +58,7 @@ def _worklist_url(**params: str) -> str:
 
 def _request_item(r, *, now: dt.datetime, note: str = "") -> dict[str, Any]:
     return {
-        "url": reverse("pages:request-detail", args=[r.pk]),
+        "url": worklist.request_url(r.pk),
         "reference": r.reference,
         "patient": f"{r.patient.last_name}, {r.patient.first_name}",
         "payer": r.payer.name,

@@ -50,6 +50,7 @@ from priorauth.pages.forms import (
     NoteForm,
     SendForm,
 )
+from priorauth.pages.signin import UNREAD_AT_LOAD
 
 A = AuditEntry.Action
 # How far ahead the dashboard looks for payer decisions and appeal filing deadlines.
@@ -119,7 +120,11 @@ def _nav_items(request: HttpRequest, role: str | None) -> list[dict[str, Any]]:
     if role in (Role.BILLING, Role.PHYSICIAN):
         from priorauth.models import Notification
 
-        unread = Notification.objects.filter(user=request.user, read_at__isnull=True).count()
+        # Read with the user (priorauth.pages.signin.MemberLoadMixin) when the request is a GET: no
+        # GET page changes its viewer's notifications before it is drawn (opening one is a POST).
+        unread = getattr(request.user, UNREAD_AT_LOAD, None) if request.method in ("GET", "HEAD") else None
+        if unread is None:
+            unread = Notification.objects.filter(user=request.user, read_at__isnull=True).count()
         items.append(
             (f"Notifications ({unread} new)" if unread else "Notifications", reverse("pages:notification-list"))
         )

@@ -3,6 +3,8 @@ serializer), run the one selector, page it, and name each filter's error in word
 
 from __future__ import annotations
 
+import datetime as dt
+import html
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,10 +14,12 @@ from django.db.models import CharField, Value
 from django.db.models.functions import Cast
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
 from policies.models import Payer
 from priorauth import selectors, worklist
 from priorauth.models import Role, Status
+from priorauth.templatetags.pages import DUE_LABELS
 
 FILTER_NAMES = ("q", "status", "payer", "physician", "due", "sort")
 _LABELS = {
@@ -63,7 +67,96 @@ def _rows(requests: list, *, now) -> list[dict[str, Any]]:
                 "decision": states[r.pk],
             }
         )
+        rows[-1]["html"] = row_html(rows[-1])
     return rows
+
+
+def escape(value: Any) -> str:
+    """Django's escape without its lazy-string wrapper (the same characters escaped, the same way)."""
+    return html.escape(str(value))
+
+
+def row_html(row: dict[str, Any]) -> SafeString:
+    """One row of the worklist's table (templates/pages/_worklist_table.html), every value escaped.
+    Made in Python: through the template engine a page of 50 rows took some 700 variable lookups,
+    more of the page's CPU than all its queries."""
+    r = row["request"]
+    d = row["decision"]
+    if d.decision:
+        decision = f'<span class="decision decision-{escape(d.decision)}">{escape(d.label)}</span>'
+        if d.recheck_needed:
+            decision += f' — <strong class="recheck-needed">{escape(d.recheck_text)}</strong>'
+    else:
+        decision = "—"
+    due = row["due"]
+    if due:
+        overdue = due["overdue"]
+        due_cell = (
+            f'<span class="{"overdue" if overdue else ""}">{"Overdue — " if overdue else ""}'
+            f"{escape(due['what'])}: {escape(row['due_on'])}</span>"
+        )
+    else:
+        due_cell = "—"
+    return mark_safe(
+        "<tr>"
+        f'<td data-label="Reference"><a href="{escape(row["url"])}">{escape(r.reference)}</a></td>'
+        f'<td data-label="Patient">{escape(row["patient"])} <span class="muted">(born {escape(row["born"])})</span></td>'
+        f'<td data-label="Payer">{escape(r.payer.name)}</td>'
+        f'<td data-label="Physician">{escape(r.treating_physician.name)}</td>'
+        f'<td data-label="Status"><span class="badge st st-{escape(r.status)}">{escape(row["status_label"])}</span></td>'
+        f'<td data-label="Determination">{decision}</td>'
+        f'<td data-label="Due">{due_cell}</td>'
+        f'<td data-label="Waiting">{escape(row["waiting"] or "—")}</td>'
+        f'<td data-label="Created">{escape(row["created"])}</td>'
+        "</tr>"
+    )
+
+
+def _day(value: Any, fmt: str) -> str:
+    """The template's |date for our formats: an aware moment in the current time zone."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime) and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return value.strftime(fmt)
+
+
+def queue_item_html(item: dict[str, Any]) -> SafeString:
+    """A queue's item (priorauth.queues: a request's or a letter's), as templates/pages/_queues.html
+    lists it: the link, the patient, the payer, what is due and the note."""
+    out = (
+        f'<a href="{escape(item["url"])}">{escape(item["reference"])}</a> {escape(item["patient"])} '
+        f'<span class="muted">({escape(item["payer"])})</span>'
+    )
+    due = item.get("due")
+    if due:
+        overdue = due["overdue"]
+        out += (
+            f' — <span class="{"overdue" if overdue else ""}">{"Overdue: " if overdue else ""}'
+            f"{escape(due['what'])} {escape(_day(due['on'], '%m/%d/%Y'))}</span>"
+        )
+    if item.get("note"):
+        out += f" — {escape(item['note'])}"
+    return mark_safe(out)
+
+
+def due_row_html(item: Any) -> SafeString:
+    """A deadline's row (selectors.DueItem) in the dashboard's tables (templates/pages/_due_table.html)."""
+    r = item.request
+    status = r.get_status_display
+    status = status() if callable(status) else status
+    overdue = item.overdue
+    return mark_safe(
+        "<tr>"
+        f'<td><span class="{"overdue" if overdue else "due-soon"}">{"Overdue since " if overdue else ""}'
+        f"{escape(_day(item.due_at, '%m/%d/%Y %H:%M'))}</span></td>"
+        f"<td>{escape(DUE_LABELS.get(item.kind, item.kind))}</td>"
+        f'<td><a href="{escape(worklist.request_url(r.pk))}">{escape(r.reference)}</a></td>'
+        f"<td>{escape(r.patient.last_name)}, {escape(r.patient.first_name)}</td>"
+        f"<td>{escape(r.payer.name)}</td>"
+        f"<td>{escape(status)}</td>"
+        "</tr>"
+    )
 
 
 def _filter_choices(user: AbstractBaseUser, *, with_physicians: bool) -> dict[str, list[tuple[Any, str]]]:

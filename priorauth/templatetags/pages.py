@@ -75,3 +75,19 @@ def version_label(version) -> str:
     payer = getattr(policy, "payer", None)
     name = getattr(payer, "name", "") or str(policy)
     return f"{name}'s policy, revision {version.revision}"
+
+
+@register.filter
+def queue_item(item: dict):
+    """A queue's item as HTML (made in Python: see priorauth.pages.worklist_page)."""
+    from priorauth.pages.worklist_page import queue_item_html
+
+    return queue_item_html(item)
+
+
+@register.filter
+def due_row(item):
+    """A deadline's table row as HTML (made in Python: see priorauth.pages.worklist_page)."""
+    from priorauth.pages.worklist_page import due_row_html
+
+    return due_row_html(item)

@@ -95,3 +95,25 @@ def test_a_letter_handed_for_signature_notifies_the_physician_at_once_and_leads_
     assert notice.read_at is not None
     # Someone else's notice is not found.
     assert alice.post(f"/notifications/{notice.pk}/open/").status_code == 404
+
+
+def test_the_navigation_counts_the_viewers_own_unread_notices_read_with_the_user(world, client_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n, user in enumerate((world.alice, world.alice, world.bob)):
+        Notification.objects.create(user=user, kind="digest", key=f"digest:{n}", title="Digest", url="/dashboard/")
+    alice = client_for(world.alice)
+    with CaptureQueriesContext(connection) as ctx:
+        html = alice.get("/dashboard/").content.decode()
+    assert "Notifications (2 new)" in html
+    # Counted in the query that loads the signed-in user, not in one of its own.
+    sqls = [q["sql"] for q in ctx.captured_queries]
+    assert not [sql for sql in sqls if "priorauth_notification" in sql and "auth_user" not in sql]
+    assert [sql for sql in sqls if 'FROM "auth_user"' in sql and "priorauth_notification" in sql]
+    first = Notification.objects.filter(user=world.alice).first()
+    assert alice.post(f"/notifications/{first.pk}/open/").status_code == 302
+    assert "Notifications (1 new)" in alice.get("/requests/").content.decode()
+    Notification.objects.filter(user=world.alice).update(read_at=timezone.now())
+    html = alice.get("/requests/").content.decode()
+    assert "Notifications (" not in html and ">Notifications<" in html

@@ -6,7 +6,9 @@ import time
 
 import pytest
 from axes.models import AccessAttempt
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from priorauth.pages.signin import LAST_ACTIVITY_KEY
 
@@ -82,6 +84,39 @@ def test_it_keeps_an_active_session(client, world, settings):
     session.save()
     assert client.get("/dashboard/").status_code == 200
     assert client.session[LAST_ACTIVITY_KEY] >= int(time.time()) - 1
+
+
+def test_a_request_soon_after_the_last_recorded_one_leaves_the_session_unsaved(client, world, settings):
+    # The activity is recorded again once the recorded one is 1/60 of the timeout old (30 s of 30
+    # minutes): a clerk clicking through pages does not write the session on every page.
+    settings.SESSION_IDLE_TIMEOUT = 1800
+    sign_in(client, "alice", world.password)
+    session = client.session
+    recent = int(time.time()) - 5
+    session[LAST_ACTIVITY_KEY] = recent
+    session.save()
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/dashboard/").status_code == 200
+    assert not [q for q in ctx.captured_queries if "django_session" in q["sql"] and "UPDATE" in q["sql"]]
+    assert client.session[LAST_ACTIVITY_KEY] == recent
+
+    session = client.session
+    session[LAST_ACTIVITY_KEY] = int(time.time()) - 31
+    session.save()
+    assert client.get("/dashboard/").status_code == 200
+    assert client.session[LAST_ACTIVITY_KEY] >= int(time.time()) - 1
+
+
+def test_a_signed_in_page_reads_the_user_with_the_membership_and_practice_in_one_query(client, world):
+    sign_in(client, "alice", world.password)
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/dashboard/").status_code == 200
+    reads = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if 'FROM "auth_user"' in q["sql"] or 'FROM "priorauth_membership"' in q["sql"]
+    ]
+    assert len(reads) == 1 and "priorauth_membership" in reads[0] and "priorauth_practice" in reads[0]
 
 
 def test_it_counts_a_keep_alive_as_activity(client, world):

@@ -61,3 +61,16 @@ def test_every_status_has_its_own_colour_shape_and_at_least_4_5_to_1_contrast():
         )
     # Distinct: only a decision and its appeal's counterpart share a colour.
     assert len(set(pairs.values())) >= 8
+
+
+def test_the_rows_escape_what_staff_typed(world, client_for):
+    # The worklist's rows, the queues' items and the deadline tables are made in Python (not by the
+    # template engine): every value typed in is escaped there as the templates would.
+    typed = PatientFactory(practice=world.practice_a, first_name='"Jo" & <i>', last_name="O'Hara<script>")
+    draft_for(world, patient=typed, payer="medicare")
+    client = client_for(world.alice)
+    escaped = "O&#x27;Hara&lt;script&gt;, &quot;Jo&quot; &amp; &lt;i&gt;"
+    for url in ("/requests/", "/dashboard/"):
+        html = client.get(url).content.decode()
+        assert escaped in html, url
+        assert "<script>" not in html and "<i>" not in html, url
