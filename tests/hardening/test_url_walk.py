@@ -353,6 +353,7 @@ RULES: dict[str, Rule] = {
     "request-decision": Rule(at("request-decision", pk="sent"), ONLY_POST_API),
     "request-appeal": Rule(at("request-appeal", pk="denied"), ONLY_POST_API),
     "request-withdraw": Rule(at("request-withdraw", pk="draft"), ONLY_POST_API),
+    "request-follow-up": Rule(at("request-follow-up", pk="sent"), ONLY_POST_API),
     "request-attachments": Rule(at("request-attachments", pk="draft"), api(found(sees_request))),
     "request-payer-contact": Rule(at("request-payer-contact", pk="draft"), api(found(sees_request))),
     "request-attachment-download": Rule(crossed("request-attachment-download"), api(found(sees_request))),
@@ -964,6 +965,10 @@ WRITES = [
     ),
     Write("api appeal", "post", named("request-appeal", pk="denied"), nothing, api(BILLING_ON_REQUEST)),
     Write("api withdraw", "post", named("request-withdraw", pk="draft"), lambda o: {"note": "duplicate"}, api(BILLING_ON_REQUEST)),
+    Write(
+        "api follow-up", "post", named("request-follow-up", pk="sent"), lambda o: {"follow_up_on": None},
+        api(BILLING_ON_REQUEST),
+    ),
     Write(
         "api upload", "post", named("request-attachments", pk="draft"), pdf_upload,
         api(found(sees_request, only(Role.BILLING, Role.PHYSICIAN, ok=201))), encoding="form",
