@@ -1,5 +1,6 @@
 """Sign-in protections for every session-authenticated page (the app, the admin, the API's session
-auth): automatic log-off after inactivity, and django-axes throttling failed sign-ins."""
+auth): automatic log-off after inactivity and SESSION_COOKIE_AGE after signing in, and django-axes
+throttling failed sign-ins."""
 
 from __future__ import annotations
 
@@ -11,12 +12,23 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.signals import user_logged_in
 from django.db import connection
 from django.db.models.expressions import RawSQL
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_POST
 
 LAST_ACTIVITY_KEY = "last_activity"
+# When the session signed in. The database row's expiry moves on every save of the session, so the
+# absolute limit (SESSION_COOKIE_AGE, 10 hours) is kept by this key, not by the row.
+SIGNED_IN_KEY = "signed_in_at"
+
+
+@receiver(user_logged_in, dispatch_uid="priorauth.pages.signin.signed_in_at")
+def _record_sign_in_time(sender: type, request: HttpRequest | None, user: object, **kwargs: object) -> None:
+    if request is not None and hasattr(request, "session"):
+        request.session[SIGNED_IN_KEY] = int(time.time())
 
 
 def activity_resolution() -> int:
@@ -97,7 +109,15 @@ class IdleLogoutMiddleware:
         if request.user.is_authenticated:
             now = int(time.time())
             last = request.session.get(LAST_ACTIVITY_KEY)
-            if last is not None and now - int(last) > settings.SESSION_IDLE_TIMEOUT:
+            signed_in = request.session.get(SIGNED_IN_KEY)
+            if signed_in is not None and now - int(signed_in) > settings.SESSION_COOKIE_AGE:
+                logout(request)
+                hours = max(1, round(settings.SESSION_COOKIE_AGE / 3600))
+                messages.info(
+                    request,
+                    f"You were signed out {hours} hour{'s' if hours != 1 else ''} after signing in. Please sign in again.",
+                )
+            elif last is not None and now - int(last) > settings.SESSION_IDLE_TIMEOUT:
                 logout(request)
                 minutes = max(1, round(settings.SESSION_IDLE_TIMEOUT / 60))
                 messages.info(

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from priorauth.pages.signin import LAST_ACTIVITY_KEY
+from priorauth.pages.signin import LAST_ACTIVITY_KEY, SIGNED_IN_KEY
 
 pytestmark = pytest.mark.django_db
 
@@ -73,6 +73,22 @@ def test_it_signs_out_after_the_idle_timeout(client, world, settings):
     response = client.get("/dashboard/", follow=True)
     assert response.redirect_chain[0][0].startswith("/accounts/login/?next=/dashboard/")
     assert "signed out after 1 minute without activity" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_it_signs_out_an_active_session_ten_hours_after_sign_in(client, world, settings):
+    # Activity keeps a session from idling out, never past the absolute limit.
+    settings.SESSION_COOKIE_AGE = 10 * 60 * 60
+    sign_in(client, "alice", world.password)
+    session = client.session
+    assert session[SIGNED_IN_KEY] >= int(time.time()) - 5
+    session[SIGNED_IN_KEY] = int(time.time()) - 10 * 60 * 60 - 1
+    session[LAST_ACTIVITY_KEY] = int(time.time()) - 5  # active a moment ago
+    session.save()
+
+    response = client.get("/dashboard/", follow=True)
+    assert response.redirect_chain[0][0].startswith("/accounts/login/?next=/dashboard/")
+    assert "signed out 10 hours after signing in" in response.content.decode()
     assert "_auth_user_id" not in client.session
 
 
