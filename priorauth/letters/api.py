@@ -256,7 +256,7 @@ class LetterSignApi(BaseApi):
         "required criterion not met or not documented (override_reason), unacknowledged unverified sources "
         "(acknowledge_unverified) and a missing addressee (payer_contact)",
         request=LetterSignInputSerializer,
-        responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+        responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404, 415: ERROR_415},
     )
     def post(self, request: Request, pk: int) -> Response:
         letter = selectors.letter_get(user=request.user, pk=pk)
@@ -271,7 +271,7 @@ class LetterRetryApi(BaseApi):
         operation_id="letters_retry",
         summary="Queue a failed render again",
         request=None,
-        responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404},
+        responses={202: LetterOutputSerializer, 400: ERRORS_400, 403: ERROR_403, 404: ERROR_404, 415: ERROR_415},
     )
     def post(self, request: Request, pk: int) -> Response:
         parse(NoBodyInputSerializer, request.data)
