@@ -12,6 +12,7 @@ SQLite: row triggers (the same counts; development and the tests).
 """
 
 import django.db.models.deletion
+from django.core.exceptions import ImproperlyConfigured
 from django.db import migrations, models
 
 COUNTS = "priorauth_requeststatuscount"
@@ -86,7 +87,9 @@ def create(apps, schema_editor) -> None:
     vendor = schema_editor.connection.vendor
     statements = {"postgresql": POSTGRES_CREATE, "sqlite": SQLITE_CREATE}.get(vendor)
     if statements is None:
-        raise NotImplementedError(f"request status counts: no triggers written for {vendor}")
+        # The counts are kept by triggers written for the two databases this project runs on; on
+        # any other, the dashboard's and worklist's totals would silently be wrong.
+        raise ImproperlyConfigured(f"This project runs on PostgreSQL or SQLite, not {vendor}.")
     for sql in statements:
         schema_editor.execute(sql)
     schema_editor.execute(f"DELETE FROM {COUNTS}")

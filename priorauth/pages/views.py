@@ -315,6 +315,8 @@ def _request_page(
     next_level = selectors.next_appeal_level(obj)
     forms = forms or {}
     letters = list(selectors.letters_visible_to(request.user).filter(request=obj))
+    # One query for every appeal (not one per appeal): those with a letter, whoever may see it.
+    appeals_with_letter = set(obj.letters.exclude(appeal=None).values_list("appeal_id", flat=True))
     context = {
         "obj": obj,
         "determination": determination,
@@ -352,13 +354,7 @@ def _request_page(
         "letters": letters,
         "has_pa_letter": any(letter.kind == LetterKind.PRIOR_AUTHORIZATION for letter in letters),
         "can_ask_letter": may("letter.draft") and obj.determination is not None,
-        # One query for every appeal (not one per appeal): those with a letter, whoever may see it.
-        "appeals_without_letter": [
-            a
-            for with_letter in [set(obj.letters.exclude(appeal=None).values_list("appeal_id", flat=True))]
-            for a in obj.appeals.all()
-            if a.pk not in with_letter
-        ],
+        "appeals_without_letter": [a for a in obj.appeals.all() if a.pk not in appeals_with_letter],
         "letter_kinds": LetterKind,
         "can_follow_up": may("request.follow_up")
         and obj.status in (Status.SENT, Status.APPEAL_IN_PROGRESS, Status.PENDED),
