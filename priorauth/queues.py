@@ -10,8 +10,6 @@ A physician's queue: the letters waiting for their signature, and their patients
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -22,7 +20,7 @@ from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from priorauth import selectors, worklist
+from priorauth import prepared, selectors, worklist
 from priorauth.models import (
     APPEALABLE_STATUSES,
     AWAITING_PAYER_STATUSES,
@@ -213,48 +211,13 @@ def _board_read(*, user: AbstractBaseUser, now: dt.datetime, horizon: dt.datetim
         table=f"{results} x JOIN {requests} r ON r.id = x.request_id",
     )
     out: dict[str, list[int]] = {}
-    for label, value in _fetch(" UNION ALL ".join(sql for sql, _ in parts), [p for _, ps in parts for p in ps]):
+    # One prepared statement (priorauth.prepared): planning its twenty branches cost more than
+    # running them.
+    for label, value in prepared.execute(
+        " UNION ALL ".join(sql for sql, _ in parts), [p for _, ps in parts for p in ps]
+    ):
         out.setdefault(label, []).append(int(value or 0))
     return out
-
-
-_GENERIC_PLANS: weakref.WeakSet = weakref.WeakSet()
-
-
-def _may_prepare() -> bool:
-    """False where the deployment says no prepared statements (OPTIONS "prepare_threshold": None,
-    as behind a transaction-pooling PgBouncer)."""
-    options = connection.settings_dict.get("OPTIONS") or {}
-    return not ("prepare_threshold" in options and options["prepare_threshold"] is None)
-
-
-def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Run the dashboard's query. On PostgreSQL as a prepared statement of the connection (the
-    statement's text is the same on every page; only the practice and the moment change):
-    planning its twenty branches cost more than running them, and a prepared statement is planned
-    once per connection (psycopg's own cache; Django's cursors bind on the client and never
-    prepare, so this one query gets a server-binding cursor of the same connection)."""
-    if connection.vendor == "postgresql" and _may_prepare():
-        import psycopg
-
-        connection.ensure_connection()
-        raw = connection.connection
-        if raw.prepare_threshold is None:
-            # Django turns psycopg's statement preparation off (its own cursors bind on the client
-            # and cannot prepare). Explicit preparation only: no threshold is ever reached.
-            raw.prepare_threshold = sys.maxsize
-        with psycopg.Cursor(raw) as cursor:
-            if raw not in _GENERIC_PLANS:
-                # Planned once, for any practice and moment: each branch is an index scan whatever
-                # the values (PostgreSQL would otherwise re-plan every run, as the values vary).
-                # This session setting concerns prepared statements only, and Django prepares none.
-                cursor.execute("SET plan_cache_mode = force_generic_plan")
-                _GENERIC_PLANS.add(raw)
-            cursor.execute(sql, params, prepare=True)
-            return cursor.fetchall()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 @dataclass

@@ -33,6 +33,7 @@ from priorauth.models import (
     Patient,
     PayerDecision,
     RecheckResult,
+    Role,
     Status,
 )
 from priorauth.templatetags.pages import DECISION_LABELS
@@ -476,6 +477,115 @@ def page_ids(
     if not rows:  # past the last page, or nothing at all: the count alone
         return [], requests_total(user=user, qs=qs, filters=filters)
     return [pk for pk, _ in rows], int(rows[0][1] or 0)
+
+
+def _placeholder_user(*, user_id: int, practice_id: int, role: str) -> Any:
+    """A user standing for any member of `role` (ids are PreparedQuery placeholders): the scope
+    selectors.requests_visible_to gives a member is built from it, as for a real user."""
+    from django.contrib.auth import get_user_model
+
+    from priorauth.models import Membership
+
+    user = get_user_model()(pk=user_id, is_active=True)
+    membership = Membership(user_id=user_id, practice_id=practice_id, role=role)
+    user._state.fields_cache["membership"] = membership
+    return user
+
+
+def _build_counted_page(
+    *,
+    user_id: int,
+    practice_id: int,
+    payer: str,
+    physician: int,
+    role: str,
+    statuses: tuple[str, ...],
+    with_payer: bool,
+    with_physician: bool,
+    sort: str,
+    offset: int,
+    limit: int,
+) -> QuerySet:
+    from priorauth.queues import status_counts_queryset
+
+    user = _placeholder_user(user_id=user_id, practice_id=practice_id, role=role)
+    payer_, physician_ = (payer if with_payer else ""), (physician if with_physician else None)
+    qs = requests_worklist(user=user, status=list(statuses) or None, payer=payer_, physician=physician_, sort=sort)
+    page = qs.values("pk")[offset : offset + limit]
+    counts = status_counts_queryset(user, payer=payer_, physician=physician_)
+    if statuses:
+        counts = counts.filter(status__in=statuses)
+    total = Subquery(counts.values("practice_id").annotate(all=Sum("n")).values("all")[:1])
+    return (
+        with_open_recheck(qs.select_related(None))
+        .filter(pk__in=Subquery(page))
+        .annotate(_total=total)
+        .values_list(*_LIST_FIELDS, "_total")
+    )
+
+
+_COUNTED_PAGE = None
+
+
+def counted_page(*, user: AbstractBaseUser, filters: dict[str, Any], number: int) -> tuple[list[ListRow], int] | None:
+    """Page `number` of the worklist and the exact total, in one query, for the filters the kept
+    counts answer (none, status, payer, physician, an order): the first page a clerk opens and its
+    status / payer / physician narrowings. None for the other filters (page_ids and list_rows then).
+
+    The query is the same as page_ids' and list_rows' put together (the page's ids as a subquery,
+    its rows with their joins, the total from RequestStatusCount), compiled once per shape
+    (priorauth.prepared): building and compiling those querysets on every page cost more CPU than
+    the database took to answer them (bench/worklist_bench.py)."""
+    global _COUNTED_PAGE
+    given = {k for k, v in filters.items() if v not in (None, "", [])}
+    membership = selectors.membership_of(user)
+    if not given <= _COUNTED_FILTERS or membership is None or number < 1:
+        return None
+    if _COUNTED_PAGE is None:
+        from priorauth.prepared import PreparedQuery, Slot
+
+        _COUNTED_PAGE = PreparedQuery(
+            "worklist page",
+            _build_counted_page,
+            Slot("user_id", int),
+            Slot("practice_id", int),
+            Slot("payer", str),
+            Slot("physician", int),
+        )
+    statuses = tuple(filters.get("status") or ())
+    payer, physician = filters.get("payer") or "", filters.get("physician")
+    role = Role.PHYSICIAN if membership.role == Role.PHYSICIAN else Role.BILLING
+    shape = {
+        "role": role,
+        "statuses": statuses,
+        "with_payer": bool(payer),
+        "with_physician": bool(physician),
+        "sort": filters.get("sort") or "-created",
+        "offset": (number - 1) * PAGE_SIZE,
+        "limit": PAGE_SIZE,
+    }
+    found = _COUNTED_PAGE.rows(
+        tuple(shape.values()),
+        shape=shape,
+        user_id=user.pk,
+        practice_id=membership.practice_id,
+        payer=payer,
+        physician=physician or 0,
+    )
+    if not found:  # past the last page, or nothing at all: the count alone
+        return [], requests_total(user=user, qs=AuthorizationRequest.objects.none(), filters=filters)
+    rows = []
+    for values in found:
+        *own, first, last, born, payer_name, physician_name, _total = values
+        rows.append(
+            ListRow(
+                *own,
+                patient=_Named(first_name=first, last_name=last, birth_date=born),
+                payer=_Named(name=payer_name),
+                treating_physician=_Named(name=physician_name),
+            )
+        )
+    return rows, int(found[0][-1] or 0)
 
 
 def counted_paginator(total: int) -> Callable[..., Paginator]:

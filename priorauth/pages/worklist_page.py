@@ -18,7 +18,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from policies.models import Payer
 from priorauth import selectors, worklist
-from priorauth.models import Role, Status
+from priorauth.models import Provider, Role, Status
+from priorauth.prepared import PreparedQuery, Slot
 from priorauth.templatetags.pages import DUE_LABELS
 
 FILTER_NAMES = ("q", "status", "payer", "physician", "due", "sort")
@@ -159,18 +160,33 @@ def due_row_html(item: Any) -> SafeString:
     )
 
 
-def _filter_choices(user: AbstractBaseUser, *, with_physicians: bool) -> dict[str, list[tuple[Any, str]]]:
-    """The payer and physician filters' options, in one query (a UNION of the two lists)."""
+def _build_filter_choices(*, practice_id: int, with_physicians: bool):
     payers = Payer.objects.order_by().values_list(Value("payer"), "code", "name")
-    if with_physicians:
-        providers = (
-            selectors.providers_visible_to(user)
-            .order_by()
-            .values_list(Value("physician"), Cast("pk", output_field=CharField()), "name")
-        )
-        payers = payers.union(providers, all=True)
+    if not with_physicians:
+        return payers
+    providers = (
+        Provider.objects.filter(practice_id=practice_id)
+        .order_by()
+        .values_list(Value("physician"), Cast("pk", output_field=CharField()), "name")
+    )
+    return payers.union(providers, all=True)
+
+
+_FILTER_CHOICES = PreparedQuery("worklist filter choices", _build_filter_choices, Slot("practice_id", int))
+
+
+def _filter_choices(user: AbstractBaseUser, *, with_physicians: bool) -> dict[str, list[tuple[Any, str]]]:
+    """The payer and physician filters' options, in one query (a UNION of the two lists; the
+    practice's providers, as selectors.providers_visible_to scopes them), compiled once."""
+    membership = selectors.membership_of(user)
     out: dict[str, list[tuple[Any, str]]] = {"payer_choices": [], "physician_choices": []}
-    for kind, key, name in payers:
+    with_physicians = with_physicians and membership is not None
+    found = _FILTER_CHOICES.rows(
+        with_physicians,
+        shape={"with_physicians": with_physicians},
+        practice_id=membership.practice_id if membership else 0,
+    )
+    for kind, key, name in found:
         out[f"{kind}_choices"].append((int(key) if kind == "physician" else key, name))
     for options in out.values():
         options.sort(key=lambda option: (option[1], str(option[0])))
@@ -198,10 +214,14 @@ def worklist_context(request: HttpRequest) -> dict[str, Any]:
         except (TypeError, ValueError):
             errors["page"] = "Page must be a whole number."
         else:
-            ids, paginator.count = worklist.page_ids(user=request.user, qs=qs, filters=filters, number=number)
+            counted = worklist.counted_page(user=request.user, filters=filters, number=number)
+            if counted is not None:  # one prepared query: the page's rows and the total
+                found, paginator.count = counted
+            else:
+                ids, paginator.count = worklist.page_ids(user=request.user, qs=qs, filters=filters, number=number)
             try:
                 page = paginator.page(number)  # checks the number against the total; reads nothing
-                page.object_list = worklist.list_rows(qs, ids)
+                page.object_list = found if counted is not None else worklist.list_rows(qs, ids)
             except EmptyPage:
                 errors["page"] = f"There is no page {raw_number}; the last page is {paginator.num_pages}."
     # Links to other pages keep the filters.

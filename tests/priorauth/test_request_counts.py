@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -97,3 +98,37 @@ def test_the_dashboard_reads_the_same_few_queries_however_many_requests(world):
     for status in (Status.SENT, Status.PENDED, Status.DENIED, Status.SUBMITTED, Status.DRAFT) * 3:
         advance(draft_for(world, payer="medicare-advantage"), status, world.alice)
     assert queries() == few <= 3
+
+
+def test_the_worklists_prepared_page_answers_what_the_querysets_answer(world):
+    """counted_page (one statement compiled once per shape) against page_ids + list_rows, for each
+    role and each filter it takes, on the first page, a later one and past the last."""
+    for i in range(7):
+        advance(draft_for(world, payer="medicare-advantage" if i % 2 else "medicare"), Status.SENT, world.alice)
+    advance(draft_for(world, payer="medicare"), Status.DENIED, world.alice)
+    draft_for(world, payer="medicare", treating_physician=world.dave_provider)
+    draft_for(world, practice="b", payer="medicare")
+    cases = [
+        {},
+        {"status": [Status.SENT, Status.DRAFT]},
+        {"status": [Status.DENIED]},
+        {"payer": "medicare"},
+        {"payer": "no-such-payer"},
+        {"physician": world.dave_provider.pk, "sort": "due"},
+        {"physician": world.bob_provider.pk, "payer": "medicare-advantage", "sort": "-waiting"},
+        {"sort": "created"},
+    ]
+    with mock.patch.object(worklist, "PAGE_SIZE", 3):
+        for user in (world.alice, world.bob, world.dave, world.erin):
+            for filters in cases:
+                qs = worklist.requests_worklist(user=user, **filters)
+                for number in (1, 2, 9):
+                    ids, total = worklist.page_ids(user=user, qs=qs, filters=filters, number=number)
+                    rows, prepared_total = worklist.counted_page(user=user, filters=filters, number=number)
+                    assert prepared_total == total == qs.count(), (user, filters, number)
+                    assert rows == worklist.list_rows(qs, ids), (user, filters, number)
+
+
+def test_the_worklists_prepared_page_leaves_searches_and_due_filters_to_the_querysets(world):
+    assert worklist.counted_page(user=world.alice, filters={"q": "Moreno"}, number=1) is None
+    assert worklist.counted_page(user=world.alice, filters={"due": "overdue"}, number=1) is None
