@@ -64,8 +64,10 @@ class PreparedQuery:
     runs it with the values. `key` names the shape: everything the SQL text depends on other than
     the slotted values (which filters are given, the order, the page's offset)."""
 
-    def __init__(self, name: str, build: Callable[..., QuerySet], *slots: Slot) -> None:
-        self.name, self.build, self.slots = name, build, {s.name: s for s in slots}
+    def __init__(self, name: str, build: Callable[..., QuerySet], *slots: Slot, plan_once: bool = True) -> None:
+        # plan_once=False: compiled once, but planned by the database with each run's values (a
+        # search, whose best plan depends on how many rows its words match).
+        self.name, self.build, self.slots, self.plan_once = name, build, {s.name: s for s in slots}, plan_once
         self._shapes: OrderedDict[tuple[str, Hashable], _Compiled] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -123,7 +125,9 @@ class PreparedQuery:
                 self._shapes.popitem(last=False)
         return compiled
 
-    def rows(self, key: Hashable, *, shape: dict[str, Any] | None = None, **values: Any) -> list[tuple[Any, ...]]:
+    def rows(
+        self, key: Hashable, *, shape: dict[str, Any] | None = None, plan_once: bool | None = None, **values: Any
+    ) -> list[tuple[Any, ...]]:
         """The rows (tuples, converted as Django converts them) of shape `key` with `values`.
         `shape` holds build arguments that change the SQL text (they must be part of `key`)."""
         alias = "default"
@@ -139,7 +143,7 @@ class PreparedQuery:
                 params[index] = params[index].replace(compiled.marks[name], ops.prep_for_like_query(value))
             else:
                 params[index] = value
-        raw = execute(compiled.sql, params, alias=alias)
+        raw = execute(compiled.sql, params, alias=alias, plan_once=self.plan_once if plan_once is None else plan_once)
         if not compiled.converters:
             return raw
         out = []
@@ -154,6 +158,31 @@ class PreparedQuery:
         return out
 
 
+# A list of ids as a fixed number of slots (IN (%s, %s, ...)): one shape per bucket, the list padded
+# by repeating its first id (the same rows either way).
+ID_BUCKETS = (8, 32, 128)
+
+
+def id_slots(prefix: str = "id") -> list[Slot]:
+    return [Slot(f"{prefix}{i}", int) for i in range(ID_BUCKETS[-1])]
+
+
+def id_values(ids: list[int], prefix: str = "id") -> tuple[int, dict[str, int]] | None:
+    """(bucket size, {"id0": ..., ...}) for `ids`, or None when they are more than the largest
+    bucket (the caller reads them the ordinary way). No ids: (0, {})."""
+    if len(ids) > ID_BUCKETS[-1]:
+        return None
+    if not ids:
+        return 0, {}
+    size = next(b for b in ID_BUCKETS if b >= len(ids))
+    return size, {f"{prefix}{i}": ids[i] if i < len(ids) else ids[0] for i in range(size)}
+
+
+def ids_of(values: dict[str, Any], size: int, prefix: str = "id") -> list[Any]:
+    """The placeholders a build function puts in its IN list, for a shape of `size` ids."""
+    return [values[f"{prefix}{i}"] for i in range(size)]
+
+
 _GENERIC_PLANS: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -164,15 +193,15 @@ def may_prepare(alias: str = "default") -> bool:
     return not ("prepare_threshold" in options and options["prepare_threshold"] is None)
 
 
-def execute(sql: str, params: list[Any], *, alias: str = "default") -> list[tuple[Any, ...]]:
+def execute(sql: str, params: list[Any], *, alias: str = "default", plan_once: bool = True) -> list[tuple[Any, ...]]:
     """Run a read whose text is the same on every page (only the values change). On PostgreSQL as a
     statement prepared on the connection: planned once per connection, where planning the
     dashboard's twenty branches cost more than running them (psycopg's own cache of prepared
     statements; Django's cursors bind on the client and never prepare, so these reads get a
     server-binding cursor of the same connection, inside the same transaction). Elsewhere through
-    Django's own cursor."""
+    Django's own cursor, as on PostgreSQL where `plan_once` is False."""
     connection = connections[alias]
-    if connection.vendor != "postgresql" or not may_prepare(alias):
+    if not plan_once or connection.vendor != "postgresql" or not may_prepare(alias):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()

@@ -265,13 +265,55 @@ _ITEM_FIELDS = (
 )
 
 
-def _item_rows(qs: QuerySet, ids: list[int]) -> dict[int, ItemRow]:
-    if not ids:
+def _item_queryset(user: AbstractBaseUser, ids: list[Any]) -> QuerySet:
+    asked = PayerDecision.objects.filter(request=OuterRef("pk"), decision=PayerDecision.Kind.PENDED).order_by(
+        "-received_at", "-id"
+    )
+    return (
+        selectors.request_list(user=user)
+        .order_by()
+        .annotate(asked=Subquery(asked.values("stated_reason")[:1]))
+        .filter(pk__in=ids)
+        .values_list(*_ITEM_FIELDS)
+    )
+
+
+def _build_item_rows(*, user_id: int, practice_id: int, role: str, size: int, **ids: int) -> QuerySet:
+    user = worklist._placeholder_user(user_id=user_id, practice_id=practice_id, role=role)
+    return _item_queryset(user, prepared.ids_of(ids, size))
+
+
+_ITEM_ROWS = prepared.PreparedQuery(
+    "dashboard items",
+    _build_item_rows,
+    prepared.Slot("user_id", int),
+    prepared.Slot("practice_id", int),
+    *prepared.id_slots(),
+)
+
+
+def _item_rows(user: AbstractBaseUser, ids: list[int]) -> dict[int, ItemRow]:
+    """The listed requests' rows, scoped like selectors.request_list (the ids come from the board,
+    scoped already; read again in scope all the same). Compiled once per bucket of ids
+    (priorauth.prepared): building this queryset cost more CPU than reading it."""
+    membership = selectors.membership_of(user)
+    if membership is None or not ids:
         return {}
+    padded = prepared.id_values(ids)
+    if padded is None:  # more than the largest bucket holds: the ordinary way
+        found = list(_item_queryset(user, ids))
+    else:
+        size, values = padded
+        role = Role.PHYSICIAN if membership.role == Role.PHYSICIAN else Role.BILLING
+        found = _ITEM_ROWS.rows(
+            (role, size),
+            shape={"role": role, "size": size},
+            user_id=user.pk,
+            practice_id=membership.practice_id,
+            **values,
+        )
     out = {}
-    for pk, ref, status, due, file_by, follow, sent, asked, first, last, payer in (
-        qs.order_by().filter(pk__in=ids).values_list(*_ITEM_FIELDS)
-    ):
+    for pk, ref, status, due, file_by, follow, sent, asked, first, last, payer in found:
         out[pk] = ItemRow(
             pk, ref, status, due, file_by, follow, sent, asked, _Named(first_name=first, last_name=last), _Named(payer)
         )
@@ -303,7 +345,6 @@ def dashboard(
     unseen policy-change results in one (_board_read), then the listed requests' rows, once."""
     now = now or timezone.now()
     horizon = now + within
-    base = selectors.request_list(user=user).order_by()
     found = _board_read(user=user, now=now, horizon=horizon, limit=limit)
 
     by_status = {label.split(":", 1)[1]: n[0] for label, n in found.items() if label.startswith("status:")}
@@ -312,12 +353,7 @@ def dashboard(
         for key in ("drafts", "submitted", "waiting", "pended", "denied", "overdue", "soon", "appeals")
         for pk in found.get(key, [])
     ]
-    asked = PayerDecision.objects.filter(request=OuterRef("pk"), decision=PayerDecision.Kind.PENDED).order_by(
-        "-received_at", "-id"
-    )
-    rows = _item_rows(
-        base.annotate(asked=Subquery(asked.values("stated_reason")[:1])), list(dict.fromkeys(request_ids))
-    )
+    rows = _item_rows(user, list(dict.fromkeys(request_ids)))
     letter_ids = found.get("letters_awaiting", []) + found.get("letters_ready", [])
     letters = (
         {

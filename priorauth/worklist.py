@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
 
-from priorauth import selectors
+from priorauth import prepared, selectors
 from priorauth.models import (
     APPEALABLE_STATUSES,
     AWAITING_PAYER_STATUSES,
@@ -119,11 +119,7 @@ def _search(qs: QuerySet[AuthorizationRequest], *, user, q: str) -> QuerySet[Aut
     patients = selectors.patients_visible_to(user)
     if born is not None:
         return qs.filter(patient__birth_date=born)
-    # "Last, First" or "First Last": every word must match the first or last name.
-    words = [w for w in re.split(r"[\s,]+", q) if w]
-    name_match = Q()
-    for word in words:
-        name_match &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
+    name_match = _name_match([w for w in re.split(r"[\s,]+", q) if w])
     patient_ids = list(
         patients.filter(name_match | Q(member_id__icontains=q)).values_list("pk", flat=True)[: _PATIENT_ID_LIMIT + 1]
     )
@@ -524,7 +520,14 @@ def _build_counted_page(
     )
 
 
-_COUNTED_PAGE = None
+_COUNTED_PAGE = prepared.PreparedQuery(
+    "worklist page",
+    _build_counted_page,
+    prepared.Slot("user_id", int),
+    prepared.Slot("practice_id", int),
+    prepared.Slot("payer", str),
+    prepared.Slot("physician", int),
+)
 
 
 def counted_page(*, user: AbstractBaseUser, filters: dict[str, Any], number: int) -> tuple[list[ListRow], int] | None:
@@ -536,22 +539,10 @@ def counted_page(*, user: AbstractBaseUser, filters: dict[str, Any], number: int
     its rows with their joins, the total from RequestStatusCount), compiled once per shape
     (priorauth.prepared): building and compiling those querysets on every page cost more CPU than
     the database took to answer them (bench/worklist_bench.py)."""
-    global _COUNTED_PAGE
     given = {k for k, v in filters.items() if v not in (None, "", [])}
     membership = selectors.membership_of(user)
     if not given <= _COUNTED_FILTERS or membership is None or number < 1:
         return None
-    if _COUNTED_PAGE is None:
-        from priorauth.prepared import PreparedQuery, Slot
-
-        _COUNTED_PAGE = PreparedQuery(
-            "worklist page",
-            _build_counted_page,
-            Slot("user_id", int),
-            Slot("practice_id", int),
-            Slot("payer", str),
-            Slot("physician", int),
-        )
     statuses = tuple(filters.get("status") or ())
     payer, physician = filters.get("payer") or "", filters.get("physician")
     role = Role.PHYSICIAN if membership.role == Role.PHYSICIAN else Role.BILLING
@@ -567,6 +558,10 @@ def counted_page(*, user: AbstractBaseUser, filters: dict[str, Any], number: int
     found = _COUNTED_PAGE.rows(
         tuple(shape.values()),
         shape=shape,
+        # In date order one plan serves every practice and filter (an index scan in that order);
+        # ordered by a due date or days waiting, the best plan depends on how many rows the
+        # filters leave, so the database plans each run with its values.
+        plan_once=shape["sort"] in ("created", "-created"),
         user_id=user.pk,
         practice_id=membership.practice_id,
         payer=payer,
@@ -574,6 +569,167 @@ def counted_page(*, user: AbstractBaseUser, filters: dict[str, Any], number: int
     )
     if not found:  # past the last page, or nothing at all: the count alone
         return [], requests_total(user=user, qs=AuthorizationRequest.objects.none(), filters=filters)
+    return _list_rows_of(found), int(found[0][-1] or 0)
+
+
+# The search as prepared queries (search_page): at most this many words; more go the ordinary way.
+_SEARCH_WORDS = 8
+_SEARCH_FILTERS = _COUNTED_FILTERS | {"q"}
+
+
+def _name_match(words: list[Any]) -> Q:
+    """ "Last, First" or "First Last": every word must match the first or last name."""
+    match = Q()
+    for word in words:
+        match &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
+    return match
+
+
+def _build_search_patients(*, user_id: int, practice_id: int, role: str, q: str, n_words: int, **words: str):
+    user = _placeholder_user(user_id=user_id, practice_id=practice_id, role=role)
+    match = _name_match([words[f"word{i}"] for i in range(n_words)])
+    return (
+        selectors.patients_visible_to(user)
+        .filter(match | Q(member_id__icontains=q))
+        .values_list("pk")[: _PATIENT_ID_LIMIT + 1]
+    )
+
+
+def _build_search_references(*, user_id: int, practice_id: int, role: str, q: str):
+    user = _placeholder_user(user_id=user_id, practice_id=practice_id, role=role)
+    scope = selectors.requests_visible_to(user).order_by().values("pk")
+    return PayerDecision.objects.filter(request__in=scope, payer_reference__icontains=q).values_list("request_id")[
+        :_PATIENT_ID_LIMIT
+    ]
+
+
+def _build_search_page(
+    *,
+    user_id: int,
+    practice_id: int,
+    payer: str,
+    physician: int,
+    q: str,
+    role: str,
+    statuses: tuple[str, ...],
+    with_payer: bool,
+    with_physician: bool,
+    sort: str,
+    offset: int,
+    limit: int,
+    n_patients: int,
+    n_refs: int,
+    **ids: int,
+):
+    user = _placeholder_user(user_id=user_id, practice_id=practice_id, role=role)
+    qs = requests_worklist(
+        user=user,
+        status=list(statuses) or None,
+        payer=payer if with_payer else "",
+        physician=physician if with_physician else None,
+        sort=sort,
+    )
+    match = Q(reference__icontains=q)
+    if n_patients:
+        match |= Q(patient_id__in=prepared.ids_of(ids, n_patients, "pid"))
+    if n_refs:
+        match |= Q(pk__in=prepared.ids_of(ids, n_refs, "rid"))
+    return (
+        with_open_recheck(qs.filter(match).select_related(None))
+        .annotate(_total=Window(Count("pk")))
+        .values_list(*_LIST_FIELDS, "_total")[offset : offset + limit]
+    )
+
+
+_SEARCH_PATIENTS = prepared.PreparedQuery(
+    "worklist search: patients",
+    _build_search_patients,
+    prepared.Slot("user_id", int),
+    prepared.Slot("practice_id", int),
+    prepared.Slot("q", str),
+    *(prepared.Slot(f"word{i}", str) for i in range(_SEARCH_WORDS)),
+)
+_SEARCH_REFERENCES = prepared.PreparedQuery(
+    "worklist search: payer references",
+    _build_search_references,
+    prepared.Slot("user_id", int),
+    prepared.Slot("practice_id", int),
+    prepared.Slot("q", str),
+)
+_SEARCH_PAGE = prepared.PreparedQuery(
+    "worklist search: page",
+    _build_search_page,
+    prepared.Slot("user_id", int),
+    prepared.Slot("practice_id", int),
+    prepared.Slot("payer", str),
+    prepared.Slot("physician", int),
+    prepared.Slot("q", str),
+    *prepared.id_slots("pid"),
+    *prepared.id_slots("rid"),
+    # Planned with each search's values: a plan made for any values scans the practice's requests
+    # in date order, where the ids and the reference's trigram index find the few that match.
+    plan_once=False,
+)
+
+
+def search_page(*, user: AbstractBaseUser, filters: dict[str, Any], number: int) -> tuple[list[ListRow], int] | None:
+    """Page `number` of a search by name, member ID or reference (with any status, payer or
+    physician filter and order) and its exact total, as the ordinary path (requests_worklist,
+    page_ids, list_rows) answers them, in three prepared queries (priorauth.prepared): the matching
+    patients, the matching payer references, then the page with its rows and the count of all
+    matches. None where this path does not apply (a date of birth, many words, more matching
+    patients than a prepared IN list holds, a page past the last), and the ordinary path answers."""
+    given = {k for k, v in filters.items() if v not in (None, "", [])}
+    membership = selectors.membership_of(user)
+    q = re.sub(r"\s+", " ", filters.get("q") or "").strip()
+    if not q or not given <= _SEARCH_FILTERS or membership is None or number < 1 or _as_date(q) is not None:
+        return None
+    words = [w for w in re.split(r"[\s,]+", q) if w]
+    if len(words) > _SEARCH_WORDS:
+        return None
+    role = Role.PHYSICIAN if membership.role == Role.PHYSICIAN else Role.BILLING
+    scope = {"user_id": user.pk, "practice_id": membership.practice_id}
+    patients = _SEARCH_PATIENTS.rows(
+        (role, len(words)),
+        shape={"role": role, "n_words": len(words)},
+        q=q,
+        **{f"word{i}": w for i, w in enumerate(words)},
+        **scope,
+    )
+    refs = _SEARCH_REFERENCES.rows(role, shape={"role": role}, q=q, **scope)
+    by_patient = prepared.id_values([row[0] for row in patients], "pid")
+    by_ref = prepared.id_values(sorted({row[0] for row in refs}), "rid")
+    if by_patient is None or by_ref is None:
+        return None
+    statuses = tuple(filters.get("status") or ())
+    payer, physician = filters.get("payer") or "", filters.get("physician")
+    shape = {
+        "role": role,
+        "statuses": statuses,
+        "with_payer": bool(payer),
+        "with_physician": bool(physician),
+        "sort": filters.get("sort") or "-created",
+        "offset": (number - 1) * PAGE_SIZE,
+        "limit": PAGE_SIZE,
+        "n_patients": by_patient[0],
+        "n_refs": by_ref[0],
+    }
+    found = _SEARCH_PAGE.rows(
+        tuple(shape.values()),
+        shape=shape,
+        payer=payer,
+        physician=physician or 0,
+        q=q,
+        **by_patient[1],
+        **by_ref[1],
+        **scope,
+    )
+    if not found:  # no match at all (page 1), or past the last page (the ordinary path says which)
+        return ([], 0) if number == 1 else None
+    return _list_rows_of(found), int(found[0][-1])
+
+
+def _list_rows_of(found: list[tuple[Any, ...]]) -> list[ListRow]:
     rows = []
     for values in found:
         *own, first, last, born, payer_name, physician_name, _total = values
@@ -585,7 +741,7 @@ def counted_page(*, user: AbstractBaseUser, filters: dict[str, Any], number: int
                 treating_physician=_Named(name=physician_name),
             )
         )
-    return rows, int(found[0][-1] or 0)
+    return rows
 
 
 def counted_paginator(total: int) -> Callable[..., Paginator]:

@@ -5,6 +5,7 @@ service for every change, and writes each read of patient data to the audit trai
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -16,7 +17,7 @@ from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -94,29 +95,37 @@ def audit_list(request: HttpRequest, objects, *, what: str) -> None:
 # The shell: navigation, sign-in, home
 
 
+_NAV = {
+    Role.BILLING: (
+        ("Dashboard", "pages:dashboard"),
+        ("New request", "pages:request-new"),
+        ("Requests", "pages:request-list"),
+        ("Letters", "pages:letter-list"),
+        ("Policy changes", "pages:policy-changes"),
+        ("Payer scorecard", "pages:scorecard"),
+    ),
+    Role.PHYSICIAN: (
+        ("Letters to review and sign", "pages:letter-list"),
+        ("My patients' requests", "pages:physician-home"),
+    ),
+    Role.ADMIN: (
+        ("Policy changes", "pages:policy-changes"),
+        ("Requests", "pages:request-list"),
+        ("Payer scorecard", "pages:scorecard"),
+        ("Policy admin", "admin:index"),
+    ),
+    "notifications": (("Notifications", "pages:notification-list"),),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _nav_links(role: str | None, script_prefix: str) -> tuple[tuple[str, str], ...]:
+    # Resolved once per role and deployment prefix (every page draws the navigation).
+    return tuple((label, reverse(name)) for label, name in _NAV.get(role, ()))
+
+
 def _nav_items(request: HttpRequest, role: str | None) -> list[dict[str, Any]]:
-    items: list[tuple[str, str]] = []
-    if role == Role.BILLING:
-        items = [
-            ("Dashboard", reverse("pages:dashboard")),
-            ("New request", reverse("pages:request-new")),
-            ("Requests", reverse("pages:request-list")),
-            ("Letters", reverse("pages:letter-list")),
-            ("Policy changes", reverse("pages:policy-changes")),
-            ("Payer scorecard", reverse("pages:scorecard")),
-        ]
-    elif role == Role.PHYSICIAN:
-        items = [
-            ("Letters to review and sign", reverse("pages:letter-list")),
-            ("My patients' requests", reverse("pages:physician-home")),
-        ]
-    elif role == Role.ADMIN:
-        items = [
-            ("Policy changes", reverse("pages:policy-changes")),
-            ("Requests", reverse("pages:request-list")),
-            ("Payer scorecard", reverse("pages:scorecard")),
-            ("Policy admin", reverse("admin:index")),
-        ]
+    items: list[tuple[str, str]] = list(_nav_links(role, get_script_prefix()))
     if role in (Role.BILLING, Role.PHYSICIAN):
         from priorauth.models import Notification
 
@@ -126,7 +135,10 @@ def _nav_items(request: HttpRequest, role: str | None) -> list[dict[str, Any]]:
         if unread is None:
             unread = Notification.objects.filter(user=request.user, read_at__isnull=True).count()
         items.append(
-            (f"Notifications ({unread} new)" if unread else "Notifications", reverse("pages:notification-list"))
+            (
+                f"Notifications ({unread} new)" if unread else "Notifications",
+                _nav_links("notifications", get_script_prefix())[0][1],
+            )
         )
     return [{"label": label, "url": url, "current": request.path == url} for label, url in items]
 
@@ -196,6 +208,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "by_status": by_status,
             "total": sum(counts.values()),
+            "list_url": reverse("pages:request-list"),
             **board,
             "due_soon_days": DUE_SOON.days,
             "now": timezone.now(),

@@ -123,7 +123,7 @@ def _day(value: Any, fmt: str) -> str:
 
 
 def queue_item_html(item: dict[str, Any]) -> SafeString:
-    """A queue's item (priorauth.queues: a request's or a letter's), as templates/pages/_queues.html
+    """A queue's item (priorauth.queues: a request's or a letter's), as queues_html
     lists it: the link, the patient, the payer, what is due and the note."""
     out = (
         f'<a href="{escape(item["url"])}">{escape(item["reference"])}</a> {escape(item["patient"])} '
@@ -141,8 +141,46 @@ def queue_item_html(item: dict[str, Any]) -> SafeString:
     return mark_safe(out)
 
 
+def queues_html(queues: list[Any]) -> SafeString:
+    """The dashboard's and a physician's queues (priorauth.queues.Queue): each a count in words, its
+    first few items and a link to all. Made in Python, as the worklist's rows are: through the
+    template engine the dashboard spent more CPU drawing them than reading them."""
+    out = ['<ul class="queues">']
+    for q in queues:
+        key, url = escape(q.key), escape(q.url)
+        out.append(
+            f'<li class="queue q-{escape(q.tone if q.count else "empty")}" id="queue-{key}" '
+            f'aria-labelledby="queue-{key}-h">'
+            f'<h3 id="queue-{key}-h"><a href="{url}">{escape(q.title)}</a></h3>'
+            f'<p class="n" aria-label="{q.count} in this queue">{q.count}</p>'
+        )
+        if q.items:
+            out.append("<ul>" + "".join(f"<li>{queue_item_html(item)}</li>" for item in q.items) + "</ul>")
+            if q.count > len(q.items):
+                out.append(f'<p><a href="{url}">All {q.count}</a></p>')
+        else:
+            out.append(f'<p class="muted">{escape(q.empty)}</p>')
+        out.append("</li>")
+    out.append("</ul>")
+    return mark_safe("".join(out))
+
+
+_DUE_HEAD = "".join(
+    f'<th scope="col">{label}</th>' for label in ("Due", "What", "Reference", "Patient", "Payer", "Status")
+)
+
+
+def due_table_html(items: list[Any], *, caption: str, empty: str) -> SafeString:
+    """A table of deadlines (selectors.DueItem) on the dashboard, a row each (due_row_html)."""
+    rows = "".join(due_row_html(item) for item in items) or f'<tr><td colspan="6">{escape(empty)}</td></tr>'
+    return mark_safe(
+        f'<table class="list"><caption>{escape(caption)}</caption><thead><tr>{_DUE_HEAD}</tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
 def due_row_html(item: Any) -> SafeString:
-    """A deadline's row (selectors.DueItem) in the dashboard's tables (templates/pages/_due_table.html)."""
+    """A deadline's row (selectors.DueItem) in the dashboard's tables (due_table_html)."""
     r = item.request
     status = r.get_status_display
     status = status() if callable(status) else status
@@ -193,6 +231,35 @@ def _filter_choices(user: AbstractBaseUser, *, with_physicians: bool) -> dict[st
     return out
 
 
+def _page(user: AbstractBaseUser, filters: dict[str, Any], number: int) -> tuple[Any, Paginator]:
+    """Page `number` of the worklist (None past the last) and its paginator, whose count is the
+    exact total. The first page and its status / payer / physician narrowings, and searches, are
+    prepared queries (worklist.counted_page, worklist.search_page); other filters are the worklist's
+    queryset, paged over ids (the request table alone) and then read with their joins."""
+    found = worklist.counted_page(user=user, filters=filters, number=number) or worklist.search_page(
+        user=user, filters=filters, number=number
+    )
+    if found is not None:
+        rows, total = found
+        paginator = Paginator([], worklist.PAGE_SIZE)
+        paginator.count = total
+        try:
+            page = paginator.page(number)  # checks the number against the total; reads nothing
+        except EmptyPage:
+            return None, paginator
+        page.object_list = rows
+        return page, paginator
+    qs = worklist.requests_worklist(user=user, **filters)
+    paginator = Paginator(qs.values_list("pk", flat=True), worklist.PAGE_SIZE)
+    ids, paginator.count = worklist.page_ids(user=user, qs=qs, filters=filters, number=number)
+    try:
+        page = paginator.page(number)
+    except EmptyPage:
+        return None, paginator
+    page.object_list = worklist.list_rows(qs, ids)
+    return page, paginator
+
+
 def worklist_context(request: HttpRequest) -> dict[str, Any]:
     serializer = worklist.WorklistFilterSerializer(data=request.GET)
     errors: dict[str, str] = {}
@@ -204,25 +271,14 @@ def worklist_context(request: HttpRequest) -> dict[str, Any]:
     page = None
     paginator = None
     if not errors:
-        qs = worklist.requests_worklist(user=request.user, **filters)
-        # Paged over ids (the request table alone), with the exact total in the same query where
-        # the kept counts give it; the page's rows are then read with their joins.
-        paginator = Paginator(qs.values_list("pk", flat=True), worklist.PAGE_SIZE)
         raw_number = request.GET.get("page") or 1
         try:
             number = int(raw_number)
         except (TypeError, ValueError):
             errors["page"] = "Page must be a whole number."
         else:
-            counted = worklist.counted_page(user=request.user, filters=filters, number=number)
-            if counted is not None:  # one prepared query: the page's rows and the total
-                found, paginator.count = counted
-            else:
-                ids, paginator.count = worklist.page_ids(user=request.user, qs=qs, filters=filters, number=number)
-            try:
-                page = paginator.page(number)  # checks the number against the total; reads nothing
-                page.object_list = found if counted is not None else worklist.list_rows(qs, ids)
-            except EmptyPage:
+            page, paginator = _page(request.user, filters, number)
+            if page is None:
                 errors["page"] = f"There is no page {raw_number}; the last page is {paginator.num_pages}."
     # Links to other pages keep the filters.
     kept = [(name, request.GET.get(name, "")) for name in FILTER_NAMES if request.GET.get(name)]

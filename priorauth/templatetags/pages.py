@@ -91,3 +91,19 @@ def due_row(item):
     from priorauth.pages.worklist_page import due_row_html
 
     return due_row_html(item)
+
+
+@register.simple_tag
+def queue_list(queues):
+    """The queues as HTML (made in Python: see priorauth.pages.worklist_page.queues_html)."""
+    from priorauth.pages.worklist_page import queues_html
+
+    return queues_html(queues)
+
+
+@register.simple_tag
+def due_table(items, caption: str, empty: str):
+    """A deadlines table as HTML (made in Python: see priorauth.pages.worklist_page.due_table_html)."""
+    from priorauth.pages.worklist_page import due_table_html
+
+    return due_table_html(items, caption=caption, empty=empty)

@@ -132,3 +132,55 @@ def test_the_worklists_prepared_page_answers_what_the_querysets_answer(world):
 def test_the_worklists_prepared_page_leaves_searches_and_due_filters_to_the_querysets(world):
     assert worklist.counted_page(user=world.alice, filters={"q": "Moreno"}, number=1) is None
     assert worklist.counted_page(user=world.alice, filters={"due": "overdue"}, number=1) is None
+
+
+def test_the_worklists_prepared_search_answers_what_the_querysets_answer(world):
+    """search_page (three statements compiled once per shape) against the worklist's queryset with
+    its search, for names, member IDs, references (ours and the payer's), words with LIKE's own
+    characters, each role and the filters it combines with."""
+    from priorauth.models import PayerDecision
+
+    sent = [advance(draft_for(world, payer="medicare"), Status.SENT, world.alice) for _ in range(4)]
+    advance(draft_for(world, payer="medicare-advantage"), Status.DENIED, world.alice)
+    draft_for(world, payer="medicare", treating_physician=world.dave_provider)
+    draft_for(world, practice="b", payer="medicare")
+    PayerDecision.objects.create(
+        request=sent[0], decision="pended", payer_reference="PAYREF-77%_X", received_at=timezone.now()
+    )
+    some = sent[1]
+    searches = [
+        some.patient.last_name[:4],
+        f"{some.patient.last_name}, {some.patient.first_name}",
+        f"{some.patient.first_name} {some.patient.last_name}",
+        some.patient.member_id,
+        some.reference,
+        "payref-77",
+        "77%_x",
+        "%",
+        "_",
+        "nobody-at-all",
+    ]
+    extras = [
+        {},
+        {"status": [Status.SENT]},
+        {"payer": "medicare", "sort": "created"},
+        {"physician": world.bob_provider.pk},
+    ]
+    with mock.patch.object(worklist, "PAGE_SIZE", 2):
+        for user in (world.alice, world.bob, world.dave, world.erin):
+            for q in searches:
+                for extra in extras:
+                    filters = {"q": q, **extra}
+                    qs = worklist.requests_worklist(user=user, **filters)
+                    found = worklist.search_page(user=user, filters=filters, number=1)
+                    assert found is not None, (user, filters)
+                    rows, total = found
+                    assert total == qs.count(), (user, filters)
+                    assert rows == worklist.list_rows(qs, list(qs.values_list("pk", flat=True)[:2])), (user, filters)
+                    if total > 2:
+                        rows2, total2 = worklist.search_page(user=user, filters=filters, number=2)
+                        assert rows2 == worklist.list_rows(qs, list(qs.values_list("pk", flat=True)[2:4]))
+
+
+def test_a_search_by_date_of_birth_is_left_to_the_querysets(world):
+    assert worklist.search_page(user=world.alice, filters={"q": "02/03/1950"}, number=1) is None
