@@ -123,7 +123,9 @@ def _in(values: tuple[str, ...] | list[str]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-def _board_read(*, user: AbstractBaseUser, now: dt.datetime, horizon: dt.datetime, limit: int) -> dict[str, list[int]]:
+def _board_read(
+    *, user: AbstractBaseUser, now: dt.datetime, horizon: dt.datetime, limit: int, count_cap: int | None = None
+) -> dict[str, list[int]]:
     """The dashboard's counts and first ids, in one UNION ALL query: {label: [values]} (a list's ids
     in order, a count as a one-item list).
 
@@ -167,13 +169,13 @@ def _board_read(*, user: AbstractBaseUser, now: dt.datetime, horizon: dt.datetim
             )
         )
 
-    def count(label: str, where: str, params: list[Any] = (), table: str = "") -> None:
-        parts.append(
-            (
-                f"SELECT '{label}' AS k, COUNT(*) AS v FROM {table or requests + ' r'} WHERE {scope} AND {where}",
-                [*scope_params, *params],
-            )
-        )
+    def count(label: str, where: str, params: list[Any] = (), table: str = "", cap: int | None = None) -> None:
+        source = f"{table or requests + ' r'} WHERE {scope} AND {where}"
+        if cap is not None:
+            # Counted up to one past the cap: a page says "more than 1,000" rather than reading
+            # every one of a backlog's index entries on every view.
+            source = f"(SELECT 1 AS one FROM {source} LIMIT {int(cap) + 1}) c"
+        parts.append((f"SELECT '{label}' AS k, COUNT(*) AS v FROM {source}", [*scope_params, *params]))
 
     first("drafts", f"r.status = '{Status.DRAFT}'", "r.created_at, r.id", FIRST_FEW)
     first("submitted", f"r.status = '{Status.SUBMITTED}'", "r.submitted_at, r.id", FIRST_FEW)
@@ -186,9 +188,9 @@ def _board_read(*, user: AbstractBaseUser, now: dt.datetime, horizon: dt.datetim
     first("overdue", overdue, due_order, limit, [now_])
     first("soon", soon, due_order, limit, [now_, horizon_])
     first("appeals", appeals, file_order, limit, [last_day])
-    count("overdue_count", overdue, [now_])
-    count("soon_count", soon, [now_, horizon_])
-    count("appeals_count", appeals, [last_day])
+    count("overdue_count", overdue, [now_], cap=count_cap)
+    count("soon_count", soon, [now_, horizon_], cap=count_cap)
+    count("appeals_count", appeals, [last_day], cap=count_cap)
     # Letters: awaiting the physician's signature; signed and ready to send (a prior-authorization
     # letter of a submitted request, an appeal letter of a denied one: two branches, not an OR).
     joined = f"{letters} l JOIN {requests} r ON r.id = l.request_id"
@@ -337,15 +339,21 @@ def _merged(rows: dict[int, Any], ids: list[int], keys: list[str], limit: int) -
 
 
 def dashboard(
-    *, user: AbstractBaseUser, within: dt.timedelta, limit: int = 20, now: dt.datetime | None = None
+    *,
+    user: AbstractBaseUser,
+    within: dt.timedelta,
+    limit: int = 20,
+    now: dt.datetime | None = None,
+    count_cap: int | None = None,
 ) -> dict[str, Any]:
     """Everything the billing dashboard shows, in two queries whatever the practice's size (three
     when letters are listed): the per-status counts, the queues (count and first few), the
     payer/appeal deadlines (the first `limit` and the full count of each), the letters and the
-    unseen policy-change results in one (_board_read), then the listed requests' rows, once."""
+    unseen policy-change results in one (_board_read), then the listed requests' rows, once. With
+    `count_cap`, the deadline counts stop one past it (the page says "more than"); without, exact."""
     now = now or timezone.now()
     horizon = now + within
-    found = _board_read(user=user, now=now, horizon=horizon, limit=limit)
+    found = _board_read(user=user, now=now, horizon=horizon, limit=limit, count_cap=count_cap)
 
     by_status = {label.split(":", 1)[1]: n[0] for label, n in found.items() if label.startswith("status:")}
     request_ids = [

@@ -55,6 +55,7 @@ from priorauth.models import (
 )
 from priorauth.pdf_safety import pdf_active_content
 from priorauth.permissions import User
+from priorauth.prepared import PreparedInsert
 from priorauth.selectors import next_appeal_level
 
 logger = logging.getLogger(__name__)
@@ -1083,6 +1084,10 @@ def client_address_for_throttle(http_request: HttpRequest) -> str:
     return client_address(http_request) or http_request.META.get("REMOTE_ADDR", "")
 
 
+# Every page that shows PHI writes one (priorauth.prepared.PreparedInsert: no per-call compiling).
+_AUDIT_INSERT = PreparedInsert(AuditEntry)
+
+
 def audit_record(
     *,
     user: User | None,
@@ -1110,15 +1115,17 @@ def audit_record(
         object_type = (model._meta if model is not None else obj._meta).label_lower
     if object_id is None:
         object_id = str(obj.pk) if obj is not None and obj.pk is not None else ""
-    return AuditEntry.objects.create(
-        user=user if getattr(user, "pk", None) else None,
-        username=(username if username is not None else getattr(user, "username", "")) or "",
-        practice_id=membership.practice_id if membership else None,
-        action=action,
-        object_type=object_type[:100],
-        object_id=object_id[:64],
-        ip_address=client_address(request),
-        detail=detail[:500],
+    return _AUDIT_INSERT.insert(
+        AuditEntry(
+            user=user if getattr(user, "pk", None) else None,
+            username=(username if username is not None else getattr(user, "username", "")) or "",
+            practice_id=membership.practice_id if membership else None,
+            action=action,
+            object_type=object_type[:100],
+            object_id=object_id[:64],
+            ip_address=client_address(request),
+            detail=detail[:500],
+        )
     )
 
 

@@ -779,15 +779,19 @@ def patient_matches(*, user, q: str, limit: int = 8) -> list[Patient]:
     return list(patients.filter(match | Q(member_id__icontains=q)).order_by("last_name", "first_name", "id")[:limit])
 
 
-def due_of(request: AuthorizationRequest, *, now: dt.datetime | None = None) -> dict[str, Any] | None:
+def due_of(
+    request: AuthorizationRequest, *, now: dt.datetime | None = None, tz: dt.tzinfo | None = None
+) -> dict[str, Any] | None:
     """What is due next on the request and when: the payer's decision (its clock), the last day to
-    file the next appeal, or the follow-up day staff set when the payer has no clock."""
+    file the next appeal, or the follow-up day staff set when the payer has no clock. Days are the
+    current time zone's (`tz`, given by a caller that asks for many rows)."""
     now = now or timezone.now()
-    today = timezone.localdate(now)
+    tz = tz or timezone.get_current_timezone()
+    today = timezone.localdate(now, tz)
     if request.status in AWAITING_PAYER_STATUSES and request.decision_due_at:
         return {
             "what": "Payer's decision",
-            "on": timezone.localdate(request.decision_due_at),
+            "on": timezone.localdate(request.decision_due_at, tz),
             "overdue": request.decision_due_at < now,
         }
     if request.status in APPEALABLE_STATUSES and request.appeal_file_by:

@@ -56,6 +56,9 @@ from priorauth.pages.signin import UNREAD_AT_LOAD
 A = AuditEntry.Action
 # How far ahead the dashboard looks for payer decisions and appeal filing deadlines.
 DUE_SOON = dt.timedelta(days=7)
+# The dashboard counts a backlog of deadlines up to this many, then says "more than" (it would
+# otherwise read every one of them on every view; the worklist's due filter counts them all).
+DEADLINE_COUNT_CAP = 1000
 # The physician's home lists their newest requests; the rest are in the worklist (it says how many).
 PHYSICIAN_HOME_LIMIT = 200
 
@@ -197,7 +200,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
     # One read for the whole page (counts, queues, bounded deadline lists): a busy practice has
     # thousands of open requests (priorauth/queues.py, bench/worklist_bench.py).
-    board = queues.dashboard(user=request.user, within=DUE_SOON)
+    board = queues.dashboard(user=request.user, within=DUE_SOON, count_cap=DEADLINE_COUNT_CAP)
     counts = board.pop("status_counts")
     by_status = [{"status": value, "label": label, "count": counts.get(value, 0)} for value, label in Status.choices]
     shown = [d.request for key in ("decisions_overdue", "decisions_soon", "appeals_soon") for d in board[key]]
@@ -209,6 +212,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "by_status": by_status,
             "total": sum(counts.values()),
             "list_url": reverse("pages:request-list"),
+            "count_cap": DEADLINE_COUNT_CAP,
+            "count_cap_text": f"{DEADLINE_COUNT_CAP:,}",
             **board,
             "due_soon_days": DUE_SOON.days,
             "now": timezone.now(),

@@ -48,10 +48,11 @@ def _rows(requests: list, *, now) -> list[dict[str, Any]]:
     page of 50 rows spent more time in template lookups and filters than in its queries)."""
     statuses = dict(Status.choices)
     states = worklist.decision_states(requests)
+    tz = timezone.get_current_timezone()  # once: each lookup of it goes through a context-local
     rows = []
     for r in requests:
         patient = r.patient
-        due = worklist.due_of(r, now=now)
+        due = worklist.due_of(r, now=now, tz=tz)
         waiting = worklist.days_waiting(r, now=now)
         rows.append(
             {
@@ -64,7 +65,7 @@ def _rows(requests: list, *, now) -> list[dict[str, Any]]:
                 "due_on": due["on"].strftime("%m/%d/%Y") if due else "",
                 "days_waiting": waiting,
                 "waiting": "" if waiting is None else f"{waiting} day{'' if waiting == 1 else 's'}",
-                "created": timezone.localtime(r.created_at).strftime("%m/%d/%Y"),
+                "created": timezone.localtime(r.created_at, tz).strftime("%m/%d/%Y"),
                 "decision": states[r.pk],
             }
         )
@@ -139,6 +140,17 @@ def queue_item_html(item: dict[str, Any]) -> SafeString:
     if item.get("note"):
         out += f" — {escape(item['note'])}"
     return mark_safe(out)
+
+
+def options_html(choices: list[tuple[Any, str]], selected: Any) -> SafeString:
+    """A select's options, the one whose value is `selected` (compared as text) marked selected."""
+    chosen = "" if selected is None else str(selected)
+    return mark_safe(
+        "".join(
+            f'<option value="{escape(value)}"{" selected" if str(value) == chosen else ""}>{escape(label)}</option>'
+            for value, label in choices
+        )
+    )
 
 
 def queues_html(queues: list[Any]) -> SafeString:
@@ -297,7 +309,8 @@ def worklist_context(request: HttpRequest) -> dict[str, Any]:
         "status_choices": Status.choices,
         **_filter_choices(request.user, with_physicians=role != Role.PHYSICIAN),
         "due_choices": list(worklist.DUE_CHOICES.items()),
-        "sort_choices": list(worklist.SORTS.items()),
+        # Newest first is the list's order when none is chosen: the select's first, empty option.
+        "sort_choices": [(value, label) for value, label in worklist.SORTS.items() if value != "-created"],
         "filtered": bool(kept),
         "now": now,
     }

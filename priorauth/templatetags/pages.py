@@ -107,3 +107,11 @@ def due_table(items, caption: str, empty: str):
     from priorauth.pages.worklist_page import due_table_html
 
     return due_table_html(items, caption=caption, empty=empty)
+
+
+@register.simple_tag
+def options(choices, selected):
+    """A select's options as HTML (priorauth.pages.worklist_page.options_html)."""
+    from priorauth.pages.worklist_page import options_html
+
+    return options_html(choices, selected)
