@@ -10,16 +10,18 @@ A physician's queue: the letters waiting for their signature, and their patients
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
-from django.urls import reverse
+from django.db.models import F, QuerySet, Sum
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
+from policies.models import Payer
 from priorauth import prepared, selectors, worklist
 from priorauth.models import (
     APPEALABLE_STATUSES,
@@ -28,6 +30,7 @@ from priorauth.models import (
     Letter,
     LetterKind,
     LetterStatus,
+    Patient,
     PayerDecision,
     Provider,
     RecheckResult,
@@ -51,16 +54,22 @@ class Queue:
 
 
 def _worklist_url(**params: str) -> str:
-    return reverse("pages:request-list") + "?" + urlencode(params)
+    return _path("pages:request-list", get_script_prefix()) + "?" + urlencode(params)
 
 
-def _request_item(r, *, now: dt.datetime, note: str = "") -> dict[str, Any]:
+@functools.lru_cache(maxsize=32)
+def _path(name: str, script_prefix: str) -> str:
+    # Resolved once per deployment prefix: the board links every queue.
+    return reverse(name)
+
+
+def _request_item(r, *, now: dt.datetime, note: str = "", tz: dt.tzinfo | None = None) -> dict[str, Any]:
     return {
         "url": worklist.request_url(r.pk),
         "reference": r.reference,
         "patient": f"{r.patient.last_name}, {r.patient.first_name}",
         "payer": r.payer.name,
-        "due": worklist.due_of(r, now=now),
+        "due": worklist.due_of(r, now=now, tz=tz),
         "note": note,
     }
 
@@ -123,51 +132,93 @@ def _in(values: tuple[str, ...] | list[str]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-def _board_read(
-    *, user: AbstractBaseUser, now: dt.datetime, horizon: dt.datetime, limit: int, count_cap: int | None = None
-) -> dict[str, list[int]]:
-    """The dashboard's counts and first ids, in one UNION ALL query: {label: [values]} (a list's ids
-    in order, a count as a one-item list).
+def _item_columns(vendor: str) -> list[tuple[str, Any]]:
+    """The columns a queue or deadline item shows (ItemRow after its id), as SQL over the request
+    (r), its patient (p) and payer (y), each with the model field that says how it is read back."""
+    request, patient = AuthorizationRequest._meta, Patient._meta
+    decision = PayerDecision._meta
+    q = connection.ops.quote_name
 
-    Written as SQL rather than some twenty querysets: building and compiling those took longer than
-    the database took to answer them (bench/worklist_bench.py). Each list branch is a subquery with
-    its own ORDER BY and LIMIT (so they hold on SQLite too) and reads one index in order: the
-    (practice, status, key) indexes, and for the statuses the payer has or that can be appealed the
-    partial indexes pa_request_awaiting_due and pa_request_appealable_file_by, whose conditions the
-    status lists below repeat exactly. The same scope as selectors.requests_visible_to: the
-    practice, and for a physician their own patients' requests."""
-    membership = selectors.membership_of(user)
-    if membership is None:
-        return {}
-    ops = connection.ops
+    def col(meta, alias: str, name: str) -> tuple[str, Any]:
+        field = meta.get_field(name)
+        return f"{alias}.{q(field.column)}", field
+
+    # The payer's question of a pended request: its latest "pended" decision's stated reason.
+    asked = (
+        f"(SELECT d.{q(decision.get_field('stated_reason').column)} FROM {q(decision.db_table)} d "
+        f"WHERE d.{q(decision.get_field('request').column)} = r.id AND d.{q(decision.get_field('decision').column)} "
+        f"= '{PayerDecision.Kind.PENDED}' ORDER BY d.{q(decision.get_field('received_at').column)} DESC, d.id DESC "
+        "LIMIT 1)"
+    )
+    return [
+        col(request, "r", "reference"),
+        col(request, "r", "status"),
+        col(request, "r", "decision_due_at"),
+        col(request, "r", "appeal_file_by"),
+        col(request, "r", "follow_up_on"),
+        col(request, "r", "sent_at"),
+        (asked, decision.get_field("stated_reason")),
+        col(patient, "p", "first_name"),
+        col(patient, "p", "last_name"),
+        col(Payer._meta, "y", "name"),
+    ]
+
+
+@functools.lru_cache(maxsize=4)
+def _converters(vendor: str) -> list[tuple[list[Any], Any]]:
+    """Each item column's converters, as Django's own reads apply them (SQLite returns dates as
+    text); per database vendor, made once."""
+    out = []
+    for _, model_field in _item_columns(vendor):
+        expression = model_field.get_col(model_field.model._meta.db_table)
+        out.append(
+            (connection.ops.get_db_converters(expression) + expression.get_db_converters(connection), expression)
+        )
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _board_sql(*, physician: bool, limit: int, count_cap: int | None, vendor: str) -> tuple[str, tuple[Any, ...]]:
+    """The board's statement and its parameters by name ("practice", "user", "now", "horizon",
+    "last_day"; other values as they are): the same text for every page of a kind of member (made
+    once: building it on every page cost as much CPU as reading its rows)."""
     requests, counts = AuthorizationRequest._meta.db_table, RequestStatusCount._meta.db_table
     letters, results = Letter._meta.db_table, RecheckResult._meta.db_table
-    providers = Provider._meta.db_table
-    scope, scope_params = "r.practice_id = %s", [membership.practice_id]
-    if membership.role == Role.PHYSICIAN:
+    providers, patients, payers = Provider._meta.db_table, Patient._meta.db_table, Payer._meta.db_table
+    columns = _item_columns(vendor)
+    nulls = ", ".join(f"CAST(NULL AS {f.cast_db_type(connection)})" for _, f in columns)
+    scope, scope_params = "r.practice_id = %s", ["practice"]
+    if physician:
         scope += f" AND r.treating_physician_id IN (SELECT id FROM {providers} WHERE user_id = %s)"
-        scope_params.append(user.pk)
-    now_, horizon_ = ops.adapt_datetimefield_value(now), ops.adapt_datetimefield_value(horizon)
-    last_day = ops.adapt_datefield_value(timezone.localdate(horizon))
+        scope_params.append("user")
+    now_, horizon_, last_day = "now", "horizon", "last_day"
     awaiting, appealable = _in(AWAITING_PAYER_STATUSES), _in(APPEALABLE_STATUSES)
     due_order = "r.decision_due_at ASC NULLS LAST, r.follow_up_on ASC NULLS LAST, r.id"
     file_order = "r.appeal_file_by ASC NULLS LAST, r.id"
     parts: list[tuple[str, list[Any]]] = [
         (
-            f"SELECT 'status:' || r.status AS k, SUM(r.n) AS v FROM {counts} r WHERE {scope} GROUP BY r.status",
+            f"SELECT 'status:' || r.status AS k, SUM(r.n) AS v, {nulls} FROM {counts} r WHERE {scope} "
+            "GROUP BY r.status",
             scope_params,
         )
     ]
 
+    row_columns = ", ".join(f"{sql} AS c{i}" for i, (sql, _) in enumerate(columns))
+    row_names = ", ".join(f"b.c{i}" for i in range(len(columns)))
+
     def first(label: str, where: str, order: str, n: int, params: list[Any] = (), table: str = "") -> None:
-        source = table or f"{requests} r"
-        parts.append(
-            (
-                f"SELECT '{label}' AS k, b.id AS v FROM (SELECT {'l' if table else 'r'}.id FROM {source} "
-                f"WHERE {scope} AND {where} ORDER BY {order} LIMIT {int(n)}) b",
-                [*scope_params, *params],
+        if table:  # letters: their ids only (read as models when there are any)
+            sql = (
+                f"SELECT '{label}' AS k, b.id AS v, {nulls} FROM (SELECT l.id FROM {table} "
+                f"WHERE {scope} AND {where} ORDER BY {order} LIMIT {int(n)}) b"
             )
-        )
+        else:
+            sql = (
+                f"SELECT '{label}' AS k, b.id AS v, {row_names} FROM (SELECT r.id, {row_columns} FROM {requests} r "
+                f"JOIN {patients} p ON p.id = r.patient_id JOIN {payers} y ON y.id = r.payer_id "
+                f"WHERE {scope} AND {where} ORDER BY {order} LIMIT {int(n)}) b"
+            )
+        parts.append((sql, [*scope_params, *params]))
 
     def count(label: str, where: str, params: list[Any] = (), table: str = "", cap: int | None = None) -> None:
         source = f"{table or requests + ' r'} WHERE {scope} AND {where}"
@@ -175,7 +226,7 @@ def _board_read(
             # Counted up to one past the cap: a page says "more than 1,000" rather than reading
             # every one of a backlog's index entries on every view.
             source = f"(SELECT 1 AS one FROM {source} LIMIT {int(cap) + 1}) c"
-        parts.append((f"SELECT '{label}' AS k, COUNT(*) AS v FROM {source}", [*scope_params, *params]))
+        parts.append((f"SELECT '{label}' AS k, COUNT(*) AS v, {nulls} FROM {source}", [*scope_params, *params]))
 
     first("drafts", f"r.status = '{Status.DRAFT}'", "r.created_at, r.id", FIRST_FEW)
     first("submitted", f"r.status = '{Status.SUBMITTED}'", "r.submitted_at, r.id", FIRST_FEW)
@@ -212,14 +263,65 @@ def _board_read(
         [False],
         table=f"{results} x JOIN {requests} r ON r.id = x.request_id",
     )
+    return " UNION ALL ".join(sql for sql, _ in parts), tuple(p for _, ps in parts for p in ps)
+
+
+def _board_read(
+    *, user: AbstractBaseUser, now: dt.datetime, horizon: dt.datetime, limit: int, count_cap: int | None = None
+) -> tuple[dict[str, list[int]], dict[int, ItemRow]]:
+    """The dashboard's counts, first ids and their rows, in one UNION ALL query: ({label: [values]}
+    (a list's ids in order, a count as a one-item list), {request id: ItemRow}).
+
+    Written as SQL rather than some twenty querysets: building and compiling those took longer than
+    the database took to answer them (bench/worklist_bench.py). Each list branch is a subquery with
+    its own ORDER BY and LIMIT (so they hold on SQLite too) and reads one index in order: the
+    (practice, status, key) indexes, and for the statuses the payer has or that can be appealed the
+    partial indexes pa_request_awaiting_due and pa_request_appealable_file_by, whose conditions the
+    status lists below repeat exactly. The same scope as selectors.requests_visible_to: the
+    practice, and for a physician their own patients' requests. A request branch reads its rows'
+    columns too (joined after its LIMIT, in its order); the other branches fill them with NULLs of
+    the same types, so the union is one shape: one round trip for the whole board."""
+    membership = selectors.membership_of(user)
+    if membership is None:
+        return {}, {}
+    ops = connection.ops
+    sql, names = _board_sql(
+        physician=membership.role == Role.PHYSICIAN, limit=limit, count_cap=count_cap, vendor=connection.vendor
+    )
+    values = {
+        "practice": membership.practice_id,
+        "user": user.pk,
+        "now": ops.adapt_datetimefield_value(now),
+        "horizon": ops.adapt_datetimefield_value(horizon),
+        "last_day": ops.adapt_datefield_value(timezone.localdate(horizon)),
+    }
+    params = [values[p] if isinstance(p, str) else p for p in names]
     out: dict[str, list[int]] = {}
+    rows: dict[int, ItemRow] = {}
+    converters = _converters(connection.vendor)
     # One prepared statement (priorauth.prepared): planning its twenty branches cost more than
     # running them.
-    for label, value in prepared.execute(
-        " UNION ALL ".join(sql for sql, _ in parts), [p for _, ps in parts for p in ps]
-    ):
+    for label, value, *columns in prepared.execute(sql, params):
         out.setdefault(label, []).append(int(value or 0))
-    return out
+        if columns[0] is None or value in rows:  # a count, a letter, or a request listed twice
+            continue
+        for i, (convs, expression) in enumerate(converters):
+            for convert in convs:
+                columns[i] = convert(columns[i], expression, connection)
+        ref, status, due, file_by, follow, sent, asked, first_name, last_name, payer = columns
+        rows[value] = ItemRow(
+            value,
+            ref,
+            status,
+            due,
+            file_by,
+            follow,
+            sent,
+            asked,
+            _Named(first_name=first_name, last_name=last_name),
+            _Named(payer),
+        )
+    return out, rows
 
 
 @dataclass
@@ -252,74 +354,6 @@ class ItemRow:
 
 
 _STATUS_LABELS = dict(Status.choices)
-_ITEM_FIELDS = (
-    "pk",
-    "reference",
-    "status",
-    "decision_due_at",
-    "appeal_file_by",
-    "follow_up_on",
-    "sent_at",
-    "asked",
-    "patient__first_name",
-    "patient__last_name",
-    "payer__name",
-)
-
-
-def _item_queryset(user: AbstractBaseUser, ids: list[Any]) -> QuerySet:
-    asked = PayerDecision.objects.filter(request=OuterRef("pk"), decision=PayerDecision.Kind.PENDED).order_by(
-        "-received_at", "-id"
-    )
-    return (
-        selectors.request_list(user=user)
-        .order_by()
-        .annotate(asked=Subquery(asked.values("stated_reason")[:1]))
-        .filter(pk__in=ids)
-        .values_list(*_ITEM_FIELDS)
-    )
-
-
-def _build_item_rows(*, user_id: int, practice_id: int, role: str, size: int, **ids: int) -> QuerySet:
-    user = worklist._placeholder_user(user_id=user_id, practice_id=practice_id, role=role)
-    return _item_queryset(user, prepared.ids_of(ids, size))
-
-
-_ITEM_ROWS = prepared.PreparedQuery(
-    "dashboard items",
-    _build_item_rows,
-    prepared.Slot("user_id", int),
-    prepared.Slot("practice_id", int),
-    *prepared.id_slots(),
-)
-
-
-def _item_rows(user: AbstractBaseUser, ids: list[int]) -> dict[int, ItemRow]:
-    """The listed requests' rows, scoped like selectors.request_list (the ids come from the board,
-    scoped already; read again in scope all the same). Compiled once per bucket of ids
-    (priorauth.prepared): building this queryset cost more CPU than reading it."""
-    membership = selectors.membership_of(user)
-    if membership is None or not ids:
-        return {}
-    padded = prepared.id_values(ids)
-    if padded is None:  # more than the largest bucket holds: the ordinary way
-        found = list(_item_queryset(user, ids))
-    else:
-        size, values = padded
-        role = Role.PHYSICIAN if membership.role == Role.PHYSICIAN else Role.BILLING
-        found = _ITEM_ROWS.rows(
-            (role, size),
-            shape={"role": role, "size": size},
-            user_id=user.pk,
-            practice_id=membership.practice_id,
-            **values,
-        )
-    out = {}
-    for pk, ref, status, due, file_by, follow, sent, asked, first, last, payer in found:
-        out[pk] = ItemRow(
-            pk, ref, status, due, file_by, follow, sent, asked, _Named(first_name=first, last_name=last), _Named(payer)
-        )
-    return out
 
 
 def _merged(rows: dict[int, Any], ids: list[int], keys: list[str], limit: int) -> list[Any]:
@@ -346,22 +380,17 @@ def dashboard(
     now: dt.datetime | None = None,
     count_cap: int | None = None,
 ) -> dict[str, Any]:
-    """Everything the billing dashboard shows, in two queries whatever the practice's size (three
-    when letters are listed): the per-status counts, the queues (count and first few), the
-    payer/appeal deadlines (the first `limit` and the full count of each), the letters and the
-    unseen policy-change results in one (_board_read), then the listed requests' rows, once. With
+    """Everything the billing dashboard shows, in one query whatever the practice's size (two when
+    letters are listed): the per-status counts, the queues (count and first few), the payer/appeal
+    deadlines (the first `limit` and the full count of each), the letters, the unseen
+    policy-change results and the listed requests' rows (_board_read). With
     `count_cap`, the deadline counts stop one past it (the page says "more than"); without, exact."""
     now = now or timezone.now()
     horizon = now + within
-    found = _board_read(user=user, now=now, horizon=horizon, limit=limit, count_cap=count_cap)
+    found, rows = _board_read(user=user, now=now, horizon=horizon, limit=limit, count_cap=count_cap)
+    tz = timezone.get_current_timezone()  # once for all items (each lookup goes through a context-local)
 
     by_status = {label.split(":", 1)[1]: n[0] for label, n in found.items() if label.startswith("status:")}
-    request_ids = [
-        pk
-        for key in ("drafts", "submitted", "waiting", "pended", "denied", "overdue", "soon", "appeals")
-        for pk in found.get(key, [])
-    ]
-    rows = _item_rows(user, list(dict.fromkeys(request_ids)))
     letter_ids = found.get("letters_awaiting", []) + found.get("letters_ready", [])
     letters = (
         {
@@ -394,7 +423,7 @@ def dashboard(
             counts["drafts"],
             _worklist_url(status=Status.DRAFT, sort="created"),
             "todo",
-            [_request_item(r, now=now) for r in in_order("drafts")],
+            [_request_item(r, tz=tz, now=now) for r in in_order("drafts")],
             "No drafts.",
         ),
         Queue(
@@ -403,7 +432,7 @@ def dashboard(
             counts["submitted"],
             _worklist_url(status=Status.SUBMITTED, sort="created"),
             "todo",
-            [_request_item(r, now=now) for r in in_order("submitted")],
+            [_request_item(r, tz=tz, now=now) for r in in_order("submitted")],
             "Everything submitted has been sent.",
         ),
         Queue(
@@ -416,6 +445,7 @@ def dashboard(
                 _request_item(
                     r,
                     now=now,
+                    tz=tz,
                     note="" if r.decision_due_at or r.follow_up_on else "No payer clock: set a follow-up date",
                 )
                 for r in _merged(rows, found.get("waiting", []), ["decision_due_at", "follow_up_on"], FIRST_FEW)
@@ -428,7 +458,10 @@ def dashboard(
             counts["pended"],
             _worklist_url(status=Status.PENDED, sort="waiting"),
             "attention",
-            [_request_item(r, now=now, note=f"Asked for: {r.asked}" if r.asked else "") for r in in_order("pended")],
+            [
+                _request_item(r, tz=tz, now=now, note=f"Asked for: {r.asked}" if r.asked else "")
+                for r in in_order("pended")
+            ],
             "No pended requests.",
         ),
         Queue(
@@ -437,14 +470,17 @@ def dashboard(
             counts["denied"],
             _worklist_url(status=",".join(APPEALABLE_STATUSES), sort="due"),
             "attention",
-            [_request_item(r, now=now) for r in _merged(rows, found.get("denied", []), ["appeal_file_by"], FIRST_FEW)],
+            [
+                _request_item(r, tz=tz, now=now)
+                for r in _merged(rows, found.get("denied", []), ["appeal_file_by"], FIRST_FEW)
+            ],
             "No denials to appeal.",
         ),
         Queue(
             "awaiting_signature",
             "Letters awaiting signature",
             found.get("letters_awaiting_count", [0])[0],
-            reverse("pages:letter-list"),
+            _path("pages:letter-list", get_script_prefix()),
             "waiting",
             [_letter_item(letters[pk]) for pk in found.get("letters_awaiting", []) if pk in letters],
             "No letter waits for a signature.",
@@ -453,7 +489,7 @@ def dashboard(
             "ready_to_send",
             "Signed letters ready to send",
             sum(found.get("letters_ready_count", [])),
-            reverse("pages:letter-list"),
+            _path("pages:letter-list", get_script_prefix()),
             "todo",
             [
                 _letter_item(letter)
@@ -513,7 +549,7 @@ def physician_queues(*, user, now: dt.datetime | None = None) -> list[Queue]:
             "awaiting_signature",
             "Letters waiting for your signature",
             awaiting.count(),
-            reverse("pages:letter-list"),
+            _path("pages:letter-list", get_script_prefix()),
             "attention",
             [_letter_item(letter) for letter in awaiting.order_by("updated_at", "id")[:FIRST_FEW]],
             "No letter waits for your signature.",

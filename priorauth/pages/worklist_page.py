@@ -114,16 +114,17 @@ def row_html(row: dict[str, Any]) -> SafeString:
     )
 
 
-def _day(value: Any, fmt: str) -> str:
-    """The template's |date for our formats: an aware moment in the current time zone."""
+def _day(value: Any, fmt: str, tz: dt.tzinfo | None = None) -> str:
+    """The template's |date for our formats: an aware moment in the current time zone (`tz`, given
+    by a caller that draws many). Digits and separators only: no escaping needed."""
     if value is None:
         return ""
     if isinstance(value, dt.datetime) and timezone.is_aware(value):
-        value = timezone.localtime(value)
+        value = timezone.localtime(value, tz)
     return value.strftime(fmt)
 
 
-def queue_item_html(item: dict[str, Any]) -> SafeString:
+def queue_item_html(item: dict[str, Any], tz: dt.tzinfo | None = None) -> SafeString:
     """A queue's item (priorauth.queues: a request's or a letter's), as queues_html
     lists it: the link, the patient, the payer, what is due and the note."""
     out = (
@@ -135,7 +136,7 @@ def queue_item_html(item: dict[str, Any]) -> SafeString:
         overdue = due["overdue"]
         out += (
             f' — <span class="{"overdue" if overdue else ""}">{"Overdue: " if overdue else ""}'
-            f"{escape(due['what'])} {escape(_day(due['on'], '%m/%d/%Y'))}</span>"
+            f"{escape(due['what'])} {_day(due['on'], '%m/%d/%Y', tz)}</span>"
         )
     if item.get("note"):
         out += f" — {escape(item['note'])}"
@@ -158,6 +159,7 @@ def queues_html(queues: list[Any]) -> SafeString:
     first few items and a link to all. Made in Python, as the worklist's rows are: through the
     template engine the dashboard spent more CPU drawing them than reading them."""
     out = ['<ul class="queues">']
+    tz = timezone.get_current_timezone()
     for q in queues:
         key, url = escape(q.key), escape(q.url)
         out.append(
@@ -167,7 +169,7 @@ def queues_html(queues: list[Any]) -> SafeString:
             f'<p class="n" aria-label="{q.count} in this queue">{q.count}</p>'
         )
         if q.items:
-            out.append("<ul>" + "".join(f"<li>{queue_item_html(item)}</li>" for item in q.items) + "</ul>")
+            out.append("<ul>" + "".join(f"<li>{queue_item_html(item, tz)}</li>" for item in q.items) + "</ul>")
             if q.count > len(q.items):
                 out.append(f'<p><a href="{url}">All {q.count}</a></p>')
         else:
@@ -184,15 +186,17 @@ _DUE_HEAD = "".join(
 
 def due_table_html(items: list[Any], *, caption: str, empty: str) -> SafeString:
     """A table of deadlines (selectors.DueItem) on the dashboard, a row each (due_row_html)."""
-    rows = "".join(due_row_html(item) for item in items) or f'<tr><td colspan="6">{escape(empty)}</td></tr>'
+    tz = timezone.get_current_timezone()
+    rows = "".join(due_row_html(item, tz) for item in items) or f'<tr><td colspan="6">{escape(empty)}</td></tr>'
     return mark_safe(
         f'<table class="list"><caption>{escape(caption)}</caption><thead><tr>{_DUE_HEAD}</tr></thead>'
         f"<tbody>{rows}</tbody></table>"
     )
 
 
-def due_row_html(item: Any) -> SafeString:
-    """A deadline's row (selectors.DueItem) in the dashboard's tables (due_table_html)."""
+def due_row_html(item: Any, tz: dt.tzinfo | None = None) -> SafeString:
+    """A deadline's row (selectors.DueItem) in the dashboard's tables (due_table_html). The link is
+    our own path and the moment digits: neither needs escaping."""
     r = item.request
     status = r.get_status_display
     status = status() if callable(status) else status
@@ -200,9 +204,9 @@ def due_row_html(item: Any) -> SafeString:
     return mark_safe(
         "<tr>"
         f'<td><span class="{"overdue" if overdue else "due-soon"}">{"Overdue since " if overdue else ""}'
-        f"{escape(_day(item.due_at, '%m/%d/%Y %H:%M'))}</span></td>"
+        f"{_day(item.due_at, '%m/%d/%Y %H:%M', tz)}</span></td>"
         f"<td>{escape(DUE_LABELS.get(item.kind, item.kind))}</td>"
-        f'<td><a href="{escape(worklist.request_url(r.pk))}">{escape(r.reference)}</a></td>'
+        f'<td><a href="{worklist.request_url(r.pk)}">{escape(r.reference)}</a></td>'
         f"<td>{escape(r.patient.last_name)}, {escape(r.patient.first_name)}</td>"
         f"<td>{escape(r.payer.name)}</td>"
         f"<td>{escape(status)}</td>"
