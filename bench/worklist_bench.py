@@ -101,7 +101,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--patients", type=int, default=25_000)
-    parser.add_argument("--rounds", type=int, default=40)
+    # 100 rounds: a p95 of 40 samples is the second-slowest one, and moved by 2 ms run to run.
+    parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument(
         "--existing",
@@ -289,7 +290,7 @@ def measure(args, practice, clerk) -> dict:
                 assert client.get(url).status_code == 200, url
             with CaptureQueriesContext(connection) as ctx:
                 client.get(url)
-            # Django's cursors only: the dashboard's prepared UNION (priorauth.queues) is one more.
+            # Every round trip, the prepared reads and writes (priorauth.prepared) included.
             queries[name] = len(ctx.captured_queries)
         # Round-robin: each round fetches every page once, so a change in the shared machine's load
         # falls on the sign-in page and the measured pages alike (the ratios are what is compared).

@@ -59,6 +59,8 @@ DUE_SOON = dt.timedelta(days=7)
 # The dashboard counts a backlog of deadlines up to this many, then says "more than" (it would
 # otherwise read every one of them on every view; the worklist's due filter counts them all).
 DEADLINE_COUNT_CAP = 1000
+# How many of each deadline list the dashboard shows (the rest are a link to the worklist).
+DASHBOARD_LIST_LIMIT = 20
 # The physician's home lists their newest requests; the rest are in the worklist (it says how many).
 PHYSICIAN_HOME_LIMIT = 200
 
@@ -200,7 +202,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
     # One read for the whole page (counts, queues, bounded deadline lists): a busy practice has
     # thousands of open requests (priorauth/queues.py, bench/worklist_bench.py).
-    board = queues.dashboard(user=request.user, within=DUE_SOON, count_cap=DEADLINE_COUNT_CAP)
+    board = queues.dashboard(
+        user=request.user, within=DUE_SOON, limit=DASHBOARD_LIST_LIMIT, count_cap=DEADLINE_COUNT_CAP
+    )
     counts = board.pop("status_counts")
     by_status = [{"status": value, "label": label, "count": counts.get(value, 0)} for value, label in Status.choices]
     shown = [d.request for key in ("decisions_overdue", "decisions_soon", "appeals_soon") for d in board[key]]

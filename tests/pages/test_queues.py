@@ -14,7 +14,8 @@ pytestmark = pytest.mark.django_db
 
 
 def queue_html(html: str, key: str) -> str:
-    return html.split(f'id="queue-{key}"')[1].split("</li>\n  \n")[0]
+    """One queue's part of the page: from its id to the next queue (or the end of the list)."""
+    return html.split(f'id="queue-{key}"')[1].split('<li class="queue ')[0].split("</section>")[0]
 
 
 def test_the_dashboard_shows_each_queue_with_its_count_and_first_items(world, client_for):
@@ -93,3 +94,25 @@ def test_a_physician_home_says_how_many_requests_there_are_beyond_the_newest_it_
     monkeypatch.setattr("priorauth.pages.views.PHYSICIAN_HOME_LIMIT", 2)
     html = client.get("/physician/").content.decode()
     assert "The newest 2 of 3" in html and 'href="/requests/">all 3 in the request list</a>' in html
+
+
+def test_a_backlog_of_deadlines_is_counted_up_to_the_cap_and_then_said_to_be_more(world, client_for, monkeypatch):
+    from priorauth import queues
+    from priorauth.pages import views
+
+    for _ in range(4):
+        request = advance(draft_for(world, payer="medicare-advantage"), Status.SENT, world.alice)
+        AuthorizationRequest.objects.filter(pk=request.pk).update(decision_due_at=timezone.now() - dt.timedelta(days=3))
+    exact = queues.dashboard(user=world.alice, within=dt.timedelta(days=7), limit=1)
+    capped = queues.dashboard(user=world.alice, within=dt.timedelta(days=7), limit=1, count_cap=2)
+    assert exact["decisions_overdue_count"] == 4 and len(exact["decisions_overdue"]) == 1
+    assert capped["decisions_overdue_count"] == 3  # one past the cap: "more than 2"
+    assert capped["decisions_overdue"] == exact["decisions_overdue"]
+
+    monkeypatch.setattr(views, "DASHBOARD_LIST_LIMIT", 1)
+    monkeypatch.setattr(views, "DEADLINE_COUNT_CAP", 2)
+    html = client_for(world.alice).get("/dashboard/").content.decode()
+    assert "All overdue: more than 2</a>" in html
+    monkeypatch.setattr(views, "DEADLINE_COUNT_CAP", 1000)
+    html = client_for(world.alice).get("/dashboard/").content.decode()
+    assert "All 4 overdue</a>" in html
