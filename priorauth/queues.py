@@ -143,12 +143,14 @@ def _item_columns(vendor: str) -> list[tuple[str, Any]]:
         field = meta.get_field(name)
         return f"{alias}.{q(field.column)}", field
 
-    # The payer's question of a pended request: its latest "pended" decision's stated reason.
+    # The payer's question of a pended request: its latest "pended" decision's stated reason (looked
+    # up for the pended rows only).
     asked = (
+        f"CASE WHEN r.{q(request.get_field('status').column)} = '{Status.PENDED}' THEN "
         f"(SELECT d.{q(decision.get_field('stated_reason').column)} FROM {q(decision.db_table)} d "
         f"WHERE d.{q(decision.get_field('request').column)} = r.id AND d.{q(decision.get_field('decision').column)} "
         f"= '{PayerDecision.Kind.PENDED}' ORDER BY d.{q(decision.get_field('received_at').column)} DESC, d.id DESC "
-        "LIMIT 1)"
+        "LIMIT 1) END"
     )
     return [
         col(request, "r", "reference"),
