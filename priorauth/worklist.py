@@ -520,14 +520,30 @@ def _build_counted_page(
     )
 
 
+# Whose requests a prepared worklist query reads: the member and their practice (with the role as
+# part of the shape, _placeholder_user).
+SCOPE_SLOTS = (prepared.Slot("user_id", int), prepared.Slot("practice_id", int))
+
 _COUNTED_PAGE = prepared.PreparedQuery(
     "worklist page",
     _build_counted_page,
-    prepared.Slot("user_id", int),
-    prepared.Slot("practice_id", int),
+    *SCOPE_SLOTS,
     prepared.Slot("payer", str),
     prepared.Slot("physician", int),
 )
+
+
+def _page_shape(role: str, filters: dict[str, Any], number: int) -> dict[str, Any]:
+    """What of a worklist page's filters makes its SQL text (the values themselves are slots)."""
+    return {
+        "role": role,
+        "statuses": tuple(filters.get("status") or ()),
+        "with_payer": bool(filters.get("payer")),
+        "with_physician": bool(filters.get("physician")),
+        "sort": filters.get("sort") or "-created",
+        "offset": (number - 1) * PAGE_SIZE,
+        "limit": PAGE_SIZE,
+    }
 
 
 def counted_page(*, user: AbstractBaseUser, filters: dict[str, Any], number: int) -> tuple[list[ListRow], int] | None:
@@ -543,18 +559,9 @@ def counted_page(*, user: AbstractBaseUser, filters: dict[str, Any], number: int
     membership = selectors.membership_of(user)
     if not given <= _COUNTED_FILTERS or membership is None or number < 1:
         return None
-    statuses = tuple(filters.get("status") or ())
-    payer, physician = filters.get("payer") or "", filters.get("physician")
     role = Role.PHYSICIAN if membership.role == Role.PHYSICIAN else Role.BILLING
-    shape = {
-        "role": role,
-        "statuses": statuses,
-        "with_payer": bool(payer),
-        "with_physician": bool(physician),
-        "sort": filters.get("sort") or "-created",
-        "offset": (number - 1) * PAGE_SIZE,
-        "limit": PAGE_SIZE,
-    }
+    payer, physician = filters.get("payer") or "", filters.get("physician")
+    shape = _page_shape(role, filters, number)
     found = _COUNTED_PAGE.rows(
         tuple(shape.values()),
         shape=shape,
@@ -644,23 +651,20 @@ def _build_search_page(
 _SEARCH_PATIENTS = prepared.PreparedQuery(
     "worklist search: patients",
     _build_search_patients,
-    prepared.Slot("user_id", int),
-    prepared.Slot("practice_id", int),
+    *SCOPE_SLOTS,
     prepared.Slot("q", str),
     *(prepared.Slot(f"word{i}", str) for i in range(_SEARCH_WORDS)),
 )
 _SEARCH_REFERENCES = prepared.PreparedQuery(
     "worklist search: payer references",
     _build_search_references,
-    prepared.Slot("user_id", int),
-    prepared.Slot("practice_id", int),
+    *SCOPE_SLOTS,
     prepared.Slot("q", str),
 )
 _SEARCH_PAGE = prepared.PreparedQuery(
     "worklist search: page",
     _build_search_page,
-    prepared.Slot("user_id", int),
-    prepared.Slot("practice_id", int),
+    *SCOPE_SLOTS,
     prepared.Slot("payer", str),
     prepared.Slot("physician", int),
     prepared.Slot("q", str),
@@ -701,19 +705,8 @@ def search_page(*, user: AbstractBaseUser, filters: dict[str, Any], number: int)
     by_ref = prepared.id_values(sorted({row[0] for row in refs}), "rid")
     if by_patient is None or by_ref is None:
         return None
-    statuses = tuple(filters.get("status") or ())
     payer, physician = filters.get("payer") or "", filters.get("physician")
-    shape = {
-        "role": role,
-        "statuses": statuses,
-        "with_payer": bool(payer),
-        "with_physician": bool(physician),
-        "sort": filters.get("sort") or "-created",
-        "offset": (number - 1) * PAGE_SIZE,
-        "limit": PAGE_SIZE,
-        "n_patients": by_patient[0],
-        "n_refs": by_ref[0],
-    }
+    shape = {**_page_shape(role, filters, number), "n_patients": by_patient[0], "n_refs": by_ref[0]}
     found = _SEARCH_PAGE.rows(
         tuple(shape.values()),
         shape=shape,
