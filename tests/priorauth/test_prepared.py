@@ -74,3 +74,30 @@ def test_a_slot_that_became_sql_text_is_refused_when_compiled():
 def test_only_plain_values_can_be_slotted():
     with pytest.raises(ImproperlyConfigured, match="only int, str and datetime"):
         Slot("ids", list)
+
+
+def test_a_prepared_insert_stores_the_row_as_save_would_and_sets_its_key(world):
+    from priorauth.models import AuditEntry
+    from priorauth.prepared import PreparedInsert
+
+    entry = PreparedInsert(AuditEntry).insert(
+        AuditEntry(
+            user=world.alice,
+            username="alice",
+            practice=world.practice_a,
+            action="list",
+            object_type="priorauth.authorizationrequest",
+            ip_address="2001:db8::1",
+            detail="request list ids=1,2",
+        )
+    )
+    assert entry.pk and not entry._state.adding
+    stored = AuditEntry.objects.get(pk=entry.pk)
+    assert (stored.user_id, stored.practice_id, stored.ip_address, stored.detail, stored.object_id) == (
+        world.alice.pk,
+        world.practice_a.pk,
+        "2001:db8::1",
+        "request list ids=1,2",
+        "",
+    )
+    assert stored.at == entry.at and stored.at.tzinfo is not None
