@@ -167,15 +167,15 @@ def _item_columns(vendor: str) -> list[tuple[str, Any]]:
 
 
 @functools.lru_cache(maxsize=4)
-def _converters(vendor: str) -> list[tuple[list[Any], Any]]:
+def _converters(vendor: str) -> list[tuple[int, list[Any], Any]]:
     """Each item column's converters, as Django's own reads apply them (SQLite returns dates as
     text); per database vendor, made once."""
     out = []
-    for _, model_field in _item_columns(vendor):
+    for i, (_, model_field) in enumerate(_item_columns(vendor)):
         expression = model_field.get_col(model_field.model._meta.db_table)
-        out.append(
-            (connection.ops.get_db_converters(expression) + expression.get_db_converters(connection), expression)
-        )
+        convs = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+        if convs:  # PostgreSQL needs none of them: its driver returns dates and moments typed
+            out.append((i, convs, expression))
     return out
 
 
@@ -307,7 +307,7 @@ def _board_read(
         out.setdefault(label, []).append(int(value or 0))
         if columns[0] is None or value in rows:  # a count, a letter, or a request listed twice
             continue
-        for i, (convs, expression) in enumerate(converters):
+        for i, convs, expression in converters:
             for convert in convs:
                 columns[i] = convert(columns[i], expression, connection)
         ref, status, due, file_by, follow, sent, asked, first_name, last_name, payer = columns
