@@ -192,12 +192,12 @@ def _insert_sql(table: str, columns: tuple[str, ...], pk: str) -> str:
 ID_BUCKETS = (8, 32, 128)
 
 
-def id_slots(prefix: str = "id") -> list[Slot]:
+def id_slots(prefix: str) -> list[Slot]:
     return [Slot(f"{prefix}{i}", int) for i in range(ID_BUCKETS[-1])]
 
 
-def id_values(ids: list[int], prefix: str = "id") -> tuple[int, dict[str, int]] | None:
-    """(bucket size, {"id0": ..., ...}) for `ids`, or None when they are more than the largest
+def id_values(ids: list[int], prefix: str) -> tuple[int, dict[str, int]] | None:
+    """(bucket size, {"<prefix>0": ..., ...}) for `ids`, or None when they are more than the largest
     bucket (the caller reads them the ordinary way). No ids: (0, {})."""
     if len(ids) > ID_BUCKETS[-1]:
         return None
@@ -207,7 +207,7 @@ def id_values(ids: list[int], prefix: str = "id") -> tuple[int, dict[str, int]] 
     return size, {f"{prefix}{i}": ids[i] if i < len(ids) else ids[0] for i in range(size)}
 
 
-def ids_of(values: dict[str, Any], size: int, prefix: str = "id") -> list[Any]:
+def ids_of(values: dict[str, Any], size: int, prefix: str) -> list[Any]:
     """The placeholders a build function puts in its IN list, for a shape of `size` ids."""
     return [values[f"{prefix}{i}"] for i in range(size)]
 

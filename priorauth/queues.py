@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import F, QuerySet, Sum
-from django.urls import get_script_prefix, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from policies.models import Payer
@@ -54,13 +54,7 @@ class Queue:
 
 
 def _worklist_url(**params: str) -> str:
-    return _path("pages:request-list", get_script_prefix()) + "?" + urlencode(params)
-
-
-@functools.lru_cache(maxsize=32)
-def _path(name: str, script_prefix: str) -> str:
-    # Resolved once per deployment prefix: the board links every queue.
-    return reverse(name)
+    return worklist.url_path("pages:request-list") + "?" + urlencode(params)
 
 
 def _request_item(r, *, now: dt.datetime, note: str = "", tz: dt.tzinfo | None = None) -> dict[str, Any]:
@@ -132,7 +126,7 @@ def _in(values: tuple[str, ...] | list[str]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-def _item_columns(vendor: str) -> list[tuple[str, Any]]:
+def _item_columns() -> list[tuple[str, Any]]:
     """The columns a queue or deadline item shows (ItemRow after its id), as SQL over the request
     (r), its patient (p) and payer (y), each with the model field that says how it is read back."""
     request, patient = AuthorizationRequest._meta, Patient._meta
@@ -171,7 +165,7 @@ def _converters(vendor: str) -> list[tuple[int, list[Any], Any]]:
     """Each item column's converters, as Django's own reads apply them (SQLite returns dates as
     text); per database vendor, made once."""
     out = []
-    for i, (_, model_field) in enumerate(_item_columns(vendor)):
+    for i, (_, model_field) in enumerate(_item_columns()):
         expression = model_field.get_col(model_field.model._meta.db_table)
         convs = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
         if convs:  # PostgreSQL needs none of them: its driver returns dates and moments typed
@@ -187,13 +181,12 @@ def _board_sql(*, physician: bool, limit: int, count_cap: int | None, vendor: st
     requests, counts = AuthorizationRequest._meta.db_table, RequestStatusCount._meta.db_table
     letters, results = Letter._meta.db_table, RecheckResult._meta.db_table
     providers, patients, payers = Provider._meta.db_table, Patient._meta.db_table, Payer._meta.db_table
-    columns = _item_columns(vendor)
+    columns = _item_columns()
     nulls = ", ".join(f"CAST(NULL AS {f.cast_db_type(connection)})" for _, f in columns)
     scope, scope_params = "r.practice_id = %s", ["practice"]
     if physician:
         scope += f" AND r.treating_physician_id IN (SELECT id FROM {providers} WHERE user_id = %s)"
         scope_params.append("user")
-    now_, horizon_, last_day = "now", "horizon", "last_day"
     awaiting, appealable = _in(AWAITING_PAYER_STATUSES), _in(APPEALABLE_STATUSES)
     due_order = "r.decision_due_at ASC NULLS LAST, r.follow_up_on ASC NULLS LAST, r.id"
     file_order = "r.appeal_file_by ASC NULLS LAST, r.id"
@@ -238,12 +231,12 @@ def _board_sql(*, physician: bool, limit: int, count_cap: int | None, vendor: st
     overdue = f"r.status IN {awaiting} AND r.decision_due_at < %s"
     soon = f"r.status IN {awaiting} AND r.decision_due_at >= %s AND r.decision_due_at <= %s"
     appeals = f"r.status IN {appealable} AND r.appeal_file_by <= %s"
-    first("overdue", overdue, due_order, limit, [now_])
-    first("soon", soon, due_order, limit, [now_, horizon_])
-    first("appeals", appeals, file_order, limit, [last_day])
-    count("overdue_count", overdue, [now_], cap=count_cap)
-    count("soon_count", soon, [now_, horizon_], cap=count_cap)
-    count("appeals_count", appeals, [last_day], cap=count_cap)
+    first("overdue", overdue, due_order, limit, ["now"])
+    first("soon", soon, due_order, limit, ["now", "horizon"])
+    first("appeals", appeals, file_order, limit, ["last_day"])
+    count("overdue_count", overdue, ["now"], cap=count_cap)
+    count("soon_count", soon, ["now", "horizon"], cap=count_cap)
+    count("appeals_count", appeals, ["last_day"], cap=count_cap)
     # Letters: awaiting the physician's signature; signed and ready to send (a prior-authorization
     # letter of a submitted request, an appeal letter of a denied one: two branches, not an OR).
     joined = f"{letters} l JOIN {requests} r ON r.id = l.request_id"
@@ -482,7 +475,7 @@ def dashboard(
             "awaiting_signature",
             "Letters awaiting signature",
             found.get("letters_awaiting_count", [0])[0],
-            _path("pages:letter-list", get_script_prefix()),
+            worklist.url_path("pages:letter-list"),
             "waiting",
             [_letter_item(letters[pk]) for pk in found.get("letters_awaiting", []) if pk in letters],
             "No letter waits for a signature.",
@@ -491,7 +484,7 @@ def dashboard(
             "ready_to_send",
             "Signed letters ready to send",
             sum(found.get("letters_ready_count", [])),
-            _path("pages:letter-list", get_script_prefix()),
+            worklist.url_path("pages:letter-list"),
             "todo",
             [
                 _letter_item(letter)
@@ -551,7 +544,7 @@ def physician_queues(*, user, now: dt.datetime | None = None) -> list[Queue]:
             "awaiting_signature",
             "Letters waiting for your signature",
             awaiting.count(),
-            _path("pages:letter-list", get_script_prefix()),
+            worklist.url_path("pages:letter-list"),
             "attention",
             [_letter_item(letter) for letter in awaiting.order_by("updated_at", "id")[:FIRST_FEW]],
             "No letter waits for your signature.",
@@ -560,7 +553,7 @@ def physician_queues(*, user, now: dt.datetime | None = None) -> list[Queue]:
             "open",
             "Your patients' open requests",
             counts["submitted"] + counts["waiting"] + counts["pended"] + counts["denied"],
-            reverse("pages:request-list"),
+            worklist.url_path("pages:request-list"),
             "waiting",
             [_request_item(r, now=now) for r in open_requests],
             "No open requests.",

@@ -13,6 +13,7 @@ what Django's ``icontains`` asks for there); SQLite runs the same query without 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Window
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -111,15 +112,33 @@ def _as_date(text: str) -> dt.date | None:
     return None
 
 
+def _terms(q: str | None) -> str:
+    """A search as typed, its runs of spaces made one."""
+    return re.sub(r"\s+", " ", q or "").strip()
+
+
+def _words(q: str) -> list[str]:
+    """A search's words: "Last, First" or "First Last"."""
+    return [w for w in re.split(r"[\s,]+", q) if w]
+
+
+def _name_match(words: list[Any]) -> Q:
+    """Every word must match the first or last name."""
+    match = Q()
+    for word in words:
+        match &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
+    return match
+
+
 def _search(qs: QuerySet[AuthorizationRequest], *, user, q: str) -> QuerySet[AuthorizationRequest]:
-    q = re.sub(r"\s+", " ", q).strip()
+    q = _terms(q)
     if not q:
         return qs
     born = _as_date(q)
     patients = selectors.patients_visible_to(user)
     if born is not None:
         return qs.filter(patient__birth_date=born)
-    name_match = _name_match([w for w in re.split(r"[\s,]+", q) if w])
+    name_match = _name_match(_words(q))
     patient_ids = list(
         patients.filter(name_match | Q(member_id__icontains=q)).values_list("pk", flat=True)[: _PATIENT_ID_LIMIT + 1]
     )
@@ -300,14 +319,31 @@ def list_rows(qs: QuerySet[AuthorizationRequest], ids: list[int]) -> list[ListRo
         return []
     found = {}
     for values in with_open_recheck(qs.order_by().select_related(None)).filter(pk__in=ids).values_list(*_LIST_FIELDS):
-        *own, first, last, born, payer, physician = values
-        found[own[0]] = ListRow(
-            *own,
-            patient=_Named(first_name=first, last_name=last, birth_date=born),
-            payer=_Named(name=payer),
-            treating_physician=_Named(name=physician),
-        )
+        row = _list_row(values)
+        found[row.pk] = row
     return [found[pk] for pk in ids if pk in found]
+
+
+def _list_row(values: tuple[Any, ...]) -> ListRow:
+    """A ListRow from the values of _LIST_FIELDS (in that order)."""
+    *own, first, last, born, payer, physician = values
+    return ListRow(
+        *own,
+        patient=_Named(first_name=first, last_name=last, birth_date=born),
+        payer=_Named(name=payer),
+        treating_physician=_Named(name=physician),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _path(name: str, script_prefix: str) -> str:
+    return reverse(name)
+
+
+def url_path(name: str) -> str:
+    """reverse(name) for a URL without arguments, resolved once per deployment prefix: every page
+    links the navigation and the queues, and resolving the URLconf each time showed in profiles."""
+    return _path(name, get_script_prefix())
 
 
 _DETAIL_PATH: str | None = None
@@ -488,7 +524,17 @@ def _placeholder_user(*, user_id: int, practice_id: int, role: str) -> Any:
     return user
 
 
-def _build_counted_page(
+@dataclass
+class _Shaped:
+    """The worklist of a prepared page's shape (_page_shape) for a placeholder member."""
+
+    user: Any
+    qs: QuerySet[AuthorizationRequest]
+    payer: str
+    physician: int | None
+
+
+def _shaped_worklist(
     *,
     user_id: int,
     practice_id: int,
@@ -499,16 +545,20 @@ def _build_counted_page(
     with_payer: bool,
     with_physician: bool,
     sort: str,
-    offset: int,
-    limit: int,
-) -> QuerySet:
-    from priorauth.queues import status_counts_queryset
-
+) -> _Shaped:
     user = _placeholder_user(user_id=user_id, practice_id=practice_id, role=role)
     payer_, physician_ = (payer if with_payer else ""), (physician if with_physician else None)
     qs = requests_worklist(user=user, status=list(statuses) or None, payer=payer_, physician=physician_, sort=sort)
+    return _Shaped(user, qs, payer_, physician_)
+
+
+def _build_counted_page(*, statuses: tuple[str, ...], offset: int, limit: int, **shape: Any) -> QuerySet:
+    from priorauth.queues import status_counts_queryset
+
+    shaped = _shaped_worklist(statuses=statuses, **shape)
+    qs = shaped.qs
     page = qs.values("pk")[offset : offset + limit]
-    counts = status_counts_queryset(user, payer=payer_, physician=physician_)
+    counts = status_counts_queryset(shaped.user, payer=shaped.payer, physician=shaped.physician)
     if statuses:
         counts = counts.filter(status__in=statuses)
     total = Subquery(counts.values("practice_id").annotate(all=Sum("n")).values("all")[:1])
@@ -531,6 +581,12 @@ _COUNTED_PAGE = prepared.PreparedQuery(
     prepared.Slot("payer", str),
     prepared.Slot("physician", int),
 )
+
+
+def _shape_role(role: str) -> str:
+    """The scope a member's role gives, as a shape names it: a physician's own patients, or the
+    whole practice (billing staff and admins alike)."""
+    return Role.PHYSICIAN if role == Role.PHYSICIAN else Role.BILLING
 
 
 def _page_shape(role: str, filters: dict[str, Any], number: int) -> dict[str, Any]:
@@ -559,7 +615,7 @@ def counted_page(*, user: AbstractBaseUser, filters: dict[str, Any], number: int
     membership = selectors.membership_of(user)
     if not given <= _COUNTED_FILTERS or membership is None or number < 1:
         return None
-    role = Role.PHYSICIAN if membership.role == Role.PHYSICIAN else Role.BILLING
+    role = _shape_role(membership.role)
     payer, physician = filters.get("payer") or "", filters.get("physician")
     shape = _page_shape(role, filters, number)
     found = _COUNTED_PAGE.rows(
@@ -584,14 +640,6 @@ _SEARCH_WORDS = 8
 _SEARCH_FILTERS = _COUNTED_FILTERS | {"q"}
 
 
-def _name_match(words: list[Any]) -> Q:
-    """ "Last, First" or "First Last": every word must match the first or last name."""
-    match = Q()
-    for word in words:
-        match &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
-    return match
-
-
 def _build_search_patients(*, user_id: int, practice_id: int, role: str, q: str, n_words: int, **words: str):
     user = _placeholder_user(user_id=user_id, practice_id=practice_id, role=role)
     match = _name_match([words[f"word{i}"] for i in range(n_words)])
@@ -610,32 +658,10 @@ def _build_search_references(*, user_id: int, practice_id: int, role: str, q: st
     ]
 
 
-def _build_search_page(
-    *,
-    user_id: int,
-    practice_id: int,
-    payer: str,
-    physician: int,
-    q: str,
-    role: str,
-    statuses: tuple[str, ...],
-    with_payer: bool,
-    with_physician: bool,
-    sort: str,
-    offset: int,
-    limit: int,
-    n_patients: int,
-    n_refs: int,
-    **ids: int,
-):
-    user = _placeholder_user(user_id=user_id, practice_id=practice_id, role=role)
-    qs = requests_worklist(
-        user=user,
-        status=list(statuses) or None,
-        payer=payer if with_payer else "",
-        physician=physician if with_physician else None,
-        sort=sort,
-    )
+def _build_search_page(*, q: str, offset: int, limit: int, n_patients: int, n_refs: int, **rest: Any):
+    # `rest`: the ids' slots (pid0…, rid0…), and the shape's and the scope's arguments.
+    ids = {k: rest.pop(k) for k in [k for k in rest if k.startswith(("pid", "rid"))]}
+    qs = _shaped_worklist(**rest).qs
     match = Q(reference__icontains=q)
     if n_patients:
         match |= Q(patient_id__in=prepared.ids_of(ids, n_patients, "pid"))
@@ -685,13 +711,13 @@ def search_page(*, user: AbstractBaseUser, filters: dict[str, Any], number: int)
     patients than a prepared IN list holds, a page past the last), and the ordinary path answers."""
     given = {k for k, v in filters.items() if v not in (None, "", [])}
     membership = selectors.membership_of(user)
-    q = re.sub(r"\s+", " ", filters.get("q") or "").strip()
+    q = _terms(filters.get("q"))
     if not q or not given <= _SEARCH_FILTERS or membership is None or number < 1 or _as_date(q) is not None:
         return None
-    words = [w for w in re.split(r"[\s,]+", q) if w]
+    words = _words(q)
     if len(words) > _SEARCH_WORDS:
         return None
-    role = Role.PHYSICIAN if membership.role == Role.PHYSICIAN else Role.BILLING
+    role = _shape_role(membership.role)
     scope = {"user_id": user.pk, "practice_id": membership.practice_id}
     patients = _SEARCH_PATIENTS.rows(
         (role, len(words)),
@@ -723,18 +749,8 @@ def search_page(*, user: AbstractBaseUser, filters: dict[str, Any], number: int)
 
 
 def _list_rows_of(found: list[tuple[Any, ...]]) -> list[ListRow]:
-    rows = []
-    for values in found:
-        *own, first, last, born, payer_name, physician_name, _total = values
-        rows.append(
-            ListRow(
-                *own,
-                patient=_Named(first_name=first, last_name=last, birth_date=born),
-                payer=_Named(name=payer_name),
-                treating_physician=_Named(name=physician_name),
-            )
-        )
-    return rows
+    """The rows of a prepared page (each _LIST_FIELDS and then the total)."""
+    return [_list_row(values[:-1]) for values in found]
 
 
 def counted_paginator(total: int) -> Callable[..., Paginator]:
@@ -758,17 +774,14 @@ def days_waiting(request: AuthorizationRequest, *, now: dt.datetime | None = Non
 def patient_matches(*, user, q: str, limit: int = 8) -> list[Patient]:
     """A few patients for the new-request page's search-as-you-type: name words, date of birth or
     member ID. Two characters at least, so one keystroke does not list the practice."""
-    q = re.sub(r"\s+", " ", q or "").strip()[:100]
+    q = _terms(q)[:100]
     if len(q) < 2:
         return []
     patients = selectors.patients_visible_to(user)
     born = _as_date(q)
     if born is not None:
         return list(patients.filter(birth_date=born)[:limit])
-    match = Q()
-    for word in re.split(r"[\s,]+", q):
-        if word:
-            match &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
+    match = _name_match(_words(q))
     return list(patients.filter(match | Q(member_id__icontains=q)).order_by("last_name", "first_name", "id")[:limit])
 
 

@@ -4,6 +4,7 @@ throttling failed sign-ins."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -43,13 +44,15 @@ def activity_resolution() -> int:
 UNREAD_AT_LOAD = "unread_notifications_at_load"
 
 
+@functools.cache
 def _user_query():
+    # Made on first use, not at import: the models and the database's quoting are needed.
     from priorauth.models import Membership, Notification, Practice
     from priorauth.prepared import PreparedQuery, Slot
 
     user_model = get_user_model()
     q = connection.ops.quote_name
-    # Written as SQL: Django's Subquery(…annotate(Count)…) is no cheaper to read and one more join.
+    # A correlated COUNT(*) (the ORM says the same with a grouped Subquery and a Coalesce).
     unread = RawSQL(
         f"SELECT COUNT(*) FROM {q(Notification._meta.db_table)} n "
         f"WHERE n.user_id = {q(user_model._meta.db_table)}.{q(user_model._meta.pk.column)} "
@@ -73,9 +76,6 @@ def _user_query():
     return PreparedQuery("signed-in user", build, Slot("user_id", int)), parts
 
 
-_USER_QUERY = None
-
-
 class MemberLoadMixin:
     """Loads the signed-in user of a session with their membership and its practice, and how many
     of their notifications are unread, in one query: every page asks for all three (its navigation,
@@ -86,10 +86,7 @@ class MemberLoadMixin:
     instances are made with Model.from_db, as Django's own select_related makes them."""
 
     def get_user(self, user_id):
-        global _USER_QUERY
-        if _USER_QUERY is None:
-            _USER_QUERY = _user_query()
-        query, parts = _USER_QUERY
+        query, parts = _user_query()
         user_model = parts[0][0]
         try:
             user_id = user_model._meta.pk.to_python(user_id)
@@ -154,22 +151,22 @@ class IdleLogoutMiddleware:
             last = request.session.get(LAST_ACTIVITY_KEY)
             signed_in = request.session.get(SIGNED_IN_KEY)
             if signed_in is not None and now - int(signed_in) > settings.SESSION_COOKIE_AGE:
-                logout(request)
                 hours = max(1, round(settings.SESSION_COOKIE_AGE / 3600))
-                messages.info(
-                    request,
-                    f"You were signed out {hours} hour{'s' if hours != 1 else ''} after signing in. Please sign in again.",
-                )
+                _sign_out(request, f"You were signed out {hours} hour{'s' if hours != 1 else ''} after signing in.")
             elif last is not None and now - int(last) > settings.SESSION_IDLE_TIMEOUT:
-                logout(request)
                 minutes = max(1, round(settings.SESSION_IDLE_TIMEOUT / 60))
-                messages.info(
+                _sign_out(
                     request,
-                    f"You were signed out after {minutes} minute{'s' if minutes != 1 else ''} without activity. Please sign in again.",
+                    f"You were signed out after {minutes} minute{'s' if minutes != 1 else ''} without activity.",
                 )
             elif last is None or now - int(last) >= activity_resolution():
                 request.session[LAST_ACTIVITY_KEY] = now
         return self.get_response(request)
+
+
+def _sign_out(request: HttpRequest, why: str) -> None:
+    logout(request)
+    messages.info(request, f"{why} Please sign in again.")
 
 
 @require_POST

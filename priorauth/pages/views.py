@@ -5,7 +5,6 @@ service for every change, and writes each read of patient data to the audit trai
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -17,7 +16,7 @@ from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, get_script_prefix, reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -119,18 +118,11 @@ _NAV = {
         ("Payer scorecard", "pages:scorecard"),
         ("Policy admin", "admin:index"),
     ),
-    "notifications": (("Notifications", "pages:notification-list"),),
 }
 
 
-@functools.lru_cache(maxsize=64)
-def _nav_links(role: str | None, script_prefix: str) -> tuple[tuple[str, str], ...]:
-    # Resolved once per role and deployment prefix (every page draws the navigation).
-    return tuple((label, reverse(name)) for label, name in _NAV.get(role, ()))
-
-
 def _nav_items(request: HttpRequest, role: str | None) -> list[dict[str, Any]]:
-    items: list[tuple[str, str]] = list(_nav_links(role, get_script_prefix()))
+    items = [(label, worklist.url_path(name)) for label, name in _NAV.get(role, ())]
     if role in (Role.BILLING, Role.PHYSICIAN):
         from priorauth.models import Notification
 
@@ -142,7 +134,7 @@ def _nav_items(request: HttpRequest, role: str | None) -> list[dict[str, Any]]:
         items.append(
             (
                 f"Notifications ({unread} new)" if unread else "Notifications",
-                _nav_links("notifications", get_script_prefix())[0][1],
+                worklist.url_path("pages:notification-list"),
             )
         )
     return [{"label": label, "url": url, "current": request.path == url} for label, url in items]
@@ -215,7 +207,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "by_status": by_status,
             "total": sum(counts.values()),
-            "list_url": reverse("pages:request-list"),
+            "list_url": worklist.url_path("pages:request-list"),
             "count_cap": DEADLINE_COUNT_CAP,
             "count_cap_text": f"{DEADLINE_COUNT_CAP:,}",
             **board,

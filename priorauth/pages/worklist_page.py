@@ -255,24 +255,18 @@ def _page(user: AbstractBaseUser, filters: dict[str, Any], number: int) -> tuple
     found = worklist.counted_page(user=user, filters=filters, number=number) or worklist.search_page(
         user=user, filters=filters, number=number
     )
-    if found is not None:
+    if found is None:
+        qs = worklist.requests_worklist(user=user, **filters)
+        ids, total = worklist.page_ids(user=user, qs=qs, filters=filters, number=number)
+    else:
         rows, total = found
-        paginator = Paginator([], worklist.PAGE_SIZE)
-        paginator.count = total
-        try:
-            page = paginator.page(number)  # checks the number against the total; reads nothing
-        except EmptyPage:
-            return None, paginator
-        page.object_list = rows
-        return page, paginator
-    qs = worklist.requests_worklist(user=user, **filters)
-    paginator = Paginator(qs.values_list("pk", flat=True), worklist.PAGE_SIZE)
-    ids, paginator.count = worklist.page_ids(user=user, qs=qs, filters=filters, number=number)
+    paginator = Paginator([], worklist.PAGE_SIZE)
+    paginator.count = total
     try:
-        page = paginator.page(number)
+        page = paginator.page(number)  # checks the number against the total; reads nothing
     except EmptyPage:
         return None, paginator
-    page.object_list = worklist.list_rows(qs, ids)
+    page.object_list = rows if found is not None else worklist.list_rows(qs, ids)
     return page, paginator
 
 

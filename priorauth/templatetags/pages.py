@@ -77,22 +77,6 @@ def version_label(version) -> str:
     return f"{name}'s policy, revision {version.revision}"
 
 
-@register.filter
-def queue_item(item: dict):
-    """A queue's item as HTML (made in Python: see priorauth.pages.worklist_page)."""
-    from priorauth.pages.worklist_page import queue_item_html
-
-    return queue_item_html(item)
-
-
-@register.filter
-def due_row(item):
-    """A deadline's table row as HTML (made in Python: see priorauth.pages.worklist_page)."""
-    from priorauth.pages.worklist_page import due_row_html
-
-    return due_row_html(item)
-
-
 @register.simple_tag
 def queue_list(queues):
     """The queues as HTML (made in Python: see priorauth.pages.worklist_page.queues_html)."""
