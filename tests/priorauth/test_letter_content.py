@@ -243,7 +243,9 @@ def test_golden_text_per_program_and_kind(letter_world, payer, kind):
     context = final_context(request, kind, appeal)
     if os.environ.get("LETTER_SAMPLES_DIR"):
         # docs/letters/: the same letters as PDFs, for `pdftoppm -png -r 60 -f 1 -l 1` (see its README).
-        Path(os.environ["LETTER_SAMPLES_DIR"], f"{payer}-{kind}.pdf").write_bytes(pdf.render_letter(kind, context))
+        samples = Path(os.environ["LETTER_SAMPLES_DIR"])
+        samples.mkdir(parents=True, exist_ok=True)
+        (samples / f"{payer}-{kind}.pdf").write_bytes(pdf.render_letter(kind, context))
     text = _normalized(text_of(pdf.letter_html(kind, context)))
     # One sentence or heading a line, so that a diff reads.
     text = re.sub(r"(?<=[.:”]) (?=[A-Z\[“])", "\n", text) + "\n"
